@@ -1,0 +1,68 @@
+/*
+ * config: the daemon's settings, read with inih from a file compatible with
+ * the Python reference emulator's gf-machine-emulator.cfg: "key: value" and
+ * "key = value", True/False, %(name)s interpolation within a section and from
+ * [DEFAULT].  Relative paths resolve against the config file's folder.
+ * Errors are reported as "file:line: message".
+ */
+#ifndef GFE_CONFIG_H
+#define GFE_CONFIG_H
+
+#include <stdio.h>
+
+struct config {
+	char	*path;			/* the file read, absolute */
+	char	*dir;			/* its folder: base of relative paths */
+
+	/* [SERVICE] */
+	char	*server_url;		/* default https://app.glowforge.com */
+	char	*status_service_url;	/* default wss://status.glowforge.com */
+	char	*ca_file;		/* extra CA bundle (PEM), or NULL */
+
+	/* [MACHINE] */
+	char	*serial;		/* decimal digits, without the "S" */
+	char	*hostname;		/* or NULL */
+	char	*password;		/* 64 hex chars; secret */
+	char	*password_file;		/* or NULL; read into password */
+	char	*head_id;		/* reported HEid, or NULL: table default */
+	char	*head_serial;		/* HEsn, or NULL */
+	char	*head_firmware;		/* HEfv, or NULL */
+
+	/* [FACTORY_FIRMWARE] */
+	int	 fw_check;		/* probe /update/current at start-up */
+	char	*download_dir;		/* or NULL */
+	char	*fw_version;		/* MCov, or NULL: table default */
+	char	*app_version;		/* MCdv, or NULL: table default */
+
+	/* [EMULATOR] */
+	char	*base_dir;		/* default: the config's folder */
+	char	*motion_dl_dir;		/* default base_dir/motion */
+	char	*image_src_dir;		/* or NULL: built-in frames */
+	int	 bypass_homing;
+	char	*material_thickness;	/* e.g. ".230", picks head frames */
+	double	 button_press_delay;	/* seconds, default 1 */
+	char	*protocol_profile;	/* "2.6" (default) or "1.x" */
+	char	*sequences_file;	/* JSON override, or NULL */
+
+	/* [LOGGING] */
+	char	*log_dir;		/* or NULL; base of save_sent_images */
+	char	*log_file;		/* or NULL */
+	int	 log_level;		/* syslog priority, default LOG_INFO */
+	int	 console_level;		/* syslog priority, default LOG_INFO */
+	int	 save_sent_images;
+
+	/* [THERMAL] / [MOTION] */
+	double	 warm_up_delay;		/* seconds, default 0 */
+	double	 cool_down_delay;	/* seconds, default 0 */
+};
+
+/* 0 on success; -1 after printing every problem as "file:line: message"
+ * on stderr.  Unknown keys only warn.  *cf is zeroed first and always safe
+ * to config_free(). */
+int	 config_load(struct config *cf, const char *path);
+/* Checks after loading: required keys, values in range.  Same reporting. */
+void	 config_free(struct config *cf);
+/* The effective configuration, secrets masked, in the file's own syntax. */
+void	 config_print(const struct config *cf, FILE *fp);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * store: keeps every accepted job in motion_dl_dir as
+ * <YYYY-MM-DD_HHMMSS>_<type>_<id>.puls with its .info beside it.  Both are
+ * written to a temporary file in the same folder and renamed into place, so
+ * a reader never sees half a file.
+ */
+#ifndef GFE_STORE_H
+#define GFE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+struct store_job;
+
+/* type must be a validated action type; NULL (logged) when the folder is
+ * unusable: the job then runs without a kept copy. */
+struct store_job *store_begin(const char *dir, const char *type, int64_t id);
+/* Fits puls_sink_fn: 0, or -1 (logged once) after a write error. */
+int	 store_write(const void *buf, size_t len, void *job);
+/* Writes the .info, renames both into place; -1 (logged) on failure.
+ * Frees job either way.  final_name, when not NULL, gets the .puls path
+ * (malloc'ed). */
+int	 store_commit(struct store_job *job, const cJSON *info, char **final_name);
+/* Removes the temporary file and frees job. */
+void	 store_abort(struct store_job *job);
+
+#endif

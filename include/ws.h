@@ -1,0 +1,44 @@
+/*
+ * ws: the status WebSocket (libwebsockets, client role).  One thread owns the
+ * lws context and every lws call; other threads talk to it only through
+ * queues and mutex-protected requests, then wake it with lws_cancel_service().
+ *
+ * Received messages are split into lines, each pushed to the rx queue.
+ * Frames popped from the tx queue are written one per WebSocket message; a
+ * frame popped but not written when the link drops goes back to the queue.
+ */
+#ifndef GFE_WS_H
+#define GFE_WS_H
+
+#include <stdint.h>
+
+struct queue;
+struct ws;
+
+struct ws_params {
+	const char	*url;		/* ws:// or wss:// base; token appended */
+	const char	*ca_file;	/* extra trust anchors, or NULL */
+	const char	*user_agent;	/* "OpenGlow/<fw>" */
+	const char	*origin;	/* "http://status.glowforge.com" */
+	int		 ping_secs;	/* keep-alive period, default 30 */
+	int		 ping_timeout_secs;	/* default 10 */
+};
+
+/* rx, tx: queues owned by the caller; tx's wake hook must be ws_wake. */
+struct ws	*ws_new(const struct ws_params *p);
+void		 ws_free(struct ws *w);
+int		 ws_start(struct ws *w, struct queue *rx, struct queue *tx);
+/* From any thread: open the socket with this single-use token (copied and
+ * wiped after use).  -1 if a connection is already up or pending. */
+int		 ws_open(struct ws *w, const char *token);
+/* Blocks until the socket opened with ws_open() is closed (or failed to
+ * open) or ws_stop() ran.  Returns how many ms it was up (0: never). */
+int64_t		 ws_wait_closed(struct ws *w);
+/* 1 while a connection is established. */
+int		 ws_is_up(struct ws *w);
+/* The tx queue's wake hook: lws_cancel_service(). */
+void		 ws_wake(void *w);
+/* Flush tx (up to timeout_ms), close with 1001, stop and join the thread. */
+void		 ws_stop(struct ws *w, int timeout_ms);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * log: see log.h.  Each line is formatted into one buffer and written with a
+ * single write(2), so lines from different threads never interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	2048	/* bytes; longer messages are cut with "..." */
+
+static enum log_mode	log_mode = LOG_TO_CONSOLE;
+static atomic_int	log_level = LOG_INFO;
+static int		log_fd = -1;	/* the [LOGGING] file, or -1 */
+
+static const char *const log_names[] = {
+	"EMERG", "ALERT", "CRIT", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"
+};
+
+int
+log_init(enum log_mode mode, int level, const char *file)
+{
+	log_mode = mode;
+	atomic_store(&log_level, level);
+	if (log_fd != -1)
+		close(log_fd);
+	log_fd = -1;
+	if (file != NULL && *file != '\0') {
+		log_fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0640);
+		if (log_fd == -1)
+			return -1;
+	}
+	return 0;
+}
+
+void
+log_setlevel(int level)
+{
+	atomic_store(&log_level, level);
+}
+
+int
+log_getlevel(void)
+{
+	return atomic_load(&log_level);
+}
+
+void
+log_close(void)
+{
+	if (log_fd != -1)
+		close(log_fd);
+	log_fd = -1;
+}
+
+int
+log_parse_level(const char *s)
+{
+	/* Python logging names and numbers, as the reference config uses. */
+	static const struct { const char *name; int pri; int pynum; } lv[] = {
+		{ "CRITICAL", LOG_CRIT, 50 }, { "ERROR", LOG_ERR, 40 },
+		{ "WARNING", LOG_WARNING, 30 }, { "WARN", LOG_WARNING, -1 },
+		{ "NOTICE", LOG_NOTICE, -1 }, { "INFO", LOG_INFO, 20 },
+		{ "DEBUG", LOG_DEBUG, 10 },
+	};
+	char *end;
+	long n;
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+		if (strcasecmp(s, lv[i].name) == 0)
+			return lv[i].pri;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+		if (n == lv[i].pynum)
+			return lv[i].pri;
+	if (n >= LOG_EMERG && n <= LOG_DEBUG)
+		return (int)n;
+	return -1;
+}
+
+/* "src/cloud.c" -> "cloud" */
+static void
+log_module(const char *file, char *buf, size_t len)
+{
+	const char *base = strrchr(file, '/');
+	size_t n;
+
+	base = base != NULL ? base + 1 : file;
+	n = strcspn(base, ".");
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, base, n);
+	buf[n] = '\0';
+}
+
+static void
+log_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;	/* nowhere left to report it */
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+void
+log_vemit(int pri, int with_errno, const char *file, const char *func,
+    const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128], mod[32], ts[32];
+	int saved = errno, n;
+	struct tm tm;
+	time_t now;
+
+	if (pri > atomic_load(&log_level))
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	if (with_errno) {
+		size_t used = strlen(msg);
+
+		snprintf(msg + used, sizeof(msg) - used, ": %s",
+		    strerror(saved));
+	}
+	log_module(file, mod, sizeof(mod));
+	if (pri < LOG_EMERG || pri > LOG_DEBUG)
+		pri = LOG_ERR;
+
+	if (log_mode == LOG_TO_CONSOLE)
+		n = snprintf(line, sizeof(line), "(%s) %s:%s %s\n",
+		    log_names[pri], mod, func, msg);
+	else
+		n = snprintf(line, sizeof(line), "<%d>%s:%s %s\n", pri, mod,
+		    func, msg);
+	if (n > 0)
+		log_write_all(STDERR_FILENO, line,
+		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+
+	if (log_fd != -1) {
+		now = time(NULL);
+		localtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+		n = snprintf(line, sizeof(line), "%s %s %s:%s %s\n", ts,
+		    log_names[pri], mod, func, msg);
+		if (n > 0)
+			log_write_all(log_fd, line, (size_t)n < sizeof(line) ?
+			    (size_t)n : sizeof(line) - 1);
+	}
+	errno = saved;
+}
+
+void
+log_emit(int pri, int with_errno, const char *file, const char *func,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(pri, with_errno, file, func, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_fatal(int with_errno, const char *file, const char *func,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_CRIT, with_errno, file, func, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
