@@ -58,4 +58,18 @@ int		  seq_table_load_json(struct seq_table *t, const char *json,
 const char	*seq_event_name(const char *pattern, const char *type,
 		    char *buf, size_t buflen);
 
+/* Added by the sequence module. */
+/* "event", "download", ... as in sequences files; "?" when unknown. */
+const char	*seq_op_name(enum seq_op op);
+/* A malloc'ed copy of pattern with every "{type}" and "{url}" replaced
+ * (NULL type or url: ""); NULL when out of memory. */
+char		*seq_expand(const char *pattern, const char *type,
+		    const char *url);
+/* A deep copy of a step's extra with seq_expand() applied to every string
+ * value (the 1.x "downloading pulse data from {url}"): pass it, not
+ * step->extra, to event_frame() and cJSON_Delete() it.  NULL for a NULL
+ * extra or when out of memory. */
+cJSON		*seq_extra_expand(const cJSON *extra, const char *type,
+		    const char *url);
+
 #endif

@@ -1,0 +1,343 @@
+/*
+ * frame: see frame.h.  Everything here reads bytes an untrusted peer chose,
+ * so each check runs before the data reaches the next layer: the UTF-8 and
+ * nesting scans are flat loops over the raw line, and only a line that
+ * passes them is handed to cJSON (whose parser recurses once per level).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+#define FRAME_TYPE_MAX	32		/* action_type: [a-z_]{1,32} */
+#define FRAME_ID_LIMIT	9007199254740992.0	/* 2^53 */
+
+static int
+frame_blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
+		    s[i] != '\v' && s[i] != '\f')
+			return 0;
+	return 1;
+}
+
+size_t
+frame_split(const char *buf, size_t len,
+    void (*fn)(const char *line, size_t len, void *arg), void *arg)
+{
+	const char *p = buf, *end = buf + len, *nl;
+	size_t n, count = 0;
+
+	if (buf == NULL)
+		return 0;
+	while (p < end) {
+		/* No trailing newline: the last line runs to the end. */
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		n = (size_t)(nl - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (!frame_blank(p, n)) {
+			if (fn != NULL)
+				fn(p, n, arg);
+			count++;
+		}
+		p = nl + 1;
+	}
+	return count;
+}
+
+static void
+frame_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+frame_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..DFFF),
+ * nothing past U+10FFFF.  The second byte's range depends on the first; the
+ * others are plain continuation bytes.  Returns the offset of the first bad
+ * sequence, or len when the whole buffer is valid.
+ */
+static size_t
+frame_utf8_check(const unsigned char *s, size_t len)
+{
+	size_t i = 0, need, k;
+	unsigned char lo, hi, c;
+
+	while (i < len) {
+		c = s[i];
+		lo = 0x80;
+		hi = 0xBF;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xC2 && c <= 0xDF)
+			need = 1;
+		else if (c == 0xE0) {
+			need = 2;
+			lo = 0xA0;	/* below: overlong */
+		} else if (c == 0xED) {
+			need = 2;
+			hi = 0x9F;	/* above: surrogates */
+		} else if (c >= 0xE1 && c <= 0xEF)
+			need = 2;
+		else if (c == 0xF0) {
+			need = 3;
+			lo = 0x90;	/* below: overlong */
+		} else if (c >= 0xF1 && c <= 0xF3)
+			need = 3;
+		else if (c == 0xF4) {
+			need = 3;
+			hi = 0x8F;	/* above: past U+10FFFF */
+		} else
+			return i;	/* 80..C1 (stray or overlong), F5..FF */
+		if (len - i <= need)
+			return i;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (k = 2; k <= need; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return i;
+		i += need + 1;
+	}
+	return len;
+}
+
+/*
+ * The nesting depth of [ and { outside strings, stopping as soon as it
+ * passes max: a frame of a million '[' costs one pass, no recursion.  The
+ * string rules are cJSON's (a '"' opens, a '\\' escapes the next byte), so
+ * both see the same structure.  Also refuses a "\u0000" escape: cJSON would
+ * cut the string there, and a type or URL that is not what was sent is
+ * worse than a dropped frame.  0, or -1 with the reason in err.
+ */
+static int
+frame_scan(const char *s, size_t len, int max, char *err, size_t errlen)
+{
+	size_t i;
+	int depth = 0, instr = 0;
+
+	for (i = 0; i < len; i++) {
+		if (instr) {
+			if (s[i] == '"')
+				instr = 0;
+			else if (s[i] == '\\' && i + 1 < len) {
+				if (len - i >= 6 && s[i + 1] == 'u' &&
+				    memcmp(s + i + 2, "0000", 4) == 0) {
+					frame_err(err, errlen, "\\u0000 in a "
+					    "string at byte %zu", i);
+					return -1;
+				}
+				i++;
+			}
+			continue;
+		}
+		switch (s[i]) {
+		case '"':
+			instr = 1;
+			break;
+		case '[':
+		case '{':
+			if (++depth > max) {
+				frame_err(err, errlen, "JSON nested deeper "
+				    "than %d levels", max);
+				return -1;
+			}
+			break;
+		case ']':
+		case '}':
+			depth--;	/* unbalanced: cJSON says so */
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+frame_type_ok(const char *s)
+{
+	size_t n;
+
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+	return n >= 1 && n <= FRAME_TYPE_MAX && s[n] == '\0';
+}
+
+/* An optional URL member: absent, null or "" all mean "not given" (the
+ * service's serializer is not known to omit empty fields).  0 or -1. */
+static int
+frame_opt_string(const cJSON *o, const char *key, const char **out,
+    char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		frame_err(err, errlen, "%s is not a string", key);
+		return -1;
+	}
+	if (*v->valuestring != '\0')
+		*out = v->valuestring;
+	return 0;
+}
+
+int
+frame_parse_action(const char *line, size_t len, struct action *a,
+    char *err, size_t errlen)
+{
+	const cJSON *v;
+	const char *end = NULL, *nul;
+	char *copy = NULL;
+	cJSON *json = NULL;
+	size_t bad;
+	double id;
+
+	memset(a, 0, sizeof(*a));
+	frame_err(err, errlen, "%s", "");
+	if (line == NULL) {
+		frame_err(err, errlen, "no frame");
+		goto fail;
+	}
+	if (len > FRAME_MAX_LEN) {
+		frame_err(err, errlen, "frame of %zu bytes, the limit is %d",
+		    len, FRAME_MAX_LEN);
+		goto fail;
+	}
+	if ((bad = frame_utf8_check((const unsigned char *)line, len)) < len) {
+		frame_err(err, errlen, "invalid UTF-8 at byte %zu", bad);
+		goto fail;
+	}
+	/* cJSON stops at a NUL and would accept "{...}\0garbage". */
+	if ((nul = memchr(line, '\0', len)) != NULL) {
+		frame_err(err, errlen, "NUL byte at byte %zu",
+		    (size_t)(nul - line));
+		goto fail;
+	}
+	if (frame_scan(line, len, FRAME_MAX_DEPTH, err, errlen) == -1)
+		goto fail;
+
+	/* cJSON's "require null terminated" wants the terminator inside the
+	 * length it is given; the line is a slice of a message, so copy it. */
+	if ((copy = malloc(len + 1)) == NULL) {
+		frame_err(err, errlen, "out of memory");
+		goto fail;
+	}
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	json = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
+	if (json == NULL) {
+		frame_err(err, errlen, "not JSON (error at byte %zu)",
+		    end != NULL && end >= copy && end <= copy + len ?
+		    (size_t)(end - copy) : (size_t)0);
+		goto fail;
+	}
+	if (!cJSON_IsObject(json)) {
+		frame_err(err, errlen, "not a JSON object");
+		goto fail;
+	}
+
+	v = cJSON_GetObjectItemCaseSensitive(json, "id");
+	if (v == NULL) {
+		frame_err(err, errlen, "no id");
+		goto fail;
+	}
+	if (!cJSON_IsNumber(v)) {
+		frame_err(err, errlen, "id is not a number");
+		goto fail;
+	}
+	id = v->valuedouble;
+	if (!isfinite(id) || id != floor(id)) {
+		frame_err(err, errlen, "id is not an integer");
+		goto fail;
+	}
+	/* From 2^53 on a double no longer tells n from n + 1 (the text
+	 * 9007199254740993 reads as ...992): such an id could not be echoed
+	 * back as sent, so it is refused, not rounded. */
+	if (id <= 0 || id >= FRAME_ID_LIMIT) {
+		frame_err(err, errlen, "id out of range (1 .. 2^53-1)");
+		goto fail;
+	}
+	a->id = (int64_t)id;
+
+	v = cJSON_GetObjectItemCaseSensitive(json, "action_type");
+	if (v == NULL) {
+		frame_err(err, errlen, "no action_type");
+		goto fail;
+	}
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		frame_err(err, errlen, "action_type is not a string");
+		goto fail;
+	}
+	/* It becomes part of file and event names: no '/', '.', capitals. */
+	if (!frame_type_ok(v->valuestring)) {
+		frame_err(err, errlen, "action_type is not [a-z_]{1,%d}",
+		    FRAME_TYPE_MAX);
+		goto fail;
+	}
+	a->type = v->valuestring;
+
+	v = cJSON_GetObjectItemCaseSensitive(json, "status");
+	if (v == NULL) {
+		frame_err(err, errlen, "no status");
+		goto fail;
+	}
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		frame_err(err, errlen, "status is not a string");
+		goto fail;
+	}
+	if (strcmp(v->valuestring, "ready") == 0)
+		a->status = ACTION_READY;
+	else if (strcmp(v->valuestring, "cancelled") == 0)
+		a->status = ACTION_CANCELLED;
+	else
+		a->status = ACTION_OTHER;
+
+	if (frame_opt_string(json, "motion_url", &a->motion_url, err,
+	    errlen) == -1 ||
+	    frame_opt_string(json, "endpoint", &a->endpoint, err,
+	    errlen) == -1)
+		goto fail;
+
+	/* An object, or a list whose first element counts (PROTOCOL 4.1);
+	 * anything else means no per-shot settings. */
+	v = cJSON_GetObjectItemCaseSensitive(json, "settings");
+	if (cJSON_IsArray(v))
+		v = cJSON_GetArrayItem(v, 0);
+	a->settings = cJSON_IsObject(v) ? v : NULL;
+
+	a->json = json;
+	free(copy);
+	return 0;
+fail:
+	cJSON_Delete(json);
+	free(copy);
+	memset(a, 0, sizeof(*a));
+	return -1;
+}
+
+void
+frame_action_free(struct action *a)
+{
+	if (a == NULL)
+		return;
+	cJSON_Delete(a->json);
+	memset(a, 0, sizeof(*a));
+}
