@@ -1,0 +1,75 @@
+/*
+ * puls_render: the gf-puls tool's sequential decode of a pulse body (head
+ * position tick by tick: extents, laser-on time, distances, and a
+ * simplified toolpath) and its drawing with cairo.  The daemon does not
+ * need positions: it counts with puls_stats_add(), which stays vectorised.
+ */
+#ifndef GFE_PULS_RENDER_H
+#define GFE_PULS_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#define PULS_XY_MM	(0.15 / 8)	/* mm per X/Y step: microstep 8 */
+#define PULS_Z_MM	(0.70612 / 2)	/* mm per Z step: microstep 2 */
+#define PULS_BED_W	495.0		/* mm, assumed Glowforge bed */
+#define PULS_BED_H	279.0		/* mm */
+
+/* The toolpath is one polyline: the head never jumps. */
+struct puls_vertex {
+	int32_t		x, y;		/* steps */
+	int32_t		cut;		/* laser on from the previous vertex */
+};
+
+struct puls_zmark {
+	int32_t		x, y;		/* steps, where Z moved */
+	int32_t		down, up;	/* Z steps each way there */
+};
+
+struct puls_trace {
+	int64_t		 x, y, z;	/* steps, from the start */
+	int64_t		 min[3], max[3];	/* steps, X Y Z */
+	uint64_t	 ticks;
+	uint64_t	 le_ticks;	/* laser enabled */
+	uint64_t	 ortho[2];	/* single-axis XY steps: travel, cut */
+	uint64_t	 diag[2];	/* X+Y steps in one tick: travel, cut */
+	/* Toolpath (only when path != 0 at init). */
+	int		 path;
+	double		 tol;		/* steps the drawing may stray */
+	struct puls_vertex *v;
+	size_t		 nv, capv;
+	struct puls_zmark *zm;
+	size_t		 nzm, capzm;
+	int		 oom;		/* the toolpath is incomplete */
+	/* The open run of the simplification (see puls_render.c). */
+	int		 run;
+	int		 cut;		/* laser state of the open run */
+	int		 have_dir;
+	int64_t		 ax, ay;	/* anchor: the last vertex */
+	int64_t		 lx, ly;	/* last sample inside the sleeve */
+	int64_t		 sx, sy;	/* the last sample */
+	double		 theta0, lo, hi;	/* radians, lo/hi from theta0 */
+};
+
+/* path: record the toolpath, simplified to within tol steps. */
+void	 puls_trace_init(struct puls_trace *t, int path, double tol);
+void	 puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len);
+/* Closes the open run of the toolpath. */
+void	 puls_trace_finish(struct puls_trace *t);
+void	 puls_trace_free(struct puls_trace *t);
+/* {"X": {"min", "max", "min_mm", "max_mm"}, "Y", "Z", "laser_on_s",
+ * "travel_mm", "cut_mm"}; stfr in ticks per second. */
+cJSON	*puls_trace_json(const struct puls_trace *t, uint32_t stfr);
+double	 puls_trace_travel_mm(const struct puls_trace *t);
+double	 puls_trace_cut_mm(const struct puls_trace *t);
+
+/* The steps per pixel a picture width gives, for puls_trace_init()'s tol
+ * (extents unknown before the pass: the bed sets the scale). */
+double	 puls_render_steps_per_px(int width);
+/* Draws the toolpath, width pixels wide, as PNG or SVG to out ("-":
+ * stdout); 0, or -1 and the reason in err. */
+int	 puls_render(const struct puls_trace *t, const char *out, int svg,
+	    int width, const char *title, char *err, size_t errlen);
+
+#endif

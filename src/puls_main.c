@@ -1,0 +1,837 @@
+/*
+ * gf-puls: offline analysis and generation of Glowforge pulse files
+ * (PROTOCOL.md 8).  Inputs are read through the daemon's own streaming
+ * reader, so the tool sees a file exactly as the daemon would, gzip or
+ * plain, but without the machine checks (a captured job is usually for
+ * another machine): `info` reports what those checks would say.
+ *
+ * Exit status: 0 fine, 1 bad input (any file), 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <cairo.h>
+
+#include "log.h"
+#include "puls.h"
+#include "puls_render.h"
+#include "settings.h"
+
+#define GFP_OK		0
+#define GFP_BAD		1	/* bad input */
+#define GFP_USAGE	2
+#define GFP_READ_BUF	(256 * 1024)	/* bytes per read(2) */
+#define GFP_MAX_INPUT	(UINT64_MAX / 4)	/* bytes: no size bound */
+
+/* XY speed and acceleration in mm/s, mm/s^2; Z for --hunt. */
+#define GFP_SPEED	100.0
+#define GFP_ACCEL	1000.0
+#define GFP_ZSPEED	5.0
+#define GFP_ZACCEL	50.0
+#define GFP_DEPTH	5.0	/* mm, --hunt */
+#define GFP_POWER	100
+#define GFP_WIDTH	1200	/* px, render */
+
+static const char gfp_usage[] =
+"usage: gf-puls info [--serial N] FILE...\n"
+"       gf-puls stats [--json] FILE...\n"
+"       gf-puls render FILE -o OUT.png|OUT.svg [--width PX] "
+"[--format png|svg]\n"
+"       gf-puls generate (--line DX,DY | --rect W,H | --hunt) [--speed MM/S]\n"
+"               [--accel MM/S2] [--laser] [--power 0-127] [--depth MM]\n"
+"               [--stfr HZ] [--serial N] [--gzip] -o FILE\n"
+"       gf-puls --help\n";
+
+static const char gfp_help[] =
+"\n"
+"Pulse files (PROTOCOL.md 8) are read plain or gzip (by magic); FILE may be\n"
+"- for stdin.  Errors name the file and the byte offset.\n"
+"\n"
+"info      the format byte, header length, every header tag with its value\n"
+"          and meaning, body size, encoding and run time, and whether the\n"
+"          daemon would accept the job (--serial: as this machine).\n"
+"stats     the statistics of the .info file, plus the head's extents, the\n"
+"          laser-on time and the travel and cut distances.  --json prints\n"
+"          one object per file (one line each, in argument order) shaped as\n"
+"          the .info, with the extras in one more member \"extents\":\n"
+"          {\"X\": {\"min\", \"max\" (steps), \"min_mm\", \"max_mm\"},\n"
+"          \"Y\", \"Z\", \"laser_on_s\", \"travel_mm\", \"cut_mm\"}.  The\n"
+"          extras need the position tick by tick, a second sequential\n"
+"          pass; the daemon counts with the fast one only.\n"
+"render    draws the toolpath: cuts red, travel dashed blue, Z moves as\n"
+"          green triangles (down / up), on an assumed 495 x 279 mm bed with\n"
+"          the job starting at its top-left corner (+X right, +Y down), and\n"
+"          a mm scale.  PNG or SVG by OUT's suffix or --format; OUT - is\n"
+"          stdout.  --width: picture width in px (default 1200).\n"
+"generate  writes a job: --line DX,DY mm (a cut with --laser), --rect W,H\n"
+"          mm (a rectangle cut), --hunt (Z down --depth mm, default 5, and\n"
+"          back up).  Moves ramp with --accel (mm/s^2, default 1000; Z 50)\n"
+"          to --speed (mm/s, default 100; Z 5).  --stfr: ticks per second\n"
+"          (default 10000); --serial: MCsn (default 0, any machine);\n"
+"          --gzip: compress; -o - is stdout.\n"
+"\n"
+"Exit status: 0 fine, 1 bad input, 2 usage.\n";
+
+/* One input read through the stream. */
+struct gfp_input {
+	const char		*name;
+	struct puls_stream	*s;
+	struct puls_trace	*t;	/* NULL: no positions wanted */
+	uint64_t		 plain;	/* bytes through the sink */
+	uint64_t		 raw;	/* bytes read */
+};
+
+static int
+gfp_usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "gf-puls: %s%s\n", msg, arg != NULL ? arg : "");
+	fputs(gfp_usage, stderr);
+	return GFP_USAGE;
+}
+
+/* Body bytes to the trace: the header comes through the sink first. */
+static int
+gfp_sink(const void *buf, size_t len, void *arg)
+{
+	struct gfp_input *in = arg;
+	const struct puls_header *h = puls_stream_header(in->s);
+	const uint8_t *p = buf;
+	uint64_t skip = 0;
+
+	if (h != NULL && in->plain < h->header_len) {
+		skip = h->header_len - in->plain;
+		if (skip > len)
+			skip = len;
+	}
+	in->plain += len;
+	if (in->t != NULL && len > skip)
+		puls_trace_add(in->t, p + skip, len - skip);
+	return 0;
+}
+
+/* Reads name ("-": stdin) through a new stream into in; -1 printed. */
+static int
+gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
+{
+	uint8_t *buf = NULL;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	memset(in, 0, sizeof(*in));
+	in->name = name;
+	in->t = t;
+	if ((in->s = puls_stream_new(0, GFP_MAX_INPUT, gfp_sink, in)) ==
+	    NULL || (buf = malloc(GFP_READ_BUF)) == NULL) {
+		fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+		goto done;
+	}
+	puls_stream_nocheck(in->s);
+	if (strcmp(name, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(name, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "gf-puls: %s: %s\n", name, strerror(errno));
+		goto done;
+	}
+	for (;;) {
+		n = read(fd, buf, GFP_READ_BUF);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			fprintf(stderr, "gf-puls: %s: read at byte %llu: %s\n",
+			    name, (unsigned long long)in->raw,
+			    strerror(errno));
+			goto done;
+		}
+		if (n == 0)
+			break;
+		in->raw += (uint64_t)n;
+		if (puls_stream_feed(in->s, buf, (size_t)n) == -1)
+			break;
+	}
+	if (puls_stream_finish(in->s) == -1) {
+		fprintf(stderr, "gf-puls: %s: %s\n", name,
+		    puls_stream_error(in->s));
+		goto done;
+	}
+	if (t != NULL)
+		puls_trace_finish(t);
+	rc = 0;
+done:
+	if (fd != -1 && fd != STDIN_FILENO)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+static void
+gfp_input_free(struct gfp_input *in)
+{
+	puls_stream_free(in->s);
+	in->s = NULL;
+}
+
+/*
+ * What a tag means.  The settings table (settings_find()) has types and
+ * ranges but no prose, so the meanings are kept here for the tags the
+ * protocol explains and the generator writes; gfp_tag_setting() adds
+ * what the table knows.
+ */
+static const char *
+gfp_tag_meaning(const char *name)
+{
+	static const struct {
+		const char	*name;
+		const char	*meaning;
+	} tags[] = {
+		{ "STfr", "step frequency: body ticks per second" },
+		{ "MCsn", "machine serial the job was cut for (0 = any)" },
+		{ "PDfm", "pulse data format (0: the only one known)" },
+		{ "SAid", "action id" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+		if (strcmp(tags[i].name, name) == 0)
+			return tags[i].meaning;
+	return "";
+}
+
+/* " [setting: int, default 10000, 1000..200000]", or "". */
+static void
+gfp_tag_setting(const char *name, char *buf, size_t len)
+{
+	static const char *const types[] = { "int", "float", "str" };
+	const struct settings_row *r;
+	size_t n;
+
+	buf[0] = '\0';
+	if ((r = settings_find(name)) == NULL)
+		return;
+	n = (size_t)snprintf(buf, len, " [setting: %s", types[r->type]);
+	if (n < len && r->defval[0] != '\0')
+		n += (size_t)snprintf(buf + n, len - n, ", default %s",
+		    r->defval);
+	if (n < len && (r->min[0] != '\0' || r->max[0] != '\0'))
+		n += (size_t)snprintf(buf + n, len - n, ", %s..%s", r->min,
+		    r->max);
+	if (n < len)
+		snprintf(buf + n, len - n, "]");
+}
+
+static void
+gfp_run_time(uint64_t ticks, uint32_t stfr, char *buf, size_t len)
+{
+	uint64_t sec, us;
+
+	if (stfr == 0) {
+		snprintf(buf, len, "unknown (no STfr)");
+		return;
+	}
+	sec = ticks / stfr;
+	us = ((ticks % stfr) * 1000000 + stfr / 2) / stfr;
+	if (us >= 1000000) {
+		sec++;
+		us -= 1000000;
+	}
+	snprintf(buf, len, "%llu:%02u:%02u.%06u",
+	    (unsigned long long)(sec / 3600), (unsigned)(sec / 60 % 60),
+	    (unsigned)(sec % 60), (unsigned)us);
+}
+
+static int
+gfp_parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n > max)
+		return -1;
+	*v = n;
+	return 0;
+}
+
+static int
+gfp_info_one(const char *name, int have_serial, uint64_t serial)
+{
+	const struct puls_header *h;
+	struct gfp_input in;
+	uint32_t stfr = 0, mcsn = 0;
+	char rt[64], err[256], setting[160];
+	size_t i;
+	int c;
+
+	if (gfp_read(&in, name, NULL) == -1) {
+		gfp_input_free(&in);
+		return GFP_BAD;
+	}
+	h = puls_stream_header(in.s);
+	c = puls_stream_compressed(in.s);
+	printf("%s\n", name);
+	if (c == 1)
+		printf("  encoding      gzip, %llu bytes compressed, %llu "
+		    "plain\n", (unsigned long long)in.raw,
+		    (unsigned long long)in.plain);
+	else
+		printf("  encoding      plain, %llu bytes\n",
+		    (unsigned long long)in.raw);
+	printf("  format byte   0x%02x\n", h->format);
+	printf("  header        %u bytes (8 magic and length, %zu tag%s)\n",
+	    h->header_len, h->ntags, h->ntags == 1 ? "" : "s");
+	for (i = 0; i < h->ntags; i++) {
+		gfp_tag_setting(h->tags[i].name, setting, sizeof(setting));
+		printf("    %-4s %12u  %s%s\n", h->tags[i].name,
+		    h->tags[i].value, gfp_tag_meaning(h->tags[i].name),
+		    setting);
+	}
+	printf("  body          %llu bytes\n",
+	    (unsigned long long)puls_stream_body_size(in.s));
+	puls_header_get(h, "STfr", &stfr);
+	gfp_run_time(puls_stream_body_size(in.s), stfr, rt, sizeof(rt));
+	printf("  run time      %s\n", rt);
+	/* The daemon's checks: as machine --serial, else as MCsn's own. */
+	if (!have_serial)
+		serial = puls_header_get(h, "MCsn", &mcsn) == 0 ? mcsn : 0;
+	if (puls_header_check(h, serial, err, sizeof(err)) == -1)
+		printf("  checks        refused: %s\n", err);
+	else if (puls_header_get(h, "MCsn", &mcsn) == 0 && mcsn == 0)
+		printf("  checks        ok, for any machine\n");
+	else
+		printf("  checks        ok, for machine %u only\n", mcsn);
+	gfp_input_free(&in);
+	return GFP_OK;
+}
+
+static int
+gfp_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "serial", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	uint64_t serial = 0;
+	int ch, i, have_serial = 0, rc = GFP_OK;
+
+	while ((ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (gfp_parse_u64(optarg, UINT64_MAX, &serial) == -1)
+				return gfp_usage_error("bad --serial: ",
+				    optarg);
+			have_serial = 1;
+			break;
+		case 'h':
+			fputs(gfp_usage, stdout);
+			return GFP_OK;
+		default:
+			return gfp_usage_error("info: bad option", NULL);
+		}
+	}
+	if (optind == argc)
+		return gfp_usage_error("info: no FILE", NULL);
+	for (i = optind; i < argc; i++)
+		if (gfp_info_one(argv[i], have_serial, serial) != GFP_OK)
+			rc = GFP_BAD;
+	return rc;
+}
+
+static void
+gfp_stats_text(const char *name, cJSON *info, cJSON *ext)
+{
+	const cJSON *it, *ax;
+
+	printf("%s\n", name);
+	for (it = cJSON_GetObjectItem(info, "stats")->child; it != NULL;
+	    it = it->next)
+		printf("  %-4s %18.*f\n", it->string,
+		    it->valuedouble == floor(it->valuedouble) ? 0 : 6,
+		    it->valuedouble);
+	it = cJSON_GetObjectItem(info, "run_time");
+	printf("  run time       %s\n", cJSON_IsString(it) ?
+	    it->valuestring : "unknown (no STfr)");
+	for (ax = ext->child; ax != NULL; ax = ax->next) {
+		if (!cJSON_IsObject(ax))
+			continue;
+		printf("  %s extent       %.0f .. %.0f steps (%.3f .. %.3f "
+		    "mm)\n", ax->string,
+		    cJSON_GetObjectItem(ax, "min")->valuedouble,
+		    cJSON_GetObjectItem(ax, "max")->valuedouble,
+		    cJSON_GetObjectItem(ax, "min_mm")->valuedouble,
+		    cJSON_GetObjectItem(ax, "max_mm")->valuedouble);
+	}
+	it = cJSON_GetObjectItem(ext, "laser_on_s");
+	if (cJSON_IsNumber(it))
+		printf("  laser on       %.6f s\n", it->valuedouble);
+	printf("  travel         %.3f mm\n",
+	    cJSON_GetObjectItem(ext, "travel_mm")->valuedouble);
+	printf("  cut            %.3f mm\n",
+	    cJSON_GetObjectItem(ext, "cut_mm")->valuedouble);
+}
+
+static int
+gfp_stats_one(const char *name, int json)
+{
+	struct puls_trace t;
+	struct gfp_input in;
+	const struct puls_header *h;
+	cJSON *info = NULL, *ext = NULL;
+	uint32_t stfr = 0;
+	char *txt;
+	int rc = GFP_BAD;
+
+	puls_trace_init(&t, 0, 1);
+	if (gfp_read(&in, name, &t) == -1)
+		goto done;
+	h = puls_stream_header(in.s);
+	puls_header_get(h, "STfr", &stfr);
+	if ((info = puls_info_json(h, puls_stream_body_size(in.s),
+	    puls_stream_stats(in.s))) == NULL ||
+	    (ext = puls_trace_json(&t, stfr)) == NULL) {
+		fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+		goto done;
+	}
+	if (json) {
+		cJSON_AddItemToObject(info, "extents", ext);
+		ext = NULL;
+		if ((txt = cJSON_PrintUnformatted(info)) == NULL) {
+			fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+			goto done;
+		}
+		printf("%s\n", txt);
+		cJSON_free(txt);
+	} else
+		gfp_stats_text(name, info, ext);
+	rc = GFP_OK;
+done:
+	cJSON_Delete(info);
+	cJSON_Delete(ext);
+	puls_trace_free(&t);
+	gfp_input_free(&in);
+	return rc;
+}
+
+static int
+gfp_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch, i, json = 0, rc = GFP_OK;
+
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(gfp_usage, stdout);
+			return GFP_OK;
+		default:
+			return gfp_usage_error("stats: bad option", NULL);
+		}
+	}
+	if (optind == argc)
+		return gfp_usage_error("stats: no FILE", NULL);
+	for (i = optind; i < argc; i++)
+		if (gfp_stats_one(argv[i], json) != GFP_OK)
+			rc = GFP_BAD;
+	return rc;
+}
+
+static int
+gfp_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static int
+gfp_render(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "width", required_argument, NULL, 'w' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct puls_trace t;
+	struct gfp_input in;
+	const char *out = NULL, *format = NULL;
+	char title[512], rt[64], err[512];
+	uint64_t width = GFP_WIDTH;
+	uint32_t stfr = 0;
+	int ch, svg, rc = GFP_BAD;
+
+	while ((ch = getopt_long(argc, argv, "o:w:f:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'w':
+			if (gfp_parse_u64(optarg, 20000, &width) == -1 ||
+			    width < 300)
+				return gfp_usage_error("bad --width (300 to "
+				    "20000): ", optarg);
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case 'h':
+			fputs(gfp_usage, stdout);
+			return GFP_OK;
+		default:
+			return gfp_usage_error("render: bad option", NULL);
+		}
+	}
+	if (optind + 1 != argc)
+		return gfp_usage_error("render: one FILE", NULL);
+	if (out == NULL)
+		return gfp_usage_error("render: no -o OUT", NULL);
+	if (format != NULL && strcmp(format, "svg") != 0 &&
+	    strcmp(format, "png") != 0)
+		return gfp_usage_error("render: --format png or svg, not ",
+		    format);
+	if (format != NULL)
+		svg = strcmp(format, "svg") == 0;
+	else if (gfp_suffix(out, ".svg"))
+		svg = 1;
+	else if (gfp_suffix(out, ".png") || strcmp(out, "-") == 0)
+		svg = 0;
+	else
+		return gfp_usage_error("render: OUT must end in .png or .svg "
+		    "(or use --format): ", out);
+
+	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
+	if (gfp_read(&in, argv[optind], &t) == -1)
+		goto done;
+	puls_header_get(puls_stream_header(in.s), "STfr", &stfr);
+	gfp_run_time(puls_stream_body_size(in.s), stfr, rt, sizeof(rt));
+	snprintf(title, sizeof(title), "%s: cut %.1f mm, travel %.1f mm, "
+	    "run time %s", argv[optind], puls_trace_cut_mm(&t),
+	    puls_trace_travel_mm(&t), rt);
+	rc = puls_render(&t, out, svg, (int)width, title, err, sizeof(err));
+	/* No cairo object is left: drop its font caches, so a leak checker
+	 * sees only fontconfig's own (freed at exit by nobody). */
+	cairo_debug_reset_static_data();
+	if (rc == -1) {
+		fprintf(stderr, "gf-puls: %s\n", err);
+		rc = GFP_BAD;
+		goto done;
+	}
+	rc = GFP_OK;
+done:
+	puls_trace_free(&t);
+	gfp_input_free(&in);
+	return rc;
+}
+
+/* Output of generate: a file or stdout, through gzip when asked. */
+struct gfp_out {
+	FILE		*fp;
+	const char	*name;
+	int		 gzip;
+	z_stream	 z;
+	int		 failed;
+};
+
+static int
+gfp_out_deflate(struct gfp_out *o, const void *buf, size_t len, int flush)
+{
+	uint8_t chunk[64 * 1024];
+	size_t n;
+	int zr;
+
+	o->z.next_in = (Bytef *)(uintptr_t)buf;
+	o->z.avail_in = (uInt)len;
+	do {
+		o->z.next_out = chunk;
+		o->z.avail_out = sizeof(chunk);
+		zr = deflate(&o->z, flush);
+		if (zr == Z_STREAM_ERROR)
+			return -1;
+		n = sizeof(chunk) - o->z.avail_out;
+		if (n > 0 && fwrite(chunk, 1, n, o->fp) != n)
+			return -1;
+	} while (o->z.avail_out == 0 ||
+	    (flush == Z_FINISH && zr != Z_STREAM_END));
+	return 0;
+}
+
+static int
+gfp_out_sink(const void *buf, size_t len, void *arg)
+{
+	struct gfp_out *o = arg;
+
+	if (o->gzip) {
+		if (gfp_out_deflate(o, buf, len, Z_NO_FLUSH) == -1)
+			o->failed = 1;
+	} else if (fwrite(buf, 1, len, o->fp) != len)
+		o->failed = 1;
+	return o->failed ? -1 : 0;
+}
+
+/* "A,B" in mm. */
+static int
+gfp_parse_pair(const char *s, double *a, double *b)
+{
+	char *end;
+
+	errno = 0;
+	*a = strtod(s, &end);
+	if (errno != 0 || end == s || *end != ',')
+		return -1;
+	s = end + 1;
+	*b = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(*a) ||
+	    !isfinite(*b))
+		return -1;
+	return 0;
+}
+
+static int
+gfp_parse_double(const char *s, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	return errno != 0 || end == s || *end != '\0' || !isfinite(*v) ||
+	    *v <= 0 ? -1 : 0;
+}
+
+/* mm to steps; -1 when it does not fit a move. */
+static int
+gfp_steps(double mm, double mm_per_step, int32_t *steps)
+{
+	double s = round(mm / mm_per_step);
+
+	if (!(fabs(s) <= INT32_MAX))
+		return -1;
+	*steps = (int32_t)s;
+	return 0;
+}
+
+enum gfp_shape { GFP_NONE, GFP_LINE, GFP_RECT, GFP_HUNT };
+
+static int
+gfp_generate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "line", required_argument, NULL, 'l' },
+		{ "rect", required_argument, NULL, 'r' },
+		{ "hunt", no_argument, NULL, 'H' },
+		{ "speed", required_argument, NULL, 's' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "laser", no_argument, NULL, 'L' },
+		{ "power", required_argument, NULL, 'p' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "stfr", required_argument, NULL, 'f' },
+		{ "serial", required_argument, NULL, 'S' },
+		{ "gzip", no_argument, NULL, 'z' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct puls_gen_move moves[4];
+	struct puls_gen_params p;
+	struct gfp_out o;
+	enum gfp_shape shape = GFP_NONE;
+	double a = 0, b = 0, speed = -1, accel = -1, depth = GFP_DEPTH, mmps;
+	uint64_t v;
+	const char *out = NULL, *shape_arg = NULL;
+	size_t n = 0;
+	int ch, laser = 0, rc = GFP_BAD;
+	int32_t sa, sb;
+
+	memset(&p, 0, sizeof(p));
+	memset(&o, 0, sizeof(o));
+	memset(moves, 0, sizeof(moves));
+	p.power = GFP_POWER;
+	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+		case 'r':
+		case 'H':
+			if (shape != GFP_NONE)
+				return gfp_usage_error("generate: one of "
+				    "--line, --rect, --hunt", NULL);
+			shape = ch == 'l' ? GFP_LINE : ch == 'r' ? GFP_RECT :
+			    GFP_HUNT;
+			shape_arg = optarg;
+			if (ch != 'H' && gfp_parse_pair(optarg, &a, &b) == -1)
+				return gfp_usage_error("generate: want "
+				    "A,B in mm, not ", optarg);
+			break;
+		case 's':
+			if (gfp_parse_double(optarg, &speed) == -1)
+				return gfp_usage_error("bad --speed: ", optarg);
+			break;
+		case 'a':
+			if (gfp_parse_double(optarg, &accel) == -1)
+				return gfp_usage_error("bad --accel: ", optarg);
+			break;
+		case 'd':
+			if (gfp_parse_double(optarg, &depth) == -1)
+				return gfp_usage_error("bad --depth: ", optarg);
+			break;
+		case 'L':
+			laser = 1;
+			break;
+		case 'p':
+			if (gfp_parse_u64(optarg, 127, &v) == -1)
+				return gfp_usage_error("bad --power (0-127): ",
+				    optarg);
+			p.power = (uint8_t)v;
+			break;
+		case 'f':
+			if (gfp_parse_u64(optarg, UINT32_MAX, &v) == -1 ||
+			    v == 0)
+				return gfp_usage_error("bad --stfr: ", optarg);
+			p.stfr = (uint32_t)v;
+			break;
+		case 'S':
+			if (gfp_parse_u64(optarg, UINT32_MAX, &v) == -1)
+				return gfp_usage_error("bad --serial (a u32): ",
+				    optarg);
+			p.serial = (uint32_t)v;
+			break;
+		case 'z':
+			o.gzip = 1;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(gfp_usage, stdout);
+			return GFP_OK;
+		default:
+			return gfp_usage_error("generate: bad option", NULL);
+		}
+	}
+	if (optind != argc)
+		return gfp_usage_error("generate: unexpected ", argv[optind]);
+	if (shape == GFP_NONE)
+		return gfp_usage_error("generate: --line, --rect or --hunt",
+		    NULL);
+	if (out == NULL)
+		return gfp_usage_error("generate: no -o FILE", NULL);
+
+	/* Speeds in steps of the axis that sets them (puls.h). */
+	mmps = shape == GFP_HUNT ? PULS_Z_MM : PULS_XY_MM;
+	if (speed < 0)
+		speed = shape == GFP_HUNT ? GFP_ZSPEED : GFP_SPEED;
+	if (accel < 0)
+		accel = shape == GFP_HUNT ? GFP_ZACCEL : GFP_ACCEL;
+	p.speed = speed / mmps;
+	p.accel = accel / mmps;
+	switch (shape) {
+	case GFP_LINE:
+		if (gfp_steps(a, PULS_XY_MM, &sa) == -1 ||
+		    gfp_steps(b, PULS_XY_MM, &sb) == -1)
+			return gfp_usage_error("generate: too long: ",
+			    shape_arg);
+		moves[n].dx = sa;
+		moves[n].dy = sb;
+		moves[n++].laser = laser;
+		break;
+	case GFP_RECT:
+		if (gfp_steps(a, PULS_XY_MM, &sa) == -1 ||
+		    gfp_steps(b, PULS_XY_MM, &sb) == -1)
+			return gfp_usage_error("generate: too large: ",
+			    shape_arg);
+		moves[0].dx = sa;
+		moves[1].dy = sb;
+		moves[2].dx = -sa;
+		moves[3].dy = -sb;
+		for (n = 0; n < 4; n++)
+			moves[n].laser = 1;
+		break;
+	default:
+		if (gfp_steps(depth, PULS_Z_MM, &sa) == -1)
+			return gfp_usage_error("generate: too deep", NULL);
+		moves[n++].dz = -sa;
+		moves[n++].dz = sa;
+		break;
+	}
+
+	o.name = out;
+	if (strcmp(out, "-") == 0) {
+		if (isatty(STDOUT_FILENO))
+			return gfp_usage_error("generate: not writing a pulse "
+			    "file to a terminal", NULL);
+		o.fp = stdout;
+	} else if ((o.fp = fopen(out, "wbe")) == NULL) {
+		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+		return GFP_BAD;
+	}
+	if (o.gzip && deflateInit2(&o.z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		fprintf(stderr, "gf-puls: deflateInit2 failed\n");
+		o.gzip = 0;
+		goto done;
+	}
+	if (puls_generate(&p, moves, n, gfp_out_sink, &o) == -1 ||
+	    (o.gzip && gfp_out_deflate(&o, NULL, 0, Z_FINISH) == -1) ||
+	    fflush(o.fp) == EOF || ferror(o.fp)) {
+		fprintf(stderr, "gf-puls: %s: %s\n", out, o.failed ||
+		    errno != 0 ? strerror(errno) : "write failed");
+		goto done;
+	}
+	rc = GFP_OK;
+done:
+	if (o.gzip)
+		deflateEnd(&o.z);
+	if (o.fp != NULL && o.fp != stdout && fclose(o.fp) == EOF &&
+	    rc == GFP_OK) {
+		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+		rc = GFP_BAD;
+	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+
+	/* The library's warnings (a large body) are for the daemon. */
+	log_init(LOG_TO_CONSOLE, LOG_ERR, NULL);
+	if (argc < 2)
+		return gfp_usage_error("no command", NULL);
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		fputs(gfp_usage, stdout);
+		fputs(gfp_help, stdout);
+		return GFP_OK;
+	}
+	/* Each command parses its own options from argv[1]. */
+	argc--;
+	argv++;
+	optind = 1;
+	if (strcmp(cmd, "info") == 0)
+		return gfp_info(argc, argv);
+	if (strcmp(cmd, "stats") == 0)
+		return gfp_stats(argc, argv);
+	if (strcmp(cmd, "render") == 0)
+		return gfp_render(argc, argv);
+	if (strcmp(cmd, "generate") == 0)
+		return gfp_generate(argc, argv);
+	return gfp_usage_error("unknown command: ", cmd);
+}

@@ -1,0 +1,629 @@
+/*
+ * puls_render: see puls_render.h.
+ *
+ * The trace follows the head tick by tick.  The toolpath it keeps is
+ * simplified on the fly so memory follows the drawing, not the job: the
+ * position is sampled every tol steps and a vertex is emitted only when
+ * the samples no longer fit a sleeve of half-width tol around a straight
+ * line from the last vertex (the angular interval every sample allows,
+ * seen from the anchor, is intersected; when it empties the line bends).
+ * A raster engraving of thousands of lines costs a few vertices per line.
+ *
+ * Drawing assumptions, stated in the picture: the job starts at the bed's
+ * top-left corner, +X is right, +Y is down (towards the front), and the
+ * bed is 495 x 279 mm.  The pulse file only knows relative steps.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cairo.h>
+#include <cairo-svg.h>
+
+#include "puls_render.h"
+
+#define PULS_RENDER_PAD		24	/* px around the drawing */
+#define PULS_RENDER_TOP		30	/* px for the title */
+#define PULS_RENDER_BOTTOM	56	/* px for the scale and legend */
+#define PULS_RENDER_MAX_ZMARK	100000	/* Z marks kept */
+
+/* Per byte: dx, dy, dz (-1, 0, 1), laser enabled, power byte. */
+struct puls_tick {
+	int8_t		dx, dy, dz;
+	uint8_t		le, lp;
+};
+
+static struct puls_tick	puls_ticks[256];
+static int		puls_ticks_ready;
+
+/* PROTOCOL.md 8, once: the sequential twin of puls_stats_add(). */
+static void
+puls_trace_table(void)
+{
+	int b;
+
+	if (puls_ticks_ready)
+		return;
+	for (b = 0; b < 256; b++) {
+		struct puls_tick *k = &puls_ticks[b];
+
+		memset(k, 0, sizeof(*k));
+		if (b & 0x80) {
+			k->lp = 1;
+			continue;
+		}
+		k->le = (b & 0x10) != 0;
+		k->dx = (b & 0x03) == 0x01 ? 1 : (b & 0x03) == 0x03 ? -1 : 0;
+		k->dy = (b & 0x0c) == 0x0c ? 1 : (b & 0x0c) == 0x04 ? -1 : 0;
+		k->dz = (b & 0x60) == 0x60 ? 1 : (b & 0x60) == 0x20 ? -1 : 0;
+	}
+	puls_ticks_ready = 1;
+}
+
+void
+puls_trace_init(struct puls_trace *t, int path, double tol)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = path;
+	t->tol = tol >= 1 ? tol : 1;
+	puls_trace_table();
+}
+
+void
+puls_trace_free(struct puls_trace *t)
+{
+	free(t->v);
+	free(t->zm);
+	t->v = NULL;
+	t->zm = NULL;
+	t->nv = t->capv = t->nzm = t->capzm = 0;
+}
+
+static void
+puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
+{
+	struct puls_vertex *nv;
+	size_t cap;
+
+	if (t->oom)
+		return;
+	if (x < INT32_MIN || x > INT32_MAX || y < INT32_MIN || y > INT32_MAX) {
+		t->oom = 1;	/* off any bed: stop drawing */
+		return;
+	}
+	if (t->nv == t->capv) {
+		cap = t->capv ? t->capv * 2 : 1024;
+		if ((nv = realloc(t->v, cap * sizeof(*nv))) == NULL) {
+			t->oom = 1;
+			return;
+		}
+		t->v = nv;
+		t->capv = cap;
+	}
+	t->v[t->nv].x = (int32_t)x;
+	t->v[t->nv].y = (int32_t)y;
+	t->v[t->nv].cut = cut;
+	t->nv++;
+}
+
+static void
+puls_trace_zmark(struct puls_trace *t, int dz)
+{
+	struct puls_zmark *m;
+	size_t cap;
+
+	if (t->nzm > 0) {
+		m = &t->zm[t->nzm - 1];
+		if (m->x == t->x && m->y == t->y)
+			goto count;
+	}
+	if (t->nzm >= PULS_RENDER_MAX_ZMARK)
+		return;
+	if (t->nzm == t->capzm) {
+		cap = t->capzm ? t->capzm * 2 : 64;
+		if ((m = realloc(t->zm, cap * sizeof(*m))) == NULL)
+			return;
+		t->zm = m;
+		t->capzm = cap;
+	}
+	m = &t->zm[t->nzm++];
+	memset(m, 0, sizeof(*m));
+	m->x = (int32_t)t->x;
+	m->y = (int32_t)t->y;
+count:
+	if (dz < 0)
+		m->down++;
+	else
+		m->up++;
+}
+
+/* Opens the sleeve at the anchor towards (x, y). */
+static void
+puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
+{
+	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
+	double d = hypot(dx, dy), h;
+
+	t->lx = x;
+	t->ly = y;
+	if (d <= t->tol) {
+		t->have_dir = 0;	/* still within reach of the anchor */
+		return;
+	}
+	h = asin(t->tol / d);
+	t->theta0 = atan2(dy, dx);
+	t->lo = -h;
+	t->hi = h;
+	t->have_dir = 1;
+}
+
+/* One sample of the position into the open run. */
+static void
+puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
+{
+	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
+	double d = hypot(dx, dy), h, delta, lo, hi;
+
+	t->sx = x;
+	t->sy = y;
+	if (!t->have_dir) {
+		puls_trace_aim(t, x, y);
+		return;
+	}
+	if (d <= t->tol) {
+		t->lx = x;
+		t->ly = y;
+		return;
+	}
+	h = asin(t->tol / d);
+	delta = remainder(atan2(dy, dx) - t->theta0, 2 * M_PI);
+	lo = fmax(t->lo, delta - h);
+	hi = fmin(t->hi, delta + h);
+	if (lo <= hi) {
+		t->lo = lo;
+		t->hi = hi;
+		t->lx = x;
+		t->ly = y;
+		return;
+	}
+	/* The line bends at the last sample that fitted. */
+	puls_trace_vertex(t, t->lx, t->ly, t->cut);
+	t->ax = t->lx;
+	t->ay = t->ly;
+	puls_trace_aim(t, x, y);
+}
+
+/* An X/Y move of one tick from (px, py) to the current position. */
+static void
+puls_trace_path(struct puls_trace *t, int64_t px, int64_t py, int le)
+{
+	if (!t->run) {
+		puls_trace_vertex(t, px, py, le);
+		t->run = 1;
+		t->cut = le;
+		t->ax = t->lx = t->sx = px;
+		t->ay = t->ly = t->sy = py;
+		t->have_dir = 0;
+	} else if (le != t->cut) {
+		/* Laser switched: the old run ends exactly here. */
+		puls_trace_vertex(t, px, py, t->cut);
+		t->cut = le;
+		t->ax = t->lx = t->sx = px;
+		t->ay = t->ly = t->sy = py;
+		t->have_dir = 0;
+	}
+	if (llabs(t->x - t->sx) >= t->tol || llabs(t->y - t->sy) >= t->tol)
+		puls_trace_sample(t, t->x, t->y);
+}
+
+void
+puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	const struct puls_tick *k;
+	int64_t px, py;
+	size_t i;
+	int a;
+
+	for (i = 0; i < len; i++) {
+		k = &puls_ticks[body[i]];
+		t->ticks++;
+		t->le_ticks += k->le;
+		if ((k->dx | k->dy | k->dz) == 0)
+			continue;
+		px = t->x;
+		py = t->y;
+		t->x += k->dx;
+		t->y += k->dy;
+		t->z += k->dz;
+		for (a = 0; a < 3; a++) {
+			int64_t p = a == 0 ? t->x : a == 1 ? t->y : t->z;
+
+			if (p < t->min[a])
+				t->min[a] = p;
+			if (p > t->max[a])
+				t->max[a] = p;
+		}
+		if (k->dz != 0 && t->path)
+			puls_trace_zmark(t, k->dz);
+		if ((k->dx | k->dy) == 0)
+			continue;
+		if (k->dx != 0 && k->dy != 0)
+			t->diag[k->le]++;
+		else
+			t->ortho[k->le]++;
+		if (t->path)
+			puls_trace_path(t, px, py, k->le);
+	}
+}
+
+void
+puls_trace_finish(struct puls_trace *t)
+{
+	if (t->path && t->run) {
+		puls_trace_vertex(t, t->x, t->y, t->cut);
+		t->run = 0;
+	}
+}
+
+double
+puls_trace_travel_mm(const struct puls_trace *t)
+{
+	return ((double)t->ortho[0] + (double)t->diag[0] * M_SQRT2) *
+	    PULS_XY_MM;
+}
+
+double
+puls_trace_cut_mm(const struct puls_trace *t)
+{
+	return ((double)t->ortho[1] + (double)t->diag[1] * M_SQRT2) *
+	    PULS_XY_MM;
+}
+
+cJSON *
+puls_trace_json(const struct puls_trace *t, uint32_t stfr)
+{
+	static const char *const axes[] = { "X", "Y", "Z" };
+	cJSON *o, *a;
+	double mm;
+	int i;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	for (i = 0; i < 3; i++) {
+		mm = i < 2 ? PULS_XY_MM : PULS_Z_MM;
+		if ((a = cJSON_AddObjectToObject(o, axes[i])) == NULL ||
+		    cJSON_AddNumberToObject(a, "min", (double)t->min[i]) ==
+		    NULL ||
+		    cJSON_AddNumberToObject(a, "max", (double)t->max[i]) ==
+		    NULL ||
+		    cJSON_AddNumberToObject(a, "min_mm",
+		    (double)t->min[i] * mm) == NULL ||
+		    cJSON_AddNumberToObject(a, "max_mm",
+		    (double)t->max[i] * mm) == NULL)
+			goto fail;
+	}
+	if ((stfr > 0 ? cJSON_AddNumberToObject(o, "laser_on_s",
+	    (double)t->le_ticks / stfr) :
+	    cJSON_AddNullToObject(o, "laser_on_s")) == NULL ||
+	    cJSON_AddNumberToObject(o, "travel_mm",
+	    puls_trace_travel_mm(t)) == NULL ||
+	    cJSON_AddNumberToObject(o, "cut_mm", puls_trace_cut_mm(t)) == NULL)
+		goto fail;
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* --- drawing --- */
+
+struct puls_view {
+	double		x0, y0;		/* mm at the drawing's top-left */
+	double		scale;		/* px per mm */
+	double		ox, oy;		/* px of (x0, y0) */
+	int		width, height;	/* px */
+};
+
+double
+puls_render_steps_per_px(int width)
+{
+	double w = width - 2 * PULS_RENDER_PAD;
+
+	if (w < 1)
+		w = 1;
+	return (PULS_BED_W + 20) / w / PULS_XY_MM;
+}
+
+static void
+puls_view_px(const struct puls_view *v, double xmm, double ymm, double *px,
+    double *py)
+{
+	*px = v->ox + (xmm - v->x0) * v->scale;
+	*py = v->oy + (ymm - v->y0) * v->scale;
+}
+
+static void
+puls_view_fit(struct puls_view *v, const struct puls_trace *t, int width)
+{
+	double x0, x1, y0, y1, sw, sh, avail_w, avail_h;
+
+	/* The bed and the job, with a margin of 10 mm. */
+	x0 = fmin(0, (double)t->min[0] * PULS_XY_MM) - 10;
+	x1 = fmax(PULS_BED_W, (double)t->max[0] * PULS_XY_MM) + 10;
+	y0 = fmin(0, (double)t->min[1] * PULS_XY_MM) - 10;
+	y1 = fmax(PULS_BED_H, (double)t->max[1] * PULS_XY_MM) + 10;
+	avail_w = width - 2 * PULS_RENDER_PAD;
+	/* A job far off the bed must not make a picture miles high. */
+	avail_h = 3.0 * width;
+	sw = avail_w / (x1 - x0);
+	sh = avail_h / (y1 - y0);
+	v->scale = fmin(sw, sh);
+	v->x0 = x0;
+	v->y0 = y0;
+	v->width = width;
+	v->ox = (width - (x1 - x0) * v->scale) / 2;
+	v->oy = PULS_RENDER_TOP;
+	v->height = (int)ceil((y1 - y0) * v->scale) + PULS_RENDER_TOP +
+	    PULS_RENDER_BOTTOM;
+}
+
+static void
+puls_draw_text(cairo_t *cr, double x, double y, double size, const char *s)
+{
+	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+	    CAIRO_FONT_WEIGHT_NORMAL);
+	cairo_set_font_size(cr, size);
+	cairo_move_to(cr, x, y);
+	cairo_show_text(cr, s);
+}
+
+static void
+puls_draw_bed(cairo_t *cr, const struct puls_view *v)
+{
+	double x, y, x1, y1;
+
+	puls_view_px(v, 0, 0, &x, &y);
+	puls_view_px(v, PULS_BED_W, PULS_BED_H, &x1, &y1);
+	cairo_rectangle(cr, x, y, x1 - x, y1 - y);
+	cairo_set_source_rgb(cr, 0.96, 0.95, 0.92);
+	cairo_fill_preserve(cr);
+	cairo_set_source_rgb(cr, 0.45, 0.45, 0.45);
+	cairo_set_line_width(cr, 1);
+	cairo_stroke(cr);
+	cairo_set_source_rgb(cr, 0.45, 0.45, 0.45);
+	puls_draw_text(cr, x + 4, y1 - 5, 10,
+	    "bed 495 x 279 mm (assumed); job starts at the top-left corner");
+	/* The start: a small cross. */
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_move_to(cr, x - 6, y);
+	cairo_line_to(cr, x + 6, y);
+	cairo_move_to(cr, x, y - 6);
+	cairo_line_to(cr, x, y + 6);
+	cairo_stroke(cr);
+}
+
+static void
+puls_draw_style(cairo_t *cr, int cut)
+{
+	static const double dash[] = { 4, 3 };
+
+	if (cut) {
+		cairo_set_source_rgb(cr, 0.85, 0.1, 0.1);
+		cairo_set_line_width(cr, 1.6);
+		cairo_set_dash(cr, NULL, 0, 0);
+	} else {
+		cairo_set_source_rgba(cr, 0.15, 0.35, 0.85, 0.8);
+		cairo_set_line_width(cr, 0.8);
+		cairo_set_dash(cr, dash, 2, 0);
+	}
+}
+
+static void
+puls_draw_path(cairo_t *cr, const struct puls_view *v,
+    const struct puls_trace *t)
+{
+	double x, y;
+	size_t i;
+	int cut;
+
+	if (t->nv < 2)
+		return;
+	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	/* Runs of one kind as one path: fast, and dashes stay even. */
+	for (i = 1; i < t->nv; ) {
+		cut = t->v[i].cut;
+		puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
+		    t->v[i - 1].y * PULS_XY_MM, &x, &y);
+		cairo_move_to(cr, x, y);
+		for (; i < t->nv && t->v[i].cut == cut; i++) {
+			puls_view_px(v, t->v[i].x * PULS_XY_MM,
+			    t->v[i].y * PULS_XY_MM, &x, &y);
+			cairo_line_to(cr, x, y);
+		}
+		puls_draw_style(cr, cut);
+		cairo_stroke(cr);
+	}
+	cairo_set_dash(cr, NULL, 0, 0);
+}
+
+/* A triangle pointing down (lens down) or up at (x, y). */
+static void
+puls_draw_ztriangle(cairo_t *cr, double x, double y, int down)
+{
+	double s = down ? 1 : -1;
+
+	cairo_move_to(cr, x - 5, y - 4 * s);
+	cairo_line_to(cr, x + 5, y - 4 * s);
+	cairo_line_to(cr, x, y + 5 * s);
+	cairo_close_path(cr);
+}
+
+static void
+puls_draw_zmarks(cairo_t *cr, const struct puls_view *v,
+    const struct puls_trace *t)
+{
+	double x, y;
+	size_t i;
+
+	cairo_set_line_width(cr, 1);
+	for (i = 0; i < t->nzm; i++) {
+		puls_view_px(v, t->zm[i].x * PULS_XY_MM,
+		    t->zm[i].y * PULS_XY_MM, &x, &y);
+		if (t->zm[i].down > 0)
+			puls_draw_ztriangle(cr, x - (t->zm[i].up ? 5 : 0), y,
+			    1);
+		if (t->zm[i].up > 0)
+			puls_draw_ztriangle(cr, x + (t->zm[i].down ? 5 : 0),
+			    y, 0);
+		cairo_set_source_rgba(cr, 0.1, 0.6, 0.2, 0.5);
+		cairo_fill_preserve(cr);
+		cairo_set_source_rgb(cr, 0.05, 0.4, 0.1);
+		cairo_stroke(cr);
+	}
+}
+
+/* A bar of a round length, about a fifth of the width, in 5 parts. */
+static void
+puls_draw_scale(cairo_t *cr, const struct puls_view *v)
+{
+	static const double nice[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500,
+	    1000, 2000, 5000, 10000 };
+	double len = nice[0], x, y, w;
+	char label[32];
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(nice) / sizeof(nice[0]); i++)
+		if (nice[i] * v->scale <= v->width / 5.0)
+			len = nice[i];
+	w = len * v->scale;
+	x = PULS_RENDER_PAD;
+	y = v->height - PULS_RENDER_BOTTOM + 20;
+	cairo_set_line_width(cr, 1);
+	for (k = 0; k < 5; k++) {
+		cairo_rectangle(cr, x + k * w / 5, y, w / 5, 6);
+		if (k % 2 == 0) {
+			cairo_set_source_rgb(cr, 0, 0, 0);
+			cairo_fill_preserve(cr);
+		}
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		cairo_stroke(cr);
+	}
+	puls_draw_text(cr, x, y + 20, 11, "0");
+	snprintf(label, sizeof(label), "%g mm", len);
+	puls_draw_text(cr, x + w - 10, y + 20, 11, label);
+}
+
+static void
+puls_draw_legend(cairo_t *cr, const struct puls_view *v)
+{
+	double x = v->width - PULS_RENDER_PAD - 250;
+	double y = v->height - PULS_RENDER_BOTTOM + 23;
+
+	puls_draw_style(cr, 1);
+	cairo_move_to(cr, x, y);
+	cairo_line_to(cr, x + 24, y);
+	cairo_stroke(cr);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	puls_draw_text(cr, x + 30, y + 4, 11, "cut");
+	x += 70;
+	puls_draw_style(cr, 0);
+	cairo_move_to(cr, x, y);
+	cairo_line_to(cr, x + 24, y);
+	cairo_stroke(cr);
+	cairo_set_dash(cr, NULL, 0, 0);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	puls_draw_text(cr, x + 30, y + 4, 11, "travel");
+	x += 90;
+	puls_draw_ztriangle(cr, x + 6, y, 1);
+	cairo_set_source_rgba(cr, 0.1, 0.6, 0.2, 0.5);
+	cairo_fill_preserve(cr);
+	cairo_set_source_rgb(cr, 0.05, 0.4, 0.1);
+	cairo_stroke(cr);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	puls_draw_text(cr, x + 16, y + 4, 11, "Z move");
+}
+
+static void
+puls_draw(cairo_t *cr, const struct puls_view *v, const struct puls_trace *t,
+    const char *title)
+{
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	puls_draw_bed(cr, v);
+	puls_draw_path(cr, v, t);
+	puls_draw_zmarks(cr, v, t);
+	puls_draw_scale(cr, v);
+	puls_draw_legend(cr, v);
+	if (title != NULL) {
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		puls_draw_text(cr, PULS_RENDER_PAD, 19, 12, title);
+	}
+}
+
+static cairo_status_t
+puls_render_stdout(void *closure, const unsigned char *data,
+    unsigned int len)
+{
+	(void)closure;
+	return fwrite(data, 1, len, stdout) == len ? CAIRO_STATUS_SUCCESS :
+	    CAIRO_STATUS_WRITE_ERROR;
+}
+
+int
+puls_render(const struct puls_trace *t, const char *out, int svg, int width,
+    const char *title, char *err, size_t errlen)
+{
+	cairo_surface_t *sf = NULL;
+	cairo_status_t st;
+	struct puls_view v;
+	cairo_t *cr = NULL;
+	int tostdout = strcmp(out, "-") == 0, rc = -1;
+
+	if (t->oom) {
+		snprintf(err, errlen, "out of memory for the toolpath");
+		return -1;
+	}
+	puls_view_fit(&v, t, width);
+	if (svg) {
+		sf = tostdout ? cairo_svg_surface_create_for_stream(
+		    puls_render_stdout, NULL, v.width, v.height) :
+		    cairo_svg_surface_create(out, v.width, v.height);
+		cairo_svg_surface_set_document_unit(sf, CAIRO_SVG_UNIT_PX);
+	} else
+		sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, v.width,
+		    v.height);
+	if ((st = cairo_surface_status(sf)) != CAIRO_STATUS_SUCCESS)
+		goto done;
+	cr = cairo_create(sf);
+	puls_draw(cr, &v, t, title);
+	if ((st = cairo_status(cr)) != CAIRO_STATUS_SUCCESS)
+		goto done;
+	if (!svg) {
+		st = tostdout ? cairo_surface_write_to_png_stream(sf,
+		    puls_render_stdout, NULL) :
+		    cairo_surface_write_to_png(sf, out);
+		if (st != CAIRO_STATUS_SUCCESS)
+			goto done;
+	}
+	cairo_surface_finish(sf);	/* the SVG is written here */
+	if ((st = cairo_surface_status(sf)) != CAIRO_STATUS_SUCCESS)
+		goto done;
+	if (tostdout && fflush(stdout) == EOF) {
+		st = CAIRO_STATUS_WRITE_ERROR;
+		goto done;
+	}
+	rc = 0;
+done:
+	if (rc == -1)
+		snprintf(err, errlen, "%s: %s", out,
+		    st == CAIRO_STATUS_WRITE_ERROR && errno != 0 ?
+		    strerror(errno) : cairo_status_to_string(st));
+	if (cr != NULL)
+		cairo_destroy(cr);
+	if (sf != NULL)
+		cairo_surface_destroy(sf);
+	return rc;
+}

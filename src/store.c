@@ -1,0 +1,341 @@
+/*
+ * store: see store.h.  The .puls is written to a hidden temporary file
+ * (".<name>.puls.XXXXXX", so a reader globbing *.puls never sees it) and
+ * renamed into place at commit, after its .info: whoever finds a .puls
+ * finds its .info beside it.  A failed write is logged once and the space
+ * given back at once (a full disk must not stay full until the job ends);
+ * whether the job goes on without a kept copy is the caller's decision.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+
+#define STORE_TYPE_MAX	32	/* chars of an action type */
+#define STORE_DIR_MODE	0755
+#define STORE_FILE_MODE	0640	/* jobs are the user's designs */
+
+struct store_job {
+	int		 fd;		/* the temporary .puls, or -1 */
+	int		 failed;	/* a write failed, already logged */
+	char		*dir;
+	char		*base;		/* <stamp>_<type>_<id> */
+	char		*tmp;		/* <dir>/.<base>.puls.XXXXXX */
+};
+
+/* [a-z_]{1,32}: the caller validated it, but it goes into a path. */
+static int
+store_type_ok(const char *type)
+{
+	size_t i;
+
+	for (i = 0; type[i] != '\0'; i++)
+		if (i >= STORE_TYPE_MAX ||
+		    !((type[i] >= 'a' && type[i] <= 'z') || type[i] == '_'))
+			return 0;
+	return i > 0;
+}
+
+/* mkdir -p: every missing component, then a directory must be there. */
+static int
+store_mkdir_p(const char *dir)
+{
+	struct stat sb;
+	char *p, *s;
+	int rc = -1;
+
+	if ((p = strdup(dir)) == NULL)
+		return -1;
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		if (s[-1] != '/') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, STORE_DIR_MODE) == -1 && errno != EEXIST)
+				goto done;
+			*s = c;
+		}
+		if (*s == '\0')
+			break;
+	}
+	if (stat(dir, &sb) == -1)
+		goto done;
+	if (!S_ISDIR(sb.st_mode)) {
+		errno = ENOTDIR;
+		goto done;
+	}
+	rc = 0;
+done:
+	free(p);
+	return rc;
+}
+
+static int
+store_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		if (w == 0) {
+			errno = ENOSPC;	/* no progress: treat as a full disk */
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+store_job_free(struct store_job *job)
+{
+	if (job->fd != -1)
+		close(job->fd);
+	free(job->dir);
+	free(job->base);
+	free(job->tmp);
+	free(job);
+}
+
+struct store_job *
+store_begin(const char *dir, const char *type, int64_t id)
+{
+	struct store_job *job;
+	char stamp[32];
+	struct tm tm;
+	time_t now;
+	size_t len;
+
+	if (dir == NULL || *dir == '\0' || type == NULL ||
+	    !store_type_ok(type)) {
+		log_warnx("not keeping the job: bad folder or action type");
+		return NULL;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		log_warn("calloc");
+		return NULL;
+	}
+	job->fd = -1;
+	if (store_mkdir_p(dir) == -1) {
+		log_warn("not keeping the job: folder %s", dir);
+		goto fail;
+	}
+	now = time(NULL);
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H%M%S", &tm) == 0) {
+		log_warnx("not keeping the job: no local time");
+		goto fail;
+	}
+	if ((job->dir = strdup(dir)) == NULL) {
+		log_warn("strdup");
+		goto fail;
+	}
+	/* "dir/" and "dir" name the same files: no "//" in the names. */
+	for (len = strlen(job->dir); len > 1 && job->dir[len - 1] == '/'; )
+		job->dir[--len] = '\0';
+	if (asprintf(&job->base, "%s_%s_%lld", stamp, type,
+	    (long long)id) == -1) {
+		job->base = NULL;	/* undefined after a failure */
+		log_warn("asprintf");
+		goto fail;
+	}
+	if (asprintf(&job->tmp, "%s/.%s.puls.XXXXXX", job->dir,
+	    job->base) == -1) {
+		job->tmp = NULL;
+		log_warn("asprintf");
+		goto fail;
+	}
+	if ((job->fd = mkostemp(job->tmp, O_CLOEXEC)) == -1) {
+		log_warn("not keeping the job: %s", job->tmp);
+		goto fail;
+	}
+	if (fchmod(job->fd, STORE_FILE_MODE) == -1)
+		log_warn("fchmod %s", job->tmp);	/* 0600 will do */
+	log_debug("keeping the job in %s", job->tmp);
+	return job;
+fail:
+	store_job_free(job);
+	return NULL;
+}
+
+int
+store_write(const void *buf, size_t len, void *arg)
+{
+	struct store_job *job = arg;
+
+	if (job == NULL || job->failed)
+		return -1;
+	if (store_write_all(job->fd, buf, len) == -1) {
+		log_warn("not keeping the job: writing %s", job->tmp);
+		job->failed = 1;
+		/* Give the space back now; the file is lost anyway. */
+		if (ftruncate(job->fd, 0) == -1)
+			log_debug("ftruncate %s failed", job->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+store_sync_dir(const char *dir)
+{
+	int fd;
+
+	/* The renames are durable once the folder is synced. */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if (fsync(fd) == -1)
+		log_debug("fsync %s failed", dir);
+	close(fd);
+}
+
+/* The .info, by temporary file and rename; its path in *path. */
+static int
+store_write_info(struct store_job *job, const cJSON *info, char **path)
+{
+	char *text = NULL, *tmp = NULL;
+	int fd = -1, rc = -1;
+
+	*path = NULL;
+	if ((text = cJSON_Print(info)) == NULL) {
+		log_warnx("not keeping the job: .info not printable");
+		goto done;
+	}
+	if (asprintf(&tmp, "%s/.%s.info.XXXXXX", job->dir, job->base) == -1) {
+		tmp = NULL;
+		log_warn("asprintf");
+		goto done;
+	}
+	if (asprintf(path, "%s/%s.info", job->dir, job->base) == -1) {
+		*path = NULL;
+		free(tmp);
+		tmp = NULL;
+		log_warn("asprintf");
+		goto done;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		log_warn("not keeping the job: %s", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	if (fchmod(fd, STORE_FILE_MODE) == -1)
+		log_warn("fchmod %s", tmp);
+	if (store_write_all(fd, text, strlen(text)) == -1 ||
+	    store_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+		log_warn("not keeping the job: writing %s", tmp);
+		goto done;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		log_warn("not keeping the job: closing %s", tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, *path) == -1) {
+		log_warn("not keeping the job: rename to %s", *path);
+		goto done;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = 0;
+done:
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	if (rc == -1) {
+		free(*path);
+		*path = NULL;
+	}
+	free(tmp);
+	cJSON_free(text);
+	return rc;
+}
+
+int
+store_commit(struct store_job *job, const cJSON *info, char **final_name)
+{
+	char *puls = NULL, *infopath = NULL;
+	int rc = -1;
+
+	if (final_name != NULL)
+		*final_name = NULL;
+	if (job == NULL)
+		return -1;
+	if (job->failed) {
+		log_warnx("not keeping %s: a write failed", job->base);
+		goto done;
+	}
+	if (fsync(job->fd) == -1) {
+		log_warn("not keeping the job: fsync %s", job->tmp);
+		goto done;
+	}
+	if (close(job->fd) == -1) {
+		job->fd = -1;
+		log_warn("not keeping the job: closing %s", job->tmp);
+		goto done;
+	}
+	job->fd = -1;
+	if (asprintf(&puls, "%s/%s.puls", job->dir, job->base) == -1) {
+		puls = NULL;
+		log_warn("asprintf");
+		goto done;
+	}
+	/* The .info first: whoever sees the .puls finds its .info. */
+	if (info != NULL && store_write_info(job, info, &infopath) == -1)
+		goto done;
+	if (rename(job->tmp, puls) == -1) {
+		log_warn("not keeping the job: rename to %s", puls);
+		if (infopath != NULL)
+			unlink(infopath);
+		goto done;
+	}
+	free(job->tmp);
+	job->tmp = NULL;	/* in place now: nothing to clean up */
+	store_sync_dir(job->dir);
+	log_info("kept the job as %s", puls);
+	if (final_name != NULL) {
+		*final_name = puls;
+		puls = NULL;
+	}
+	rc = 0;
+done:
+	if (job->tmp != NULL)
+		unlink(job->tmp);
+	free(puls);
+	free(infopath);
+	store_job_free(job);
+	return rc;
+}
+
+void
+store_abort(struct store_job *job)
+{
+	if (job == NULL)
+		return;
+	if (job->fd != -1) {
+		close(job->fd);
+		job->fd = -1;
+	}
+	if (job->tmp != NULL && unlink(job->tmp) == -1)
+		log_warn("unlink %s", job->tmp);
+	store_job_free(job);
+}

@@ -1,0 +1,279 @@
+/*
+ * bench_puls: throughput of the pulse decoder on one core.
+ *
+ *	bench-puls [MiB]	(default 512)
+ *
+ * Builds a job in memory (a generated mix of travel, raster engraving,
+ * cuts and Z moves, tiled to the size asked), then prints MB/s (10^6
+ * bytes of plain pulse data per second, best of a few runs) for
+ * puls_stats_add() over the body, for the whole streaming reader on the
+ * plain file and on its gzip, and for memchr() and memcpy() passes over
+ * the same buffer as the yardstick of memory bandwidth.  Build it
+ * optimised (CMAKE_BUILD_TYPE=Release): a Debug build measures -O0.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "puls.h"
+
+#define BENCH_RUNS	3
+
+struct bench_buf {
+	uint8_t		*p;
+	size_t		 len, cap;
+};
+
+static int
+bench_sink(const void *data, size_t len, void *arg)
+{
+	struct bench_buf *b = arg;
+
+	if (b->len + len > b->cap) {
+		b->cap = (b->len + len) * 2;
+		if ((b->p = realloc(b->p, b->cap)) == NULL)
+			return -1;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+/* Counts what the daemon's sink would get, without keeping it. */
+static int
+bench_null_sink(const void *data, size_t len, void *arg)
+{
+	volatile const uint8_t *p = data;
+
+	(void)p;
+	*(uint64_t *)arg += len;
+	return 0;
+}
+
+static double
+bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+bench_report(const char *what, size_t bytes, double secs)
+{
+	printf("%-34s %9.0f MB/s  (%zu bytes in %.3f s)\n", what,
+	    bytes / secs / 1e6, bytes, secs);
+}
+
+/* A job of travel, back-and-forth raster lines, a circle cut and a Z
+ * hunt: the byte mix of a real print. */
+static int
+bench_job(struct bench_buf *out)
+{
+	struct puls_gen_move m[400];
+	struct puls_gen_params p;
+	size_t n = 0;
+	int i;
+
+	memset(&p, 0, sizeof(p));
+	p.stfr = 10000;
+	p.speed = 5333;		/* 100 mm/s */
+	p.accel = 53333;	/* 1000 mm/s^2 */
+	p.power = 100;
+	m[n++] = (struct puls_gen_move){ 2000, 1500, 0, 0 };
+	for (i = 0; i < 150; i++) {
+		m[n++] = (struct puls_gen_move){ (i % 2 ? -1 : 1) * 3000, 0, 0,
+		    1 };
+		m[n++] = (struct puls_gen_move){ 0, 5, 0, 0 };
+	}
+	m[n++] = (struct puls_gen_move){ 0, 0, -10, 0 };
+	m[n++] = (struct puls_gen_move){ 0, 0, 10, 0 };
+	for (i = 0; i < 72; i++) {
+		double a = i * M_PI / 36, b = (i + 1) * M_PI / 36;
+
+		m[n++] = (struct puls_gen_move){
+		    (int32_t)lround(2000 * (cos(b) - cos(a))),
+		    (int32_t)lround(2000 * (sin(b) - sin(a))), 0, 1 };
+	}
+	m[n++] = (struct puls_gen_move){ -2000, -2250, 0, 0 };
+	return puls_generate(&p, m, n, bench_sink, out);
+}
+
+static uint8_t *
+bench_gzip(const uint8_t *in, size_t len, size_t *outlen)
+{
+	z_stream z;
+	uint8_t *out;
+	size_t cap = len / 4 + 1024 * 1024, off = 0, n;
+	int zr;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK || (out = malloc(cap)) == NULL)
+		return NULL;
+	do {
+		n = len - off < (1U << 30) ? len - off : (1U << 30);
+		z.next_in = (Bytef *)(uintptr_t)(in + off);
+		z.avail_in = (uInt)n;
+		off += n;
+		do {
+			if (z.total_out + 65536 > cap) {
+				cap *= 2;
+				if ((out = realloc(out, cap)) == NULL)
+					return NULL;
+			}
+			z.next_out = out + z.total_out;
+			z.avail_out = (uInt)(cap - z.total_out);
+			zr = deflate(&z, off == len ? Z_FINISH : Z_NO_FLUSH);
+		} while (z.avail_out == 0 ||
+		    (off == len && zr != Z_STREAM_END));
+	} while (off < len);
+	*outlen = z.total_out;
+	deflateEnd(&z);
+	return out;
+}
+
+/* The whole reader, as the daemon runs it, in 64 KiB network reads. */
+static double
+bench_stream(const uint8_t *in, size_t len, uint64_t want)
+{
+	struct puls_stream *s;
+	uint64_t got = 0;
+	double t;
+	size_t off, n;
+
+	if ((s = puls_stream_new(0, UINT64_MAX / 4, bench_null_sink,
+	    &got)) == NULL)
+		return -1;
+	t = bench_now();
+	for (off = 0; off < len; off += n) {
+		n = len - off < 65536 ? len - off : 65536;
+		if (puls_stream_feed(s, in + off, n) == -1)
+			break;
+	}
+	if (puls_stream_finish(s) == -1 || got != want) {
+		fprintf(stderr, "bench-puls: stream: %s\n",
+		    puls_stream_error(s) ? puls_stream_error(s) : "short");
+		puls_stream_free(s);
+		return -1;
+	}
+	t = bench_now() - t;
+	puls_stream_free(s);
+	return t;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench_buf job = { 0 };
+	struct puls_stats st, ref;
+	uint8_t *buf, *copy, *gz, absent = 0;
+	size_t mib = 512, len, hl, bodylen, off, n, gzlen;
+	double t, best;
+	int run, seen[256] = { 0 };
+	size_t i;
+	void *volatile hit;
+
+	log_init(LOG_TO_CONSOLE, LOG_ERR, NULL);
+	if (argc > 1 && (mib = strtoul(argv[1], NULL, 10)) == 0) {
+		fprintf(stderr, "usage: bench-puls [MiB]\n");
+		return 2;
+	}
+	if (bench_job(&job) == -1)
+		return 1;
+	hl = job.p[4] | job.p[5] << 8;
+	len = mib * 1024 * 1024;
+	if ((buf = malloc(len)) == NULL || (copy = malloc(len)) == NULL) {
+		fprintf(stderr, "bench-puls: out of memory\n");
+		return 1;
+	}
+	/* The header once, then the body again and again. */
+	memcpy(buf, job.p, hl);
+	for (off = hl; off < len; off += n) {
+		n = job.len - hl < len - off ? job.len - hl : len - off;
+		memcpy(buf + off, job.p + hl, n);
+	}
+	bodylen = len - hl;
+	memset(copy, 0, len);	/* fault the pages in before timing */
+	printf("job: %zu MiB (a %zu-byte generated job tiled), header %zu "
+	    "bytes\n", mib, job.len, hl);
+
+	memset(&ref, 0, sizeof(ref));
+	puls_stats_add(&ref, buf + hl, bodylen);
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++) {
+		memset(&st, 0, sizeof(st));
+		t = bench_now();
+		puls_stats_add(&st, buf + hl, bodylen);
+		t = bench_now() - t;
+		best = fmin(best, t);
+	}
+	if (memcmp(&st, &ref, sizeof(st)) != 0)
+		return 1;
+	bench_report("puls_stats_add, plain body", bodylen, best);
+	printf("  XP %llu XN %llu YP %llu YN %llu ZP %llu ZN %llu LE %llu "
+	    "LP %llu\n", (unsigned long long)st.xp,
+	    (unsigned long long)st.xn, (unsigned long long)st.yp,
+	    (unsigned long long)st.yn, (unsigned long long)st.zp,
+	    (unsigned long long)st.zn, (unsigned long long)st.le,
+	    (unsigned long long)st.lp);
+
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++)
+		if ((t = bench_stream(buf, len, len)) >= 0)
+			best = fmin(best, t);
+	bench_report("stream reader, plain input", len, best);
+
+	t = bench_now();
+	if ((gz = bench_gzip(buf, len, &gzlen)) == NULL) {
+		fprintf(stderr, "bench-puls: gzip failed\n");
+		return 1;
+	}
+	t = bench_now() - t;
+	printf("gzip -6 of the job: %zu bytes (%.0f:1) in %.1f s\n", gzlen,
+	    (double)len / gzlen, t);
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++)
+		if ((t = bench_stream(gz, gzlen, len)) >= 0)
+			best = fmin(best, t);
+	bench_report("stream reader, gzip input (plain)", len, best);
+	printf("  = %.0f MB/s of compressed input\n", gzlen / best / 1e6);
+	free(gz);
+
+	/* A byte that never occurs: memchr reads everything. */
+	for (i = 0; i < len; i += 4093)
+		seen[buf[i]] = 1;
+	for (i = 0; i < 256; i++)
+		if (!seen[i] && memchr(buf, (int)i, len) == NULL) {
+			absent = (uint8_t)i;
+			break;
+		}
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++) {
+		t = bench_now();
+		hit = memchr(buf, absent, len);
+		t = bench_now() - t;
+		best = fmin(best, t);
+	}
+	(void)hit;
+	bench_report("memchr (absent byte)", len, best);
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++) {
+		t = bench_now();
+		memcpy(copy, buf, len);
+		t = bench_now() - t;
+		best = fmin(best, t);
+	}
+	bench_report("memcpy", len, best);
+
+	free(copy);
+	free(buf);
+	free(job.p);
+	return 0;
+}

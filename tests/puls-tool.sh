@@ -1,0 +1,158 @@
+#!/bin/sh
+# puls-tool.sh: the gf-puls tool end to end.  Generates jobs, reads them
+# back with info and stats --json (plain, gzip, stdin), renders PNG and SVG
+# and checks the bytes, and checks the exit status of bad input and usage.
+# Env: GFE_BIN (build dir holding gf-puls).  POSIX sh, grep, od only.
+set -u
+
+BIN=${GFE_BIN:?GFE_BIN not set}/gf-puls
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/puls-tool.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT INT TERM
+FAILS=0
+
+fail() {
+	echo "FAIL: $*" >&2
+	FAILS=$((FAILS + 1))
+}
+
+# json_num FILE KEY: the first number for "KEY": in FILE.
+json_num() {
+	grep -o "\"$2\":-\{0,1\}[0-9][0-9.e+-]*" "$1" | head -n 1 | cut -d: -f2
+}
+
+# expect_num FILE KEY VALUE
+expect_num() {
+	got=$(json_num "$1" "$2")
+	[ "$got" = "$3" ] || fail "$1: $2 is '$got', want '$3'"
+}
+
+# expect_rc WANT CMD...: runs CMD, stderr to $WORK/err.
+expect_rc() {
+	want=$1
+	shift
+	"$@" >"$WORK/out" 2>"$WORK/err"
+	rc=$?
+	[ "$rc" -eq "$want" ] ||
+	    fail "$* exited $rc, want $want: $(cat "$WORK/err")"
+}
+
+cd "$WORK" || exit 1
+# Under -DGFE_SANITIZE=address: fontconfig (below cairo's text) keeps its
+# configuration until exit and frees it never; that is not ours.
+printf 'leak:libfontconfig\n' >lsan.supp
+LSAN_OPTIONS="suppressions=$WORK/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
+
+# --- generate, stats --json: travel exact in steps (1 mm = 53.33 steps) ---
+expect_rc 0 "$BIN" generate --line 100,-30 --laser -o line.puls
+expect_rc 0 "$BIN" stats --json line.puls
+cp out line.json
+expect_num line.json XP 5333
+expect_num line.json XN 0
+expect_num line.json XEND 5333
+expect_num line.json YN 1600
+expect_num line.json YEND -1600
+expect_num line.json XMM 99.99375
+expect_num line.json YMM -30
+expect_num line.json LP 1
+expect_num line.json header_len 24
+expect_num line.json STfr 10000
+[ "$(grep -c . line.json)" -eq 1 ] || fail "stats --json: not one line"
+grep -q '"run_time":"0:00:0[0-9]\.[0-9]\{6\}"' line.json ||
+    fail "run_time format: $(cat line.json)"
+grep -q '"extents":{"X":{"min":0,"max":5333,' line.json ||
+    fail "extents: $(cat line.json)"
+grep -q '"travel_mm":0,' line.json || fail "travel_mm of a pure cut"
+# size + header = file length
+size=$(json_num line.json size)
+len=$(wc -c <line.puls)
+[ $((size + 32)) -eq "$len" ] || fail "size $size + 32 != file $len"
+
+# rectangle, gzip, a serial: closes exactly
+expect_rc 0 "$BIN" generate --rect 10,20 --gzip --serial 42 -o rect.puls.gz
+[ "$(od -An -tx1 -N2 rect.puls.gz | tr -d ' ')" = "1f8b" ] ||
+    fail "--gzip did not write gzip"
+expect_rc 0 "$BIN" stats --json rect.puls.gz
+cp out rect.json
+expect_num rect.json XTOT 1066
+expect_num rect.json YTOT 2134
+expect_num rect.json XEND 0
+expect_num rect.json YEND 0
+expect_num rect.json MCsn 42
+expect_num rect.json cut_mm 60
+
+# hunt: Z down 5 mm and back (14 Z steps of 0.35306 mm)
+expect_rc 0 "$BIN" generate --hunt -o - >/dev/null </dev/null
+"$BIN" generate --hunt -o - >hunt.puls || fail "generate -o -"
+expect_rc 0 "$BIN" stats --json - <hunt.puls
+cp out hunt.json
+expect_num hunt.json ZP 14
+expect_num hunt.json ZN 14
+expect_num hunt.json ZEND 0
+expect_num hunt.json XTOT 0
+
+# several files: one object each, in order
+expect_rc 0 "$BIN" stats --json line.puls rect.puls.gz hunt.puls
+[ "$(grep -c '^{' out)" -eq 3 ] || fail "stats --json of 3 files"
+
+# --- info ---
+expect_rc 0 "$BIN" info rect.puls.gz
+grep -q 'gzip' out || fail "info: no gzip"
+grep -q 'MCsn  *42' out || fail "info: MCsn"
+grep -q 'STfr  *10000  *step frequency' out || fail "info: STfr meaning"
+grep -q 'format byte   0x80' out || fail "info: format byte"
+grep -q 'body  *[0-9]* bytes' out || fail "info: body"
+grep -q 'for machine 42 only' out || fail "info: checks"
+expect_rc 0 "$BIN" info --serial 7 rect.puls.gz
+grep -q 'refused: job is for machine 42' out || fail "info --serial"
+
+# --- render ---
+expect_rc 0 "$BIN" render rect.puls.gz -o rect.png --width 640
+[ "$(od -An -tx1 -N8 rect.png | tr -d ' ')" = "89504e470d0a1a0a" ] ||
+    fail "PNG signature"
+[ "$(od -An -tx1 -j12 -N4 rect.png | tr -d ' ')" = "49484452" ] ||
+    fail "PNG: no IHDR first"
+[ "$(od -An -tu4 --endian=big -j16 -N4 rect.png | tr -d ' ')" = "640" ] ||
+    fail "PNG width is not 640"
+expect_rc 0 "$BIN" render line.puls -o line.svg --width 800
+grep -q '<svg[^>]* width="800px"' line.svg || fail "SVG root width"
+grep -q '</svg>' line.svg || fail "SVG not closed"
+"$BIN" render hunt.puls -o - --width 500 >hunt.png || fail "render -o -"
+[ "$(od -An -tu4 --endian=big -j16 -N4 hunt.png | tr -d ' ')" = "500" ] ||
+    fail "PNG to stdout"
+expect_rc 2 "$BIN" render rect.puls.gz -o rect.jpg
+expect_rc 2 "$BIN" render rect.puls.gz -o x.png --width 10
+
+# --- bad input: exit 1, the file and the byte offset named ---
+head -c 300 rect.puls.gz >trunc.gz
+expect_rc 1 "$BIN" stats trunc.gz
+grep -q 'trunc.gz: gzip stream truncated' err || fail "truncated: $(cat err)"
+printf '\200GF2\010\000\000\000' >badmagic.puls
+expect_rc 1 "$BIN" info badmagic.puls
+grep -q 'badmagic.puls: bad magic at byte 3' err || fail "magic: $(cat err)"
+printf '\200GF1\100\000\000\000STfr' >lying.puls
+expect_rc 1 "$BIN" stats --json lying.puls
+grep -q 'lying.puls: input ends at byte 12 inside the header' err ||
+    fail "lying length: $(cat err)"
+expect_rc 1 "$BIN" info nonexistent.puls
+expect_rc 1 "$BIN" stats line.puls nonexistent.puls
+grep -q 'XEND' out || fail "the good file before the bad one"
+gzip -c line.puls >trail.gz 2>/dev/null && printf 'junk' >>trail.gz &&
+    { expect_rc 1 "$BIN" stats trail.gz
+      grep -q 'trailing data' err || fail "trailing: $(cat err)"; }
+
+# --- usage: exit 2 ---
+expect_rc 2 "$BIN"
+expect_rc 2 "$BIN" frobnicate
+expect_rc 2 "$BIN" stats
+expect_rc 2 "$BIN" generate --line 1 -o x
+expect_rc 2 "$BIN" generate --line 1,2 --rect 1,2 -o x
+expect_rc 2 "$BIN" generate --line 1,2
+expect_rc 0 "$BIN" --help
+grep -q 'Exit status' out || fail "--help"
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "$FAILS check(s) failed" >&2
+	exit 1
+fi
+echo "puls-tool: all checks passed"

@@ -1,0 +1,938 @@
+/*
+ * test_puls: the pulse file decoder, streaming reader and generator
+ * (PROTOCOL.md 8).  The expected decode of each byte is written here from
+ * the protocol text, independently of src/puls.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <cmocka.h>
+
+#include "puls.h"
+
+#define SERIAL		12345678ULL
+
+/* A growing byte buffer, the sink of most tests. */
+struct buf {
+	uint8_t		*p;
+	size_t		 len, cap;
+	size_t		 calls;
+	size_t		 fail_after;	/* bytes; 0 = never fail */
+};
+
+static int
+buf_sink(const void *data, size_t len, void *arg)
+{
+	struct buf *b = arg;
+
+	b->calls++;
+	if (b->fail_after != 0 && b->len + len > b->fail_after)
+		return -1;
+	if (b->len + len > b->cap) {
+		b->cap = (b->len + len) * 2;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The decode of PROTOCOL.md 8, straight from its table. */
+static void
+expect_byte(uint8_t b, struct puls_stats *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (b & 0x80) {		/* LP: power byte, nothing else counts */
+		e->lp = 1;
+		return;
+	}
+	if (b & 0x10)
+		e->le = 1;
+	switch (b & 0x03) {
+	case 0x01: e->xp = 1; break;
+	case 0x03: e->xn = 1; break;
+	}
+	switch (b & 0x0c) {
+	case 0x0c: e->yp = 1; break;
+	case 0x04: e->yn = 1; break;
+	}
+	switch (b & 0x60) {
+	case 0x60: e->zp = 1; break;
+	case 0x20: e->zn = 1; break;
+	}
+}
+
+static void
+assert_stats_equal(const struct puls_stats *a, const struct puls_stats *b)
+{
+	assert_int_equal(a->xp, b->xp);
+	assert_int_equal(a->xn, b->xn);
+	assert_int_equal(a->yp, b->yp);
+	assert_int_equal(a->yn, b->yn);
+	assert_int_equal(a->zp, b->zp);
+	assert_int_equal(a->zn, b->zn);
+	assert_int_equal(a->le, b->le);
+	assert_int_equal(a->lp, b->lp);
+}
+
+static void
+stats_scale(struct puls_stats *s, uint64_t k)
+{
+	s->xp *= k; s->xn *= k; s->yp *= k; s->yn *= k;
+	s->zp *= k; s->zn *= k; s->le *= k; s->lp *= k;
+}
+
+static void
+stats_sum(struct puls_stats *s, const struct puls_stats *a)
+{
+	s->xp += a->xp; s->xn += a->xn; s->yp += a->yp; s->yn += a->yn;
+	s->zp += a->zp; s->zn += a->zn; s->le += a->le; s->lp += a->lp;
+}
+
+/* Every byte value, alone (scalar path) and repeated (vector path). */
+static void
+test_decode_every_byte(void **state)
+{
+	static const size_t reps[] = { 1, 15, 16, 17, 37, 4080, 4097 };
+	struct puls_stats want, got;
+	uint8_t block[4097];
+	size_t r;
+	int b;
+
+	(void)state;
+	for (b = 0; b < 256; b++) {
+		for (r = 0; r < sizeof(reps) / sizeof(reps[0]); r++) {
+			expect_byte((uint8_t)b, &want);
+			stats_scale(&want, reps[r]);
+			memset(block, b, reps[r]);
+			memset(&got, 0, sizeof(got));
+			puls_stats_add(&got, block, reps[r]);
+			assert_stats_equal(&got, &want);
+		}
+	}
+}
+
+/* All 256 values mixed in one buffer, at every alignment. */
+static void
+test_decode_mixed(void **state)
+{
+	struct puls_stats want, one, got;
+	uint8_t buf[256 * 9 + 64];
+	size_t i, off;
+
+	(void)state;
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 167 + 13);
+	for (off = 0; off < 32; off++) {
+		memset(&want, 0, sizeof(want));
+		for (i = off; i < sizeof(buf); i++) {
+			expect_byte(buf[i], &one);
+			stats_sum(&want, &one);
+		}
+		memset(&got, 0, sizeof(got));
+		puls_stats_add(&got, buf + off, sizeof(buf) - off);
+		assert_stats_equal(&got, &want);
+	}
+}
+
+static uint64_t
+rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void
+test_stats_chunked(void **state)
+{
+	static const size_t chunks[] = { 1, 2, 3, 7, 15, 16, 17, 31, 32, 33,
+	    255, 256, 4079, 4080, 4081, 65535, 65536, 100000 };
+	struct puls_stats whole, got;
+	size_t n = 300007, i, off, c;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	uint8_t *body;
+
+	(void)state;
+	assert_non_null(body = malloc(n));
+	for (i = 0; i < n; i++)
+		body[i] = (uint8_t)rng_next(&x);
+	memset(&whole, 0, sizeof(whole));
+	puls_stats_add(&whole, body, n);
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		memset(&got, 0, sizeof(got));
+		for (off = 0; off < n; off += c) {
+			c = n - off < chunks[i] ? n - off : chunks[i];
+			puls_stats_add(&got, body + off, c);
+		}
+		assert_stats_equal(&got, &whole);
+	}
+	/* Random boundaries. */
+	memset(&got, 0, sizeof(got));
+	for (off = 0; off < n; off += c) {
+		c = rng_next(&x) % 5000;
+		if (c > n - off)
+			c = n - off;
+		puls_stats_add(&got, body + off, c);
+	}
+	assert_stats_equal(&got, &whole);
+	free(body);
+}
+
+/* A header from (name, value) pairs. */
+static size_t
+mkheader(uint8_t *out, uint32_t declared_len, const char *const *names,
+    const uint32_t *vals, size_t n)
+{
+	size_t i, off;
+
+	out[0] = 0x80;
+	memcpy(out + 1, "GF1", 3);
+	out[4] = declared_len & 0xff;
+	out[5] = (declared_len >> 8) & 0xff;
+	out[6] = (declared_len >> 16) & 0xff;
+	out[7] = (declared_len >> 24) & 0xff;
+	for (i = 0, off = 8; i < n; i++, off += 8) {
+		memcpy(out + off, names[i], 4);
+		out[off + 4] = vals[i] & 0xff;
+		out[off + 5] = (vals[i] >> 8) & 0xff;
+		out[off + 6] = (vals[i] >> 16) & 0xff;
+		out[off + 7] = (vals[i] >> 24) & 0xff;
+	}
+	return off;
+}
+
+struct parse_case {
+	const char	*what;
+	uint8_t		 bytes[64];
+	size_t		 len;
+	int		 want;		/* puls_header_parse() */
+	const char	*errpart;	/* in the error, when want == -1 */
+};
+
+static void
+test_header_parse_cases(void **state)
+{
+	static const struct parse_case cases[] = {
+		{ "empty", { 0 }, 0, 1, NULL },
+		{ "short", { 0x80, 'G', 'F', '1', 24, 0 }, 6, 1, NULL },
+		{ "bad magic early", { 0x80, 'G', 'X' }, 3, -1, "byte 2" },
+		{ "bad magic", { 0x80, 'G', 'F', '2', 8, 0, 0, 0 }, 8, -1,
+		    "magic" },
+		{ "length < 8", { 0x80, 'G', 'F', '1', 4, 0, 0, 0 }, 8, -1,
+		    "less than 8" },
+		{ "partial tag", { 0x80, 'G', 'F', '1', 12, 0, 0, 0,
+		    'S', 'T', 'f', 'r' }, 12, -1, "partial tag" },
+		{ "too many tags", { 0x80, 'G', 'F', '1', 0x10, 0x08, 0, 0 },
+		    8, -1, "more than 256" },
+		{ "lying length", { 0x80, 'G', 'F', '1', 64, 0, 0, 0,
+		    'S', 'T', 'f', 'r', 0x10, 0x27, 0, 0 }, 16, 1, NULL },
+		{ "no tags", { 0x80, 'G', 'F', '1', 8, 0, 0, 0 }, 8, 0,
+		    NULL },
+		{ "bad tag name", { 0x80, 'G', 'F', '1', 16, 0, 0, 0,
+		    'S', 'T', 0x01, 'r', 1, 0, 0, 0 }, 16, -1, "byte 10" },
+		{ "one tag", { 0x80, 'G', 'F', '1', 16, 0, 0, 0,
+		    'S', 'T', 'f', 'r', 0x10, 0x27, 0, 0, 0xff }, 17, 0,
+		    NULL },
+	};
+	struct puls_header *h;
+	char err[256];
+	size_t i;
+	int r;
+
+	(void)state;
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		r = puls_header_parse(cases[i].bytes, cases[i].len, h, err,
+		    sizeof(err));
+		if (r != cases[i].want)
+			fail_msg("%s: got %d (%s), want %d", cases[i].what, r,
+			    err, cases[i].want);
+		if (r == -1 && strstr(err, cases[i].errpart) == NULL)
+			fail_msg("%s: error \"%s\" lacks \"%s\"", cases[i].what,
+			    err, cases[i].errpart);
+	}
+	/* The one-tag case parsed to the value. */
+	uint32_t v = 0;
+	assert_int_equal(puls_header_parse(cases[10].bytes, 17, h, err,
+	    sizeof(err)), 0);
+	assert_int_equal(h->header_len, 16);
+	assert_int_equal(h->format, 0x80);
+	assert_int_equal(h->ntags, 1);
+	assert_string_equal(h->tags[0].name, "STfr");
+	assert_int_equal(puls_header_get(h, "STfr", &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(puls_header_get(h, "MCsn", &v), -1);
+	free(h);
+}
+
+static void
+test_header_max_tags(void **state)
+{
+	struct puls_header *h;
+	uint8_t buf[8 + 8 * 256];
+	char err[256];
+	size_t i;
+
+	(void)state;
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0x80;
+	memcpy(buf + 1, "GF1", 3);
+	buf[4] = (8 + 8 * 256) & 0xff;
+	buf[5] = (8 + 8 * 256) >> 8;
+	for (i = 0; i < 256; i++) {
+		snprintf((char *)buf + 8 + 8 * i, 5, "T%03zu", i);
+		buf[8 + 8 * i + 4] = (uint8_t)i;
+	}
+	assert_int_equal(puls_header_parse(buf, sizeof(buf), h, err,
+	    sizeof(err)), 0);
+	assert_int_equal(h->ntags, 256);
+	assert_string_equal(h->tags[255].name, "T255");
+	assert_int_equal(h->tags[255].value, 255);
+	free(h);
+}
+
+struct check_case {
+	const char	*what;
+	const char	*names[4];
+	uint32_t	 vals[4];
+	size_t		 n;
+	int		 want;
+	const char	*errpart;
+};
+
+static void
+test_header_check_cases(void **state)
+{
+	static const struct check_case cases[] = {
+		{ "ok", { "STfr", "MCsn", "PDfm" }, { 10000, 12345678, 0 },
+		    3, 0, NULL },
+		{ "any machine", { "STfr", "MCsn", "PDfm" }, { 10000, 0, 0 },
+		    3, 0, NULL },
+		{ "no tags", { NULL }, { 0 }, 0, -1, "STfr" },
+		{ "STfr 0", { "STfr", "MCsn", "PDfm" }, { 0, 0, 0 }, 3, -1,
+		    "STfr" },
+		{ "no MCsn", { "STfr", "PDfm" }, { 10000, 0 }, 2, -1,
+		    "MCsn" },
+		{ "other machine", { "STfr", "MCsn", "PDfm" },
+		    { 10000, 87654321, 0 }, 3, -1, "87654321" },
+		{ "no PDfm", { "STfr", "MCsn" }, { 10000, 0 }, 2, -1, "PDfm" },
+		{ "PDfm 1", { "STfr", "MCsn", "PDfm" }, { 10000, 0, 1 }, 3, -1,
+		    "PDfm 1" },
+	};
+	struct puls_header *h;
+	uint8_t buf[64];
+	char err[256];
+	size_t i, len;
+	int r;
+
+	(void)state;
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = mkheader(buf, (uint32_t)(8 + 8 * cases[i].n),
+		    cases[i].names, cases[i].vals, cases[i].n);
+		assert_int_equal(puls_header_parse(buf, len, h, err,
+		    sizeof(err)), 0);
+		err[0] = '\0';
+		r = puls_header_check(h, SERIAL, err, sizeof(err));
+		if (r != cases[i].want)
+			fail_msg("%s: got %d (%s)", cases[i].what, r, err);
+		if (r == -1 && strstr(err, cases[i].errpart) == NULL)
+			fail_msg("%s: error \"%s\" lacks \"%s\"", cases[i].what,
+			    err, cases[i].errpart);
+	}
+	free(h);
+}
+
+/* gzip of buf, by zlib. */
+static uint8_t *
+gzip_buf(const uint8_t *in, size_t len, size_t *outlen)
+{
+	z_stream z;
+	uint8_t *out;
+	size_t cap = len + len / 100 + 1024;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+	    Z_DEFAULT_STRATEGY), Z_OK);
+	assert_non_null(out = malloc(cap));
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	*outlen = z.total_out;
+	deflateEnd(&z);
+	return out;
+}
+
+/* A sample job: travel, a cut rectangle, a Z hunt. */
+static const struct puls_gen_move sample_moves[] = {
+	{ 2000, 1500, 0, 0 },
+	{ 533, 0, 0, 1 },
+	{ 0, 267, 0, 1 },
+	{ -533, 0, 0, 1 },
+	{ 0, -267, 0, 1 },
+	{ -100, 37, 0, 0 },
+	{ 0, 0, -14, 0 },
+	{ 0, 0, 14, 0 },
+	{ 17, -3, 2, 1 },
+};
+
+static void
+make_sample(struct buf *out, uint32_t serial)
+{
+	struct puls_gen_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.stfr = 10000;
+	p.speed = 5000;
+	p.accel = 50000;
+	p.power = 100;
+	p.serial = serial;
+	assert_int_equal(puls_generate(&p, sample_moves,
+	    sizeof(sample_moves) / sizeof(sample_moves[0]), buf_sink, out), 0);
+}
+
+static int
+feed_chunks(struct puls_stream *s, const uint8_t *p, size_t len, size_t c)
+{
+	size_t off, n;
+
+	for (off = 0; off < len; off += n) {
+		n = len - off < c ? len - off : c;
+		if (puls_stream_feed(s, p + off, n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Plain and gzip, fed in many chunk sizes, give the same result. */
+static void
+test_stream_chunked(void **state)
+{
+	static const size_t chunks[] = { 1, 2, 3, 7, 8, 9, 31, 32, 33, 4096,
+	    70000, 1 << 20 };
+	struct buf file = { 0 }, out = { 0 };
+	struct puls_stats whole;
+	struct puls_header *h;
+	struct puls_stream *s;
+	uint8_t *gz;
+	size_t gzlen, i, hl;
+	char err[128];
+	int z;
+
+	(void)state;
+	make_sample(&file, (uint32_t)SERIAL);
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	assert_int_equal(puls_header_parse(file.p, file.len, h, err,
+	    sizeof(err)), 0);
+	hl = h->header_len;
+	memset(&whole, 0, sizeof(whole));
+	puls_stats_add(&whole, file.p + hl, file.len - hl);
+	gz = gzip_buf(file.p, file.len, &gzlen);
+
+	for (z = 0; z < 2; z++) {
+		for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+			assert_non_null(s = puls_stream_new(SERIAL,
+			    PULS_MAX_BODY, buf_sink, &out));
+			assert_int_equal(puls_stream_expect(s,
+			    z ? gzlen : file.len), 0);
+			assert_int_equal(feed_chunks(s, z ? gz : file.p,
+			    z ? gzlen : file.len, chunks[i]), 0);
+			if (puls_stream_finish(s) != 0)
+				fail_msg("z=%d chunk %zu: %s", z, chunks[i],
+				    puls_stream_error(s));
+			assert_null(puls_stream_error(s));
+			assert_int_equal(puls_stream_compressed(s), z);
+			assert_non_null(puls_stream_header(s));
+			assert_int_equal(puls_stream_header(s)->header_len, hl);
+			assert_int_equal(puls_stream_body_size(s),
+			    file.len - hl);
+			assert_stats_equal(puls_stream_stats(s), &whole);
+			assert_int_equal(out.len, file.len);
+			assert_memory_equal(out.p, file.p, file.len);
+			puls_stream_free(s);
+			out.len = 0;
+		}
+	}
+	free(gz);
+	free(h);
+	buf_free(&file);
+	buf_free(&out);
+}
+
+/* A one-byte 0x1f first feed must not be mistaken either way. */
+static void
+test_stream_first_byte(void **state)
+{
+	struct buf file = { 0 }, out = { 0 };
+	struct puls_stream *s;
+	uint8_t *gz, junk[16] = { 0x1f, 0x00, 'x' };
+	size_t gzlen;
+
+	(void)state;
+	make_sample(&file, 0);
+	gz = gzip_buf(file.p, file.len, &gzlen);
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, buf_sink,
+	    &out));
+	assert_int_equal(puls_stream_feed(s, gz, 1), 0);
+	assert_int_equal(puls_stream_compressed(s), -1);
+	assert_int_equal(puls_stream_feed(s, gz + 1, gzlen - 1), 0);
+	assert_int_equal(puls_stream_finish(s), 0);
+	assert_int_equal(puls_stream_compressed(s), 1);
+	assert_int_equal(out.len, file.len);
+	puls_stream_free(s);
+
+	/* 0x1f then not 0x8b: plain, and a bad magic. */
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_feed(s, junk, 1), 0);
+	assert_int_equal(puls_stream_feed(s, junk + 1, 2), -1);
+	assert_int_equal(puls_stream_compressed(s), 0);
+	assert_non_null(strstr(puls_stream_error(s), "magic"));
+	puls_stream_free(s);
+
+	/* A lone 0x1f, then the end. */
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_feed(s, junk, 1), 0);
+	assert_int_equal(puls_stream_finish(s), -1);
+	assert_non_null(strstr(puls_stream_error(s), "short header"));
+	puls_stream_free(s);
+
+	/* Nothing at all. */
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_finish(s), -1);
+	assert_non_null(puls_stream_error(s));
+	puls_stream_free(s);
+	free(gz);
+	buf_free(&file);
+	buf_free(&out);
+}
+
+struct stream_case {
+	const char	*what;
+	int		 gzip;
+	size_t		 cut;		/* bytes kept from the end; 0 = all */
+	int		 junk;		/* append trailing bytes */
+	int		 corrupt;	/* flip a byte of the gzip CRC */
+	uint32_t	 serial;	/* MCsn written */
+	uint64_t	 max_body;
+	uint64_t	 declared;	/* 0: none */
+	int		 want_feed, want_finish;
+	const char	*errpart;
+};
+
+static void
+test_stream_errors(void **state)
+{
+	static const struct stream_case cases[] = {
+		{ "gzip truncated", 1, 10, 0, 0, 0, PULS_MAX_BODY, 0, 0, -1,
+		    "truncated" },
+		{ "gzip cut to its first bytes", 1, 100000, 0, 0, 0,
+		    PULS_MAX_BODY, 0, 0, -1, "truncated" },
+		{ "gzip trailing junk", 1, 0, 1, 0, 0, PULS_MAX_BODY, 0, -1,
+		    -1, "trailing" },
+		{ "gzip corrupt", 1, 0, 0, 1, 0, PULS_MAX_BODY, 0, -1, -1,
+		    "gzip" },
+		/* A plain body has no length of its own: a cut one passes. */
+		{ "plain body cut", 0, 10, 0, 0, 0, PULS_MAX_BODY, 0, 0, 0,
+		    NULL },
+		{ "other machine", 0, 0, 0, 0, 87654321, PULS_MAX_BODY, 0, -1,
+		    -1, "87654321" },
+		{ "other machine gzip", 1, 0, 0, 0, 87654321, PULS_MAX_BODY, 0,
+		    -1, -1, "87654321" },
+		{ "body past max", 0, 0, 0, 0, 0, 1000, 0, -1, -1,
+		    "limit of 1000" },
+		{ "gzip body past max", 1, 0, 0, 0, 0, 1000, 0, -1, -1,
+		    "limit of 1000" },
+		{ "declared past max", 0, 0, 0, 0, 0, 1000, 1000000, -1, -1,
+		    "declared" },
+		{ "declared plain within allowance", 0, 0, 0, 0, 0, 1u << 20,
+		    (1u << 20) + 32, 0, 0, NULL },
+		{ "declared gzip past max", 1, 0, 0, 0, 0, 1000, 1100, -1, -1,
+		    "declared" },
+	};
+	struct buf file = { 0 }, out = { 0 };
+	struct puls_stream *s;
+	uint8_t *data, *gz;
+	size_t len, gzlen, i;
+	uint32_t hl;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct stream_case *c = &cases[i];
+
+		make_sample(&file, c->serial != 0 ? c->serial :
+		    (uint32_t)SERIAL);
+		hl = file.p[4] | file.p[5] << 8;
+		gz = NULL;
+		if (c->gzip) {
+			gz = gzip_buf(file.p, file.len, &gzlen);
+			data = gz;
+			len = gzlen;
+		} else {
+			data = file.p;
+			len = file.len;
+		}
+		if (c->cut > 0)
+			len = c->cut < len ? len - c->cut : 12;
+		if (c->corrupt)
+			data[len - 6] ^= 0x55;
+		assert_non_null(s = puls_stream_new(SERIAL, c->max_body,
+		    buf_sink, &out));
+		r = 0;
+		if (c->declared > 0)
+			r = puls_stream_expect(s, c->declared);
+		/* Declared-length refusals need no data; the gzip one is
+		 * only known from the magic. */
+		if (r == 0)
+			r = feed_chunks(s, data, len, 1000);
+		if (r == 0 && c->junk)
+			r = puls_stream_feed(s, "junk", 4);
+		if (r != c->want_feed)
+			fail_msg("%s: feed %d (%s)", c->what, r,
+			    puls_stream_error(s) ? puls_stream_error(s) : "");
+		r = puls_stream_finish(s);
+		if (r != c->want_finish)
+			fail_msg("%s: finish %d (%s)", c->what, r,
+			    puls_stream_error(s) ? puls_stream_error(s) : "");
+		if (r == -1 && strstr(puls_stream_error(s), c->errpart) ==
+		    NULL)
+			fail_msg("%s: error \"%s\" lacks \"%s\"", c->what,
+			    puls_stream_error(s), c->errpart);
+		/* The sink never sees more than the bound. */
+		if (out.len > hl)
+			assert_true(out.len - hl <= c->max_body);
+		puls_stream_free(s);
+		free(gz);
+		buf_free(&file);
+		out.len = 0;
+	}
+	buf_free(&out);
+}
+
+/* Short plain inputs ending in the header. */
+static void
+test_stream_short_header(void **state)
+{
+	static const char *const names[] = { "STfr", "MCsn", "PDfm" };
+	static const uint32_t vals[] = { 10000, 0, 0 };
+	struct puls_stream *s;
+	uint8_t buf[64];
+	size_t len;
+
+	(void)state;
+	len = mkheader(buf, 64, names, vals, 3);	/* says 64, has 32 */
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_feed(s, buf, len), 0);
+	assert_int_equal(puls_stream_finish(s), -1);
+	assert_non_null(strstr(puls_stream_error(s), "inside the header"));
+	assert_null(puls_stream_header(s));
+	puls_stream_free(s);
+
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_feed(s, buf, 5), 0);
+	assert_int_equal(puls_stream_finish(s), -1);
+	assert_non_null(strstr(puls_stream_error(s), "short header"));
+	puls_stream_free(s);
+
+	/* Header only, no body: a valid empty job. */
+	len = mkheader(buf, 32, names, vals, 3);
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, NULL,
+	    NULL));
+	assert_int_equal(puls_stream_feed(s, buf, len), 0);
+	assert_int_equal(puls_stream_finish(s), 0);
+	assert_int_equal(puls_stream_body_size(s), 0);
+	puls_stream_free(s);
+
+	/* nocheck: a job for another machine still parses. */
+	{
+		static const uint32_t other[] = { 10000, 999, 0 };
+
+		len = mkheader(buf, 32, names, other, 3);
+		assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY,
+		    NULL, NULL));
+		puls_stream_nocheck(s);
+		assert_int_equal(puls_stream_feed(s, buf, len), 0);
+		assert_int_equal(puls_stream_finish(s), 0);
+		puls_stream_free(s);
+	}
+}
+
+/* A sink refusing stops the stream. */
+static void
+test_stream_sink_fails(void **state)
+{
+	struct buf file = { 0 }, out = { 0 };
+	struct puls_stream *s;
+
+	(void)state;
+	make_sample(&file, 0);
+	out.fail_after = 100;
+	assert_non_null(s = puls_stream_new(SERIAL, PULS_MAX_BODY, buf_sink,
+	    &out));
+	assert_int_equal(feed_chunks(s, file.p, file.len, 64), -1);
+	assert_int_equal(puls_stream_finish(s), -1);
+	assert_non_null(puls_stream_error(s));
+	/* No further calls into the sink once failed. */
+	out.calls = 0;
+	assert_int_equal(puls_stream_feed(s, file.p, 10), -1);
+	assert_int_equal(out.calls, 0);
+	puls_stream_free(s);
+	buf_free(&file);
+	buf_free(&out);
+}
+
+struct gen_case {
+	const char		*what;
+	struct puls_gen_move	 moves[6];
+	size_t			 n;
+	double			 speed, accel;
+	uint32_t		 stfr;
+};
+
+static void
+test_generate_roundtrip(void **state)
+{
+	static const struct gen_case cases[] = {
+		{ "line", { { 5333, 0, 0, 0 } }, 1, 5333, 26667, 10000 },
+		{ "diagonal cut", { { 1234, -777, 0, 1 } }, 1, 3000, 20000,
+		    10000 },
+		{ "rect", { { 533, 0, 0, 1 }, { 0, 267, 0, 1 },
+		    { -533, 0, 0, 1 }, { 0, -267, 0, 1 } }, 4, 5000, 50000,
+		    10000 },
+		{ "hunt", { { 0, 0, -14, 0 }, { 0, 0, 14, 0 } }, 2, 50, 500,
+		    10000 },
+		{ "3 axes", { { 10, 20, 30, 0 }, { -7, 3, -1, 1 } }, 2, 8000, 0,
+		    20000 },
+		{ "no ramp, fast", { { 1, 1, 1, 1 }, { -999, 0, 0, 0 } }, 2,
+		    1e9, 0, 1000 },
+		{ "defaults", { { 100, 200, 0, 1 }, { 0, 0, 0, 1 },
+		    { 0, 0, 0, 0 } }, 3, 0, 0, 0 },
+	};
+	struct buf file = { 0 };
+	struct puls_gen_params p;
+	struct puls_header *h;
+	struct puls_stats st;
+	char err[256];
+	int64_t ex, ey, ez, tx, ty, tz;
+	uint64_t cuts;
+	uint32_t v;
+	size_t i, j;
+	int prev;
+
+	(void)state;
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.stfr = cases[i].stfr;
+		p.speed = cases[i].speed;
+		p.accel = cases[i].accel;
+		p.power = 42;
+		p.serial = (uint32_t)SERIAL;
+		assert_int_equal(puls_generate(&p, cases[i].moves, cases[i].n,
+		    buf_sink, &file), 0);
+		assert_int_equal(puls_header_parse(file.p, file.len, h, err,
+		    sizeof(err)), 0);
+		if (puls_header_check(h, SERIAL, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", cases[i].what, err);
+		assert_int_equal(puls_header_get(h, "STfr", &v), 0);
+		assert_int_equal(v, cases[i].stfr ? cases[i].stfr : 10000);
+		memset(&st, 0, sizeof(st));
+		puls_stats_add(&st, file.p + h->header_len,
+		    file.len - h->header_len);
+		ex = ey = ez = tx = ty = tz = 0;
+		cuts = 0;
+		prev = 0;
+		for (j = 0; j < cases[i].n; j++) {
+			const struct puls_gen_move *m = &cases[i].moves[j];
+
+			ex += m->dx;
+			ey += m->dy;
+			ez += m->dz;
+			tx += m->dx < 0 ? -m->dx : m->dx;
+			ty += m->dy < 0 ? -m->dy : m->dy;
+			tz += m->dz < 0 ? -m->dz : m->dz;
+			if (m->dx == 0 && m->dy == 0 && m->dz == 0)
+				continue;
+			if (m->laser && !prev)
+				cuts++;
+			prev = m->laser;
+		}
+		if ((int64_t)(st.xp - st.xn) != ex ||
+		    (int64_t)(st.yp - st.yn) != ey ||
+		    (int64_t)(st.zp - st.zn) != ez ||
+		    (int64_t)(st.xp + st.xn) != tx ||
+		    (int64_t)(st.yp + st.yn) != ty ||
+		    (int64_t)(st.zp + st.zn) != tz)
+			fail_msg("%s: travel mismatch", cases[i].what);
+		assert_int_equal(st.lp, cuts);
+		if (cuts > 0)
+			assert_true(st.le > 0);
+		/* Every body byte is one tick: the file is never empty of
+		 * ticks when anything moves. */
+		assert_true(file.len - h->header_len >= (size_t)(tx > ty ?
+		    (tx > tz ? tx : tz) : (ty > tz ? ty : tz)));
+		file.len = 0;
+	}
+	free(h);
+	buf_free(&file);
+}
+
+/* The ramp: a long move is slow at both ends and cruises in the middle. */
+static void
+test_generate_ramp(void **state)
+{
+	struct puls_gen_move m = { 20000, 0, 0, 0 };
+	struct puls_gen_params p;
+	struct buf file = { 0 };
+	size_t body, i, first = 0, mid = 0, steps = 0;
+	uint8_t *b;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.stfr = 10000;
+	p.speed = 5000;		/* a step every 2 ticks at cruise */
+	p.accel = 20000;	/* 0.25 s to cruise: 625 steps */
+	assert_int_equal(puls_generate(&p, &m, 1, buf_sink, &file), 0);
+	b = file.p + 32;
+	body = file.len - 32;
+	for (i = 0; i < body; i++) {
+		if ((b[i] & 0x03) != 0x01)
+			continue;
+		steps++;
+		if (steps == 10)
+			first = i;
+		if (steps == 10010)
+			mid = i;
+		if (steps == 10020)
+			mid = i - mid;
+	}
+	assert_int_equal(steps, 20000);
+	assert_true(first > 60);		/* slow start */
+	assert_in_range(mid, 19, 21);		/* 10 steps at cruise */
+	/* Trapezoid: 20000 steps at 5000/s plus ramps of 0.25 s each way. */
+	assert_in_range(body, 4.2 * 10000, 4.3 * 10000);
+	buf_free(&file);
+}
+
+static void
+test_info_json(void **state)
+{
+	static const char *const names[] = { "STfr", "MCsn", "PDfm" };
+	static const uint32_t vals[] = { 10000, 0, 0 };
+	static const char *const keys[] = { "XP", "XN", "XTOT", "XEND", "YP",
+	    "YN", "YTOT", "YEND", "ZP", "ZN", "ZTOT", "ZEND", "LE", "LP",
+	    "XMM", "YMM", "ZMM", "XIN", "YIN", "ZIN" };
+	struct puls_header *h;
+	struct puls_stats st;
+	cJSON *o, *s, *it;
+	uint8_t buf[64];
+	char err[64], *txt;
+	size_t len, i;
+
+	(void)state;
+	assert_non_null(h = calloc(1, sizeof(*h)));
+	len = mkheader(buf, 32, names, vals, 3);
+	assert_int_equal(puls_header_parse(buf, len, h, err, sizeof(err)), 0);
+	memset(&st, 0, sizeof(st));
+	st.xp = 11104;
+	st.yp = 100;
+	st.yn = 300;
+	st.zn = 4;
+	st.le = 7;
+	st.lp = 2;
+	assert_non_null(o = puls_info_json(h, 19894, &st));
+	assert_int_equal(cJSON_GetObjectItem(o, "header_len")->valuedouble,
+	    24);
+	assert_int_equal(cJSON_GetObjectItem(o, "size")->valuedouble, 19894);
+	assert_string_equal(cJSON_GetObjectItem(o, "run_time")->valuestring,
+	    "0:00:01.989400");
+	it = cJSON_GetObjectItem(o, "header_data");
+	assert_int_equal(cJSON_GetArraySize(it), 3);
+	assert_int_equal(cJSON_GetObjectItem(it, "STfr")->valuedouble, 10000);
+	s = cJSON_GetObjectItem(o, "stats");
+	assert_int_equal(cJSON_GetArraySize(s), 20);
+	for (i = 0, it = s->child; it != NULL; i++, it = it->next)
+		assert_string_equal(it->string, keys[i]);
+	assert_int_equal(cJSON_GetObjectItem(s, "XTOT")->valuedouble, 11104);
+	assert_int_equal(cJSON_GetObjectItem(s, "YEND")->valuedouble, -200);
+	assert_int_equal(cJSON_GetObjectItem(s, "ZEND")->valuedouble, -4);
+	assert_true(cJSON_GetObjectItem(s, "XMM")->valuedouble == 208.2);
+	assert_true(cJSON_GetObjectItem(s, "YMM")->valuedouble == -3.75);
+	assert_true(cJSON_GetObjectItem(s, "ZMM")->valuedouble ==
+	    -4.0 / 2 * 0.70612);
+	assert_true(cJSON_GetObjectItem(s, "XIN")->valuedouble ==
+	    208.2 / 25.4);
+	txt = cJSON_PrintUnformatted(o);
+	assert_non_null(strstr(txt, "\"XMM\":208.2,"));
+	free(txt);
+	cJSON_Delete(o);
+
+	/* Run time formats. */
+	{
+		static const struct {
+			uint64_t	 ticks;
+			const char	*want;
+		} rt[] = {
+			{ 0, "0:00:00.000000" },
+			{ 10000, "0:00:01.000000" },
+			{ 3 * 10000, "0:00:03.000000" },
+			{ 36000000 + 6000000 + 5, "1:10:00.000500" },
+			{ 9999999999ULL, "277:46:39.999900" },
+		};
+		for (i = 0; i < sizeof(rt) / sizeof(rt[0]); i++) {
+			assert_non_null(o = puls_info_json(h, rt[i].ticks,
+			    &st));
+			assert_string_equal(cJSON_GetObjectItem(o,
+			    "run_time")->valuestring, rt[i].want);
+			cJSON_Delete(o);
+		}
+	}
+	free(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode_every_byte),
+		cmocka_unit_test(test_decode_mixed),
+		cmocka_unit_test(test_stats_chunked),
+		cmocka_unit_test(test_header_parse_cases),
+		cmocka_unit_test(test_header_max_tags),
+		cmocka_unit_test(test_header_check_cases),
+		cmocka_unit_test(test_stream_chunked),
+		cmocka_unit_test(test_stream_first_byte),
+		cmocka_unit_test(test_stream_errors),
+		cmocka_unit_test(test_stream_short_header),
+		cmocka_unit_test(test_stream_sink_fails),
+		cmocka_unit_test(test_generate_roundtrip),
+		cmocka_unit_test(test_generate_ramp),
+		cmocka_unit_test(test_info_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
