@@ -55,5 +55,8 @@ enum cloud_result cloud_download(struct cloud *c, const char *url,
 /* The URL's scheme is http or https (case-insensitive). */
 int		 cloud_url_allowed(const char *url);
 const char	*cloud_strerror(enum cloud_result r);
+/* Wipes a secret string (explicit_bzero) and frees it; NULL is fine.  For
+ * the ws_token that cloud_sign_in hands out. */
+void		 cloud_secret_free(char *s);
 
 #endif

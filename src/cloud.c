@@ -1,0 +1,947 @@
+/*
+ * cloud: see cloud.h.  One curl easy handle per request: the calls come from
+ * several threads and a handle is cheap next to a TLS handshake, so the only
+ * shared state is the auth token, kept under a mutex.
+ *
+ * Secrets (password, serial, tokens, presigned signatures) travel through
+ * here: they are wiped from every buffer we own once used, and URLs are
+ * logged as scheme://host/path only.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "cloud.h"
+#include "config.h"
+#include "log.h"
+
+#define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
+#define CLOUD_DEFAULT_FW	"2.6.0-2228"	/* what the reference sends */
+#define CLOUD_REPLY_MAX		(64 * 1024)	/* JSON replies are tiny */
+#define CLOUD_CONNECT_TIMEOUT	10L		/* seconds */
+#define CLOUD_LOW_SPEED_TIME	30L		/* seconds under 1 byte/s */
+#define CLOUD_MAX_REDIRS	5L
+#define CLOUD_URL_LOG		256		/* bytes of a URL in a log line */
+#define CLOUD_TYPE_MAX		32		/* action type in a legacy path */
+
+struct cloud {
+	const struct config	*cf;
+	/* One sign-in at a time: threads that all get a 401 on the same
+	 * expired token then sign in once between them, not once each. */
+	pthread_mutex_t		 signin;
+	pthread_mutex_t		 lock;		/* guards token, gen */
+	char			*token;		/* auth_token, or NULL */
+	unsigned		 gen;		/* bumped with each token */
+	char			 agent[96];	/* User-Agent */
+};
+
+/* Why a callback stopped the transfer: curl only says "write error". */
+enum cloud_stop {
+	CLOUD_STOP_NONE = 0,
+	CLOUD_STOP_STATUS,	/* error reply: the status tells */
+	CLOUD_STOP_TOO_BIG,	/* reply past CLOUD_REPLY_MAX */
+	CLOUD_STOP_SINK,	/* the sink refused */
+	CLOUD_STOP_CANCEL,	/* the cancel flag was raised */
+	CLOUD_STOP_NOMEM,
+};
+
+struct cloud_xfer {
+	/* The request. */
+	const char		*method;	/* "GET", "POST" or "PUT" */
+	const char		*url;
+	const char		*ctype;		/* Content-Type, or NULL */
+	const void		*body;		/* POST/PUT only */
+	size_t			 bodylen;
+	int			 bearer;	/* send the auth token */
+	int			 follow;	/* follow redirects */
+	unsigned		 gen;		/* of the token sent */
+
+	/* Where the reply body goes: a sink, or else the reply buffer. */
+	const struct cloud_sink	*sink;
+	const atomic_int	*cancel;
+	char			*reply;		/* CLOUD_REPLY_MAX + 1 bytes */
+	size_t			 replylen;
+
+	/* The current response head, as the header callback sees it. */
+	long			 status;
+	long long		 length;	/* Content-Length, or -1 */
+	int			 headdone;
+	enum cloud_stop		 stop;
+};
+
+static enum cloud_result	cloud_sign_in_locked(struct cloud *, char **);
+
+static pthread_once_t	cloud_once = PTHREAD_ONCE_INIT;
+static CURLcode		cloud_init_rc = CURLE_FAILED_INIT;
+
+static void
+cloud_global_init(void)
+{
+	cloud_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+cloud_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* Wipes every string of a cJSON tree before it is deleted: sign-in bodies
+ * and replies hold the password and the tokens. */
+static void
+cloud_json_wipe(cJSON *j)
+{
+	for (; j != NULL; j = j->next) {
+		if (j->valuestring != NULL)
+			explicit_bzero(j->valuestring, strlen(j->valuestring));
+		if (j->child != NULL)
+			cloud_json_wipe(j->child);
+	}
+}
+
+static void
+cloud_json_free(cJSON *j)
+{
+	cloud_json_wipe(j);
+	cJSON_Delete(j);
+}
+
+/* The authority of a URL, from just past "://": returns where its host
+ * part starts (past any userinfo), *n how long the rest of it is. */
+static const char *
+cloud_url_authority(const char *auth, size_t *n)
+{
+	size_t len = strcspn(auth, "/?#");
+	const char *p;
+
+	for (p = auth + len; p > auth; p--)
+		if (p[-1] == '@')
+			break;
+	*n = len - (size_t)(p - auth);
+	return p;
+}
+
+int
+cloud_url_allowed(const char *url)
+{
+	const char *host, *p;
+	size_t n;
+
+	if (url == NULL)
+		return 0;
+	if (strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return 0;
+	/* Blanks and control bytes have no business in a URL we are handed;
+	 * refusing them keeps header and log injection out of the question. */
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return 0;
+
+	/* A port is no host: "http://:80/" has none. */
+	host = cloud_url_authority(host, &n);
+	if (n > 0 && host[0] == '[')
+		return n > 2 && host[1] != ']' && memchr(host, ']', n) != NULL;
+	return strcspn(host, ":/?#") > 0;
+}
+
+/* "https://user:pw@host/path?sig=..#f" -> "https://host/path": what may
+ * be logged of a URL.  Control bytes become '?' so a URL cannot forge log
+ * lines. */
+static void
+cloud_url_redact(const char *url, char *buf, size_t len)
+{
+	const char *auth;
+	size_t slen, alen, plen, i;
+
+	slen = url == NULL ? 0 : strspn(url, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+	if (slen == 0 || slen > 16 || url[slen] != ':')
+		snprintf(buf, len, "(not a URL)");
+	else if (strncmp(url + slen, "://", 3) != 0) {
+		/* Not hierarchical ("data:..."): the rest may be anything. */
+		snprintf(buf, len, "%.*s:...", (int)slen, url);
+	} else {
+		auth = cloud_url_authority(url + slen + 3, &alen);
+		plen = strcspn(auth + alen, "?#");
+		snprintf(buf, len, "%.*s://%.*s%.*s", (int)slen, url,
+		    (int)alen, auth, (int)plen, auth + alen);
+	}
+	for (i = 0; buf[i] != '\0'; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+}
+
+const char *
+cloud_strerror(enum cloud_result r)
+{
+	switch (r) {
+	case CLOUD_OK:
+		return "ok";
+	case CLOUD_ERR_NET:
+		return "network or server error";
+	case CLOUD_ERR_AUTH:
+		return "sign-in refused";
+	case CLOUD_ERR_REFUSED:
+		return "refused";
+	case CLOUD_ERR_CANCELLED:
+		return "cancelled";
+	case CLOUD_ERR_SINK:
+		return "data refused by the receiver";
+	}
+	return "unknown error";
+}
+
+struct cloud *
+cloud_new(const struct config *cf)
+{
+	struct cloud *c;
+	const char *fw;
+
+	if (cf == NULL)
+		return NULL;
+	if (pthread_once(&cloud_once, cloud_global_init) != 0 ||
+	    cloud_init_rc != CURLE_OK) {
+		log_warnx("curl_global_init: %s",
+		    curl_easy_strerror(cloud_init_rc));
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("calloc");
+		return NULL;
+	}
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		log_warnx("pthread_mutex_init failed");
+		free(c);
+		return NULL;
+	}
+	if (pthread_mutex_init(&c->signin, NULL) != 0) {
+		log_warnx("pthread_mutex_init failed");
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return NULL;
+	}
+	c->cf = cf;
+	fw = cf->fw_version != NULL && *cf->fw_version != '\0' ?
+	    cf->fw_version : CLOUD_DEFAULT_FW;
+	snprintf(c->agent, sizeof(c->agent), "OpenGlow/%s", fw);
+	return c;
+}
+
+void
+cloud_free(struct cloud *c)
+{
+	if (c == NULL)
+		return;
+	cloud_secret_free(c->token);
+	pthread_mutex_destroy(&c->signin);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Takes ownership of token (NULL forgets it); the old one is wiped. */
+static void
+cloud_set_token(struct cloud *c, char *token)
+{
+	char *old;
+
+	pthread_mutex_lock(&c->lock);
+	old = c->token;
+	c->token = token;
+	c->gen++;
+	pthread_mutex_unlock(&c->lock);
+	cloud_secret_free(old);
+}
+
+/* Whether there is a token; *gen gets its generation. */
+static int
+cloud_have_token(struct cloud *c, unsigned *gen)
+{
+	int have;
+
+	pthread_mutex_lock(&c->lock);
+	have = c->token != NULL;
+	*gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	return have;
+}
+
+/* <server_url><path>, malloc'ed; a trailing '/' on the server is dropped
+ * so "https://host/" works too. */
+static char *
+cloud_server_url(const struct cloud *c, const char *path)
+{
+	const char *base = c->cf->server_url;
+	size_t n;
+	char *url;
+
+	if (base == NULL || *base == '\0')
+		base = CLOUD_DEFAULT_SERVER;
+	n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (asprintf(&url, "%.*s%s", (int)n, base, path) == -1) {
+		log_warnx("out of memory");
+		return NULL;
+	}
+	return url;
+}
+
+static int
+cloud_is_2xx(long status)
+{
+	return status >= 200 && status <= 299;
+}
+
+/* The result of a completed exchange, by its final status. */
+static enum cloud_result
+cloud_status_result(long status)
+{
+	if (cloud_is_2xx(status))
+		return CLOUD_OK;
+	if (status >= 500 && status <= 599)
+		return CLOUD_ERR_NET;
+	return CLOUD_ERR_REFUSED;
+}
+
+/* "HTTP/1.1 200 OK" or "HTTP/2 404": the status, or 0. */
+static long
+cloud_parse_status(const char *buf, size_t n)
+{
+	size_t i = 5;
+	long st = 0;
+	int digits = 0;
+
+	while (i < n && buf[i] != ' ')
+		i++;
+	while (i < n && buf[i] == ' ')
+		i++;
+	for (; i < n && digits < 3 && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		st = st * 10 + (buf[i] - '0');
+		digits++;
+	}
+	return digits == 3 ? st : 0;
+}
+
+/* The value of a "Content-Length:" line (not NUL-terminated), or -1. */
+static long long
+cloud_parse_length(const char *buf, size_t n)
+{
+	size_t i = sizeof("Content-Length:") - 1;
+	long long v = 0;
+	int digits = 0;
+
+	while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
+		i++;
+	for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (v > (LLONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (buf[i] - '0');
+		digits++;
+	}
+	while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' ||
+	    buf[i] == '\n'))
+		i++;
+	return digits > 0 && i == n ? v : -1;
+}
+
+/*
+ * Called for each line of every response head, redirects included: tracks
+ * the status of the current response, and tells the sink the declared
+ * length once a 2xx head is complete, before any body byte.
+ */
+static size_t
+cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct cloud_xfer *x = arg;
+	size_t n = size * nitems;
+
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		x->status = cloud_parse_status(buf, n);
+		x->length = -1;
+		x->headdone = 0;
+		return n;
+	}
+	if (x->headdone)
+		return n;	/* trailers */
+	if (n > 15 && strncasecmp(buf, "Content-Length:", 15) == 0) {
+		x->length = cloud_parse_length(buf, n);
+		return n;
+	}
+	if (buf[0] != '\r' && buf[0] != '\n')
+		return n;
+
+	/* The blank line: the head is complete. */
+	x->headdone = 1;
+	if (x->sink != NULL && x->sink->declared != NULL &&
+	    cloud_is_2xx(x->status) && x->length >= 0 &&
+	    x->sink->declared((uint64_t)x->length, x->sink->arg) != 0) {
+		x->stop = CLOUD_STOP_SINK;
+		return 0;
+	}
+	return n;
+}
+
+static size_t
+cloud_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	struct cloud_xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (x->cancel != NULL && atomic_load(x->cancel) != 0) {
+		x->stop = CLOUD_STOP_CANCEL;
+		return 0;
+	}
+	if (!cloud_is_2xx(x->status)) {
+		/* A redirect's body is skipped (curl may go on); an error
+		 * page is never the payload: stop reading it. */
+		if (x->status >= 300 && x->status <= 399)
+			return n;
+		x->stop = CLOUD_STOP_STATUS;
+		return 0;
+	}
+	if (x->sink != NULL) {
+		if (x->sink->data(buf, n, x->sink->arg) != 0) {
+			x->stop = CLOUD_STOP_SINK;
+			return 0;
+		}
+		return n;
+	}
+
+	if (n > CLOUD_REPLY_MAX - x->replylen) {
+		x->stop = CLOUD_STOP_TOO_BIG;
+		return 0;
+	}
+	/* Allocated once at the cap: growing with realloc would leave copies
+	 * of a token in freed memory. */
+	if (x->reply == NULL && (x->reply = malloc(CLOUD_REPLY_MAX + 1)) ==
+	    NULL) {
+		x->stop = CLOUD_STOP_NOMEM;
+		return 0;
+	}
+	memcpy(x->reply + x->replylen, buf, n);
+	x->replylen += n;
+	x->reply[x->replylen] = '\0';
+	return n;
+}
+
+static int
+cloud_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct cloud_xfer *x = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (atomic_load(x->cancel) != 0) {
+		x->stop = CLOUD_STOP_CANCEL;
+		return 1;
+	}
+	return 0;
+}
+
+/* Forgets a reply, wiping it: it may hold tokens. */
+static void
+cloud_xfer_reset(struct cloud_xfer *x)
+{
+	if (x->reply != NULL) {
+		explicit_bzero(x->reply, x->replylen);
+		free(x->reply);
+	}
+	x->reply = NULL;
+	x->replylen = 0;
+	x->status = 0;
+	x->length = -1;
+	x->headdone = 0;
+	x->stop = CLOUD_STOP_NONE;
+}
+
+static void
+cloud_slist_free(struct curl_slist *l)
+{
+	struct curl_slist *p;
+
+	/* curl copied the Authorization line: wipe its copy too. */
+	for (p = l; p != NULL; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(l);
+}
+
+/* The request headers, noting the token generation sent; NULL when out
+ * of memory. */
+static struct curl_slist *
+cloud_headers(struct cloud *c, struct cloud_xfer *x)
+{
+	struct curl_slist *l = NULL, *t;
+	char line[64], *auth = NULL;
+	size_t n;
+	int have;
+
+	/* No "Expect: 100-continue" wait before an upload body. */
+	if ((t = curl_slist_append(l, "Expect:")) == NULL)
+		goto fail;
+	l = t;
+	if (x->ctype != NULL) {
+		snprintf(line, sizeof(line), "Content-Type: %s", x->ctype);
+		if ((t = curl_slist_append(l, line)) == NULL)
+			goto fail;
+		l = t;
+	}
+	if (x->bearer) {
+		pthread_mutex_lock(&c->lock);
+		x->gen = c->gen;
+		have = c->token != NULL;
+		if (have) {
+			n = strlen(c->token) + sizeof("Authorization: Bearer ");
+			if ((auth = malloc(n)) != NULL)
+				snprintf(auth, n, "Authorization: Bearer %s",
+				    c->token);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (have) {
+			t = auth != NULL ? curl_slist_append(l, auth) : NULL;
+			cloud_secret_free(auth);
+			if (t == NULL)
+				goto fail;
+			l = t;
+		}
+	}
+	return l;
+fail:
+	cloud_slist_free(l);
+	return NULL;
+}
+
+/* Options every handle gets; -1 when one that matters was refused. */
+static int
+cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
+{
+	const char *ca = c->cf->ca_file;
+
+#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0: the _STR forms */
+	if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK)
+		return -1;
+#else
+	if (curl_easy_setopt(h, CURLOPT_PROTOCOLS,
+	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS,
+	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) != CURLE_OK)
+		return -1;
+#endif
+	if (curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK)
+		return -1;
+	if (ca != NULL && *ca != '\0' &&
+	    curl_easy_setopt(h, CURLOPT_CAINFO, ca) != CURLE_OK)
+		return -1;
+	if (curl_easy_setopt(h, CURLOPT_URL, x->url) != CURLE_OK)
+		return -1;
+
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, c->agent);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLOUD_CONNECT_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLOUD_LOW_SPEED_TIME);
+	/* A proxy's "200 Connection established" is not the reply. */
+	curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cloud_header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cloud_write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	if (x->cancel != NULL) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
+		    cloud_progress_cb);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
+	if (x->follow) {
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(h, CURLOPT_MAXREDIRS, CLOUD_MAX_REDIRS);
+	}
+	if (strcmp(x->method, "GET") == 0)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	else {
+		/* POSTFIELDS is not copied: the caller wipes its buffer. */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+		    x->body != NULL ? x->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)x->bodylen);
+		if (strcmp(x->method, "POST") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, x->method);
+	}
+	return 0;
+}
+
+/*
+ * One exchange.  CLOUD_OK means a reply came and x->status holds its code
+ * (whatever it is); anything else is the transfer's failure, logged here.
+ */
+static enum cloud_result
+cloud_perform(struct cloud *c, struct cloud_xfer *x)
+{
+	char errbuf[CURL_ERROR_SIZE], where[CLOUD_URL_LOG];
+	struct curl_slist *hdrs = NULL;
+	enum cloud_result r = CLOUD_ERR_NET;
+	CURL *h = NULL;
+	CURLcode cc;
+
+	cloud_xfer_reset(x);
+	cloud_url_redact(x->url, where, sizeof(where));
+	if (!cloud_url_allowed(x->url)) {
+		log_warnx("%s %s: not an http(s) URL, refused", x->method,
+		    where);
+		return CLOUD_ERR_REFUSED;
+	}
+	if (x->cancel != NULL && atomic_load(x->cancel) != 0)
+		return CLOUD_ERR_CANCELLED;
+	errbuf[0] = '\0';
+	if ((h = curl_easy_init()) == NULL ||
+	    (hdrs = cloud_headers(c, x)) == NULL) {
+		log_warnx("%s %s: out of memory", x->method, where);
+		goto done;
+	}
+	if (cloud_setup(c, h, x, errbuf) == -1 ||
+	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
+		log_warnx("%s %s: libcurl refused a required option",
+		    x->method, where);
+		r = CLOUD_ERR_REFUSED;
+		goto done;
+	}
+
+	cc = curl_easy_perform(h);
+	switch (x->stop) {
+	case CLOUD_STOP_CANCEL:
+		log_info("%s %s: cancelled", x->method, where);
+		r = CLOUD_ERR_CANCELLED;
+		goto done;
+	case CLOUD_STOP_SINK:
+		log_warnx("%s %s: the receiver refused the data", x->method,
+		    where);
+		r = CLOUD_ERR_SINK;
+		goto done;
+	case CLOUD_STOP_TOO_BIG:
+		log_warnx("%s %s: reply over %d bytes, refused", x->method,
+		    where, CLOUD_REPLY_MAX);
+		r = CLOUD_ERR_REFUSED;
+		goto done;
+	case CLOUD_STOP_NOMEM:
+		log_warnx("%s %s: out of memory", x->method, where);
+		goto done;
+	case CLOUD_STOP_STATUS:
+	case CLOUD_STOP_NONE:
+		break;
+	}
+	if (cc != CURLE_OK && x->stop != CLOUD_STOP_STATUS) {
+		log_warnx("%s %s: %s", x->method, where, errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(cc));
+		/* A forbidden scheme or a redirect loop will not get better
+		 * by trying again. */
+		if (cc == CURLE_UNSUPPORTED_PROTOCOL ||
+		    cc == CURLE_TOO_MANY_REDIRECTS ||
+		    cc == CURLE_URL_MALFORMAT)
+			r = CLOUD_ERR_REFUSED;
+		goto done;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	log_debug("%s %s: %ld", x->method, where, x->status);
+	r = CLOUD_OK;
+done:
+	cloud_slist_free(hdrs);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return r;
+}
+
+/*
+ * A fresh auth token, replacing the one of generation gen: a sign-in,
+ * unless another thread got a newer token while we waited for our turn.
+ */
+static enum cloud_result
+cloud_refresh(struct cloud *c, unsigned gen)
+{
+	enum cloud_result r = CLOUD_OK;
+	unsigned now;
+	char *ws = NULL;
+
+	pthread_mutex_lock(&c->signin);
+	pthread_mutex_lock(&c->lock);
+	now = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	if (now == gen) {
+		r = cloud_sign_in_locked(c, &ws);
+		cloud_secret_free(ws);	/* single-use, and not ours to use */
+	}
+	pthread_mutex_unlock(&c->signin);
+	return r;
+}
+
+/* A request with the Bearer token: signs in first when there is no token
+ * yet; a 401 on an older token gets a fresh one and replays it once. */
+static enum cloud_result
+cloud_bearer(struct cloud *c, struct cloud_xfer *x)
+{
+	char where[CLOUD_URL_LOG];
+	enum cloud_result r;
+	unsigned gen;
+	int fresh = 0;
+
+	x->bearer = 1;
+	if (!cloud_have_token(c, &gen)) {
+		if ((r = cloud_refresh(c, gen)) != CLOUD_OK)
+			return r;
+		fresh = 1;	/* a 401 on it is no expiry: no replay */
+	}
+	if ((r = cloud_perform(c, x)) != CLOUD_OK || x->status != 401 ||
+	    fresh)
+		return r;
+
+	cloud_url_redact(x->url, where, sizeof(where));
+	log_info("%s %s: token expired, signing in again", x->method, where);
+	if ((r = cloud_refresh(c, x->gen)) != CLOUD_OK)
+		return r;
+	return cloud_perform(c, x);
+}
+
+/* A JSON reply's non-empty string member, or NULL. */
+static const char *
+cloud_json_string(const cJSON *obj, const char *name)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (!cJSON_IsString(j) || j->valuestring == NULL ||
+	    j->valuestring[0] == '\0')
+		return NULL;
+	return j->valuestring;
+}
+
+enum cloud_result
+cloud_sign_in(struct cloud *c, char **ws_token)
+{
+	enum cloud_result r;
+
+	pthread_mutex_lock(&c->signin);
+	r = cloud_sign_in_locked(c, ws_token);
+	pthread_mutex_unlock(&c->signin);
+	return r;
+}
+
+/* The sign-in itself; the caller holds c->signin. */
+static enum cloud_result
+cloud_sign_in_locked(struct cloud *c, char **ws_token)
+{
+	const struct config *cf = c->cf;
+	struct cloud_xfer x = { .method = "POST", .ctype = "application/json" };
+	enum cloud_result r = CLOUD_ERR_REFUSED;
+	cJSON *req = NULL, *rep = NULL;
+	char serial[64], *body = NULL, *url = NULL, *ws = NULL, *auth = NULL;
+	const char *s;
+
+	*ws_token = NULL;
+	serial[0] = '\0';
+	if (cf->serial == NULL || *cf->serial == '\0' ||
+	    cf->password == NULL || *cf->password == '\0') {
+		log_warnx("sign-in: no serial or password configured");
+		goto done;
+	}
+	if ((size_t)snprintf(serial, sizeof(serial), "S%s", cf->serial) >=
+	    sizeof(serial)) {
+		log_warnx("sign-in: the serial is too long");
+		goto done;
+	}
+	r = CLOUD_ERR_NET;	/* out of memory: worth another try later */
+	if ((req = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(req, "serial", serial) == NULL ||
+	    cJSON_AddStringToObject(req, "password", cf->password) == NULL ||
+	    (body = cJSON_PrintUnformatted(req)) == NULL ||
+	    (url = cloud_server_url(c, "/machines/sign_in")) == NULL) {
+		log_warnx("sign-in: out of memory");
+		goto done;
+	}
+	x.url = url;
+	x.body = body;
+	x.bodylen = strlen(body);
+	if ((r = cloud_perform(c, &x)) != CLOUD_OK)
+		goto done;
+
+	if (x.status == 401 || x.status == 403) {
+		log_warnx("sign-in refused (%ld): check the serial and the "
+		    "password", x.status);
+		r = CLOUD_ERR_AUTH;
+		goto done;
+	}
+	if (x.status != 200) {
+		log_warnx("sign-in: unexpected status %ld", x.status);
+		r = cloud_status_result(x.status);
+		if (r == CLOUD_OK)
+			r = CLOUD_ERR_REFUSED;
+		goto done;
+	}
+	r = CLOUD_ERR_REFUSED;
+	if (x.reply == NULL ||
+	    (rep = cJSON_ParseWithLength(x.reply, x.replylen)) == NULL ||
+	    !cJSON_IsObject(rep)) {
+		log_warnx("sign-in: the reply is not a JSON object");
+		goto done;
+	}
+	if ((s = cloud_json_string(rep, "ws_token")) == NULL ||
+	    (ws = strdup(s)) == NULL ||
+	    (s = cloud_json_string(rep, "auth_token")) == NULL ||
+	    (auth = strdup(s)) == NULL) {
+		log_warnx("sign-in: the reply lacks ws_token or auth_token");
+		goto done;
+	}
+	cloud_set_token(c, auth);
+	auth = NULL;
+	*ws_token = ws;
+	ws = NULL;
+	log_info("signed in");
+	r = CLOUD_OK;
+done:
+	explicit_bzero(serial, sizeof(serial));
+	if (body != NULL) {
+		explicit_bzero(body, strlen(body));
+		cJSON_free(body);
+	}
+	cloud_json_free(req);
+	cloud_json_free(rep);
+	cloud_xfer_reset(&x);
+	cloud_secret_free(ws);
+	cloud_secret_free(auth);
+	free(url);
+	return r;
+}
+
+enum cloud_result
+cloud_fw_probe(struct cloud *c, char **version)
+{
+	struct cloud_xfer x = { .method = "GET" };
+	enum cloud_result r;
+	cJSON *rep = NULL;
+	const char *v;
+	char *url;
+
+	*version = NULL;
+	if ((url = cloud_server_url(c, "/update/current")) == NULL)
+		return CLOUD_ERR_NET;
+	x.url = url;
+	if ((r = cloud_bearer(c, &x)) != CLOUD_OK)
+		goto done;
+	if ((r = cloud_status_result(x.status)) != CLOUD_OK) {
+		log_warnx("firmware probe: status %ld", x.status);
+		goto done;
+	}
+	r = CLOUD_ERR_REFUSED;
+	if (x.reply == NULL ||
+	    (rep = cJSON_ParseWithLength(x.reply, x.replylen)) == NULL ||
+	    (v = cloud_json_string(rep, "version")) == NULL) {
+		log_warnx("firmware probe: no version in the reply");
+		goto done;
+	}
+	if ((*version = strdup(v)) == NULL) {
+		log_warn("strdup");
+		r = CLOUD_ERR_NET;
+		goto done;
+	}
+	r = CLOUD_OK;
+done:
+	cJSON_Delete(rep);
+	cloud_xfer_reset(&x);
+	free(url);
+	return r;
+}
+
+/* An action type fit for a path segment: it comes from the service. */
+static int
+cloud_type_ok(const char *type)
+{
+	size_t n;
+
+	if (type == NULL || (n = strlen(type)) == 0 || n > CLOUD_TYPE_MAX)
+		return 0;
+	return strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+enum cloud_result
+cloud_upload(struct cloud *c, const char *endpoint, const char *type,
+    int64_t id, const void *jpeg, size_t len)
+{
+	struct cloud_xfer x = { .ctype = "image/jpeg", .body = jpeg,
+	    .bodylen = len };
+	char path[96], where[CLOUD_URL_LOG], *url = NULL;
+	enum cloud_result r;
+
+	if (jpeg == NULL && len > 0)
+		return CLOUD_ERR_REFUSED;
+	if (endpoint != NULL) {
+		/* Presigned: the URL carries its own authorisation, and a
+		 * Bearer header would make the storage refuse it. */
+		if (!cloud_url_allowed(endpoint)) {
+			cloud_url_redact(endpoint, where, sizeof(where));
+			log_warnx("upload endpoint %s: not an http(s) URL",
+			    where);
+			return CLOUD_ERR_REFUSED;
+		}
+		x.method = "PUT";
+		x.url = endpoint;
+		r = cloud_perform(c, &x);
+	} else {
+		if (!cloud_type_ok(type)) {
+			log_warnx("upload: bad action type");
+			return CLOUD_ERR_REFUSED;
+		}
+		snprintf(path, sizeof(path), "/api/machines/%s/%lld", type,
+		    (long long)id);
+		if ((url = cloud_server_url(c, path)) == NULL)
+			return CLOUD_ERR_NET;
+		x.method = "POST";
+		x.url = url;
+		r = cloud_bearer(c, &x);
+	}
+	if (r == CLOUD_OK && (r = cloud_status_result(x.status)) != CLOUD_OK) {
+		cloud_url_redact(x.url, where, sizeof(where));
+		log_warnx("upload to %s: status %ld", where, x.status);
+	}
+	cloud_xfer_reset(&x);
+	free(url);
+	return r;
+}
+
+enum cloud_result
+cloud_download(struct cloud *c, const char *url,
+    const struct cloud_sink *sink, const atomic_int *cancel)
+{
+	struct cloud_xfer x = { .method = "GET", .url = url, .follow = 1,
+	    .sink = sink, .cancel = cancel };
+	char where[CLOUD_URL_LOG];
+	enum cloud_result r;
+
+	if (sink == NULL || sink->data == NULL)
+		return CLOUD_ERR_REFUSED;
+	/* No Bearer here: the URL is opaque and may name any host. */
+	if ((r = cloud_perform(c, &x)) == CLOUD_OK &&
+	    (r = cloud_status_result(x.status)) != CLOUD_OK) {
+		cloud_url_redact(url, where, sizeof(where));
+		log_warnx("download %s: status %ld", where, x.status);
+	}
+	cloud_xfer_reset(&x);
+	return r;
+}
