@@ -10,6 +10,8 @@
 
 #include <stdio.h>
 
+struct config_src;
+
 struct config {
 	char	*path;			/* the file read, absolute */
 	char	*dir;			/* its folder: base of relative paths */
@@ -54,13 +56,18 @@ struct config {
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */
 	double	 cool_down_delay;	/* seconds, default 0 */
+
+	/* Private to config.c: which line set what, for config_check(). */
+	struct config_src *src;
 };
 
 /* 0 on success; -1 after printing every problem as "file:line: message"
  * on stderr.  Unknown keys only warn.  *cf is zeroed first and always safe
  * to config_free(). */
 int	 config_load(struct config *cf, const char *path);
-/* Checks after loading: required keys, values in range.  Same reporting. */
+/* Checks after loading: required keys, values in range.  Same reporting.
+ * config_load() already calls it; 0 when all is well, else -1. */
+int	 config_check(const struct config *cf);
 void	 config_free(struct config *cf);
 /* The effective configuration, secrets masked, in the file's own syntax. */
 void	 config_print(const struct config *cf, FILE *fp);

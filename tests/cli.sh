@@ -1,0 +1,153 @@
+#!/bin/sh
+# cli.sh BINARY SOURCE_DIR: the real gf-machine-emulator's command line:
+# --help, --version, --check-config on good and bad files, exit codes, and
+# that the password never shows.  None of these reach the network.
+set -u
+
+bin=${1:?usage: cli.sh BINARY SOURCE_DIR}
+src=${2:?usage: cli.sh BINARY SOURCE_DIR}
+pw=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+work=$(mktemp -d "${TMPDIR:-/tmp}/cli.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT INT TERM
+unset CREDENTIALS_DIRECTORY
+failed=0
+
+fail() {
+	echo "FAIL: $*" >&2
+	failed=$((failed + 1))
+}
+
+# run NAME WANT_STATUS ARGS...: runs the binary in $work, output in
+# $work/out and $work/err.
+run() {
+	name=$1 want=$2
+	shift 2
+	(cd "$work" && "$bin" "$@") >"$work/out" 2>"$work/err" </dev/null
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		fail "$name: exit $got, expected $want"
+		sed 's/^/  stderr: /' "$work/err" >&2
+	fi
+}
+
+# has NAME FILE TEXT / hasnt NAME FILE TEXT: fixed-string checks.
+has() {
+	grep -qF -- "$3" "$work/$2" || fail "$1: '$3' not in $2"
+}
+hasnt() {
+	! grep -qF -- "$3" "$work/$2" || fail "$1: '$3' in $2"
+}
+
+good() {
+	printf '[MACHINE]\nserial: S12345678\npassword: %s\n' "$pw"
+}
+
+# --- help, version, usage errors ---
+run help 0 --help
+has help out "usage: gf-machine-emulator"
+has help out "--check-config"
+run help-short 0 -h
+has help-short out "usage:"
+run version 0 --version
+grep -qE '^gf-machine-emulator [0-9]+\.[0-9]+' "$work/out" ||
+    fail "version: got '$(cat "$work/out")'"
+run version-short 0 -V
+has version-short out "gf-machine-emulator "
+run bad-option 2 --no-such-option
+has bad-option err "usage:"
+run extra-argument 2 -n stray
+has extra-argument err "unexpected argument 'stray'"
+run missing-argument 2 -c
+
+# --- --check-config on a good file ---
+good >"$work/gf.cfg"
+chmod 600 "$work/gf.cfg"
+run check-good 0 --check-config -c gf.cfg
+has check-good out "[MACHINE]"
+has check-good out "serial = 12345678"
+has check-good out "password = ********"
+has check-good out "server_url = https://app.glowforge.com"
+has check-good out "base_dir = $work"
+hasnt check-good out "$pw"
+hasnt check-good err "$pw"
+hasnt check-good err "WARNING"
+
+# The default file is ./gf-machine-emulator.cfg.
+cp "$work/gf.cfg" "$work/gf-machine-emulator.cfg"
+run check-default 0 -n
+has check-default out "serial = 12345678"
+rm "$work/gf-machine-emulator.cfg"
+run check-default-missing 2 -n
+has check-default-missing err "gf-machine-emulator.cfg: No such file"
+
+# A password from a file, or a systemd credential, is masked too.
+printf '%s\n' "$pw" >"$work/pw"
+chmod 600 "$work/pw"
+printf '[MACHINE]\nserial = 7\npassword_file = pw\n' >"$work/pwf.cfg"
+run check-password-file 0 -n -c pwf.cfg
+has check-password-file out "password = ********"
+has check-password-file out "password_file = $work/pw"
+hasnt check-password-file out "$pw"
+mkdir "$work/creds"
+cp "$work/pw" "$work/creds/password"
+printf '[MACHINE]\nserial = 7\n' >"$work/cred.cfg"
+export CREDENTIALS_DIRECTORY="$work/creds"
+run check-credential 0 -n -c cred.cfg
+unset CREDENTIALS_DIRECTORY
+has check-credential out "password = ********"
+hasnt check-credential out "$pw"
+
+# Warnings do not fail a check; a readable file with the password warns.
+{ good; printf '[EMULATOR]\nfrobnicate = 1\n'; } >"$work/warn.cfg"
+chmod 644 "$work/warn.cfg"
+run check-warnings 0 --check-config --config warn.cfg
+has check-warnings err "warn.cfg:5: unknown key 'frobnicate' in [EMULATOR]"
+has check-warnings err "warn.cfg:3: this file holds the password but is readable"
+hasnt check-warnings err "$pw"
+
+# --- --check-config on bad files: every problem, file:line, exit 2 ---
+{
+	printf '[MACHINE]\nserial: 12x\npassword: zz-not-a-password\n'
+	printf '[EMULATOR]\nbutton_press_delay = -3\nprotocol_profile = 3\n'
+	printf 'bypass_homing = perhaps\n[SERVICE]\nserver_url = ftp://x\n'
+	printf 'status_service_url = wss://s/%%(nope)s\n'
+} >"$work/bad.cfg"
+chmod 600 "$work/bad.cfg"
+run check-bad 2 -n -c bad.cfg
+has check-bad err "bad.cfg:2: serial must be decimal digits"
+has check-bad err "bad.cfg:3: password must be 64 hexadecimal characters"
+has check-bad err "bad.cfg:5: button_press_delay must be between 0 and 3600"
+has check-bad err "bad.cfg:6: protocol_profile '3' is not one of 2.6, 1.x"
+has check-bad err "bad.cfg:7: bypass_homing: 'perhaps' is not a boolean"
+has check-bad err "bad.cfg:9: server_url 'ftp://x' must be"
+has check-bad err "bad.cfg:10: '%(nope)s' in the value of 'status_service_url'"
+hasnt check-bad err "zz-not-a-password"
+hasnt check-bad out "serial"
+
+printf '[MACHINE]\nserial: 1\n' >"$work/nopw.cfg"
+run check-no-password 2 -n -c nopw.cfg
+has check-no-password err "nopw.cfg:1: no password"
+
+printf 'just some text\n' >"$work/syntax.cfg"
+run check-syntax 2 -n -c syntax.cfg
+has check-syntax err "syntax.cfg:1: expected 'key = value'"
+
+run check-missing 2 -n -c "$work/nope.cfg"
+has check-missing err "nope.cfg: No such file or directory"
+
+# A bad config stops the daemon too, before it goes anywhere.
+run daemon-bad-config 2 -f -c bad.cfg
+has daemon-bad-config err "bad.cfg:2: serial"
+
+# --- the shipped sample loads as it is ---
+cp "$src/gf-machine-emulator.cfg.sample" "$work/sample.cfg"
+chmod 600 "$work/sample.cfg"
+run check-sample 0 -n -c sample.cfg
+hasnt check-sample err "unknown"
+has check-sample out "password = ********"
+
+if [ "$failed" -ne 0 ]; then
+	echo "$failed check(s) failed" >&2
+	exit 1
+fi
+echo "all cli checks passed"
