@@ -1,0 +1,314 @@
+/*
+ * emulator: wires the modules together and runs the daemon's life.
+ *
+ * Threads: main (signals, via sigwaitinfo, so no async-signal-safety
+ * puzzles), link (sign-in and reconnects), ws (the lws loop), dispatch
+ * (actions) and at most one job.  Signals are blocked before any thread
+ * starts, so only main ever receives them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "cloud.h"
+#include "config.h"
+#include "dispatch.h"
+#include "emulator.h"
+#include "event.h"
+#include "log.h"
+#include "queue.h"
+#include "sequence.h"
+#include "ws.h"
+
+#define EMULATOR_QUEUE_MAX	1000	/* frames; the reference's bound */
+#define EMULATOR_BACKOFF_MIN	250	/* ms, first retry after a drop */
+#define EMULATOR_BACKOFF_MAX	60000	/* ms */
+#define EMULATOR_BACKOFF_AUTH	60000	/* ms, after wrong credentials */
+#define EMULATOR_HEALTHY_MS	30000	/* ms up that resets the back-off */
+#define EMULATOR_STOP_JOB_MS	800	/* ms for a job to end at shutdown */
+#define EMULATOR_STOP_FLUSH_MS	1000	/* ms to flush tx at shutdown */
+
+struct emulator {
+	const struct config	*cf;
+	struct cloud		*cloud;
+	struct ws		*ws;
+	struct queue		*rx;	/* lines from the service -> dispatch */
+	struct queue		*tx;	/* frames to the service -> ws */
+	struct dispatch		*dispatch;
+	pthread_t		 link;
+	int			 link_started;
+
+	pthread_mutex_t		 mtx;	/* guards stopping */
+	pthread_cond_t		 cond;
+	int			 stopping;
+};
+
+/* Waits ms unless stopping; returns 1 when stopping. */
+static int
+emulator_sleep(struct emulator *e, int64_t ms)
+{
+	struct timespec ts;
+	int stop, rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->mtx);
+	while (!e->stopping && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&e->cond, &e->mtx, &ts);
+	stop = e->stopping;
+	pthread_mutex_unlock(&e->mtx);
+	return stop;
+}
+
+static int
+emulator_is_stopping(struct emulator *e)
+{
+	int stop;
+
+	pthread_mutex_lock(&e->mtx);
+	stop = e->stopping;
+	pthread_mutex_unlock(&e->mtx);
+	return stop;
+}
+
+/* Back-off with up to 25 % jitter, so a fleet does not reconnect at once. */
+static int64_t
+emulator_jitter(int64_t ms, unsigned *seed)
+{
+	return ms + (int64_t)(rand_r(seed) % (unsigned)(ms / 4 + 1));
+}
+
+static void
+emulator_fw_check(struct emulator *e)
+{
+	const char *mine = e->cf->fw_version ? e->cf->fw_version : "2.6.0-2228";
+	enum cloud_result r;
+	char *v = NULL;
+
+	if ((r = cloud_fw_probe(e->cloud, &v)) != CLOUD_OK) {
+		log_warnx("firmware probe failed: %s", cloud_strerror(r));
+		return;
+	}
+	if (strcmp(v, mine) != 0)
+		log_notice("service offers firmware %s, machine runs %s "
+		    "(nothing is installed)", v, mine);
+	free(v);
+}
+
+/*
+ * Sign in, open the socket, wait for it to close, back off, again.  Each
+ * connection gets a fresh sign-in: a ws_token opens one socket only.
+ */
+static void *
+emulator_link(void *arg)
+{
+	struct emulator *e = arg;
+	int64_t backoff = EMULATOR_BACKOFF_MIN, up, wait;
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)e;
+	enum cloud_result r;
+	int probed = 0, auth_reported = 0;
+	char *token = NULL;
+
+	while (!emulator_is_stopping(e)) {
+		r = cloud_sign_in(e->cloud, &token);
+		if (r == CLOUD_ERR_AUTH) {
+			/* One clear line, then quiet, slow retries. */
+			if (!auth_reported)
+				log_errx("sign-in refused: check the serial and "
+				    "password; retrying every %d s",
+				    EMULATOR_BACKOFF_AUTH / 1000);
+			auth_reported = 1;
+			sd_notify(0, "STATUS=sign-in refused (credentials)");
+			if (emulator_sleep(e, EMULATOR_BACKOFF_AUTH))
+				break;
+			continue;
+		}
+		if (r != CLOUD_OK) {
+			wait = emulator_jitter(backoff, &seed);
+			log_warnx("sign-in failed (%s); retrying in %lld ms",
+			    cloud_strerror(r), (long long)wait);
+			backoff = backoff * 2 > EMULATOR_BACKOFF_MAX ?
+			    EMULATOR_BACKOFF_MAX : backoff * 2;
+			if (emulator_sleep(e, wait))
+				break;
+			continue;
+		}
+		auth_reported = 0;
+		if (!probed && e->cf->fw_check) {
+			probed = 1;
+			emulator_fw_check(e);
+		}
+		if (ws_open(e->ws, token) == -1) {
+			explicit_bzero(token, strlen(token));
+			free(token);
+			token = NULL;
+			break;	/* ws stopping */
+		}
+		explicit_bzero(token, strlen(token));
+		free(token);
+		token = NULL;
+
+		up = ws_wait_closed(e->ws);
+		if (emulator_is_stopping(e))
+			break;
+		if (up >= EMULATOR_HEALTHY_MS)
+			backoff = EMULATOR_BACKOFF_MIN;
+		wait = emulator_jitter(backoff, &seed);
+		log_info("status socket lost after %lld ms; reconnecting in "
+		    "%lld ms", (long long)up, (long long)wait);
+		backoff = backoff * 2 > EMULATOR_BACKOFF_MAX ?
+		    EMULATOR_BACKOFF_MAX : backoff * 2;
+		if (emulator_sleep(e, wait))
+			break;
+	}
+	return NULL;
+}
+
+static int
+emulator_start(struct emulator *e)
+{
+	const struct config *cf = e->cf;
+	struct ws_params wp;
+	char ua[64];
+
+	if ((e->cloud = cloud_new(cf)) == NULL) {
+		log_warnx("cannot set up the HTTP client");
+		return -1;
+	}
+	memset(&wp, 0, sizeof(wp));
+	snprintf(ua, sizeof(ua), "OpenGlow/%s",
+	    cf->fw_version ? cf->fw_version : "2.6.0-2228");
+	wp.url = cf->status_service_url;
+	wp.ca_file = cf->ca_file;
+	wp.user_agent = ua;
+	wp.origin = "http://status.glowforge.com";
+	/* ws_new copies what it keeps of ua before we return. */
+	if ((e->ws = ws_new(&wp)) == NULL)
+		return -1;
+	e->rx = queue_new(EMULATOR_QUEUE_MAX, NULL, NULL);
+	e->tx = queue_new(EMULATOR_QUEUE_MAX, ws_wake, e->ws);
+	if (e->rx == NULL || e->tx == NULL)
+		return -1;
+	if (ws_start(e->ws, e->rx, e->tx) == -1)
+		return -1;
+	return 0;
+}
+
+int
+emulator_run(const struct config *cf)
+{
+	struct emulator e;
+	struct seq_table *seq = NULL;
+	pthread_condattr_t ca;
+	sigset_t set;
+	siginfo_t si;
+	char err[512];
+	int sig, ret = 1;
+
+	memset(&e, 0, sizeof(e));
+	e.cf = cf;
+	pthread_mutex_init(&e.mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* see sleep */
+	pthread_cond_init(&e.cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Block before any thread exists: they all inherit the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	event_init();
+	if ((seq = seq_table_new(cf->protocol_profile, cf->sequences_file, err,
+	    sizeof(err))) == NULL) {
+		log_errx("%s", err);
+		goto done;
+	}
+	log_info("gf-machine-emulator %s, machine S%s, profile %s",
+	    GFE_VERSION, cf->serial, cf->protocol_profile ?
+	    cf->protocol_profile : "2.6");
+	/* The .info/.puls folder is made (and checked) by the store on the
+	 * first job; a problem there is logged but never stops the machine. */
+	if (emulator_start(&e) == -1)
+		goto stop;
+	if ((e.dispatch = dispatch_new(cf, e.cloud, seq, e.rx, e.tx)) == NULL ||
+	    dispatch_start(e.dispatch) == -1)
+		goto stop;
+	if (pthread_create(&e.link, NULL, emulator_link, &e) != 0) {
+		log_warnx("cannot start the link thread");
+		goto stop;
+	}
+	e.link_started = 1;
+
+	for (;;) {
+		if ((sig = sigwaitinfo(&set, &si)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("sigwaitinfo");
+			break;
+		}
+		if (sig == SIGUSR1) {
+			dispatch_press_button(e.dispatch);
+			continue;
+		}
+		if (sig == SIGHUP) {
+			log_warnx("SIGHUP: reloading is not supported yet; "
+			    "restart the daemon to apply a new config");
+			continue;
+		}
+		log_info("%s: shutting down", sig == SIGINT ? "SIGINT" :
+		    "SIGTERM");
+		break;
+	}
+	ret = 0;
+stop:
+	sd_notify(0, "STOPPING=1");
+	pthread_mutex_lock(&e.mtx);
+	e.stopping = 1;
+	pthread_cond_broadcast(&e.cond);
+	pthread_mutex_unlock(&e.mtx);
+	/* A second SIGINT/SIGTERM during shutdown exits at once. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+
+	/* Order matters: the job ends (its terminal event queued), then the
+	 * socket flushes and closes, then nothing is left to wake it. */
+	if (e.dispatch != NULL)
+		dispatch_stop(e.dispatch, EMULATOR_STOP_JOB_MS);
+	if (e.ws != NULL)
+		ws_stop(e.ws, EMULATOR_STOP_FLUSH_MS);
+	if (e.link_started)
+		pthread_join(e.link, NULL);
+	if (e.tx != NULL && queue_len(e.tx) > 0)
+		log_warnx("%zu frames not sent at shutdown", queue_len(e.tx));
+	dispatch_free(e.dispatch);
+	ws_free(e.ws);
+	queue_free(e.rx);
+	queue_free(e.tx);
+	cloud_free(e.cloud);
+done:
+	seq_table_free(seq);
+	pthread_cond_destroy(&e.cond);
+	pthread_mutex_destroy(&e.mtx);
+	return ret;
+}

@@ -1,0 +1,583 @@
+/*
+ * ws: the status WebSocket.  See ws.h for the threading rule: the loop
+ * thread started by ws_start() makes every lws call; other threads set a
+ * request under w->mtx and call lws_cancel_service(), the one lws function
+ * that is safe from anywhere.  LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs
+ * on the loop thread and acts on the request.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+#include <systemd/sd-daemon.h>
+
+#include "frame.h"
+#include "log.h"
+#include "queue.h"
+#include "ws.h"
+
+#define WS_SUBPROTOCOL	"glowforge"
+#define WS_URL_MAX	1024	/* bytes, base URL plus token */
+
+enum ws_state {
+	WS_IDLE,		/* no connection, none asked for */
+	WS_PENDING,		/* asked for, or connecting */
+	WS_UP,			/* established */
+};
+
+struct ws {
+	struct ws_params	 p;		/* strings owned here */
+	char			*scheme_host;	/* parsed from p.url */
+	char			*host;
+	char			*host_header;	/* host[:port], RFC 7230 5.4 */
+	int			 port;
+	int			 tls;
+	char			*base_path;	/* "" or "/prefix" */
+
+	struct queue		*rx, *tx;	/* the caller's */
+	pthread_t		 thread;
+	int			 started;
+	struct lws_context	*ctx;		/* loop thread only */
+	struct lws		*wsi;		/* loop thread only */
+	lws_sorted_usec_list_t	 sul_stop;	/* loop thread only */
+	int			 stop_armed;	/* loop thread only */
+	lws_retry_bo_t		 retry;		/* ping policy */
+
+	/* Partial message being received; loop thread only. */
+	char			*rxbuf;
+	size_t			 rxlen, rxcap;	/* bytes */
+	int			 rx_oversize;	/* dropping the rest */
+
+	/* Send buffer with LWS_PRE headroom; loop thread only. */
+	unsigned char		*txbuf;
+	size_t			 txcap;		/* bytes */
+
+	pthread_mutex_t		 mtx;		/* guards what follows */
+	pthread_cond_t		 cond;
+	char			*token;		/* a requested open, or NULL */
+	enum ws_state		 state;
+	int64_t			 up_since;	/* ms, monotonic */
+	int64_t			 up_ms;		/* last connection's length */
+	int			 stopping;	/* ws_stop() called */
+	int64_t			 stop_deadline;	/* ms, monotonic */
+	int			 done;		/* loop thread finished */
+};
+
+static int64_t
+ws_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+ws_free_token(char **tok)
+{
+	if (*tok != NULL) {
+		explicit_bzero(*tok, strlen(*tok));
+		free(*tok);
+		*tok = NULL;
+	}
+}
+
+/* Connection ended (or never started): wake ws_wait_closed().  Lock held. */
+static void
+ws_set_idle(struct ws *w)
+{
+	if (w->state == WS_UP)
+		w->up_ms = ws_now_ms() - w->up_since;
+	else
+		w->up_ms = 0;
+	w->state = WS_IDLE;
+	w->wsi = NULL;
+	pthread_cond_broadcast(&w->cond);
+}
+
+/* Pushes each line of a complete message to rx. */
+static void
+ws_rx_line(const char *line, size_t len, void *arg)
+{
+	struct ws *w = arg;
+	char *copy;
+
+	if ((copy = malloc(len + 1)) == NULL) {
+		log_warnx("out of memory: a received line is dropped");
+		return;
+	}
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	/* Low priority: a wedged dispatcher must not grow memory without
+	 * bound; the queue drops the oldest line and we say so. */
+	if (queue_push(w->rx, copy, len, QUEUE_PRIO_LOW) != 0)
+		log_warnx("rx queue full or closed: a received line is dropped");
+}
+
+static int
+ws_rx_append(struct ws *w, const void *in, size_t len)
+{
+	size_t need = w->rxlen + len;
+	char *nb;
+
+	if (need > FRAME_MAX_LEN)
+		return -1;
+	if (need > w->rxcap) {
+		size_t cap = w->rxcap ? w->rxcap : 4096;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > FRAME_MAX_LEN)
+			cap = FRAME_MAX_LEN;
+		if ((nb = realloc(w->rxbuf, cap)) == NULL)
+			return -1;
+		w->rxbuf = nb;
+		w->rxcap = cap;
+	}
+	memcpy(w->rxbuf + w->rxlen, in, len);
+	w->rxlen += len;
+	return 0;
+}
+
+/* Writes one queued frame; -1 closes the connection. */
+static int
+ws_write_one(struct ws *w, struct lws *wsi)
+{
+	enum queue_prio prio;
+	size_t len;
+	char *frame;
+	int n;
+
+	if ((frame = queue_pop(w->tx, &len, &prio)) == NULL)
+		return 0;
+	if (LWS_PRE + len > w->txcap) {
+		unsigned char *nb = realloc(w->txbuf, LWS_PRE + len);
+
+		if (nb == NULL) {
+			queue_unpop(w->tx, frame, len, prio);
+			return -1;
+		}
+		w->txbuf = nb;
+		w->txcap = LWS_PRE + len;
+	}
+	memcpy(w->txbuf + LWS_PRE, frame, len);
+	n = lws_write(wsi, w->txbuf + LWS_PRE, len, LWS_WRITE_TEXT);
+	if (n < (int)len) {
+		/* Not sent: it goes out first on the next connection. */
+		log_warnx("write failed; frame kept for the next connection");
+		queue_unpop(w->tx, frame, len, prio);
+		return -1;
+	}
+	free(frame);
+	if (queue_len(w->tx) > 0)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static void ws_connect(struct ws *w, char *token);
+
+static void
+ws_stop_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct ws *w = lws_container_of(sul, struct ws, sul_stop);
+
+	/* Nothing to do here: waking the loop lets ws_thread see the time. */
+	(void)w;
+}
+
+static int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct ws *w = lws_context_user(lws_get_context(wsi));
+	char *token;
+	int stopping;
+
+	(void)user;
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		pthread_mutex_lock(&w->mtx);
+		token = w->token;
+		w->token = NULL;
+		stopping = w->stopping;
+		pthread_mutex_unlock(&w->mtx);
+		if (token != NULL) {
+			if (stopping)
+				ws_free_token(&token);
+			else
+				ws_connect(w, token);
+		}
+		if (stopping && !w->stop_armed) {
+			/* A silent link must not hold the loop past the
+			 * deadline: the timer wakes lws_service(). */
+			w->stop_armed = 1;
+			lws_sul_schedule(w->ctx, 0, &w->sul_stop,
+			    ws_stop_timeout, (lws_usec_t)(w->stop_deadline -
+			    ws_now_ms() + 1) * LWS_US_PER_MS);
+		}
+		if (w->wsi != NULL && (queue_len(w->tx) > 0 || stopping))
+			lws_callback_on_writable(w->wsi);
+		break;
+
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = in, *end = *p + len;
+
+		if (w->p.user_agent != NULL &&
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+		    (const unsigned char *)w->p.user_agent,
+		    (int)strlen(w->p.user_agent), p, end))
+			return -1;
+		break;
+	}
+
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		log_info("status socket up");
+		pthread_mutex_lock(&w->mtx);
+		w->state = WS_UP;
+		w->up_since = ws_now_ms();
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->mtx);
+		w->rxlen = 0;
+		w->rx_oversize = 0;
+		/* systemd: the daemon is ready once the service can reach it. */
+		sd_notify(0, "READY=1\nSTATUS=status socket up");
+		if (queue_len(w->tx) > 0)
+			lws_callback_on_writable(wsi);
+		break;
+
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		/* in may hold the server's reply line: no secrets in it. */
+		log_warnx("status socket: connection failed: %s",
+		    in != NULL ? (const char *)in : "unknown error");
+		pthread_mutex_lock(&w->mtx);
+		ws_set_idle(w);
+		pthread_mutex_unlock(&w->mtx);
+		break;
+
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		log_info("status socket closed");
+		sd_notify(0, "STATUS=status socket down, reconnecting");
+		pthread_mutex_lock(&w->mtx);
+		ws_set_idle(w);
+		pthread_mutex_unlock(&w->mtx);
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (lws_frame_is_binary(wsi)) {
+			/* Spec: text frames only.  Skip the whole message. */
+			if (lws_is_first_fragment(wsi))
+				log_warnx("binary message ignored");
+			break;
+		}
+		if (!w->rx_oversize && ws_rx_append(w, in, len) == -1) {
+			log_warnx("message over %d bytes: closing with 1009",
+			    FRAME_MAX_LEN);
+			w->rx_oversize = 1;
+			w->rxlen = 0;
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			    (unsigned char *)"too large", 9);
+			return -1;
+		}
+		if (lws_is_final_fragment(wsi) &&
+		    lws_remaining_packet_payload(wsi) == 0) {
+			frame_split(w->rxbuf, w->rxlen, ws_rx_line, w);
+			w->rxlen = 0;
+		}
+		break;
+
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		pthread_mutex_lock(&w->mtx);
+		stopping = w->stopping;
+		pthread_mutex_unlock(&w->mtx);
+		if (ws_write_one(w, wsi) == -1)
+			return -1;
+		if (stopping && (queue_len(w->tx) == 0 ||
+		    ws_now_ms() >= w->stop_deadline)) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
+			    (unsigned char *)"shutdown", 8);
+			return -1;
+		}
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols ws_protocols[] = {
+	{ WS_SUBPROTOCOL, ws_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+/* Loop thread: opens the socket for a token handed over by ws_open(). */
+static void
+ws_connect(struct ws *w, char *token)
+{
+	struct lws_client_connect_info ci;
+	char path[WS_URL_MAX];
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", w->base_path, token);
+	ws_free_token(&token);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_warnx("status URL too long");
+		goto fail;
+	}
+	memset(&ci, 0, sizeof(ci));
+	ci.context = w->ctx;
+	ci.address = w->host;
+	ci.port = w->port;
+	ci.path = path;
+	ci.host = w->host_header;
+	ci.origin = w->p.origin;
+	ci.protocol = WS_SUBPROTOCOL;
+	ci.ssl_connection = w->tls ? LCCSCF_USE_SSL : 0;
+	ci.retry_and_idle_policy = &w->retry;
+	ci.pwsi = &w->wsi;
+	log_info("connecting to %s", w->scheme_host);
+	if (lws_client_connect_via_info(&ci) == NULL) {
+		/* CONNECTION_ERROR may already have run and reset state. */
+		explicit_bzero(path, sizeof(path));
+		pthread_mutex_lock(&w->mtx);
+		if (w->state == WS_PENDING)
+			ws_set_idle(w);
+		pthread_mutex_unlock(&w->mtx);
+		return;
+	}
+	explicit_bzero(path, sizeof(path));
+	return;
+fail:
+	explicit_bzero(path, sizeof(path));
+	pthread_mutex_lock(&w->mtx);
+	ws_set_idle(w);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+static void
+ws_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_emit(level == LLL_ERR ? LOG_WARNING : LOG_DEBUG, 0, "lws", "lws",
+	    "%.*s", (int)n, line);
+}
+
+static void *
+ws_thread(void *arg)
+{
+	struct ws *w = arg;
+	int stop;
+
+	for (;;) {
+		if (lws_service(w->ctx, 0) < 0)
+			break;
+		pthread_mutex_lock(&w->mtx);
+		stop = w->stopping && (w->state == WS_IDLE ||
+		    ws_now_ms() >= w->stop_deadline);
+		pthread_mutex_unlock(&w->mtx);
+		if (stop)
+			break;
+	}
+	lws_sul_cancel(&w->sul_stop);
+	pthread_mutex_lock(&w->mtx);
+	ws_set_idle(w);
+	w->done = 1;
+	pthread_mutex_unlock(&w->mtx);
+	return NULL;
+}
+
+struct ws *
+ws_new(const struct ws_params *p)
+{
+	const char *prot, *ads, *path;
+	char *tmp = NULL;
+	struct ws *w;
+	int port;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->p = *p;
+	if (w->p.ping_secs <= 0)
+		w->p.ping_secs = 30;
+	if (w->p.ping_timeout_secs <= 0)
+		w->p.ping_timeout_secs = 10;
+	w->retry.secs_since_valid_ping = (uint16_t)w->p.ping_secs;
+	w->retry.secs_since_valid_hangup =
+	    (uint16_t)(w->p.ping_secs + w->p.ping_timeout_secs);
+
+	if ((tmp = strdup(p->url)) == NULL)
+		goto fail;
+	if (lws_parse_uri(tmp, &prot, &ads, &port, &path) != 0 ||
+	    *ads == '\0') {
+		log_warnx("bad status URL");
+		goto fail;
+	}
+	if (strcmp(prot, "wss") == 0 || strcmp(prot, "https") == 0)
+		w->tls = 1;
+	else if (strcmp(prot, "ws") != 0 && strcmp(prot, "http") != 0) {
+		log_warnx("status URL must be ws:// or wss://");
+		goto fail;
+	}
+	if (port == 80 && w->tls && strstr(p->url, ":80") == NULL)
+		port = 443;	/* lws_parse_uri defaults to 80 for any scheme */
+	w->port = port;
+	w->host = strdup(ads);
+	/* lws_parse_uri drops the leading '/' of the path. */
+	while (*path == '/')
+		path++;
+	if (asprintf(&w->base_path, "%s%s", *path ? "/" : "", path) < 0)
+		w->base_path = NULL;
+	while (w->base_path != NULL && *w->base_path &&
+	    w->base_path[strlen(w->base_path) - 1] == '/')
+		w->base_path[strlen(w->base_path) - 1] = '\0';
+	if (asprintf(&w->scheme_host, "%s://%s:%d%s", w->tls ? "wss" : "ws",
+	    w->host ? w->host : "", w->port,
+	    w->base_path ? w->base_path : "") < 0)
+		w->scheme_host = NULL;
+	/* The Host header names the port unless it is the scheme's default. */
+	if (w->port == (w->tls ? 443 : 80))
+		w->host_header = w->host ? strdup(w->host) : NULL;
+	else if (asprintf(&w->host_header, "%s:%d", w->host ? w->host : "",
+	    w->port) < 0)
+		w->host_header = NULL;
+	if (w->host == NULL || w->base_path == NULL ||
+	    w->scheme_host == NULL || w->host_header == NULL)
+		goto fail;
+	free(tmp);
+	return w;
+fail:
+	free(tmp);
+	ws_free(w);
+	return NULL;
+}
+
+void
+ws_free(struct ws *w)
+{
+	if (w == NULL)
+		return;
+	ws_free_token(&w->token);
+	free(w->scheme_host);
+	free(w->host);
+	free(w->host_header);
+	free(w->base_path);
+	free(w->rxbuf);
+	free(w->txbuf);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mtx);
+	free(w);
+}
+
+int
+ws_start(struct ws *w, struct queue *rx, struct queue *tx)
+{
+	struct lws_context_creation_info info;
+
+	w->rx = rx;
+	w->tx = tx;
+	lws_set_log_level(log_getlevel() >= LOG_DEBUG ? LLL_ERR | LLL_WARN :
+	    LLL_ERR, ws_lws_log);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = ws_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.client_ssl_ca_filepath = w->p.ca_file;
+	info.user = w;
+	info.fd_limit_per_thread = 16;
+	if ((w->ctx = lws_create_context(&info)) == NULL) {
+		log_warnx("cannot create the WebSocket context");
+		return -1;
+	}
+	if (pthread_create(&w->thread, NULL, ws_thread, w) != 0) {
+		log_warnx("cannot start the WebSocket thread");
+		lws_context_destroy(w->ctx);
+		w->ctx = NULL;
+		return -1;
+	}
+	w->started = 1;
+	return 0;
+}
+
+int
+ws_open(struct ws *w, const char *token)
+{
+	char *copy;
+
+	if ((copy = strdup(token)) == NULL)
+		return -1;
+	pthread_mutex_lock(&w->mtx);
+	if (w->state != WS_IDLE || w->stopping || w->done) {
+		pthread_mutex_unlock(&w->mtx);
+		ws_free_token(&copy);
+		return -1;
+	}
+	w->token = copy;
+	w->state = WS_PENDING;
+	/* Under the lock: ws_stop() sets stopping under it before it destroys
+	 * the context, so the context is alive here. */
+	lws_cancel_service(w->ctx);
+	pthread_mutex_unlock(&w->mtx);
+	return 0;
+}
+
+int64_t
+ws_wait_closed(struct ws *w)
+{
+	int64_t up;
+
+	pthread_mutex_lock(&w->mtx);
+	while (w->state != WS_IDLE && !w->done)
+		pthread_cond_wait(&w->cond, &w->mtx);
+	up = w->up_ms;
+	pthread_mutex_unlock(&w->mtx);
+	return up;
+}
+
+int
+ws_is_up(struct ws *w)
+{
+	int up;
+
+	pthread_mutex_lock(&w->mtx);
+	up = w->state == WS_UP;
+	pthread_mutex_unlock(&w->mtx);
+	return up;
+}
+
+void
+ws_wake(void *arg)
+{
+	struct ws *w = arg;
+
+	/* ctx lives from ws_start() to ws_stop(); producers of tx stop
+	 * before ws_stop() runs. */
+	if (w->started)
+		lws_cancel_service(w->ctx);
+}
+
+void
+ws_stop(struct ws *w, int timeout_ms)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mtx);
+	w->stopping = 1;
+	w->stop_deadline = ws_now_ms() + timeout_ms;
+	pthread_mutex_unlock(&w->mtx);
+	lws_cancel_service(w->ctx);
+	pthread_join(w->thread, NULL);
+	w->started = 0;
+	/* The loop is gone: this thread may now own the context.  Nothing
+	 * wakes it any more (the dispatcher stopped before us). */
+	lws_context_destroy(w->ctx);	/* closes a socket still open */
+	w->ctx = NULL;
+}
