@@ -7,8 +7,9 @@
  * button, a delay or a cancel.  A job's cancel flag is atomic so that the
  * download callback can poll it without the lock.
  *
- * Every job ends with exactly one terminal event, queued before the job is
- * marked finished, so the next action is served as soon as it is queued.
+ * Every job ends with exactly one terminal event.  Its lane is freed just
+ * before that event is queued (dispatch_job_end): the service sends the
+ * next action the moment it sees the event, and it must find the lane free.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,7 +57,7 @@ struct job {
 	enum dispatch_lane	 lane;
 	int			 terminal_sent;	/* job thread only */
 	pthread_t		 thread;
-	int			 finished;	/* under d->mtx */
+	int			 ended;		/* under d->mtx: terminal queued */
 	uint8_t			*jpeg;		/* the captured frame */
 	size_t			 jpeg_len;	/* bytes */
 };
@@ -72,7 +73,7 @@ struct dispatch {
 
 	pthread_mutex_t		 mtx;		/* guards what follows */
 	pthread_cond_t		 cond;
-	/* The running (or finished, not yet joined) job of each lane. */
+	/* The running (or ended, not yet joined) job of each lane. */
 	struct job		*job[DISPATCH_LANES];
 	/* Service-lane actions waiting for their turn; owned here until
 	 * started or cancelled. */
@@ -401,6 +402,33 @@ dispatch_is_terminal(const struct job *j, const char *name)
 	    strcmp(name + n + 1, "cancelled") == 0);
 }
 
+/*
+ * The action ends: free its lane and settle the machine state before the
+ * terminal event can reach the service.  Called right before queueing it.
+ */
+static void
+dispatch_job_end(struct job *j, int completed)
+{
+	struct dispatch *d = j->d;
+
+	pthread_mutex_lock(&d->mtx);
+	/* A motion moves the head: the next lid images home again. */
+	if (completed && strcmp(j->a.type, "motion") == 0 &&
+	    !d->cf->bypass_homing)
+		d->homing_shots = 0;
+	j->ended = 1;
+	pthread_cond_broadcast(&d->cond);
+	/* Held actions start on the dispatcher thread: an empty item on rx
+	 * wakes it (received lines are never empty). */
+	if (j->lane == LANE_SERVICE && d->npending > 0) {
+		char *wake = strdup("");
+
+		if (wake != NULL)
+			queue_push(d->rx, wake, 0, QUEUE_PRIO_HIGH);
+	}
+	pthread_mutex_unlock(&d->mtx);
+}
+
 /* The event of a step, with the settings report when the step asks. */
 static void
 dispatch_step_event(struct job *j, const struct seq_step *st)
@@ -439,11 +467,14 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 				    values);
 		}
 	}
+	if (!st->no_action_id && dispatch_is_terminal(j, name)) {
+		dispatch_job_end(j, strcmp(name + strlen(j->a.type),
+		    ":completed") == 0);
+		j->terminal_sent = 1;
+	}
 	dispatch_send_event(d, st->no_action_id ? EVENT_NO_ACTION : j->a.id,
 	    name, extra);
 	cJSON_Delete(extra);
-	if (!st->no_action_id && dispatch_is_terminal(j, name))
-		j->terminal_sent = 1;
 }
 
 static void *
@@ -514,28 +545,11 @@ dispatch_job_run(void *arg)
 	 * file) says. */
 	if (j->terminal_sent)
 		r = 0;		/* the service was told it completed */
-	else if (r == -1)
-		dispatch_job_event(j, "failed", NULL);
-	else if (r == -2)
-		dispatch_job_event(j, "cancelled", NULL);
-	else
-		dispatch_job_event(j, "completed", NULL);
-
-	pthread_mutex_lock(&d->mtx);
-	/* A motion moves the head: the next lid images home again. */
-	if (r == 0 && strcmp(j->a.type, "motion") == 0 && !d->cf->bypass_homing)
-		d->homing_shots = 0;
-	j->finished = 1;
-	pthread_cond_broadcast(&d->cond);
-	/* Held actions start on the dispatcher thread: an empty item on rx
-	 * wakes it (received lines are never empty). */
-	if (j->lane == LANE_SERVICE && d->npending > 0) {
-		char *wake = strdup("");
-
-		if (wake != NULL)
-			queue_push(d->rx, wake, 0, QUEUE_PRIO_HIGH);
+	else {
+		dispatch_job_end(j, r == 0);
+		dispatch_job_event(j, r == -1 ? "failed" : r == -2 ?
+		    "cancelled" : "completed", NULL);
 	}
-	pthread_mutex_unlock(&d->mtx);
 	log_info("%s %lld: %s", j->a.type, (long long)j->a.id,
 	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
 	return NULL;
@@ -553,8 +567,9 @@ dispatch_job_free(struct job *j)
 	free(j);
 }
 
-/* Joins and frees the finished jobs.  Lock held; a job thread marks
- * itself finished just before it returns, so the join is short. */
+/* Joins and frees the ended jobs.  Lock held; a job that ended has at
+ * most its terminal event (and, in 1.x, a few trailing events) to queue,
+ * so the join is short. */
 static void
 dispatch_reap(struct dispatch *d)
 {
@@ -562,7 +577,7 @@ dispatch_reap(struct dispatch *d)
 	int lane;
 
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL || !j->finished)
+		if ((j = d->job[lane]) == NULL || !j->ended)
 			continue;
 		d->job[lane] = NULL;
 		pthread_mutex_unlock(&d->mtx);
@@ -622,7 +637,7 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	d->job[lane] = j;
 }
 
-/* Reaps finished jobs and starts the oldest held action.  Lock held. */
+/* Reaps ended jobs and starts the oldest held action.  Lock held. */
 static void
 dispatch_next(struct dispatch *d)
 {
@@ -708,7 +723,7 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 	for (i = 0; i < DISPATCH_LANES; i++) {
 		struct job *j = d->job[i];
 
-		if (j == NULL || j->finished || j->a.id != a->id)
+		if (j == NULL || j->ended || j->a.id != a->id)
 			continue;
 		log_info("%s %lld: cancelled by the service", j->a.type,
 		    (long long)a->id);
@@ -845,7 +860,7 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 	dispatch_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&d->mtx);
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL || j->finished)
+		if ((j = d->job[lane]) == NULL || j->ended)
 			continue;
 		log_info("%s %lld: cancelled by shutdown", j->a.type,
 		    (long long)j->a.id);
@@ -855,9 +870,9 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
 		if ((j = d->job[lane]) == NULL)
 			continue;
-		while (!j->finished && rc != ETIMEDOUT)
+		while (!j->ended && rc != ETIMEDOUT)
 			rc = pthread_cond_timedwait(&d->cond, &d->mtx, &ts);
-		if (!j->finished)
+		if (!j->ended)
 			log_warnx("%s %lld still running at shutdown",
 			    j->a.type, (long long)j->a.id);
 	}

@@ -194,7 +194,6 @@ emulator_start(struct emulator *e)
 	wp.ca_file = cf->ca_file;
 	wp.user_agent = ua;
 	wp.origin = "http://status.glowforge.com";
-	/* ws_new copies what it keeps of ua before we return. */
 	if ((e->ws = ws_new(&wp)) == NULL)
 		return -1;
 	e->rx = queue_new(EMULATOR_QUEUE_MAX, NULL, NULL);

@@ -226,8 +226,11 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
 		unsigned char **p = in, *end = *p + len;
 
+		/* By name: the token form writes "user-agent:", which is
+		 * legal but not what a real machine sends. */
 		if (w->p.user_agent != NULL &&
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_USER_AGENT,
+		    lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"User-Agent:",
 		    (const unsigned char *)w->p.user_agent,
 		    (int)strlen(w->p.user_agent), p, end))
 			return -1;
@@ -405,7 +408,15 @@ ws_new(const struct ws_params *p)
 		return NULL;
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	/* Copies of every string: the caller's may not outlive this call. */
 	w->p = *p;
+	w->p.url = w->p.ca_file = w->p.user_agent = w->p.origin = NULL;
+	if ((w->p.url = strdup(p->url)) == NULL ||
+	    (p->ca_file != NULL && (w->p.ca_file = strdup(p->ca_file)) == NULL) ||
+	    (p->user_agent != NULL &&
+	    (w->p.user_agent = strdup(p->user_agent)) == NULL) ||
+	    (p->origin != NULL && (w->p.origin = strdup(p->origin)) == NULL))
+		goto fail;
 	if (w->p.ping_secs <= 0)
 		w->p.ping_secs = 30;
 	if (w->p.ping_timeout_secs <= 0)
@@ -466,6 +477,10 @@ ws_free(struct ws *w)
 	if (w == NULL)
 		return;
 	ws_free_token(&w->token);
+	free((char *)w->p.url);
+	free((char *)w->p.ca_file);
+	free((char *)w->p.user_agent);
+	free((char *)w->p.origin);
 	free(w->scheme_host);
 	free(w->host);
 	free(w->host_header);
@@ -489,7 +504,9 @@ ws_start(struct ws *w, struct queue *rx, struct queue *tx)
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = ws_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* RAW_ORIGIN: send Origin as given; lws would prefix "http://". */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+	    LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
 	info.fd_limit_per_thread = 16;
