@@ -1,0 +1,128 @@
+/*
+ * sim_scenario: the scripted side of gf-cloud-sim.  A scenario is a file of
+ * JSON lines (format: the comment at the top of sim_scenario.c and
+ * tests/scenarios/README.md), parsed once; the player walks it while the
+ * machine is connected, checking each frame the machine sends.  The
+ * transcript records every frame and HTTP request, with secrets redacted.
+ *
+ * Nothing here knows about libwebsockets: the player acts through a table of
+ * operations and is fed messages and times, so it runs the same under the
+ * server and under the unit tests.  Single-threaded: one caller at a time.
+ */
+#ifndef GFE_SIM_SCENARIO_H
+#define GFE_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#define SIM_ID_BASE		3116300	/* first automatic id */
+#define SIM_TIMEOUT_DEFAULT	10	/* seconds a line may wait */
+#define SIM_TIMEOUT_DROP	30	/* seconds to wait for a reconnect */
+#define SIM_SCENARIO_MAX	(1024 * 1024)	/* bytes in a scenario */
+#define SIM_MSG_MAX		(256 * 1024)	/* bytes per message */
+#define SIM_SECRETS_MAX		4096	/* secrets tracked */
+
+struct sim_scenario;
+struct sim_player;
+struct sim_transcript;
+
+/* Parsing.  On error NULL, with "name:line: message" in err. */
+struct sim_scenario *sim_scenario_parse(const char *text, size_t len,
+		    const char *name, char *err, size_t errlen);
+struct sim_scenario *sim_scenario_load(const char *path, char *err,
+		    size_t errlen);
+void		 sim_scenario_free(struct sim_scenario *sc);
+/* Lines that do something (comments, blanks and "config" excluded). */
+size_t		 sim_scenario_steps(const struct sim_scenario *sc);
+/* The daemon settings the scenario asks for ("config" lines), as INI
+ * fragments "[SECTION]\nkey: value\n" for the harness.  0, or -1 on a
+ * write error. */
+int		 sim_scenario_print_config(const struct sim_scenario *sc,
+		    FILE *fp);
+
+/* Transcript: JSON lines {"t": ms, "dir": ..., ...}.  path may be NULL (no
+ * transcript, secrets still tracked); secrets_path, when not NULL, gets each
+ * registered secret on a line of its own (mode 0600) for the harness's
+ * leak check.  NULL on error (logged). */
+struct sim_transcript *sim_scenario_transcript_new(const char *path,
+		    const char *secrets_path);
+void		 sim_scenario_transcript_free(struct sim_transcript *tr);
+/* A string that must never be written anywhere: replaced by "<redacted>"
+ * in the transcript, and looked for in every machine frame.  -1 when the
+ * table is full (the caller refuses what would have created it). */
+int		 sim_scenario_transcript_secret(struct sim_transcript *tr,
+		    const char *secret);
+/* 1 when text contains a registered secret. */
+int		 sim_scenario_transcript_leaks(
+		    const struct sim_transcript *tr, const char *text,
+		    size_t len);
+/* Writes obj's members after "t" and "dir"; obj stays the caller's. */
+void		 sim_scenario_transcript_record(struct sim_transcript *tr,
+		    int64_t t_ms, const char *dir, const cJSON *obj);
+/* A frame sent to the machine: the parsed object, or the raw text. */
+void		 sim_scenario_transcript_frame(struct sim_transcript *tr,
+		    int64_t t_ms, const char *dir, const char *text,
+		    size_t len);
+
+/* What the player needs from the server.  Every pointer must be set. */
+enum sim_knob {
+	SIM_KNOB_EXPIRE_TOKEN,		/* retire the auth_token */
+	SIM_KNOB_FAIL_UPLOAD,		/* n uploads answer 500 */
+	SIM_KNOB_FAIL_PULSE,		/* n pulse downloads answer 500 */
+	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
+};
+
+struct sim_player_ops {
+	void	*arg;
+	/* Queues a text frame for the machine (sent on the next connection
+	 * when none is up).  0, or -1 when the queue is full. */
+	int	(*send)(void *arg, const char *text, size_t len);
+	/* Closes the machine's socket. */
+	void	(*drop)(void *arg);
+	void	(*knob)(void *arg, enum sim_knob knob, int n);
+	/* malloc'ed absolute URLs, or NULL on error. */
+	char	*(*pulse_url)(void *arg, const char *name);
+	char	*(*upload_url)(void *arg, int64_t action_id);
+	/* How many valid images were uploaded for this action. */
+	int	(*uploads)(void *arg, int64_t action_id);
+};
+
+enum sim_result { SIM_RUNNING, SIM_PASSED, SIM_FAILED };
+
+/* serial: the machine's, without the "S".  sc and tr must outlive it. */
+struct sim_player *sim_scenario_player_new(const struct sim_scenario *sc,
+		    const struct sim_player_ops *ops,
+		    struct sim_transcript *tr, const char *serial);
+void		 sim_scenario_player_free(struct sim_player *p);
+/* A machine socket is up / went down.  The first connection starts play. */
+void		 sim_scenario_player_connected(struct sim_player *p,
+		    int64_t now_ms);
+void		 sim_scenario_player_disconnected(struct sim_player *p,
+		    int64_t now_ms);
+/* One WebSocket message from the machine, whole. */
+void		 sim_scenario_player_rx(struct sim_player *p,
+		    const char *msg, size_t len, int64_t now_ms);
+/* Time passes: deadlines are checked. */
+void		 sim_scenario_player_tick(struct sim_player *p,
+		    int64_t now_ms);
+/* When the player next needs a tick (ms, same clock), or -1. */
+int64_t		 sim_scenario_player_deadline(
+		    const struct sim_player *p);
+/* Ends play with a failure from outside (HTTP misuse, global timeout,
+ * signal); the first reason given is kept. */
+void		 sim_scenario_player_fail(struct sim_player *p,
+		    const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum sim_result	 sim_scenario_player_result(const struct sim_player *p);
+/* Why it failed (one line), or "" while running or after a pass. */
+const char	*sim_scenario_player_reason(const struct sim_player *p);
+/* Where play stands, for a timeout message: "line 12: waiting for ...". */
+void		 sim_scenario_player_where(const struct sim_player *p,
+		    char *buf, size_t len);
+/* Line by line: each action sent, its label, and the events it got. */
+void		 sim_scenario_player_summary(const struct sim_player *p,
+		    FILE *fp);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * sim_server: gf-cloud-sim's libwebsockets context, server role.  One vhost
+ * on one port serves the HTTP endpoints (sim_http) and the "glowforge"
+ * WebSocket, whose frames go to the scenario player (sim_scenario).  One
+ * thread: the caller's, inside sim_server_run(), owns every lws call.
+ */
+#ifndef GFE_SIM_SERVER_H
+#define GFE_SIM_SERVER_H
+
+struct sim_scenario;
+
+struct sim_server_params {
+	const char	*listen;	/* address, default 127.0.0.1 */
+	int		 port;		/* 0: ephemeral */
+	const char	*tls_cert;	/* PEM, or NULL: plain http/ws */
+	const char	*tls_key;
+	int		 print_port;	/* the bound port on stdout */
+	int		 verbose;
+	int		 timeout_secs;	/* the whole run */
+	const char	*serial;	/* digits */
+	const char	*password;
+	const char	*pulse_dir;	/* or NULL */
+	const char	*upload_dir;	/* or NULL */
+	const char	*transcript;	/* or NULL */
+	const char	*secrets;	/* or NULL: issued tokens, 0600 */
+	const char	*summary;	/* or NULL: events per action */
+	const struct sim_scenario *scenario;
+};
+
+/* Plays the scenario: 0 when every expectation held, 1 when one did not
+ * (the reason on stderr), 2 when the server could not start. */
+int	 sim_server_run(const struct sim_server_params *p);
+
+#endif

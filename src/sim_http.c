@@ -1,0 +1,994 @@
+/*
+ * sim_http: see sim_http.h.
+ *
+ * Answers (but pulse files, which lws_serve_http_file() streams) are written
+ * from LWS_CALLBACK_HTTP_WRITEABLE, after the request's body has been read
+ * in full, even when the answer was known from the headers:
+ * an unread body would otherwise be parsed as the next request of a
+ * keep-alive connection.  Only a body announced past its cap closes the
+ * connection at once.  Uploads stream to a temporary file beside their final
+ * name, so memory stays small whatever the image size.  A chunked request
+ * body never reaches us: lws 4.1 closes such a connection itself, much as
+ * presigned storage refuses an upload without a Content-Length.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "sim_http.h"
+
+#define SIM_HTTP_TOKEN_BYTES	32	/* random bytes: 64 hex chars */
+#define SIM_HTTP_TOKEN_LEN	(2 * SIM_HTTP_TOKEN_BYTES)
+#define SIM_HTTP_WS_SLOTS	16	/* ws tokens alive at once */
+#define SIM_HTTP_SIG_BYTES	16
+#define SIM_HTTP_SIGS		256	/* presigned URLs remembered */
+#define SIM_HTTP_UPLOAD_IDS	1024	/* actions whose uploads count */
+#define SIM_HTTP_AUTH_MAX	256	/* bytes of an Authorization */
+
+enum sim_http_route {
+	ROUTE_NONE,
+	ROUTE_SIGNIN,		/* POST /machines/sign_in */
+	ROUTE_UPDATE,		/* GET /update/current */
+	ROUTE_FIRMWARE,		/* GET /update/<package> */
+	ROUTE_PUT,		/* PUT /upload/<id>?sig= */
+	ROUTE_POST_IMAGE,	/* POST /api/machines/<type>/<id> */
+	ROUTE_PULSE,		/* GET /pulse/<name> */
+	ROUTE_OTHER,		/* answered from the headers */
+};
+
+struct sim_http_sess {
+	int			 active;
+	enum sim_http_route	 route;
+	const char		*method;
+	char			 path[160];	/* for the records */
+	char			 host[128];	/* the Host header */
+	int64_t			 action_id;	/* uploads */
+	char			 ctype[64];	/* its Content-Type */
+
+	/* An answer decided before the body: given once it is read. */
+	int			 early;
+	char			 early_msg[128];
+
+	char			*body;		/* JSON requests */
+	size_t			 blen;
+	int			 body_over;	/* past the JSON cap */
+
+	int			 fd;		/* upload, if have_fd */
+	int			 have_fd;
+	char			 tmp[PATH_MAX];
+	char			 dst[PATH_MAX];
+	uint64_t		 received;
+	uint8_t			 head[2];
+	uint8_t			 tail[2];
+
+	/* The answer, written when the socket is writeable. */
+	int			 status;
+	const char		*rtype;
+	unsigned char		*resp;		/* LWS_PRE + body */
+	size_t			 rlen;
+	int			 responding;
+};
+
+struct sim_http {
+	struct sim_http_params	 p;
+	int			 urandom;
+
+	char			 auth[SIM_HTTP_TOKEN_LEN + 1];
+	int			 auth_live;
+	struct {
+		char	 tok[SIM_HTTP_TOKEN_LEN + 1];
+		int64_t	 issued;
+		int	 live;
+	}			 ws[SIM_HTTP_WS_SLOTS];
+
+	struct {
+		int64_t	 id;
+		char	 sig[2 * SIM_HTTP_SIG_BYTES + 1];
+	}			 sigs[SIM_HTTP_SIGS];
+	size_t			 sig_next;	/* ring: oldest goes */
+
+	struct {
+		int64_t	 id;
+		int	 n;
+	}			 up[SIM_HTTP_UPLOAD_IDS];
+	size_t			 nup;
+
+	int			 fail_upload;
+	int			 fail_pulse;
+	int			 fail_signin;
+	unsigned		 seq;		/* temporary file names */
+	int			 active;	/* requests unanswered */
+};
+
+struct sim_http *
+sim_http_new(const struct sim_http_params *p)
+{
+	struct sim_http *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		log_warn("calloc");
+		return NULL;
+	}
+	h->p = *p;
+	h->urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (h->urandom == -1) {
+		log_warn("/dev/urandom");
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+sim_http_free(struct sim_http *h)
+{
+	if (h == NULL)
+		return;
+	close(h->urandom);
+	explicit_bzero(h, sizeof(*h));
+	free(h);
+}
+
+size_t
+sim_http_session_size(void)
+{
+	return sizeof(struct sim_http_sess);
+}
+
+static int
+sim_http_random_hex(struct sim_http *h, char *out, size_t nbytes)
+{
+	unsigned char buf[64];
+	size_t got = 0, i;
+	ssize_t r;
+
+	if (nbytes > sizeof(buf))
+		return -1;
+	while (got < nbytes) {
+		r = read(h->urandom, buf + got, nbytes - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_warn("/dev/urandom");
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	for (i = 0; i < nbytes; i++)
+		snprintf(out + 2 * i, 3, "%02x", buf[i]);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* Token comparison that does not tell, by its time, how much matched. */
+static int
+sim_http_same(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char d = 0;
+
+	if (la != lb || la == 0)
+		return 0;
+	for (i = 0; i < la; i++)
+		d |= (unsigned char)a[i] ^ (unsigned char)b[i];
+	return d == 0;
+}
+
+static void
+sim_http_violation(struct sim_http *h, struct sim_http_sess *s,
+    const char *why)
+{
+	char msg[320];
+
+	snprintf(msg, sizeof(msg), "%s %s: %s", s->method, s->path, why);
+	log_warnx("%s", msg);
+	h->p.violation(h->p.arg, msg);
+}
+
+/* Frees what the request held; unfinished uploads leave no file. */
+static void
+sim_http_sess_clear(struct sim_http *h, struct sim_http_sess *s)
+{
+	if (s->active && h->active > 0)
+		h->active--;
+	if (s->have_fd) {
+		close(s->fd);
+		unlink(s->tmp);
+	}
+	if (s->body != NULL) {
+		explicit_bzero(s->body, s->blen);
+		free(s->body);
+	}
+	free(s->resp);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+sim_http_record(struct sim_http *h, struct sim_http_sess *s, int status,
+    uint64_t out_bytes)
+{
+	cJSON *o;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return;
+	cJSON_AddStringToObject(o, "method", s->method);
+	cJSON_AddStringToObject(o, "path", s->path);
+	cJSON_AddNumberToObject(o, "status", status);
+	if (s->route == ROUTE_PUT || s->route == ROUTE_POST_IMAGE ||
+	    s->route == ROUTE_SIGNIN) {
+		cJSON_AddNumberToObject(o, "bytes", (double)s->received);
+		if (s->ctype[0] != '\0')
+			cJSON_AddStringToObject(o, "content_type", s->ctype);
+	}
+	if (s->action_id > 0)
+		cJSON_AddNumberToObject(o, "action_id", (double)s->action_id);
+	if (out_bytes > 0)
+		cJSON_AddNumberToObject(o, "sent", (double)out_bytes);
+	if (s->early_msg[0] != '\0')
+		cJSON_AddStringToObject(o, "note", s->early_msg);
+	sim_scenario_transcript_record(h->p.tr, h->p.now_ms(h->p.arg), "http",
+	    o);
+	cJSON_Delete(o);
+}
+
+/* Queues the answer for the writeable callback.  body is copied. */
+static int
+sim_http_respond(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s, int status, const char *type, const char *body)
+{
+	size_t len = body != NULL ? strlen(body) : 0;
+
+	free(s->resp);
+	if ((s->resp = malloc(LWS_PRE + len + 1)) == NULL) {
+		log_warn("malloc");
+		return -1;
+	}
+	if (len > 0)
+		memcpy(s->resp + LWS_PRE, body, len);
+	s->rlen = len;
+	s->status = status;
+	s->rtype = type;
+	s->responding = 1;
+	sim_http_record(h, s, status, len);
+	log_debug("%s %s -> %d", s->method, s->path, status);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+sim_http_respond_error(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s, int status, const char *msg)
+{
+	cJSON *o;
+	char *txt;
+	int r;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return -1;
+	cJSON_AddStringToObject(o, "error", msg);
+	txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (txt == NULL)
+		return -1;
+	r = sim_http_respond(h, wsi, s, status, "application/json", txt);
+	free(txt);
+	return r;
+}
+
+/* Answered once the body is in. */
+static void
+sim_http_early(struct sim_http_sess *s, int status, const char *msg)
+{
+	if (s->early != 0)
+		return;
+	s->early = status;
+	snprintf(s->early_msg, sizeof(s->early_msg), "%s", msg);
+}
+
+static int
+sim_http_write(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
+{
+	unsigned char hdr[LWS_PRE + 1024];
+	unsigned char *start = hdr + LWS_PRE, *p = start;
+	unsigned char *end = hdr + sizeof(hdr) - 1;
+
+	if (!s->responding)
+		return 0;
+	s->responding = 0;
+	if (lws_add_http_common_headers(wsi, (unsigned int)s->status, s->rtype,
+	    s->rlen, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (s->rlen > 0 && lws_write(wsi, s->resp + LWS_PRE, s->rlen,
+	    LWS_WRITE_HTTP_FINAL) != (int)s->rlen)
+		return -1;
+	sim_http_sess_clear(h, s);
+	if (lws_http_transaction_completed(wsi))
+		return -1;
+	return 0;
+}
+
+/* The request's Authorization: 1 a live Bearer, 0 a stale or malformed
+ * one, -1 none at all. */
+static int
+sim_http_bearer(struct sim_http *h, struct lws *wsi)
+{
+	char buf[SIM_HTTP_AUTH_MAX];
+	int n, ok;
+
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 0)
+		return -1;
+	if (n >= (int)sizeof(buf) ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf),
+	    WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		return 0;
+	ok = strncasecmp(buf, "Bearer ", 7) == 0 && h->auth_live &&
+	    sim_http_same(buf + 7, h->auth);
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
+static int
+sim_http_digits(const char *s, int64_t *v)
+{
+	char *end;
+	long long n;
+
+	if (!isdigit((unsigned char)*s) || strlen(s) > 15)
+		return 0;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n <= 0)
+		return 0;
+	*v = n;
+	return 1;
+}
+
+static int
+sim_http_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 200 || strstr(s, "..") != NULL)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("_.-", *s) == NULL)
+			return 0;
+	return 1;
+}
+
+static void
+sim_http_host(struct lws *wsi, struct sim_http_sess *s)
+{
+	char buf[sizeof(s->host)];
+	size_t i;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) >= (int)sizeof(buf) ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HOST) <= 0)
+		return;
+	/* Only what a host[:port] may hold: it is echoed into URLs. */
+	for (i = 0; buf[i] != '\0'; i++)
+		if (!isalnum((unsigned char)buf[i]) &&
+		    strchr(".-:[]", buf[i]) == NULL)
+			return;
+	snprintf(s->host, sizeof(s->host), "%s", buf);
+}
+
+static int
+sim_http_open_upload(struct sim_http *h, struct sim_http_sess *s)
+{
+	if (h->p.upload_dir == NULL)
+		return 0;
+	if ((size_t)snprintf(s->dst, sizeof(s->dst), "%s/%lld.jpg",
+	    h->p.upload_dir, (long long)s->action_id) >= sizeof(s->dst) ||
+	    (size_t)snprintf(s->tmp, sizeof(s->tmp), "%s/.%lld.jpg.%u",
+	    h->p.upload_dir, (long long)s->action_id, h->seq++) >=
+	    sizeof(s->tmp)) {
+		sim_http_early(s, 500, "upload path too long");
+		return 0;
+	}
+	s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->fd == -1) {
+		log_warn("%s", s->tmp);
+		sim_http_early(s, 500, "cannot store the upload");
+		return 0;
+	}
+	s->have_fd = 1;
+	return 0;
+}
+
+/* PUT /upload/<id>?sig=...: storage, as a presigned URL sees it. */
+static void
+sim_http_begin_put(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s, const char *rest)
+{
+	char sigbuf[128];
+	const char *sig;
+	size_t i;
+	int found = 0;
+
+	if (!sim_http_digits(rest, &s->action_id)) {
+		sim_http_early(s, 404, "no such upload URL");
+		sim_http_violation(h, s, "not an upload URL the sim handed "
+		    "out");
+		return;
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		/* What storage answers when a presigned request also
+		 * carries a Bearer header. */
+		sim_http_early(s, 400, "Only one auth mechanism allowed");
+		sim_http_violation(h, s, "an Authorization header on a "
+		    "presigned upload");
+		return;
+	}
+	sig = lws_get_urlarg_by_name(wsi, "sig=", sigbuf, sizeof(sigbuf));
+	for (i = 0; sig != NULL && i < SIM_HTTP_SIGS; i++)
+		if (h->sigs[i].id == s->action_id &&
+		    sim_http_same(sig, h->sigs[i].sig))
+			found = 1;
+	if (!found) {
+		sim_http_early(s, 403, "SignatureDoesNotMatch");
+		sim_http_violation(h, s, "the presigned signature is missing "
+		    "or not the one handed out");
+		return;
+	}
+	if (strcasecmp(s->ctype, "image/jpeg") != 0) {
+		sim_http_early(s, 400, "Content-Type must be image/jpeg");
+		sim_http_violation(h, s, "the upload's Content-Type is not "
+		    "image/jpeg");
+		return;
+	}
+	if (h->fail_upload > 0) {
+		h->fail_upload--;
+		sim_http_early(s, 500, "fail_upload knob");
+		return;
+	}
+	sim_http_open_upload(h, s);
+}
+
+/* POST /api/machines/<type>/<id>: the legacy upload, with Bearer. */
+static void
+sim_http_begin_post_image(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s, const char *rest)
+{
+	char type[48];
+	const char *slash = strchr(rest, '/');
+	size_t n, i;
+	int b;
+
+	n = slash != NULL ? (size_t)(slash - rest) : 0;
+	if (n == 0 || n >= sizeof(type) ||
+	    !sim_http_digits(slash + 1, &s->action_id)) {
+		sim_http_early(s, 404, "no such path");
+		sim_http_violation(h, s, "not /api/machines/<type>/<id>");
+		return;
+	}
+	memcpy(type, rest, n);
+	type[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)type[i]) && type[i] != '_') {
+			sim_http_early(s, 404, "no such action type");
+			sim_http_violation(h, s, "a malformed action type");
+			return;
+		}
+	if ((b = sim_http_bearer(h, wsi)) != 1) {
+		sim_http_early(s, 401, "invalid or expired token");
+		if (b == -1)
+			sim_http_violation(h, s, "no Authorization header");
+		return;
+	}
+	if (h->fail_upload > 0) {
+		h->fail_upload--;
+		sim_http_early(s, 500, "fail_upload knob");
+		return;
+	}
+	sim_http_open_upload(h, s);
+}
+
+static int
+sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int n;
+
+	if (!sim_http_name_ok(name)) {
+		sim_http_violation(h, s, "a pulse name the sim never hands "
+		    "out");
+		return sim_http_respond_error(h, wsi, s, 400, "bad name");
+	}
+	if (h->fail_pulse > 0) {
+		h->fail_pulse--;
+		snprintf(s->early_msg, sizeof(s->early_msg), "fail_pulse knob");
+		return sim_http_respond_error(h, wsi, s, 500, "fail_pulse");
+	}
+	if (h->p.pulse_dir == NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", h->p.pulse_dir,
+	    name) >= sizeof(path) || stat(path, &sb) == -1 ||
+	    !S_ISREG(sb.st_mode))
+		return sim_http_respond_error(h, wsi, s, 404, "no such file");
+	sim_http_record(h, s, 200, (uint64_t)sb.st_size);
+	/* As is, gzip or not: the machine detects gzip by its magic. */
+	n = lws_serve_http_file(wsi, path, "application/octet-stream", NULL,
+	    0);
+	if (n < 0)
+		return -1;
+	if (n > 0) {
+		/* Sent at once: no FILE_COMPLETION will come. */
+		sim_http_sess_clear(h, s);
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+	}
+	return 0;
+}
+
+static int
+sim_http_get_update(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s)
+{
+	char body[512];
+	int b;
+
+	if ((b = sim_http_bearer(h, wsi)) != 1) {
+		if (b == -1)
+			sim_http_violation(h, s, "no Authorization header");
+		return sim_http_respond_error(h, wsi, s, 401,
+		    "invalid or expired token");
+	}
+	snprintf(body, sizeof(body), "{\"version\":\"%s\",\"download_url\":"
+	    "\"%s://%s/update/gf-%s.fw\"}", SIM_HTTP_FW_VERSION,
+	    h->p.tls ? "https" : "http",
+	    s->host[0] != '\0' ? s->host : "localhost", SIM_HTTP_FW_VERSION);
+	return sim_http_respond(h, wsi, s, 200, "application/json", body);
+}
+
+/* libcurl announces bodies past 1 KiB with "Expect: 100-continue" and
+ * holds them back a second unless told to go on; lws does not answer it.
+ * Every body is read, even one to be refused (see the top), so always
+ * invite it. */
+static int
+sim_http_continue(struct lws *wsi)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	unsigned char buf[LWS_PRE + sizeof(cont)];
+	char expect[64];
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) >=
+	    (int)sizeof(expect) || lws_hdr_copy(wsi, expect, sizeof(expect),
+	    WSI_TOKEN_HTTP_EXPECT) <= 0 || strcasecmp(expect,
+	    "100-continue") != 0)
+		return 0;
+	memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+	if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1,
+	    LWS_WRITE_HTTP_HEADERS) != (int)sizeof(cont) - 1)
+		return -1;
+	return 0;
+}
+
+static int	 sim_http_finish(struct sim_http *, struct lws *,
+		    struct sim_http_sess *);
+
+/* LWS_CALLBACK_HTTP: route on the headers; answer now when no body. */
+static int
+sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
+    const char *uri)
+{
+	static const char *const names[] = {
+		"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT",
+		"HEAD",
+	};
+	char clen[32], *end;
+	char *puri;
+	int m, plen, body_method;
+	unsigned long long cl = 0;
+	int have_cl = 0, chunked;
+
+	sim_http_sess_clear(h, s);
+	s->active = 1;
+	h->active++;
+	m = lws_http_get_uri_and_method(wsi, &puri, &plen);
+	s->method = m >= 0 && (size_t)m < sizeof(names) / sizeof(names[0]) ?
+	    names[m] : "?";
+	snprintf(s->path, sizeof(s->path), "%s", uri);
+	sim_http_host(wsi, s);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) <
+	    (int)sizeof(s->ctype))
+		lws_hdr_copy(wsi, s->ctype, sizeof(s->ctype),
+		    WSI_TOKEN_HTTP_CONTENT_TYPE);
+	body_method = m == LWSHUMETH_POST || m == LWSHUMETH_PUT;
+
+	if (lws_hdr_copy(wsi, clen, sizeof(clen),
+	    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		errno = 0;
+		cl = strtoull(clen, &end, 10);
+		if (errno != 0 || *end != '\0' ||
+		    !isdigit((unsigned char)*clen))
+			cl = ULLONG_MAX;
+		have_cl = 1;
+	}
+	chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
+	    0;
+	if (have_cl && cl > SIM_HTTP_UPLOAD_MAX) {
+		snprintf(s->early_msg, sizeof(s->early_msg), "body of %s "
+		    "bytes, past the cap", clen);
+		sim_http_record(h, s, 413, 0);
+		log_warnx("%s %s: body past the cap, closing", s->method,
+		    s->path);
+		lws_return_http_status(wsi, 413, NULL);
+		return -1;
+	}
+
+	if (m == LWSHUMETH_POST && strcmp(uri, "/machines/sign_in") == 0) {
+		s->route = ROUTE_SIGNIN;
+		if (h->fail_signin > 0) {
+			h->fail_signin--;
+			sim_http_early(s, 503, "fail_signin knob");
+		}
+	} else if (m == LWSHUMETH_PUT && strncmp(uri, "/upload/", 8) == 0) {
+		s->route = ROUTE_PUT;
+		sim_http_begin_put(h, wsi, s, uri + 8);
+	} else if (m == LWSHUMETH_POST &&
+	    strncmp(uri, "/api/machines/", 14) == 0) {
+		s->route = ROUTE_POST_IMAGE;
+		sim_http_begin_post_image(h, wsi, s, uri + 14);
+	} else if (m == LWSHUMETH_GET && strcmp(uri, "/update/current") == 0) {
+		s->route = ROUTE_UPDATE;
+		return sim_http_get_update(h, wsi, s);
+	} else if (m == LWSHUMETH_GET && strncmp(uri, "/update/", 8) == 0 &&
+	    sim_http_name_ok(uri + 8)) {
+		s->route = ROUTE_FIRMWARE;
+		return sim_http_respond(h, wsi, s, 200,
+		    "application/octet-stream", "not a firmware: "
+		    "gf-cloud-sim\n");
+	} else if (m == LWSHUMETH_GET && strncmp(uri, "/pulse/", 7) == 0) {
+		s->route = ROUTE_PULSE;
+		return sim_http_get_pulse(h, wsi, s, uri + 7);
+	} else {
+		s->route = ROUTE_OTHER;
+		sim_http_early(s, 404, "no such endpoint");
+		sim_http_violation(h, s, "a path or method the service does "
+		    "not have");
+	}
+
+	/* Without a body to wait for, the answer is due now.  lws delivers
+	 * BODY_COMPLETION only for a body it was told about. */
+	if (!body_method)
+		return sim_http_respond_error(h, wsi, s,
+		    s->early != 0 ? s->early : 405,
+		    s->early != 0 ? s->early_msg : "method not allowed");
+	if ((!have_cl || cl == 0) && !chunked)
+		return sim_http_finish(h, wsi, s);
+	return sim_http_continue(wsi);
+}
+
+static int
+sim_http_body(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
+    const uint8_t *in, size_t len)
+{
+	size_t off = 0;
+	ssize_t w;
+	char *nb;
+
+	if (len == 0)
+		return 0;
+	if (s->received + len > SIM_HTTP_UPLOAD_MAX) {
+		/* A chunked body that never ends: cut it off. */
+		snprintf(s->early_msg, sizeof(s->early_msg), "body past the "
+		    "cap");
+		sim_http_record(h, s, 413, 0);
+		return -1;
+	}
+	if (s->received < 2)
+		memcpy(s->head + s->received, in, len < 2 - s->received ?
+		    len : 2 - s->received);
+	if (len >= 2)
+		memcpy(s->tail, in + len - 2, 2);
+	else {
+		s->tail[0] = s->tail[1];
+		s->tail[1] = in[0];
+	}
+	s->received += len;
+
+	if (s->route == ROUTE_SIGNIN) {
+		if (s->blen + len > SIM_HTTP_JSON_MAX) {
+			s->body_over = 1;
+			return 0;
+		}
+		if ((nb = realloc(s->body, s->blen + len + 1)) == NULL) {
+			log_warn("realloc");
+			return -1;
+		}
+		s->body = nb;
+		memcpy(s->body + s->blen, in, len);
+		s->blen += len;
+		s->body[s->blen] = '\0';
+		return 0;
+	}
+	if (!s->have_fd || s->early != 0)
+		return 0;
+	while (off < len) {
+		w = write(s->fd, in + off, len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_warn("%s", s->tmp);
+			sim_http_early(s, 500, "cannot store the upload");
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	(void)wsi;
+	return 0;
+}
+
+static int
+sim_http_signin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
+{
+	char want[48], body[256], *slot_tok;
+	const cJSON *sn, *pw;
+	cJSON *j = NULL;
+	int64_t now = h->p.now_ms(h->p.arg);
+	size_t i, slot = 0;
+	int r;
+
+	if (s->body_over)
+		return sim_http_respond_error(h, wsi, s, 413, "body too large");
+	if (strncasecmp(s->ctype, "application/json", 16) != 0 ||
+	    (s->ctype[16] != '\0' && s->ctype[16] != ';')) {
+		sim_http_violation(h, s, "the sign-in is not sent as JSON "
+		    "(Content-Type)");
+		return sim_http_respond_error(h, wsi, s, 400, "expected JSON");
+	}
+	j = s->body != NULL ? cJSON_ParseWithLength(s->body, s->blen) : NULL;
+	sn = cJSON_GetObjectItemCaseSensitive(j, "serial");
+	pw = cJSON_GetObjectItemCaseSensitive(j, "password");
+	if (!cJSON_IsObject(j) || !cJSON_IsString(sn) || !cJSON_IsString(pw)) {
+		cJSON_Delete(j);
+		sim_http_violation(h, s, "the sign-in body is not a JSON "
+		    "object with serial and password strings");
+		return sim_http_respond_error(h, wsi, s, 400, "expected JSON");
+	}
+	snprintf(want, sizeof(want), "S%s", h->p.serial);
+	r = sim_http_same(sn->valuestring, want) &
+	    sim_http_same(pw->valuestring, h->p.password);
+	if (pw->valuestring != NULL)
+		explicit_bzero(pw->valuestring, strlen(pw->valuestring));
+	cJSON_Delete(j);
+	if (!r) {
+		sim_http_violation(h, s, "a wrong serial or password");
+		return sim_http_respond_error(h, wsi, s, 401,
+		    "invalid credentials");
+	}
+	if (s->early != 0)
+		return sim_http_respond_error(h, wsi, s, s->early,
+		    s->early_msg);
+
+	/* A slot for the ws token: a free or dead one, else the oldest. */
+	for (i = 0; i < SIM_HTTP_WS_SLOTS; i++) {
+		if (!h->ws[i].live ||
+		    now - h->ws[i].issued > SIM_HTTP_WS_TOKEN_TTL) {
+			slot = i;
+			break;
+		}
+		if (h->ws[i].issued < h->ws[slot].issued)
+			slot = i;
+	}
+	slot_tok = h->ws[slot].tok;
+	if (sim_http_random_hex(h, slot_tok, SIM_HTTP_TOKEN_BYTES) == -1 ||
+	    sim_http_random_hex(h, h->auth, SIM_HTTP_TOKEN_BYTES) == -1)
+		return sim_http_respond_error(h, wsi, s, 500, "no randomness");
+	if (sim_scenario_transcript_secret(h->p.tr, slot_tok) == -1 ||
+	    sim_scenario_transcript_secret(h->p.tr, h->auth) == -1) {
+		h->ws[slot].live = 0;
+		h->auth_live = 0;
+		sim_http_violation(h, s, "too many sign-ins");
+		return sim_http_respond_error(h, wsi, s, 503,
+		    "too many sign-ins");
+	}
+	h->ws[slot].live = 1;
+	h->ws[slot].issued = now;
+	/* A new sign-in retires the previous auth token. */
+	h->auth_live = 1;
+	snprintf(body, sizeof(body), "{\"ws_token\":\"%s\",\"auth_token\":"
+	    "\"%s\"}", slot_tok, h->auth);
+	log_info("sign-in: tokens issued");
+	r = sim_http_respond(h, wsi, s, 200, "application/json", body);
+	explicit_bzero(body, sizeof(body));
+	return r;
+}
+
+static int
+sim_http_finish_upload(struct sim_http *h, struct lws *wsi,
+    struct sim_http_sess *s)
+{
+	size_t i;
+
+	if (s->early != 0)
+		return sim_http_respond_error(h, wsi, s, s->early,
+		    s->early_msg);
+	if (s->received < 4 || s->head[0] != 0xff || s->head[1] != 0xd8 ||
+	    s->tail[0] != 0xff || s->tail[1] != 0xd9) {
+		sim_http_violation(h, s, "the uploaded body is not a JPEG "
+		    "(FF D8 ... FF D9)");
+		return sim_http_respond_error(h, wsi, s, 400, "not a JPEG");
+	}
+	if (s->have_fd) {
+		if (close(s->fd) == -1 || rename(s->tmp, s->dst) == -1) {
+			log_warn("%s", s->dst);
+			unlink(s->tmp);
+			s->have_fd = 0;
+			return sim_http_respond_error(h, wsi, s, 500,
+			    "cannot store the upload");
+		}
+		s->have_fd = 0;
+	}
+	for (i = 0; i < h->nup; i++)
+		if (h->up[i].id == s->action_id)
+			break;
+	if (i == h->nup && h->nup < SIM_HTTP_UPLOAD_IDS) {
+		h->up[h->nup].id = s->action_id;
+		h->up[h->nup++].n = 0;
+	}
+	if (i < h->nup)
+		h->up[i].n++;
+	log_info("image for action %lld: %llu bytes", (long long)s->action_id,
+	    (unsigned long long)s->received);
+	return sim_http_respond(h, wsi, s, 200, "application/json", "{}");
+}
+
+static int
+sim_http_finish(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
+{
+	switch (s->route) {
+	case ROUTE_SIGNIN:
+		return sim_http_signin(h, wsi, s);
+	case ROUTE_PUT:
+	case ROUTE_POST_IMAGE:
+		return sim_http_finish_upload(h, wsi, s);
+	default:
+		return sim_http_respond_error(h, wsi, s,
+		    s->early != 0 ? s->early : 400,
+		    s->early != 0 ? s->early_msg : "unexpected body");
+	}
+}
+
+int
+sim_http_callback(struct sim_http *h, struct lws *wsi,
+    enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct sim_http_sess *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (s == NULL)
+			return -1;
+		return sim_http_begin(h, wsi, s, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		if (s == NULL || !s->active)
+			return -1;
+		return sim_http_body(h, wsi, s, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (s == NULL || !s->active)
+			return -1;
+		return sim_http_finish(h, wsi, s);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (s == NULL)
+			return 0;
+		return sim_http_write(h, wsi, s);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		if (s != NULL)
+			sim_http_sess_clear(h, s);
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (s != NULL)
+			sim_http_sess_clear(h, s);
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int
+sim_http_ws_accept(struct sim_http *h, const char *path, char *why,
+    size_t whylen)
+{
+	int64_t now = h->p.now_ms(h->p.arg);
+	size_t i;
+
+	if (path[0] != '/' || strlen(path + 1) != SIM_HTTP_TOKEN_LEN) {
+		snprintf(why, whylen, "the path is not /<ws_token>");
+		return -1;
+	}
+	for (i = 0; i < SIM_HTTP_WS_SLOTS; i++) {
+		if (h->ws[i].tok[0] == '\0' ||
+		    !sim_http_same(path + 1, h->ws[i].tok))
+			continue;
+		if (!h->ws[i].live) {
+			snprintf(why, whylen, "the ws token was already used");
+			return -1;
+		}
+		h->ws[i].live = 0;
+		if (now - h->ws[i].issued > SIM_HTTP_WS_TOKEN_TTL) {
+			snprintf(why, whylen, "the ws token expired (%lld ms "
+			    "old)", (long long)(now - h->ws[i].issued));
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(why, whylen, "not a ws token the sim issued");
+	return -1;
+}
+
+void
+sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
+{
+	switch (knob) {
+	case SIM_KNOB_EXPIRE_TOKEN:
+		h->auth_live = 0;
+		log_info("knob: the auth token is expired");
+		break;
+	case SIM_KNOB_FAIL_UPLOAD:
+		h->fail_upload = n;
+		log_info("knob: the next %d uploads fail", n);
+		break;
+	case SIM_KNOB_FAIL_PULSE:
+		h->fail_pulse = n;
+		log_info("knob: the next %d pulse downloads fail", n);
+		break;
+	case SIM_KNOB_FAIL_SIGNIN:
+		h->fail_signin = n;
+		log_info("knob: the next %d sign-ins fail", n);
+		break;
+	}
+}
+
+char *
+sim_http_upload_url(struct sim_http *h, const char *base, int64_t action_id)
+{
+	char *url;
+	size_t i = h->sig_next;
+
+	if (sim_http_random_hex(h, h->sigs[i].sig, SIM_HTTP_SIG_BYTES) == -1)
+		return NULL;
+	h->sigs[i].id = action_id;
+	h->sig_next = (i + 1) % SIM_HTTP_SIGS;
+	if (asprintf(&url, "%s/upload/%lld?sig=%s", base,
+	    (long long)action_id, h->sigs[i].sig) == -1)
+		return NULL;
+	return url;
+}
+
+int
+sim_http_active(const struct sim_http *h)
+{
+	return h->active;
+}
+
+int
+sim_http_uploads(const struct sim_http *h, int64_t action_id)
+{
+	size_t i;
+
+	for (i = 0; i < h->nup; i++)
+		if (h->up[i].id == action_id)
+			return h->up[i].n;
+	return 0;
+}

@@ -1,0 +1,688 @@
+/*
+ * sim_server: see sim_server.h.
+ *
+ * Everything happens in lws callbacks on the one thread: HTTP requests go to
+ * sim_http, WebSocket messages to the player, and after each callback
+ * sim_server_after() looks at the player: it re-arms the player's deadline
+ * timer or, once the scenario has passed or failed, closes the machine's
+ * socket and ends the loop.  Frames for the machine wait in a bounded queue
+ * owned by the server, not by a connection, so a frame queued while the
+ * machine is reconnecting goes out on its next connection.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "sim_http.h"
+#include "sim_scenario.h"
+#include "sim_server.h"
+
+#define SIM_SERVER_TXQ_MAX	1024	/* frames for the machine */
+#define SIM_SERVER_CLOSE_MS	1000	/* to say goodbye, at most */
+
+struct sim_txframe {
+	struct sim_txframe	*next;
+	size_t			 len;
+	char			 text[];
+};
+
+struct sim_ws_sess {
+	char	*msg;		/* the message being reassembled */
+	size_t	 len;
+	int	 close_req;	/* close when next writeable */
+};
+
+struct sim_server {
+	const struct sim_server_params	*p;
+	struct lws_context	*ctx;
+	struct lws_vhost	*vh;
+	struct lws_protocols	 protocols[3];
+	struct sim_http		*http;
+	struct sim_player	*player;
+	struct sim_transcript	*tr;
+	struct timespec		 t0;
+	int			 port;
+	char			 base[200];	/* scheme://host:port */
+
+	struct lws		*ws;		/* the machine's socket */
+	struct sim_txframe	*txh, *txt;
+	size_t			 ntx;
+
+	lws_sorted_usec_list_t	 sul_player;
+	lws_sorted_usec_list_t	 sul_global;
+	lws_sorted_usec_list_t	 sul_stop;
+	int			 stopping;
+	int			 done;
+	int			 sig_seen;
+};
+
+static volatile sig_atomic_t	 sim_server_signal;
+static struct lws_context	*volatile sim_server_sigctx;
+
+static int64_t
+sim_server_now(const struct sim_server *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)(ts.tv_sec - s->t0.tv_sec) * 1000 +
+	    (ts.tv_nsec - s->t0.tv_nsec) / 1000000;
+}
+
+static int64_t
+sim_server_now_cb(void *arg)
+{
+	return sim_server_now(arg);
+}
+
+static void
+sim_server_record_ws(struct sim_server *s, const char *event, int code)
+{
+	cJSON *o;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return;
+	cJSON_AddStringToObject(o, "event", event);
+	if (code > 0)
+		cJSON_AddNumberToObject(o, "code", code);
+	sim_scenario_transcript_record(s->tr, sim_server_now(s), "ws", o);
+	cJSON_Delete(o);
+}
+
+static void	 sim_server_sul_player(lws_sorted_usec_list_t *sul);
+static void	 sim_server_sul_stop(lws_sorted_usec_list_t *sul);
+
+/* After every callback: follow the player. */
+static void
+sim_server_after(struct sim_server *s)
+{
+	struct sim_ws_sess *ws;
+	int64_t dl, now;
+
+	if (s->player == NULL || s->done)
+		return;
+	if (sim_scenario_player_result(s->player) == SIM_RUNNING) {
+		dl = sim_scenario_player_deadline(s->player);
+		if (dl < 0) {
+			lws_sul_cancel(&s->sul_player);
+			return;
+		}
+		now = sim_server_now(s);
+		lws_sul_schedule(s->ctx, 0, &s->sul_player,
+		    sim_server_sul_player,
+		    (dl > now ? dl - now : 0) * LWS_US_PER_MS + 1000);
+		return;
+	}
+	if (!s->stopping) {
+		s->stopping = 1;
+		lws_sul_cancel(&s->sul_player);
+		lws_sul_cancel(&s->sul_global);
+		/* Say goodbye (1001) and finish the answers under way, but do
+		 * not wait on the machine for long. */
+		if (s->ws != NULL) {
+			ws = lws_wsi_user(s->ws);
+			ws->close_req = 1;
+			lws_callback_on_writable(s->ws);
+		}
+		lws_sul_schedule(s->ctx, 0, &s->sul_stop, sim_server_sul_stop,
+		    SIM_SERVER_CLOSE_MS * LWS_US_PER_MS);
+	}
+	if (s->ws == NULL && sim_http_active(s->http) == 0)
+		s->done = 1;
+}
+
+static void
+sim_server_sul_player(lws_sorted_usec_list_t *sul)
+{
+	struct sim_server *s;
+
+	s = (struct sim_server *)(void *)((char *)sul -
+	    offsetof(struct sim_server, sul_player));
+	sim_scenario_player_tick(s->player, sim_server_now(s));
+	sim_server_after(s);
+}
+
+static void
+sim_server_sul_stop(lws_sorted_usec_list_t *sul)
+{
+	struct sim_server *s = (struct sim_server *)(void *)((char *)sul -
+	    offsetof(struct sim_server, sul_stop));
+
+	log_debug("the machine did not close in time");
+	s->done = 1;
+}
+
+static void
+sim_server_sul_global(lws_sorted_usec_list_t *sul)
+{
+	struct sim_server *s = (struct sim_server *)(void *)((char *)sul -
+	    offsetof(struct sim_server, sul_global));
+	char where[256];
+
+	sim_scenario_player_where(s->player, where, sizeof(where));
+	sim_scenario_player_fail(s->player, "global timeout after %d s (%s)",
+	    s->p->timeout_secs, where);
+	sim_server_after(s);
+}
+
+/* --- player operations --- */
+
+static int
+sim_server_op_send(void *arg, const char *text, size_t len)
+{
+	struct sim_server *s = arg;
+	struct sim_txframe *f;
+
+	if (s->ntx == SIM_SERVER_TXQ_MAX)
+		return -1;
+	if ((f = malloc(sizeof(*f) + len + 1)) == NULL)
+		return -1;
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->text, text, len);
+	f->text[len] = '\0';
+	if (s->txt != NULL)
+		s->txt->next = f;
+	else
+		s->txh = f;
+	s->txt = f;
+	s->ntx++;
+	if (s->ws != NULL)
+		lws_callback_on_writable(s->ws);
+	return 0;
+}
+
+static void
+sim_server_op_drop(void *arg)
+{
+	struct sim_server *s = arg;
+	struct sim_ws_sess *ws;
+
+	if (s->ws == NULL)
+		return;
+	sim_server_record_ws(s, "drop", LWS_CLOSE_STATUS_GOINGAWAY);
+	ws = lws_wsi_user(s->ws);
+	ws->close_req = 1;
+	lws_callback_on_writable(s->ws);
+	/* From now on the socket is on its way out: a reconnect replaces it
+	 * even before lws reports it closed. */
+	s->ws = NULL;
+}
+
+static void
+sim_server_op_knob(void *arg, enum sim_knob knob, int n)
+{
+	struct sim_server *s = arg;
+
+	sim_http_knob(s->http, knob, n);
+}
+
+static char *
+sim_server_op_pulse_url(void *arg, const char *name)
+{
+	struct sim_server *s = arg;
+	char *url;
+
+	if (asprintf(&url, "%s/pulse/%s", s->base, name) == -1)
+		return NULL;
+	return url;
+}
+
+static char *
+sim_server_op_upload_url(void *arg, int64_t action_id)
+{
+	struct sim_server *s = arg;
+
+	return sim_http_upload_url(s->http, s->base, action_id);
+}
+
+static int
+sim_server_op_uploads(void *arg, int64_t action_id)
+{
+	struct sim_server *s = arg;
+
+	return sim_http_uploads(s->http, action_id);
+}
+
+static void
+sim_server_violation(void *arg, const char *why)
+{
+	struct sim_server *s = arg;
+
+	if (s->player != NULL)
+		sim_scenario_player_fail(s->player, "http: %s", why);
+}
+
+/* --- lws callbacks --- */
+
+static void
+sim_server_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *buf,
+    size_t len)
+{
+	buf[0] = '\0';
+	if (lws_hdr_total_length(wsi, tok) >= (int)len ||
+	    lws_hdr_copy(wsi, buf, (int)len, tok) < 0)
+		buf[0] = '\0';
+}
+
+/* A WebSocket upgrade: 0 to accept it, 1 to refuse.  glowforge: whether
+ * the client asked for that subprotocol. */
+static int
+sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
+{
+	char path[160], origin[256], ua[256], host[128], why[128];
+	const char *scheme = s->p->tls_cert != NULL ? "https" : "http";
+	cJSON *o;
+	size_t i;
+	int ok;
+
+	sim_server_copy_hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof(path));
+	sim_server_copy_hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
+	sim_server_copy_hdr(wsi, WSI_TOKEN_HTTP_USER_AGENT, ua, sizeof(ua));
+	sim_server_copy_hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
+	if (s->stopping) {
+		/* Not a fault of the machine: the run is over. */
+		log_info("WebSocket refused: the scenario has ended");
+		return 1;
+	}
+	if (!glowforge) {
+		snprintf(why, sizeof(why), "no \"glowforge\" subprotocol");
+		ok = 0;
+	} else
+		ok = sim_http_ws_accept(s->http, path, why, sizeof(why)) == 0;
+	explicit_bzero(path, sizeof(path));
+
+	if ((o = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(o, "method", "GET");
+		cJSON_AddStringToObject(o, "path", "/<redacted>");
+		cJSON_AddStringToObject(o, "upgrade", "websocket");
+		cJSON_AddStringToObject(o, "origin", origin);
+		cJSON_AddStringToObject(o, "user_agent", ua);
+		cJSON_AddNumberToObject(o, "status", ok ? 101 : 403);
+		if (!ok)
+			cJSON_AddStringToObject(o, "note", why);
+		sim_scenario_transcript_record(s->tr, sim_server_now(s), "http",
+		    o);
+		cJSON_Delete(o);
+	}
+	if (!ok) {
+		log_warnx("WebSocket refused: %s", why);
+		sim_server_violation(s, why);
+		return 1;
+	}
+	/* URLs handed to the machine use the name it reached us by. */
+	for (i = 0; host[i] != '\0'; i++)
+		if (!isalnum((unsigned char)host[i]) &&
+		    strchr(".-:[]", host[i]) == NULL)
+			break;
+	if (host[0] != '\0' && host[i] == '\0')
+		snprintf(s->base, sizeof(s->base), "%s://%s", scheme, host);
+	log_info("WebSocket accepted (Origin \"%s\", User-Agent \"%s\")",
+	    origin, ua);
+	return 0;
+}
+
+static void
+sim_server_check_signal(struct sim_server *s)
+{
+	if (sim_server_signal == 0 || s->sig_seen)
+		return;
+	s->sig_seen = 1;
+	sim_scenario_player_fail(s->player, "interrupted by signal %d",
+	    (int)sim_server_signal);
+	sim_server_after(s);
+}
+
+static int
+sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct sim_server *s = lws_context_user(lws_get_context(wsi));
+	int r;
+
+	if (s == NULL || s->http == NULL)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* lws lands here when the upgrade named no subprotocol. */
+		r = sim_server_upgrade(s, wsi, 0);
+		sim_server_after(s);
+		return r;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (s->player != NULL)
+			sim_server_check_signal(s);
+		return 0;
+	default:
+		break;
+	}
+	r = sim_http_callback(s->http, wsi, reason, user, in, len);
+	sim_server_after(s);
+	return r;
+}
+
+static int
+sim_server_ws_write(struct sim_server *s, struct lws *wsi)
+{
+	struct sim_txframe *f = s->txh;
+	unsigned char *buf;
+	int n;
+
+	if (f == NULL)
+		return 0;
+	if ((buf = malloc(LWS_PRE + f->len)) == NULL)
+		return -1;
+	memcpy(buf + LWS_PRE, f->text, f->len);
+	n = lws_write(wsi, buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+	free(buf);
+	if (n < (int)f->len) {
+		log_warnx("WebSocket write failed");
+		return -1;
+	}
+	sim_scenario_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
+	    f->len);
+	s->txh = f->next;
+	if (s->txh == NULL)
+		s->txt = NULL;
+	s->ntx--;
+	free(f);
+	if (s->txh != NULL)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
+    struct sim_ws_sess *ws, const void *in, size_t len)
+{
+	char *nm;
+
+	if (lws_frame_is_binary(wsi)) {
+		sim_scenario_player_fail(s->player, "a binary frame from the "
+		    "machine");
+		return 0;
+	}
+	if (ws->len + len > SIM_MSG_MAX) {
+		sim_scenario_player_fail(s->player, "a message from the "
+		    "machine past %d bytes", SIM_MSG_MAX);
+		return -1;
+	}
+	if ((nm = realloc(ws->msg, ws->len + len + 1)) == NULL) {
+		log_warn("realloc");
+		return -1;
+	}
+	ws->msg = nm;
+	memcpy(ws->msg + ws->len, in, len);
+	ws->len += len;
+	ws->msg[ws->len] = '\0';
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	sim_scenario_player_rx(s->player, ws->msg, ws->len, sim_server_now(s));
+	ws->len = 0;
+	return 0;
+}
+
+static int
+sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct sim_server *s = lws_context_user(lws_get_context(wsi));
+	struct sim_ws_sess *ws = user, *old;
+	int r = 0;
+
+	if (s == NULL || s->player == NULL)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		r = sim_server_upgrade(s, wsi, 1);
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(ws, 0, sizeof(*ws));
+		if (s->ws != NULL) {
+			/* The machine gave up on the old socket first. */
+			log_notice("a second WebSocket: the first is closed");
+			old = lws_wsi_user(s->ws);
+			old->close_req = 1;
+			lws_callback_on_writable(s->ws);
+		}
+		s->ws = wsi;
+		sim_server_record_ws(s, "open", 0);
+		if (!s->stopping)
+			sim_scenario_player_connected(s->player,
+			    sim_server_now(s));
+		if (s->txh != NULL)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		r = sim_server_ws_rx(s, wsi, ws, in, len);
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (ws->close_req) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
+			    (unsigned char *)"bye", 3);
+			return -1;
+		}
+		if (wsi == s->ws)
+			r = sim_server_ws_write(s, wsi);
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		sim_server_record_ws(s, "peer_close", len >= 2 ?
+		    ((const unsigned char *)in)[0] << 8 |
+		    ((const unsigned char *)in)[1] : 0);
+		break;
+	case LWS_CALLBACK_CLOSED:
+		free(ws->msg);
+		ws->msg = NULL;
+		sim_server_record_ws(s, "closed", 0);
+		if (wsi == s->ws) {
+			s->ws = NULL;
+			sim_scenario_player_disconnected(s->player,
+			    sim_server_now(s));
+		}
+		break;
+	default:
+		break;
+	}
+	sim_server_after(s);
+	return r;
+}
+
+/* lws's own log lines, into ours. */
+static void
+sim_server_lws_log(int level, const char *line)
+{
+	int pri = level & LLL_ERR ? LOG_ERR : level & LLL_WARN ? LOG_WARNING :
+	    level & LLL_NOTICE ? LOG_NOTICE : LOG_DEBUG;
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_emit(pri, 0, "lws", "lws", "%.*s", (int)n, line);
+}
+
+static void
+sim_server_on_signal(int sig)
+{
+	sim_server_signal = sig;
+	if (sim_server_sigctx != NULL)
+		lws_cancel_service(sim_server_sigctx);
+}
+
+static int
+sim_server_start(struct sim_server *s)
+{
+	const struct sim_server_params *p = s->p;
+	struct lws_context_creation_info info;
+	const char *host;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (p->tls_cert != NULL)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.user = s;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	if ((s->ctx = lws_create_context(&info)) == NULL) {
+		log_warnx("cannot create the lws context");
+		return -1;
+	}
+
+	s->protocols[0].name = "http";
+	s->protocols[0].callback = sim_server_http_cb;
+	s->protocols[0].per_session_data_size = sim_http_session_size();
+	s->protocols[1].name = "glowforge";
+	s->protocols[1].callback = sim_server_ws_cb;
+	s->protocols[1].per_session_data_size = sizeof(struct sim_ws_sess);
+	s->protocols[1].rx_buffer_size = 16384;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "gf-cloud-sim";
+	info.port = p->port;
+	info.iface = p->listen;
+	info.protocols = s->protocols;
+	/* HTTP/1.1 only: the machine's libcurl would otherwise pick h2. */
+	info.alpn = "http/1.1";
+	if (strchr(p->listen, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (p->tls_cert != NULL) {
+		/* lws reads this option again per vhost: without it the
+		 * vhost would serve plain text. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = p->tls_cert;
+		info.ssl_private_key_filepath = p->tls_key;
+	}
+	if ((s->vh = lws_create_vhost(s->ctx, &info)) == NULL) {
+		log_warnx("cannot listen on %s port %d", p->listen, p->port);
+		return -1;
+	}
+	s->port = lws_get_vhost_listen_port(s->vh);
+	if (s->port <= 0) {
+		log_warnx("no listening port");
+		return -1;
+	}
+
+	/* Until the machine tells us the name it uses (its Host header). */
+	host = p->listen;
+	if (strcmp(host, "0.0.0.0") == 0)
+		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "::1";
+	snprintf(s->base, sizeof(s->base), strchr(host, ':') != NULL ?
+	    "%s://[%s]:%d" : "%s://%s:%d", p->tls_cert != NULL ? "https" :
+	    "http", host, s->port);
+	log_info("listening on %s", s->base);
+	return 0;
+}
+
+int
+sim_server_run(const struct sim_server_params *p)
+{
+	struct sim_server s;
+	struct sim_http_params hp;
+	struct sim_player_ops ops;
+	struct sigaction sa;
+	struct sim_txframe *f;
+	FILE *fp;
+	int rc = 2;
+
+	memset(&s, 0, sizeof(s));
+	s.p = p;
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
+	    sim_server_lws_log);
+
+	if ((s.tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
+	    NULL)
+		goto done;
+	if (sim_scenario_transcript_secret(s.tr, p->password) == -1)
+		goto done;
+
+	memset(&hp, 0, sizeof(hp));
+	hp.serial = p->serial;
+	hp.password = p->password;
+	hp.pulse_dir = p->pulse_dir;
+	hp.upload_dir = p->upload_dir;
+	hp.tls = p->tls_cert != NULL;
+	hp.tr = s.tr;
+	hp.now_ms = sim_server_now_cb;
+	hp.violation = sim_server_violation;
+	hp.arg = &s;
+	if ((s.http = sim_http_new(&hp)) == NULL)
+		goto done;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.arg = &s;
+	ops.send = sim_server_op_send;
+	ops.drop = sim_server_op_drop;
+	ops.knob = sim_server_op_knob;
+	ops.pulse_url = sim_server_op_pulse_url;
+	ops.upload_url = sim_server_op_upload_url;
+	ops.uploads = sim_server_op_uploads;
+	if ((s.player = sim_scenario_player_new(p->scenario, &ops, s.tr,
+	    p->serial)) == NULL) {
+		log_warnx("out of memory");
+		goto done;
+	}
+
+	if (sim_server_start(&s) == -1)
+		goto done;
+	if (p->print_port) {
+		printf("%d\n", s.port);
+		if (fflush(stdout) != 0) {
+			log_warn("stdout");
+			goto done;
+		}
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sim_server_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sim_server_sigctx = s.ctx;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	lws_sul_schedule(s.ctx, 0, &s.sul_global, sim_server_sul_global,
+	    (lws_usec_t)p->timeout_secs * LWS_US_PER_SEC);
+	while (!s.done) {
+		if (lws_service(s.ctx, 0) < 0) {
+			sim_scenario_player_fail(s.player, "the event loop "
+			    "failed");
+			break;
+		}
+		sim_server_check_signal(&s);
+	}
+	rc = sim_scenario_player_result(s.player) == SIM_PASSED ? 0 : 1;
+	if (rc != 0)
+		fprintf(stderr, "gf-cloud-sim: FAIL: %s\n",
+		    sim_scenario_player_reason(s.player));
+	if (p->summary != NULL) {
+		if ((fp = fopen(p->summary, "we")) == NULL)
+			log_warn("%s", p->summary);
+		else {
+			sim_scenario_player_summary(s.player, fp);
+			fclose(fp);
+		}
+	}
+done:
+	sim_server_sigctx = NULL;
+	if (s.ctx != NULL)
+		lws_context_destroy(s.ctx);
+	while ((f = s.txh) != NULL) {
+		s.txh = f->next;
+		free(f);
+	}
+	sim_scenario_player_free(s.player);
+	sim_http_free(s.http);
+	sim_scenario_transcript_free(s.tr);
+	return rc;
+}

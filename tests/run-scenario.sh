@@ -1,0 +1,306 @@
+#!/bin/bash
+# run-scenario.sh: plays one scenario of tests/scenarios/ with the real
+# daemon (gf-machine-emulator) against the offline service (gf-cloud-sim).
+#
+#   run-scenario.sh --bin BUILD_DIR --scenario FILE --work DIR
+#                   [--tls] [--verbose] [--expect-fail] [--timeout SECS]
+#
+# DIR is made afresh and keeps everything for a post-mortem: pulse/ (jobs
+# made with gf-puls generate), upload/ (images the daemon sent), motion/
+# (the daemon's downloads), transcript.jsonl, summary.txt, sim.log,
+# daemon.log, daemon.stderr, gf-machine-emulator.cfg, tls/.
+#
+# Exit status: the simulator's verdict (0 every expectation held, 1 not),
+# inverted by --expect-fail; 1 too when the daemon crashed, did not exit 0
+# on SIGTERM, or wrote a secret (password, token) to its log or stderr;
+# 2 on usage or set-up errors; 77 when a binary is not built yet (ctest
+# reports a skip).
+#
+# Synchronisation is by pipes and wait(1) only: the sim prints its port on
+# a coprocess pipe, and the run ends when the sim exits.  The one timer is
+# a guard against a daemon that ignores SIGTERM (GFE_TERM_GUARD seconds,
+# default 20).
+set -u
+
+SERIAL=12345678		# the emulated machine
+OTHER_SERIAL=87654321	# a job cut for another machine
+TERM_GUARD=${GFE_TERM_GUARD:-20}		# seconds a daemon may take to exit on SIGTERM
+
+usage() {
+	echo "usage: run-scenario.sh --bin BUILD_DIR --scenario FILE" \
+	    "--work DIR [--tls] [--verbose] [--expect-fail] [--timeout SECS]" >&2
+	exit 2
+}
+
+die() {
+	echo "run-scenario: $*" >&2
+	exit 2
+}
+
+skip() {
+	echo "run-scenario: SKIP: $*" >&2
+	exit 77
+}
+
+bin= scenario= work= tls=0 verbose=0 expect_fail=0 timeout=60
+while [ $# -gt 0 ]; do
+	case $1 in
+	--bin) bin=${2:-}; shift 2 || usage ;;
+	--scenario) scenario=${2:-}; shift 2 || usage ;;
+	--work) work=${2:-}; shift 2 || usage ;;
+	--timeout) timeout=${2:-}; shift 2 || usage ;;
+	--tls) tls=1; shift ;;
+	--verbose) verbose=1; shift ;;
+	--expect-fail) expect_fail=1; shift ;;
+	-h|--help) usage ;;
+	*) echo "run-scenario: unknown argument $1" >&2; usage ;;
+	esac
+done
+[ -n "$bin" ] && [ -n "$scenario" ] && [ -n "$work" ] || usage
+[ -f "$scenario" ] || die "$scenario: no such file"
+case $timeout in ''|*[!0-9]*) die "--timeout: seconds" ;; esac
+bin=$(cd "$bin" 2>/dev/null && pwd) || die "$bin: no such directory"
+scenario=$(cd "$(dirname "$scenario")" && pwd)/$(basename "$scenario")
+
+sim=$bin/gf-cloud-sim
+daemon=$bin/gf-machine-emulator
+puls=$bin/gf-puls
+for b in "$sim" "$daemon" "$puls"; do
+	[ -x "$b" ] || skip "$b is not built"
+done
+
+# A fresh work directory, but never wipe a folder this script did not make.
+case $work in /|'') die "--work $work: refusing" ;; esac
+if [ -e "$work" ]; then
+	[ -f "$work/.run-scenario" ] || [ -z "$(ls -A "$work" 2>/dev/null)" ] ||
+	    die "$work exists and was not made by run-scenario.sh"
+	rm -rf "$work" || die "cannot remove $work"
+fi
+mkdir -p "$work" || die "cannot make $work"
+work=$(cd "$work" && pwd)
+: >"$work/.run-scenario"
+mkdir "$work/pulse" "$work/upload" "$work/motion" || die "mkdir"
+
+sim_pid= daemon_pid= guard_pid=
+cleanup() {
+	local p
+	for p in $guard_pid $daemon_pid $sim_pid; do
+		kill -KILL "$p" 2>/dev/null
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the jobs the scenarios name in "motion_file" ---
+gen() {
+	local out=$1
+	shift
+	"$puls" generate "$@" -o "$work/pulse/$out" \
+	    >>"$work/gf-puls.log" 2>&1 ||
+	    skip "gf-puls generate $* failed (see $work/gf-puls.log)"
+}
+gen job.puls.gz --line 20,10 --laser --gzip
+gen job.puls --line 20,10 --laser
+gen hunt.puls.gz --hunt --gzip
+gen rect.puls.gz --rect 30,20 --laser --gzip
+gen other-machine.puls.gz --line 20,10 --laser --gzip --serial "$OTHER_SERIAL"
+
+# --- secrets: a random password, handed to the sim in a 0600 file ---
+umask 077
+password=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+[ ${#password} -eq 64 ] || die "cannot read /dev/urandom"
+printf '%s\n' "$password" >"$work/password"
+umask 022
+
+# --- TLS: a throw-away CA and a server certificate for 127.0.0.1 ---
+scheme=http wscheme=ws
+sim_tls=()
+if [ $tls -eq 1 ]; then
+	command -v openssl >/dev/null || die "--tls needs openssl(1)"
+	t=$work/tls
+	mkdir "$t" || die "mkdir $t"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$t/ca.key" -out "$t/ca.pem" -days 2 \
+		    -subj "/CN=gf-cloud-sim test CA" \
+		    -addext "basicConstraints=critical,CA:TRUE" \
+		    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$t/server.key" -out "$t/server.csr" \
+		    -subj "/CN=127.0.0.1" &&
+		printf '%s\n' "basicConstraints=CA:FALSE" \
+		    "keyUsage=critical,digitalSignature,keyEncipherment" \
+		    "extendedKeyUsage=serverAuth" \
+		    "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$t/ext.cnf" &&
+		openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" \
+		    -CAkey "$t/ca.key" -CAcreateserial -days 2 \
+		    -extfile "$t/ext.cnf" -out "$t/server.pem"
+	} >"$t/openssl.log" 2>&1 || die "openssl failed (see $t/openssl.log)"
+	scheme=https wscheme=wss
+	sim_tls=(--tls-cert "$t/server.pem" --tls-key "$t/server.key")
+fi
+
+# The daemon settings the scenario asks for ("config" lines).
+overrides=$("$sim" --scenario "$scenario" --print-config) ||
+    die "$scenario: the simulator refused it"
+
+# --- the simulator, as a coprocess: its first line is its port ---
+sim_args=(--listen 127.0.0.1 --port 0 --print-port --serial "$SERIAL"
+    --password-file "$work/password" --scenario "$scenario"
+    --transcript "$work/transcript.jsonl" --pulse-dir "$work/pulse"
+    --upload-dir "$work/upload" --secrets "$work/secrets"
+    --summary "$work/summary.txt" --timeout "$timeout" "${sim_tls[@]}")
+[ $verbose -eq 1 ] && sim_args+=(--verbose)
+coproc SIM { exec "$sim" "${sim_args[@]}" 2>"$work/sim.log"; }
+sim_pid=$SIM_PID
+port=
+read -r -t 30 port <&"${SIM[0]}"
+case $port in
+''|*[!0-9]*)
+	cat "$work/sim.log" >&2
+	die "the simulator did not start" ;;
+esac
+
+# --- the daemon's configuration: defaults, then the scenario's ---
+declare -A cfg=()
+sections=()
+cfg_set() {	# SECTION KEY VALUE
+	local s
+	for s in "${sections[@]}"; do
+		[ "$s" = "$1" ] && break
+	done
+	[ "${s:-}" = "$1" ] || sections+=("$1")
+	[ -n "${cfg[$1.$2]+x}" ] || cfg["$1 keys"]="${cfg[$1 keys]:-} $2"
+	cfg["$1.$2"]=$3
+}
+cfg_set SERVICE server_url "$scheme://127.0.0.1:$port"
+cfg_set SERVICE status_service_url "$wscheme://127.0.0.1:$port"
+[ $tls -eq 1 ] && cfg_set SERVICE ca_file "$work/tls/ca.pem"
+cfg_set MACHINE serial "$SERIAL"
+cfg_set MACHINE password "$password"
+cfg_set EMULATOR motion_dl_dir "$work/motion"
+cfg_set EMULATOR button_press_delay 0.2
+cfg_set LOGGING file "$work/daemon.log"
+section=
+while IFS= read -r line; do
+	case $line in
+	'['*']') section=${line#[}; section=${section%]} ;;
+	*': '*) cfg_set "$section" "${line%%: *}" "${line#*: }" ;;
+	esac
+done <<<"$overrides"
+umask 077
+for s in "${sections[@]}"; do
+	echo "[$s]"
+	for k in ${cfg[$s keys]}; do
+		echo "$k: ${cfg[$s.$k]}"
+	done
+done >"$work/gf-machine-emulator.cfg"
+umask 022
+
+# --- the daemon, until the scenario ends ---
+"$daemon" -c "$work/gf-machine-emulator.cfg" -f \
+    >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
+daemon_pid=$!
+
+status=0
+problems=()
+wait -n -p done_pid "$sim_pid" "$daemon_pid"
+rc=$?
+if [ "$done_pid" = "$daemon_pid" ]; then
+	daemon_pid=
+	problems+=("the daemon exited ($rc) before the scenario ended")
+	kill -TERM "$sim_pid" 2>/dev/null
+	wait "$sim_pid"
+	sim_rc=$?
+	sim_pid=
+else
+	sim_rc=$rc
+	sim_pid=
+	kill -TERM "$daemon_pid" 2>/dev/null
+	# Guard only: a daemon that ignores SIGTERM must not hang the test.
+	sleep "$TERM_GUARD" &
+	guard_pid=$!
+	wait -n -p done_pid "$daemon_pid" "$guard_pid"
+	rc=$?
+	if [ "$done_pid" = "$guard_pid" ]; then
+		guard_pid=
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid"
+		problems+=("the daemon ignored SIGTERM for $TERM_GUARD s")
+	else
+		kill "$guard_pid" 2>/dev/null
+		wait "$guard_pid" 2>/dev/null
+		guard_pid=
+		[ $rc -eq 0 ] ||
+		    problems+=("the daemon exited $rc on SIGTERM, not 0")
+	fi
+	daemon_pid=
+fi
+
+# --- no secret in anything the daemon (or the sim) wrote ---
+if [ -s "$work/secrets" ]; then
+	for f in daemon.log daemon.stderr daemon.stdout sim.log \
+	    transcript.jsonl summary.txt; do
+		[ -f "$work/$f" ] || continue
+		if grep -q -F -f "$work/secrets" "$work/$f"; then
+			problems+=("a secret (password or token) is in $f")
+		fi
+	done
+fi
+
+# --- every WebSocket upgrade looked like a real machine's (PROTOCOL.md 4) ---
+if [ -f "$work/transcript.jsonl" ]; then
+	ups=$(grep -c '"upgrade":"websocket"' "$work/transcript.jsonl")
+	good=$(grep '"upgrade":"websocket"' "$work/transcript.jsonl" |
+	    grep '"origin":"http://status.glowforge.com"' |
+	    grep -c '"user_agent":"OpenGlow/[^"]')
+	if [ "$ups" -ne "$good" ]; then
+		problems+=("$((ups - good)) of $ups WebSocket upgrades lack" \
+		    "Origin http://status.glowforge.com or User-Agent OpenGlow/")
+	fi
+fi
+
+# --- verdict ---
+case $sim_rc in
+0) verdict=pass ;;
+1) verdict=fail ;;
+*) verdict=error ;;
+esac
+reason=$(grep -m1 '^gf-cloud-sim: FAIL: ' "$work/sim.log" 2>/dev/null |
+    sed 's/^gf-cloud-sim: //')
+name=$(basename "$scenario")
+if [ $verbose -eq 1 ] && [ -f "$work/summary.txt" ]; then
+	echo "--- $name: events per action"
+	sed 's/^/  /' "$work/summary.txt"
+fi
+if [ $verdict = error ]; then
+	status=2
+	echo "run-scenario: $name: the simulator exited $sim_rc" >&2
+	tail -n 20 "$work/sim.log" >&2
+elif [ $expect_fail -eq 1 ]; then
+	if [ $verdict = pass ]; then
+		status=1
+		echo "run-scenario: $name: passed, but was expected to fail" >&2
+	else
+		echo "run-scenario: $name: failed as expected: $reason"
+	fi
+elif [ $verdict = fail ]; then
+	status=1
+	echo "run-scenario: $name: $reason" >&2
+fi
+for p in "${problems[@]}"; do
+	echo "run-scenario: $name: $p" >&2
+	status=1
+done
+if [ $status -ne 0 ] && [ -s "$work/daemon.stderr" ]; then
+	# Masked: a leaked token must not travel on into CI logs.
+	mask=()
+	[ -f "$work/secrets" ] && while IFS= read -r s; do
+		[ -n "$s" ] && mask+=(-e "s/$s/<redacted>/g")
+	done <"$work/secrets"
+	echo "--- daemon stderr (last lines), more in $work" >&2
+	tail -n 15 "$work/daemon.stderr" | sed "${mask[@]}" -e '' >&2
+fi
+[ $status -eq 0 ] && [ $expect_fail -eq 0 ] &&
+    echo "run-scenario: $name: passed"
+exit $status
