@@ -56,6 +56,9 @@ struct job {
 	atomic_int		 cancel;	/* set by the dispatcher */
 	enum dispatch_lane	 lane;
 	int			 terminal_sent;	/* job thread only */
+	/* Presses counted from here: one that comes while the job downloads,
+	 * before it waits, still starts the print.  Under d->mtx. */
+	unsigned		 button_seen;
 	pthread_t		 thread;
 	int			 ended;		/* under d->mtx: terminal queued */
 	uint8_t			*jpeg;		/* the captured frame */
@@ -142,17 +145,17 @@ dispatch_job_wait(struct job *j, int64_t ms, int button)
 {
 	struct dispatch *d = j->d;
 	struct timespec ts;
-	unsigned seq0;
 	int rc = 0;
 
 	if (ms < 0)
 		ms = 0;
 	dispatch_deadline(&ts, ms);
 	pthread_mutex_lock(&d->mtx);
-	seq0 = d->button_seq;
 	while (!atomic_load(&j->cancel) && rc != ETIMEDOUT &&
-	    !(button && d->button_seq != seq0))
+	    !(button && d->button_seq != j->button_seen))
 		rc = pthread_cond_timedwait(&d->cond, &d->mtx, &ts);
+	if (button)
+		j->button_seen = d->button_seq;	/* one press, one step */
 	pthread_mutex_unlock(&d->mtx);
 	return atomic_load(&j->cancel) ? -1 : 0;
 }
@@ -626,6 +629,7 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	memset(a, 0, sizeof(*a));
 	j->seq = seq;
 	j->lane = lane;
+	j->button_seen = d->button_seq;	/* lock held */
 	atomic_init(&j->cancel, 0);
 	if (pthread_create(&j->thread, NULL, dispatch_job_run, j) != 0) {
 		log_warnx("cannot start a job thread: %s %lld failed",
