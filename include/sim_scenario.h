@@ -73,6 +73,7 @@ enum sim_knob {
 	SIM_KNOB_FAIL_UPLOAD,		/* n uploads answer 500 */
 	SIM_KNOB_FAIL_PULSE,		/* n pulse downloads answer 500 */
 	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
+	SIM_KNOB_PRESS_BUTTON,		/* SIGUSR1 to the machine's pid */
 };
 
 struct sim_player_ops {

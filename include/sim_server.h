@@ -24,6 +24,7 @@ struct sim_server_params {
 	const char	*transcript;	/* or NULL */
 	const char	*secrets;	/* or NULL: issued tokens, 0600 */
 	const char	*summary;	/* or NULL: events per action */
+	const char	*machine_pid_file;	/* or NULL: for press_button */
 	const struct sim_scenario *scenario;
 };
 

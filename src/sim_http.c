@@ -953,6 +953,8 @@ sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
 		h->fail_pulse = n;
 		log_info("knob: the next %d pulse downloads fail", n);
 		break;
+	case SIM_KNOB_PRESS_BUTTON:
+		break;		/* not HTTP: sim_server handles it */
 	case SIM_KNOB_FAIL_SIGNIN:
 		h->fail_signin = n;
 		log_info("knob: the next %d sign-ins fail", n);

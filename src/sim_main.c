@@ -34,7 +34,7 @@ sim_main_usage(FILE *fp)
 	    "           [--transcript FILE] [--pulse-dir DIR]\n"
 	    "           [--upload-dir DIR] [--tls-cert PEM --tls-key PEM]\n"
 	    "           [--timeout SECS] [--secrets FILE] [--summary FILE]\n"
-	    "           [--print-port] [--verbose]\n"
+	    "           [--machine-pid-file FILE] [--print-port] [--verbose]\n"
 	    "       gf-cloud-sim --scenario FILE --print-config\n");
 }
 
@@ -110,6 +110,7 @@ main(int argc, char *argv[])
 		{ "timeout",		required_argument, NULL, 'T' },
 		{ "secrets",		required_argument, NULL, 'x' },
 		{ "summary",		required_argument, NULL, 'y' },
+		{ "machine-pid-file",	required_argument, NULL, 'M' },
 		{ "print-port",		no_argument,	NULL, 'n' },
 		{ "print-config",	no_argument,	NULL, 'C' },
 		{ "verbose",		no_argument,	NULL, 'v' },
@@ -186,6 +187,9 @@ main(int argc, char *argv[])
 			break;
 		case 'y':
 			p.summary = optarg;
+			break;
+		case 'M':
+			p.machine_pid_file = optarg;
 			break;
 		case 'n':
 			p.print_port = 1;

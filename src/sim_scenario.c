@@ -41,6 +41,8 @@
  *  {"fail_upload": N}		the next N uploads answer 500
  *  {"fail_pulse": N}		the next N pulse downloads answer 500
  *  {"fail_signin": N}		the next N sign-ins answer 503
+ *  {"press_button": true}	SIGUSR1 to the machine (--machine-pid-file):
+ *				the emulated button, pressed now
  *  {"config": {"EMULATOR": {"button_press_delay": 30}}}
  *	Not played: daemon settings for the harness (gf-cloud-sim
  *	--print-config), later lines overriding earlier ones.
@@ -484,6 +486,7 @@ static const struct {
 	{ "fail_upload", STEP_KNOB, { NULL } },
 	{ "fail_pulse", STEP_KNOB, { NULL } },
 	{ "fail_signin", STEP_KNOB, { NULL } },
+	{ "press_button", STEP_KNOB, { NULL } },
 	{ "config", STEP_KNOB, { NULL } },
 };
 #define SIM_NVERBS	\
@@ -621,6 +624,14 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"expire_token\" must be true");
 		st->knob = SIM_KNOB_EXPIRE_TOKEN;
+		st->count = 1;
+		return 1;
+	}
+	if (strcmp(verb, "press_button") == 0) {
+		if (!cJSON_IsTrue(v))
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"press_button\" must be true");
+		st->knob = SIM_KNOB_PRESS_BUTTON;
 		st->count = 1;
 		return 1;
 	}

@@ -219,12 +219,41 @@ sim_server_op_drop(void *arg)
 	s->ws = NULL;
 }
 
+/* The machine is another process: its button is SIGUSR1 to its pid, read
+ * when needed (the harness writes it before the machine connects). */
+static void
+sim_server_press_button(struct sim_server *s)
+{
+	char buf[32];
+	long pid = 0;
+	FILE *fp;
+
+	if (s->p->machine_pid_file == NULL ||
+	    (fp = fopen(s->p->machine_pid_file, "re")) == NULL) {
+		sim_scenario_player_fail(s->player, "press_button: no "
+		    "--machine-pid-file to read");
+		return;
+	}
+	if (fgets(buf, sizeof(buf), fp) != NULL)
+		pid = strtol(buf, NULL, 10);
+	fclose(fp);
+	if (pid <= 1 || kill((pid_t)pid, SIGUSR1) == -1) {
+		sim_scenario_player_fail(s->player, "press_button: cannot "
+		    "signal pid %ld", pid);
+		return;
+	}
+	log_info("button pressed (SIGUSR1 to %ld)", pid);
+}
+
 static void
 sim_server_op_knob(void *arg, enum sim_knob knob, int n)
 {
 	struct sim_server *s = arg;
 
-	sim_http_knob(s->http, knob, n);
+	if (knob == SIM_KNOB_PRESS_BUTTON)
+		sim_server_press_button(s);
+	else
+		sim_http_knob(s->http, knob, n);
 }
 
 static char *

@@ -149,7 +149,8 @@ sim_args=(--listen 127.0.0.1 --port 0 --print-port --serial "$SERIAL"
     --password-file "$work/password" --scenario "$scenario"
     --transcript "$work/transcript.jsonl" --pulse-dir "$work/pulse"
     --upload-dir "$work/upload" --secrets "$work/secrets"
-    --summary "$work/summary.txt" --timeout "$timeout" "${sim_tls[@]}")
+    --summary "$work/summary.txt" --machine-pid-file "$work/daemon.pid"
+    --timeout "$timeout" "${sim_tls[@]}")
 [ $verbose -eq 1 ] && sim_args+=(--verbose)
 coproc SIM { exec "$sim" "${sim_args[@]}" 2>"$work/sim.log"; }
 sim_pid=$SIM_PID
@@ -198,7 +199,10 @@ done >"$work/gf-machine-emulator.cfg"
 umask 022
 
 # --- the daemon, until the scenario ends ---
-"$daemon" -c "$work/gf-machine-emulator.cfg" -f \
+# Through sh, so the pid file (the sim's press_button) exists before the
+# daemon can connect: sh writes its pid, then becomes the daemon.
+sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
+    "$daemon" -c "$work/gf-machine-emulator.cfg" -f \
     >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
 daemon_pid=$!
 
@@ -246,6 +250,52 @@ if [ -s "$work/secrets" ]; then
 			problems+=("a secret (password or token) is in $f")
 		fi
 	done
+fi
+
+# --- kept stepper files: what the daemon reported, and right (PROTOCOL.md 8)
+# Jobs it said it loaded (hunt/motion :completed, print:download:completed)
+# are kept; refused ones are not.  Each .puls is one served job, inflated,
+# byte for byte, and its .info is what gf-puls computes from those bytes.
+if [ -f "$work/transcript.jsonl" ]; then
+	loaded=$(jq -r 'select(.dir == "rx") | .frame.event // empty' \
+	    "$work/transcript.jsonl" | grep -c -E \
+	    '^(hunt:completed|motion:completed|print:download:completed)$')
+	kept=0
+	for f in "$work"/motion/*.puls; do
+		[ -e "$f" ] || break
+		kept=$((kept + 1))
+		base=$(basename "$f" .puls)
+		if ! printf '%s\n' "$base" | grep -q -E \
+		    '^[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{6}_(hunt|motion|print)_[0-9]+$'
+		then
+			problems+=("kept file $base.puls is misnamed")
+		fi
+		if [ ! -f "$work/motion/$base.info" ]; then
+			problems+=("$base.puls has no .info")
+			continue
+		fi
+		want=$("$puls" stats --json "$f" | jq -S -c \
+		    '{header_data, header_len, size, run_time, stats}')
+		got=$(jq -S -c '{header_data, header_len, size, run_time, stats}' \
+		    "$work/motion/$base.info")
+		if [ -z "$want" ] || [ "$want" != "$got" ]; then
+			problems+=("$base.info differs from gf-puls stats")
+		fi
+		same=0
+		for src in "$work"/pulse/*; do
+			if gzip -dcf "$src" | cmp -s - "$f"; then
+				same=1
+				break
+			fi
+		done
+		[ $same -eq 1 ] || problems+=("$base.puls is no served job")
+	done
+	if [ "$kept" -ne "$loaded" ]; then
+		problems+=("$kept stepper files kept, $loaded jobs loaded")
+	fi
+	if ls -A "$work/motion" 2>/dev/null | grep -q '^\.'; then
+		problems+=("temporary files left in motion/")
+	fi
 fi
 
 # --- every WebSocket upgrade looked like a real machine's (PROTOCOL.md 4) ---
