@@ -201,8 +201,11 @@ umask 022
 # --- the daemon, until the scenario ends ---
 # Through sh, so the pid file (the sim's press_button) exists before the
 # daemon can connect: sh writes its pid, then becomes the daemon.
+# GFE_DAEMON_WRAPPER (e.g. "valgrind --error-exitcode=99") runs it under
+# a tool; its exit status then counts like the daemon's own.
+# shellcheck disable=SC2086
 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
-    "$daemon" -c "$work/gf-machine-emulator.cfg" -f \
+    ${GFE_DAEMON_WRAPPER:-} "$daemon" -c "$work/gf-machine-emulator.cfg" -f \
     >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
 daemon_pid=$!
 

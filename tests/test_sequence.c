@@ -37,7 +37,8 @@ table(const char *profile)
 
 	t = seq_table_new(profile, NULL, err, sizeof(err));
 	if (t == NULL)
-		fail_msg("%s: %s", profile, err);
+		fail_msg("%s: %s", profile != NULL ? profile : "(default)",
+		    err);
 	return t;
 }
 
