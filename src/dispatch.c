@@ -27,6 +27,7 @@
 #include "event.h"
 #include "frame.h"
 #include "log.h"
+#include "mono.h"
 #include "puls.h"
 #include "queue.h"
 #include "sequence.h"
@@ -127,18 +128,6 @@ dispatch_job_event(struct job *j, const char *suffix, const cJSON *extra)
 
 /* ---- waiting ------------------------------------------------------------ */
 
-static void
-dispatch_deadline(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Waits ms, or for the button when button is set.  -1 when cancelled. */
 static int
 dispatch_job_wait(struct job *j, int64_t ms, int button)
@@ -149,7 +138,7 @@ dispatch_job_wait(struct job *j, int64_t ms, int button)
 
 	if (ms < 0)
 		ms = 0;
-	dispatch_deadline(&ts, ms);
+	mono_deadline(&ts, ms);
 	pthread_mutex_lock(&d->mtx);
 	while (!atomic_load(&j->cancel) && rc != ETIMEDOUT &&
 	    !(button && d->button_seq != j->button_seen))
@@ -792,7 +781,6 @@ dispatch_new(const struct config *cf, struct cloud *cloud,
     const struct seq_table *seq, struct queue *rx, struct queue *tx)
 {
 	struct dispatch *d;
-	pthread_condattr_t ca;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
@@ -804,10 +792,7 @@ dispatch_new(const struct config *cf, struct cloud *cloud,
 	d->serial = strtoull(cf->serial != NULL ? cf->serial : "0", NULL, 10);
 	d->homing_shots = cf->bypass_homing ? DISPATCH_HOMING_SHOTS : 0;
 	pthread_mutex_init(&d->mtx, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	mono_cond_init(&d->cond);
 	return d;
 }
 
@@ -861,7 +846,7 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 		pthread_join(d->thread, NULL);
 		d->started = 0;
 	}
-	dispatch_deadline(&ts, timeout_ms);
+	mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&d->mtx);
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
 		if ((j = d->job[lane]) == NULL || j->ended)

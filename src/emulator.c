@@ -23,6 +23,7 @@
 #include "emulator.h"
 #include "event.h"
 #include "log.h"
+#include "mono.h"
 #include "queue.h"
 #include "sequence.h"
 #include "ws.h"
@@ -57,13 +58,7 @@ emulator_sleep(struct emulator *e, int64_t ms)
 	struct timespec ts;
 	int stop, rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mono_deadline(&ts, ms);
 	pthread_mutex_lock(&e->mtx);
 	while (!e->stopping && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&e->cond, &e->mtx, &ts);
@@ -210,7 +205,6 @@ emulator_run(const struct config *cf)
 {
 	struct emulator e;
 	struct seq_table *seq = NULL;
-	pthread_condattr_t ca;
 	sigset_t set;
 	siginfo_t si;
 	char err[512];
@@ -219,10 +213,7 @@ emulator_run(const struct config *cf)
 	memset(&e, 0, sizeof(e));
 	e.cf = cf;
 	pthread_mutex_init(&e.mtx, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* see sleep */
-	pthread_cond_init(&e.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	mono_cond_init(&e.cond);
 
 	/* Block before any thread exists: they all inherit the mask. */
 	sigemptyset(&set);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mono.h"
 #include "queue.h"
 
 struct queue_item {
@@ -36,17 +37,12 @@ struct queue *
 queue_new(size_t max_items, void (*wake)(void *), void *wake_arg)
 {
 	struct queue *q;
-	pthread_condattr_t ca;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	pthread_mutex_init(&q->mtx, NULL);
-	/* Timed waits use the monotonic clock: immune to clock changes. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->nonempty, &ca);
-	pthread_cond_init(&q->empty, &ca);
-	pthread_condattr_destroy(&ca);
+	mono_cond_init(&q->nonempty);
+	mono_cond_init(&q->empty);
 	q->max = max_items > 0 ? max_items : 1;
 	q->wake = wake;
 	q->wake_arg = wake_arg;
@@ -205,18 +201,6 @@ queue_pop(struct queue *q, size_t *len, enum queue_prio *prio)
 	return data;
 }
 
-static void
-queue_deadline(struct timespec *ts, int timeout_ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 char *
 queue_pop_wait(struct queue *q, size_t *len, int timeout_ms)
 {
@@ -225,7 +209,7 @@ queue_pop_wait(struct queue *q, size_t *len, int timeout_ms)
 	int rc = 0;
 
 	if (timeout_ms >= 0)
-		queue_deadline(&ts, timeout_ms);
+		mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&q->mtx);
 	while (q->head == NULL && !q->closed && rc != ETIMEDOUT) {
 		if (timeout_ms < 0)
@@ -278,7 +262,7 @@ queue_wait_empty(struct queue *q, int timeout_ms)
 	struct timespec ts;
 	int rc = 0, ret;
 
-	queue_deadline(&ts, timeout_ms);
+	mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&q->mtx);
 	while (q->count > 0 && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&q->empty, &q->mtx, &ts);

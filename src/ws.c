@@ -17,6 +17,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "mono.h"
 #include "queue.h"
 #include "ws.h"
 
@@ -67,15 +68,6 @@ struct ws {
 	int			 done;		/* loop thread finished */
 };
 
-static int64_t
-ws_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 ws_free_token(char **tok)
 {
@@ -91,7 +83,7 @@ static void
 ws_set_idle(struct ws *w)
 {
 	if (w->state == WS_UP)
-		w->up_ms = ws_now_ms() - w->up_since;
+		w->up_ms = mono_now_ms() - w->up_since;
 	else
 		w->up_ms = 0;
 	w->state = WS_IDLE;
@@ -217,7 +209,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			w->stop_armed = 1;
 			lws_sul_schedule(w->ctx, 0, &w->sul_stop,
 			    ws_stop_timeout, (lws_usec_t)(w->stop_deadline -
-			    ws_now_ms() + 1) * LWS_US_PER_MS);
+			    mono_now_ms() + 1) * LWS_US_PER_MS);
 		}
 		if (w->wsi != NULL && (queue_len(w->tx) > 0 || stopping))
 			lws_callback_on_writable(w->wsi);
@@ -241,7 +233,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		log_info("status socket up");
 		pthread_mutex_lock(&w->mtx);
 		w->state = WS_UP;
-		w->up_since = ws_now_ms();
+		w->up_since = mono_now_ms();
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->mtx);
 		w->rxlen = 0;
@@ -299,7 +291,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (ws_write_one(w, wsi) == -1)
 			return -1;
 		if (stopping && (queue_len(w->tx) == 0 ||
-		    ws_now_ms() >= w->stop_deadline)) {
+		    mono_now_ms() >= w->stop_deadline)) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
 			    (unsigned char *)"shutdown", 8);
 			return -1;
@@ -383,7 +375,7 @@ ws_thread(void *arg)
 			break;
 		pthread_mutex_lock(&w->mtx);
 		stop = w->stopping && (w->state == WS_IDLE ||
-		    ws_now_ms() >= w->stop_deadline);
+		    mono_now_ms() >= w->stop_deadline);
 		pthread_mutex_unlock(&w->mtx);
 		if (stop)
 			break;
@@ -588,7 +580,7 @@ ws_stop(struct ws *w, int timeout_ms)
 		return;
 	pthread_mutex_lock(&w->mtx);
 	w->stopping = 1;
-	w->stop_deadline = ws_now_ms() + timeout_ms;
+	w->stop_deadline = mono_now_ms() + timeout_ms;
 	pthread_mutex_unlock(&w->mtx);
 	lws_cancel_service(w->ctx);
 	pthread_join(w->thread, NULL);
