@@ -9,6 +9,7 @@
 #define GFE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Where lines go: LOG_TO_CONSOLE prints "(LEVEL) module:function message";
@@ -29,6 +30,10 @@ void	 log_emit(int pri, int with_errno, const char *file, const char *func,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void	 log_vemit(int pri, int with_errno, const char *file, const char *func,
 	    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+/* Formats a one-line reason into a caller's err buffer (the "err, errlen"
+ * convention of the parsers); logs nothing.  buf may be NULL. */
+void	 log_reason(char *buf, size_t len, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 void	 log_fatal(int with_errno, const char *file, const char *func,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5), noreturn));
 

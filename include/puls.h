@@ -47,6 +47,9 @@ int	 puls_header_get(const struct puls_header *h, const char *name,
 int	 puls_header_check(const struct puls_header *h, uint64_t serial,
 	    char *err, size_t errlen);
 
+/* ticks at stfr per second as "H:MM:SS.ffffff" (the .info run_time). */
+void	 puls_run_time(uint64_t ticks, uint32_t stfr, char *buf, size_t len);
+
 /* Adds the steps of a body chunk; any chunking gives the same result. */
 void	 puls_stats_add(struct puls_stats *st, const uint8_t *body, size_t len);
 

@@ -126,4 +126,7 @@ void		 sim_scenario_player_where(const struct sim_player *p,
 void		 sim_scenario_player_summary(const struct sim_player *p,
 		    FILE *fp);
 
+/* A file name the sim serves or stores: [A-Za-z0-9_.-], no "..". */
+int	 sim_scenario_name_ok(const char *s);
+
 #endif

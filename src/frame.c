@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "frame.h"
 
 #define FRAME_TYPE_MAX	32		/* action_type: [a-z_]{1,32} */
@@ -53,21 +54,6 @@ frame_split(const char *buf, size_t len,
 	return count;
 }
 
-static void
-frame_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-frame_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..DFFF),
@@ -141,7 +127,7 @@ frame_scan(const char *s, size_t len, int max, char *err, size_t errlen)
 			else if (s[i] == '\\' && i + 1 < len) {
 				if (len - i >= 6 && s[i + 1] == 'u' &&
 				    memcmp(s + i + 2, "0000", 4) == 0) {
-					frame_err(err, errlen, "\\u0000 in a "
+					log_reason(err, errlen, "\\u0000 in a "
 					    "string at byte %zu", i);
 					return -1;
 				}
@@ -156,7 +142,7 @@ frame_scan(const char *s, size_t len, int max, char *err, size_t errlen)
 		case '[':
 		case '{':
 			if (++depth > max) {
-				frame_err(err, errlen, "JSON nested deeper "
+				log_reason(err, errlen, "JSON nested deeper "
 				    "than %d levels", max);
 				return -1;
 			}
@@ -191,7 +177,7 @@ frame_opt_string(const cJSON *o, const char *key, const char **out,
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		frame_err(err, errlen, "%s is not a string", key);
+		log_reason(err, errlen, "%s is not a string", key);
 		return -1;
 	}
 	if (*v->valuestring != '\0')
@@ -211,23 +197,23 @@ frame_parse_action(const char *line, size_t len, struct action *a,
 	double id;
 
 	memset(a, 0, sizeof(*a));
-	frame_err(err, errlen, "%s", "");
+	log_reason(err, errlen, "%s", "");
 	if (line == NULL) {
-		frame_err(err, errlen, "no frame");
+		log_reason(err, errlen, "no frame");
 		goto fail;
 	}
 	if (len > FRAME_MAX_LEN) {
-		frame_err(err, errlen, "frame of %zu bytes, the limit is %d",
+		log_reason(err, errlen, "frame of %zu bytes, the limit is %d",
 		    len, FRAME_MAX_LEN);
 		goto fail;
 	}
 	if ((bad = frame_utf8_check((const unsigned char *)line, len)) < len) {
-		frame_err(err, errlen, "invalid UTF-8 at byte %zu", bad);
+		log_reason(err, errlen, "invalid UTF-8 at byte %zu", bad);
 		goto fail;
 	}
 	/* cJSON stops at a NUL and would accept "{...}\0garbage". */
 	if ((nul = memchr(line, '\0', len)) != NULL) {
-		frame_err(err, errlen, "NUL byte at byte %zu",
+		log_reason(err, errlen, "NUL byte at byte %zu",
 		    (size_t)(nul - line));
 		goto fail;
 	}
@@ -237,58 +223,58 @@ frame_parse_action(const char *line, size_t len, struct action *a,
 	/* cJSON's "require null terminated" wants the terminator inside the
 	 * length it is given; the line is a slice of a message, so copy it. */
 	if ((copy = malloc(len + 1)) == NULL) {
-		frame_err(err, errlen, "out of memory");
+		log_reason(err, errlen, "out of memory");
 		goto fail;
 	}
 	memcpy(copy, line, len);
 	copy[len] = '\0';
 	json = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
 	if (json == NULL) {
-		frame_err(err, errlen, "not JSON (error at byte %zu)",
+		log_reason(err, errlen, "not JSON (error at byte %zu)",
 		    end != NULL && end >= copy && end <= copy + len ?
 		    (size_t)(end - copy) : (size_t)0);
 		goto fail;
 	}
 	if (!cJSON_IsObject(json)) {
-		frame_err(err, errlen, "not a JSON object");
+		log_reason(err, errlen, "not a JSON object");
 		goto fail;
 	}
 
 	v = cJSON_GetObjectItemCaseSensitive(json, "id");
 	if (v == NULL) {
-		frame_err(err, errlen, "no id");
+		log_reason(err, errlen, "no id");
 		goto fail;
 	}
 	if (!cJSON_IsNumber(v)) {
-		frame_err(err, errlen, "id is not a number");
+		log_reason(err, errlen, "id is not a number");
 		goto fail;
 	}
 	id = v->valuedouble;
 	if (!isfinite(id) || id != floor(id)) {
-		frame_err(err, errlen, "id is not an integer");
+		log_reason(err, errlen, "id is not an integer");
 		goto fail;
 	}
 	/* From 2^53 on a double no longer tells n from n + 1 (the text
 	 * 9007199254740993 reads as ...992): such an id could not be echoed
 	 * back as sent, so it is refused, not rounded. */
 	if (id <= 0 || id >= FRAME_ID_LIMIT) {
-		frame_err(err, errlen, "id out of range (1 .. 2^53-1)");
+		log_reason(err, errlen, "id out of range (1 .. 2^53-1)");
 		goto fail;
 	}
 	a->id = (int64_t)id;
 
 	v = cJSON_GetObjectItemCaseSensitive(json, "action_type");
 	if (v == NULL) {
-		frame_err(err, errlen, "no action_type");
+		log_reason(err, errlen, "no action_type");
 		goto fail;
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		frame_err(err, errlen, "action_type is not a string");
+		log_reason(err, errlen, "action_type is not a string");
 		goto fail;
 	}
 	/* It becomes part of file and event names: no '/', '.', capitals. */
 	if (!frame_type_ok(v->valuestring)) {
-		frame_err(err, errlen, "action_type is not [a-z_]{1,%d}",
+		log_reason(err, errlen, "action_type is not [a-z_]{1,%d}",
 		    FRAME_TYPE_MAX);
 		goto fail;
 	}
@@ -296,11 +282,11 @@ frame_parse_action(const char *line, size_t len, struct action *a,
 
 	v = cJSON_GetObjectItemCaseSensitive(json, "status");
 	if (v == NULL) {
-		frame_err(err, errlen, "no status");
+		log_reason(err, errlen, "no status");
 		goto fail;
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		frame_err(err, errlen, "status is not a string");
+		log_reason(err, errlen, "status is not a string");
 		goto fail;
 	}
 	if (strcmp(v->valuestring, "ready") == 0)

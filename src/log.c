@@ -182,6 +182,18 @@ log_emit(int pri, int with_errno, const char *file, const char *func,
 }
 
 void
+log_reason(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void
 log_fatal(int with_errno, const char *file, const char *func,
     const char *fmt, ...)
 {

@@ -88,22 +88,8 @@ struct puls_stream {
 	char			 err[256];
 };
 
-static void puls_seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
 static int puls_stream_fail(struct puls_stream *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-
-static void
-puls_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint32_t
 puls_le32(const uint8_t *p)
@@ -132,7 +118,7 @@ puls_header_parse(const uint8_t *buf, size_t len, struct puls_header *h,
 	/* Wrong magic is known from the first bytes: refuse early. */
 	for (i = 1; i < len && i < 4; i++)
 		if (buf[i] != (uint8_t)magic[i - 1]) {
-			puls_seterr(err, errlen, "bad magic at byte %zu: not a "
+			log_reason(err, errlen, "bad magic at byte %zu: not a "
 			    "pulse file (want \"GF1\" at bytes 1-3)", i);
 			return -1;
 		}
@@ -140,19 +126,19 @@ puls_header_parse(const uint8_t *buf, size_t len, struct puls_header *h,
 		return 1;
 	hl = puls_le32(buf + 4);
 	if (hl < PULS_MAGIC_LEN) {
-		puls_seterr(err, errlen, "header length %u at byte 4 is less "
+		log_reason(err, errlen, "header length %u at byte 4 is less "
 		    "than %d", hl, PULS_MAGIC_LEN);
 		return -1;
 	}
 	if ((hl - PULS_MAGIC_LEN) % 8 != 0) {
-		puls_seterr(err, errlen, "header length %u at byte 4 leaves a "
+		log_reason(err, errlen, "header length %u at byte 4 leaves a "
 		    "partial tag (%u tag bytes, not a multiple of 8)", hl,
 		    hl - PULS_MAGIC_LEN);
 		return -1;
 	}
 	ntags = (hl - PULS_MAGIC_LEN) / 8;
 	if (ntags > PULS_MAX_TAGS) {
-		puls_seterr(err, errlen, "header length %u at byte 4 means %u "
+		log_reason(err, errlen, "header length %u at byte 4 means %u "
 		    "tags, more than %d", hl, ntags, PULS_MAX_TAGS);
 		return -1;
 	}
@@ -168,7 +154,7 @@ puls_header_parse(const uint8_t *buf, size_t len, struct puls_header *h,
 			/* A name lands in a path-free JSON key and a log line:
 			 * printable ASCII only. */
 			if (buf[off + j] <= 0x20 || buf[off + j] >= 0x7f) {
-				puls_seterr(err, errlen, "tag %zu at byte %zu: "
+				log_reason(err, errlen, "tag %zu at byte %zu: "
 				    "name byte 0x%02x is not printable ASCII",
 				    i, off + j, buf[off + j]);
 				return -1;
@@ -203,29 +189,29 @@ puls_header_check(const struct puls_header *h, uint64_t serial, char *err,
 	uint32_t v;
 
 	if (puls_header_get(h, "STfr", &v) == -1) {
-		puls_seterr(err, errlen, "header has no STfr (step frequency)");
+		log_reason(err, errlen, "header has no STfr (step frequency)");
 		return -1;
 	}
 	if (v == 0) {
-		puls_seterr(err, errlen, "header STfr (step frequency) is 0");
+		log_reason(err, errlen, "header STfr (step frequency) is 0");
 		return -1;
 	}
 	if (puls_header_get(h, "MCsn", &v) == -1) {
-		puls_seterr(err, errlen, "header has no MCsn (machine serial)");
+		log_reason(err, errlen, "header has no MCsn (machine serial)");
 		return -1;
 	}
 	if (v != 0 && v != serial) {
-		puls_seterr(err, errlen, "job is for machine %u (header MCsn), "
+		log_reason(err, errlen, "job is for machine %u (header MCsn), "
 		    "this is %llu", v, (unsigned long long)serial);
 		return -1;
 	}
 	if (puls_header_get(h, "PDfm", &v) == -1) {
-		puls_seterr(err, errlen, "header has no PDfm (pulse data "
+		log_reason(err, errlen, "header has no PDfm (pulse data "
 		    "format)");
 		return -1;
 	}
 	if (v != 0) {
-		puls_seterr(err, errlen, "header PDfm %u: unknown pulse data "
+		log_reason(err, errlen, "header PDfm %u: unknown pulse data "
 		    "format (want 0)", v);
 		return -1;
 	}
@@ -308,7 +294,7 @@ puls_stats_add(struct puls_stats *st, const uint8_t *body, size_t len)
 }
 
 /* PROTOCOL.md 8: H:MM:SS.ffffff, rounded to the microsecond. */
-static void
+void
 puls_run_time(uint64_t ticks, uint32_t stfr, char *buf, size_t len)
 {
 	uint64_t sec, us;

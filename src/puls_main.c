@@ -229,21 +229,11 @@ gfp_tag_setting(const char *name, char *buf, size_t len)
 static void
 gfp_run_time(uint64_t ticks, uint32_t stfr, char *buf, size_t len)
 {
-	uint64_t sec, us;
-
 	if (stfr == 0) {
 		snprintf(buf, len, "unknown (no STfr)");
 		return;
 	}
-	sec = ticks / stfr;
-	us = ((ticks % stfr) * 1000000 + stfr / 2) / stfr;
-	if (us >= 1000000) {
-		sec++;
-		us -= 1000000;
-	}
-	snprintf(buf, len, "%llu:%02u:%02u.%06u",
-	    (unsigned long long)(sec / 3600), (unsigned)(sec / 60 % 60),
-	    (unsigned)(sec % 60), (unsigned)us);
+	puls_run_time(ticks, stfr, buf, len);
 }
 
 static int

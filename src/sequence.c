@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sequence.h"
 
 #define SEQ_TYPE_MAX	32		/* action types: [a-z_]{1,32} */
@@ -285,21 +286,6 @@ static const char *const seq_op_names[] = {
 
 /* --- helpers --- */
 
-static void
-seq_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seq_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 seq_op_name(enum seq_op op)
@@ -417,7 +403,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 
 	memset(st, 0, sizeof(*st));
 	if (!cJSON_IsObject(o)) {
-		seq_err(err, errlen, "not an object");
+		log_reason(err, errlen, "not an object");
 		return -1;
 	}
 	cJSON_ArrayForEach(c, o) {
@@ -426,12 +412,12 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 			if (strcmp(c->string, members[i].name) == 0)
 				bit = members[i].bit;
 		if (bit == 0) {
-			seq_err(err, errlen, "unknown member \"%.40s\"",
+			log_reason(err, errlen, "unknown member \"%.40s\"",
 			    c->string);
 			return -1;
 		}
 		if (seen & bit) {
-			seq_err(err, errlen, "repeated member \"%s\"",
+			log_reason(err, errlen, "repeated member \"%s\"",
 			    c->string);
 			return -1;
 		}
@@ -440,19 +426,19 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 		switch (bit) {
 		case M_EVENT:
 			if (!cJSON_IsString(c)) {
-				seq_err(err, errlen, "event is not a string");
+				log_reason(err, errlen, "event is not a string");
 				return -1;
 			}
 			len = strlen(c->valuestring);
 			if (len == 0 || len > SEQ_EVENT_MAX) {
-				seq_err(err, errlen, "event is not 1 to %d "
+				log_reason(err, errlen, "event is not 1 to %d "
 				    "bytes long", SEQ_EVENT_MAX);
 				return -1;
 			}
 			for (i = 0; i < len; i++) {
 				if ((unsigned char)c->valuestring[i] < 0x20 ||
 				    c->valuestring[i] == 0x7f) {
-					seq_err(err, errlen, "event has a "
+					log_reason(err, errlen, "event has a "
 					    "control character");
 					return -1;
 				}
@@ -460,7 +446,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 			break;
 		case M_OP:
 			if (!cJSON_IsString(c)) {
-				seq_err(err, errlen, "op is not a string");
+				log_reason(err, errlen, "op is not a string");
 				return -1;
 			}
 			/* "event" is not an op: it is the other member. */
@@ -469,7 +455,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 				    seq_op_names[i]) == 0)
 					break;
 			if (i == nitems(seq_op_names)) {
-				seq_err(err, errlen, "unknown op \"%.40s\"",
+				log_reason(err, errlen, "unknown op \"%.40s\"",
 				    c->valuestring);
 				return -1;
 			}
@@ -477,7 +463,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 			break;
 		case M_EXTRA:
 			if (!cJSON_IsObject(c)) {
-				seq_err(err, errlen, "extra is not an object");
+				log_reason(err, errlen, "extra is not an object");
 				return -1;
 			}
 			break;
@@ -485,7 +471,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 			d = c->valuedouble;
 			if (!cJSON_IsNumber(c) || d != floor(d) || d < 0 ||
 			    d > SEQ_DELAY_MAX) {
-				seq_err(err, errlen, "delay_ms is not an "
+				log_reason(err, errlen, "delay_ms is not an "
 				    "integer in 0..%d", SEQ_DELAY_MAX);
 				return -1;
 			}
@@ -495,7 +481,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 		case M_REPORT:
 		case M_PROGRESS:
 			if (!cJSON_IsBool(c)) {
-				seq_err(err, errlen, "%s is not true or false",
+				log_reason(err, errlen, "%s is not true or false",
 				    c->string);
 				return -1;
 			}
@@ -510,21 +496,21 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 	}
 
 	if ((seen & (M_EVENT | M_OP)) == 0) {
-		seq_err(err, errlen, "neither \"event\" nor \"op\"");
+		log_reason(err, errlen, "neither \"event\" nor \"op\"");
 		return -1;
 	}
 	if ((seen & (M_EVENT | M_OP)) == (M_EVENT | M_OP)) {
-		seq_err(err, errlen, "both \"event\" and \"op\"");
+		log_reason(err, errlen, "both \"event\" and \"op\"");
 		return -1;
 	}
 	/* Members that would silently do nothing are mistakes. */
 	if ((seen & M_OP) && (seen & (M_EXTRA | M_ACTID | M_REPORT))) {
-		seq_err(err, errlen, "extra, action_id and report need an "
+		log_reason(err, errlen, "extra, action_id and report need an "
 		    "event");
 		return -1;
 	}
 	if ((seen & M_PROGRESS) && st->op != SEQ_DOWNLOAD) {
-		seq_err(err, errlen, "progress needs op \"download\"");
+		log_reason(err, errlen, "progress needs op \"download\"");
 		return -1;
 	}
 
@@ -541,7 +527,7 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 	}
 	return 0;
 nomem:
-	seq_err(err, errlen, "out of memory");
+	log_reason(err, errlen, "out of memory");
 	free(st->event);
 	cJSON_Delete(st->extra);
 	memset(st, 0, sizeof(*st));
@@ -559,27 +545,27 @@ seq_parse_seq(const cJSON *arr, struct seq *s, char *err, size_t errlen)
 
 	memset(s, 0, sizeof(*s));
 	if (!seq_type_ok(action)) {
-		seq_err(err, errlen, "%.40s: not an action type ([a-z_]{1,%d})",
+		log_reason(err, errlen, "%.40s: not an action type ([a-z_]{1,%d})",
 		    action, SEQ_TYPE_MAX);
 		return -1;
 	}
 	if (!cJSON_IsArray(arr)) {
-		seq_err(err, errlen, "%s: not an array of steps", action);
+		log_reason(err, errlen, "%s: not an array of steps", action);
 		return -1;
 	}
 	if ((n = (size_t)cJSON_GetArraySize(arr)) == 0) {
-		seq_err(err, errlen, "%s: no steps", action);
+		log_reason(err, errlen, "%s: no steps", action);
 		return -1;
 	}
 	if ((s->action = strdup(action)) == NULL ||
 	    (s->steps = calloc(n, sizeof(*s->steps))) == NULL) {
-		seq_err(err, errlen, "%s: out of memory", action);
+		log_reason(err, errlen, "%s: out of memory", action);
 		goto fail;
 	}
 	cJSON_ArrayForEach(c, arr) {
 		if (seq_parse_step(c, &s->steps[s->nsteps], msg,
 		    sizeof(msg)) == -1) {
-			seq_err(err, errlen, "%s: step %zu: %s", action,
+			log_reason(err, errlen, "%s: step %zu: %s", action,
 			    s->nsteps + 1, msg);
 			goto fail;
 		}
@@ -603,37 +589,37 @@ seq_table_load_json(struct seq_table *t, const char *json, char *err,
 	int rc = -1;
 
 	if (json == NULL) {
-		seq_err(err, errlen, "no document");
+		log_reason(err, errlen, "no document");
 		return -1;
 	}
 	root = cJSON_ParseWithOpts(json, &end, 1);
 	if (root == NULL) {
-		seq_err(err, errlen, "not JSON (error at byte %zu)",
+		log_reason(err, errlen, "not JSON (error at byte %zu)",
 		    end != NULL && end >= json ? (size_t)(end - json) : 0);
 		goto done;
 	}
 	if (!cJSON_IsObject(root)) {
-		seq_err(err, errlen, "not a JSON object");
+		log_reason(err, errlen, "not a JSON object");
 		goto done;
 	}
 	/* All or nothing: every sequence is checked before one replaces
 	 * anything in t. */
 	if ((news = calloc((size_t)cJSON_GetArraySize(root) + 1,
 	    sizeof(*news))) == NULL) {
-		seq_err(err, errlen, "out of memory");
+		log_reason(err, errlen, "out of memory");
 		goto done;
 	}
 	cJSON_ArrayForEach(c, root) {
 		/* Every key is an action type; the profile is the config's
 		 * business, so a "profile" key gets a pointed message. */
 		if (strcmp(c->string, "profile") == 0) {
-			seq_err(err, errlen, "profile: not allowed here (set "
+			log_reason(err, errlen, "profile: not allowed here (set "
 			    "protocol_profile in the configuration)");
 			goto done;
 		}
 		for (d = root->child; d != c; d = d->next) {
 			if (strcmp(d->string, c->string) == 0) {
-				seq_err(err, errlen, "%.40s: given twice",
+				log_reason(err, errlen, "%.40s: given twice",
 				    c->string);
 				goto done;
 			}
@@ -645,7 +631,7 @@ seq_table_load_json(struct seq_table *t, const char *json, char *err,
 	for (i = 0; i < n; i++) {
 		if (seq_table_put(t, &news[i]) == -1) {
 			/* Only allocation fails here; what was put stays. */
-			seq_err(err, errlen, "out of memory");
+			log_reason(err, errlen, "out of memory");
 			for (i++; i < n; i++)
 				seq_clear(&news[i]);
 			n = 0;
@@ -671,24 +657,24 @@ seq_read_file(const char *path, char *err, size_t errlen)
 	size_t n;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		seq_err(err, errlen, "%s", strerror(errno));
+		log_reason(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
 	if ((buf = malloc(SEQ_FILE_MAX + 1)) == NULL) {
-		seq_err(err, errlen, "out of memory");
+		log_reason(err, errlen, "out of memory");
 		goto fail;
 	}
 	n = fread(buf, 1, SEQ_FILE_MAX + 1, fp);
 	if (ferror(fp)) {
-		seq_err(err, errlen, "%s", strerror(errno));
+		log_reason(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
 	if (n > SEQ_FILE_MAX) {
-		seq_err(err, errlen, "larger than %d bytes", SEQ_FILE_MAX);
+		log_reason(err, errlen, "larger than %d bytes", SEQ_FILE_MAX);
 		goto fail;
 	}
 	if (memchr(buf, '\0', n) != NULL) {
-		seq_err(err, errlen, "NUL byte in the file");
+		log_reason(err, errlen, "NUL byte in the file");
 		goto fail;
 	}
 	buf[n] = '\0';
@@ -717,7 +703,7 @@ seq_table_new(const char *profile, const char *override, char *err,
 		if (strcmp(profile, seq_profiles[p].name) == 0)
 			break;
 	if (p == nitems(seq_profiles)) {
-		seq_err(err, errlen, "unknown protocol profile \"%.20s\" "
+		log_reason(err, errlen, "unknown protocol profile \"%.20s\" "
 		    "(2.6 or 1.x)", profile);
 		return NULL;
 	}
@@ -733,14 +719,14 @@ seq_table_new(const char *profile, const char *override, char *err,
 	if (override != NULL) {
 		if ((doc = seq_read_file(override, msg, sizeof(msg))) == NULL ||
 		    seq_table_load_json(t, doc, msg, sizeof(msg)) == -1) {
-			seq_err(err, errlen, "%s: %s", override, msg);
+			log_reason(err, errlen, "%s: %s", override, msg);
 			goto fail;
 		}
 	}
 	free(doc);
 	return t;
 nomem:
-	seq_err(err, errlen, "out of memory");
+	log_reason(err, errlen, "out of memory");
 fail:
 	free(doc);
 	seq_table_free(t);

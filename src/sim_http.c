@@ -357,19 +357,6 @@ sim_http_digits(const char *s, int64_t *v)
 	return 1;
 }
 
-static int
-sim_http_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 200 || strstr(s, "..") != NULL)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && strchr("_.-", *s) == NULL)
-			return 0;
-	return 1;
-}
-
 static void
 sim_http_host(struct lws *wsi, struct sim_http_sess *s)
 {
@@ -506,7 +493,7 @@ sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
 	struct stat sb;
 	int n;
 
-	if (!sim_http_name_ok(name)) {
+	if (!sim_scenario_name_ok(name)) {
 		sim_http_violation(h, s, "a pulse name the sim never hands "
 		    "out");
 		return sim_http_respond_error(h, wsi, s, 400, "bad name");
@@ -649,7 +636,7 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		s->route = ROUTE_UPDATE;
 		return sim_http_get_update(h, wsi, s);
 	} else if (m == LWSHUMETH_GET && strncmp(uri, "/update/", 8) == 0 &&
-	    sim_http_name_ok(uri + 8)) {
+	    sim_scenario_name_ok(uri + 8)) {
 		s->route = ROUTE_FIRMWARE;
 		return sim_http_respond(h, wsi, s, 200,
 		    "application/octet-stream", "not a firmware: "

@@ -183,7 +183,7 @@ sim_scenario_event_ok(const char *s)
 }
 
 /* A file name the sim serves or stores: no path, no dot-dot. */
-static int
+int
 sim_scenario_name_ok(const char *s)
 {
 	size_t n = strlen(s);
