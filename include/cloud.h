@@ -27,6 +27,9 @@ enum cloud_result {
 /* Keeps pointers into cf: it must outlive the cloud. */
 struct cloud	*cloud_new(const struct config *cf);
 void		 cloud_free(struct cloud *c);
+/* From any thread: every call under way or to come ends at once with
+ * CLOUD_ERR_CANCELLED (shutdown). */
+void		 cloud_abort(struct cloud *c);
 
 /* POST /machines/sign_in as JSON; keeps auth_token for later calls and
  * returns the single-use ws_token (malloc'ed; caller wipes and frees). */

@@ -40,6 +40,7 @@ struct cloud {
 	char			*token;		/* auth_token, or NULL */
 	unsigned		 gen;		/* bumped with each token */
 	char			 agent[96];	/* User-Agent */
+	atomic_int		 aborting;	/* cloud_abort(): end every call */
 };
 
 /* Why a callback stopped the transfer: curl only says "write error". */
@@ -66,6 +67,7 @@ struct cloud_xfer {
 	/* Where the reply body goes: a sink, or else the reply buffer. */
 	const struct cloud_sink	*sink;
 	const atomic_int	*cancel;
+	const atomic_int	*abort;		/* the cloud's: shutdown */
 	char			*reply;		/* CLOUD_REPLY_MAX + 1 bytes */
 	size_t			 replylen;
 
@@ -252,6 +254,12 @@ cloud_free(struct cloud *c)
 	free(c);
 }
 
+void
+cloud_abort(struct cloud *c)
+{
+	atomic_store(&c->aborting, 1);
+}
+
 /* Takes ownership of token (NULL forgets it); the old one is wiped. */
 static void
 cloud_set_token(struct cloud *c, char *token)
@@ -395,13 +403,21 @@ cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/* The caller's cancel flag, or the whole cloud shutting down. */
+static int
+cloud_xfer_cancelled(const struct cloud_xfer *x)
+{
+	return (x->cancel != NULL && atomic_load(x->cancel) != 0) ||
+	    (x->abort != NULL && atomic_load(x->abort) != 0);
+}
+
 static size_t
 cloud_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 {
 	struct cloud_xfer *x = arg;
 	size_t n = size * nmemb;
 
-	if (x->cancel != NULL && atomic_load(x->cancel) != 0) {
+	if (cloud_xfer_cancelled(x)) {
 		x->stop = CLOUD_STOP_CANCEL;
 		return 0;
 	}
@@ -448,7 +464,7 @@ cloud_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (atomic_load(x->cancel) != 0) {
+	if (cloud_xfer_cancelled(x)) {
 		x->stop = CLOUD_STOP_CANCEL;
 		return 1;
 	}
@@ -567,12 +583,11 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cloud_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	if (x->cancel != NULL) {
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
-		    cloud_progress_cb);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	}
+	/* Every transfer: a job's cancel or shutdown (cloud_abort) ends it
+	 * within curl's progress period, even a stalled connect. */
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cloud_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	if (x->follow) {
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, CLOUD_MAX_REDIRS);
@@ -605,13 +620,14 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 	CURLcode cc;
 
 	cloud_xfer_reset(x);
+	x->abort = &c->aborting;
 	cloud_url_redact(x->url, where, sizeof(where));
 	if (!cloud_url_allowed(x->url)) {
 		log_warnx("%s %s: not an http(s) URL, refused", x->method,
 		    where);
 		return CLOUD_ERR_REFUSED;
 	}
-	if (x->cancel != NULL && atomic_load(x->cancel) != 0)
+	if (cloud_xfer_cancelled(x))
 		return CLOUD_ERR_CANCELLED;
 	errbuf[0] = '\0';
 	if ((h = curl_easy_init()) == NULL ||

@@ -75,6 +75,10 @@ struct dispatch {
 	pthread_t		 thread;
 	int			 started;
 
+	/* Frame ids must reach the service in order (PROTOCOL.md 4.2): an id
+	 * is taken and its frame queued under this lock, never apart. */
+	pthread_mutex_t		 txmtx;
+
 	pthread_mutex_t		 mtx;		/* guards what follows */
 	pthread_cond_t		 cond;
 	/* The running (or ended, not yet joined) job of each lane. */
@@ -91,6 +95,7 @@ struct dispatch {
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* Lock d->txmtx around building the frame and this. */
 static void
 dispatch_send(struct dispatch *d, char *frame, enum queue_prio prio)
 {
@@ -107,13 +112,17 @@ dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
     const cJSON *extra)
 {
 	log_debug("event %s (action %lld)", name, (long long)action_id);
+	pthread_mutex_lock(&d->txmtx);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
+	pthread_mutex_unlock(&d->txmtx);
 }
 
 static void
 dispatch_send_log(struct dispatch *d, const char *level, const char *msg)
 {
+	pthread_mutex_lock(&d->txmtx);
 	dispatch_send(d, event_log_frame(level, msg), QUEUE_PRIO_LOW);
+	pthread_mutex_unlock(&d->txmtx);
 }
 
 /* "{type}:suffix" for this job. */
@@ -198,9 +207,11 @@ dispatch_dl_data(const void *buf, size_t len, void *arg)
 	if (dl->progress && dl->got >= dl->next_report) {
 		dl->next_report = dl->got + DISPATCH_PROGRESS_STEP;
 		snprintf(name, sizeof(name), "%s:download", j->a.type);
+		pthread_mutex_lock(&j->d->txmtx);
 		dispatch_send(j->d, event_progress_frame(j->a.id, name,
 		    dl->got, dl->total ? dl->total : dl->got, "bytes"),
 		    QUEUE_PRIO_LOW);
+		pthread_mutex_unlock(&j->d->txmtx);
 	}
 	return 0;
 }
@@ -432,6 +443,13 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	int full;
 
 	seq_event_name(st->event, j->a.type, name, sizeof(name));
+	if (!st->no_action_id && dispatch_is_terminal(j, name) &&
+	    j->terminal_sent) {
+		/* A table may name two; the service must see one. */
+		log_warnx("%s %lld: %s skipped, the action already ended",
+		    j->a.type, (long long)j->a.id, name);
+		return;
+	}
 	/* {type} and {url} in the extra's strings (1.x download logs). */
 	extra = seq_extra_expand(st->extra, j->a.type, j->a.motion_url);
 	if (st->report) {
@@ -501,7 +519,8 @@ dispatch_job_run(void *arg)
 			r = dispatch_step_capture(j);
 			break;
 		case SEQ_UPLOAD:
-			if ((r = dispatch_step_upload(j)) == -1)
+			if ((r = dispatch_step_upload(j)) == -1 &&
+			    !atomic_load(&j->cancel))
 				dispatch_job_event(j, "upload:failed", NULL);
 			break;
 		case SEQ_BUTTON:
@@ -533,6 +552,10 @@ dispatch_job_run(void *arg)
 		if (r == 0 && atomic_load(&j->cancel) && !j->terminal_sent)
 			r = -2;
 	}
+	/* A step that failed because it was cancelled (shutdown aborts the
+	 * transfers) was cancelled. */
+	if (r == -1 && atomic_load(&j->cancel))
+		r = -2;
 	/* Exactly one terminal event, whatever the table (or an override
 	 * file) says. */
 	if (j->terminal_sent)
@@ -791,6 +814,7 @@ dispatch_new(const struct config *cf, struct cloud *cloud,
 	d->tx = tx;
 	d->serial = strtoull(cf->serial != NULL ? cf->serial : "0", NULL, 10);
 	d->homing_shots = cf->bypass_homing ? DISPATCH_HOMING_SHOTS : 0;
+	pthread_mutex_init(&d->txmtx, NULL);
 	pthread_mutex_init(&d->mtx, NULL);
 	mono_cond_init(&d->cond);
 	return d;
@@ -806,6 +830,7 @@ dispatch_free(struct dispatch *d)
 		frame_action_free(&d->pending[--d->npending]);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->mtx);
+	pthread_mutex_destroy(&d->txmtx);
 	free(d);
 }
 
@@ -849,13 +874,20 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 	mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&d->mtx);
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL || j->ended)
+		if ((j = d->job[lane]) == NULL)
 			continue;
-		log_info("%s %lld: cancelled by shutdown", j->a.type,
-		    (long long)j->a.id);
+		/* An ended job may still be in a table's trailing steps: the
+		 * flag cuts their waits short too. */
+		if (!j->ended)
+			log_info("%s %lld: cancelled by shutdown", j->a.type,
+			    (long long)j->a.id);
 		atomic_store(&j->cancel, 1);
 	}
 	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->mtx);
+	/* After the flags, so an aborted transfer reads as cancelled. */
+	cloud_abort(d->cloud);
+	pthread_mutex_lock(&d->mtx);
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
 		if ((j = d->job[lane]) == NULL)
 			continue;
@@ -866,7 +898,7 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 			    j->a.type, (long long)j->a.id);
 	}
 	pthread_mutex_unlock(&d->mtx);
-	/* The cancel flag ends a transfer within curl's progress period, so
+	/* cloud_abort() ends any transfer within curl's progress period, so
 	 * these joins are bounded even when the wait above timed out. */
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
 		if ((j = d->job[lane]) == NULL)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -118,6 +119,8 @@ emulator_link(void *arg)
 
 	while (!emulator_is_stopping(e)) {
 		r = cloud_sign_in(e->cloud, &token);
+		if (r == CLOUD_ERR_CANCELLED)
+			break;		/* shutdown aborted it */
 		if (r == CLOUD_ERR_AUTH) {
 			/* One clear line, then quiet, slow retries. */
 			if (!auth_reported)
@@ -141,19 +144,24 @@ emulator_link(void *arg)
 			continue;
 		}
 		auth_reported = 0;
+		r = ws_open(e->ws, token) == 0 ? CLOUD_OK : CLOUD_ERR_NET;
+		explicit_bzero(token, strlen(token));
+		free(token);
+		token = NULL;
+		if (r != CLOUD_OK) {
+			if (emulator_is_stopping(e))
+				break;
+			/* The loop thread died: nothing can reconnect. */
+			log_errx("the WebSocket loop has stopped; exiting");
+			kill(getpid(), SIGTERM);
+			break;
+		}
+		/* After the socket is asked for: the ws_token lives ~30 s and
+		 * a slow probe must not outlast it. */
 		if (!probed && e->cf->fw_check) {
 			probed = 1;
 			emulator_fw_check(e);
 		}
-		if (ws_open(e->ws, token) == -1) {
-			explicit_bzero(token, strlen(token));
-			free(token);
-			token = NULL;
-			break;	/* ws stopping */
-		}
-		explicit_bzero(token, strlen(token));
-		free(token);
-		token = NULL;
 
 		up = ws_wait_closed(e->ws);
 		if (emulator_is_stopping(e))
@@ -230,9 +238,9 @@ emulator_run(const struct config *cf)
 		log_errx("%s", err);
 		goto done;
 	}
-	log_info("gf-machine-emulator %s, machine S%s, profile %s",
-	    GFE_VERSION, cf->serial, cf->protocol_profile ?
-	    cf->protocol_profile : "2.6");
+	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
+	log_info("gf-machine-emulator %s, profile %s", GFE_VERSION,
+	    cf->protocol_profile ? cf->protocol_profile : "2.6");
 	/* The .info/.puls folder is made (and checked) by the store on the
 	 * first job; a problem there is logged but never stops the machine. */
 	if (emulator_start(&e) == -1)

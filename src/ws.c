@@ -198,9 +198,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		stopping = w->stopping;
 		pthread_mutex_unlock(&w->mtx);
 		if (token != NULL) {
-			if (stopping)
+			if (stopping) {
 				ws_free_token(&token);
-			else
+				pthread_mutex_lock(&w->mtx);
+				ws_set_idle(w);	/* never opened */
+				pthread_mutex_unlock(&w->mtx);
+			} else
 				ws_connect(w, token);
 		}
 		if (stopping && !w->stop_armed) {
