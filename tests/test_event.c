@@ -290,9 +290,9 @@ test_timestamp_moves(void **state)
 	t1 = get_int(o, "timestamp");
 	cJSON_Delete(o);
 	free(s);
-	/* 50 ms is 5 cs; allow for the clock's rounding, not for more. */
+	/* nanosleep sleeps at least 50 ms, which is 5 cs; allow for the
+	 * clock's rounding.  No upper bound: a loaded machine may stall. */
 	assert_true(t1 - t0 >= 4);
-	assert_true(t1 - t0 < 500);
 }
 
 struct worker {
