@@ -1,0 +1,660 @@
+/*
+ * Unit tests for ff_proto.c: the FlashForge TCP replies byte for byte (the
+ * Finder captures of FLASHFORGE.md, the other models' differences), line
+ * assembly (split, coalesced, "\n" or "\r\n", with or without '~'),
+ * overlong lines and binary junk, and the printer state behind the replies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ff_model.h"
+#include "ff_proto.h"
+
+#define CAP_MAX		65536
+
+struct capture {
+	char	 buf[CAP_MAX];
+	size_t	 len;
+	int	 calls;
+};
+
+static void
+cap_emit(void *arg, const void *buf, size_t len)
+{
+	struct capture *c = arg;
+
+	assert_true(c->len + len <= sizeof(c->buf));
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	c->calls++;
+}
+
+static void
+cap_reset(struct capture *c)
+{
+	c->len = 0;
+	c->calls = 0;
+}
+
+/* "\r\n" -> "\\r\\n" for failure messages. */
+static const char *
+esc(const char *s, size_t n)
+{
+	static char out[4][8192];
+	static int k;
+	char *o = out[k++ % 4];
+	size_t i, j = 0;
+
+	for (i = 0; i < n && j + 5 < sizeof(out[0]); i++) {
+		unsigned char ch = s[i];
+
+		if (ch == '\r')
+			j += snprintf(o + j, 8192 - j, "\\r");
+		else if (ch == '\n')
+			j += snprintf(o + j, 8192 - j, "\\n");
+		else if (ch < 0x20 || ch >= 0x7f)
+			j += snprintf(o + j, 8192 - j, "\\x%02x", ch);
+		else
+			o[j++] = (char)ch;
+	}
+	o[j] = '\0';
+	return o;
+}
+
+static void
+expect_bytes(const char *what, const struct capture *c, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (c->len != n || memcmp(c->buf, want, n) != 0)
+		fail_msg("%s:\n got  \"%s\"\n want \"%s\"", what,
+		    esc(c->buf, c->len), esc(want, n));
+}
+
+static struct ff_model *
+new_model(enum ff_kind kind, const char *name)
+{
+	struct ff_params p = {
+		.kind = kind,
+		.name = name,
+		.serial = "62B08883",
+		.check_code = "abc123",
+		.ip = "192.168.1.50",
+	};
+	struct ff_model *m = ff_model_new(&p, 0);
+
+	assert_non_null(m);
+	return m;
+}
+
+/* Feeds one string, expects exactly want back. */
+static void
+exchange(struct ff_proto *p, struct ff_model *m, int64_t t, const char *in,
+    const char *want)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	assert_int_equal(ff_proto_feed(p, m, in, strlen(in), t, cap_emit, c),
+	    0);
+	expect_bytes(esc(in, strlen(in)), c, want);
+	free(c);
+}
+
+/* --- the table ------------------------------------------------------- */
+
+struct step {
+	int64_t		 t;	/* ms */
+	const char	*in;
+	const char	*want;	/* NULL: any reply */
+};
+
+#define STEPS_MAX	8
+
+static const struct reply_case {
+	const char	*name;
+	enum ff_kind	 kind;
+	const char	*file;	/* added before the steps, if not NULL */
+	uint64_t	 size;	/* bytes */
+	struct step	 steps[STEPS_MAX];
+} reply_cases[] = {
+	/* The Finder captures, byte for byte, on a fresh model. */
+	{ "finder M601 S1", FF_FINDER, NULL, 0, {
+	    { 0, "~M601 S1\r\n",
+	      "CMD M601 Received.\r\nControl Success.\r\nok\r\n" } } },
+	{ "finder M115", FF_FINDER, NULL, 0, {
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\nMachine Type: Flashforge Finder\r\n"
+	      "Machine Name: My Finder\r\nFirmware: V1.5 20160804\r\n"
+	      "SN: 62B08883\r\nX: 140  Y: 140  Z: 140\r\nTool Count: 1\r\n"
+	      "ok\r\n" } } },
+	{ "finder M114", FF_FINDER, NULL, 0, {
+	    { 0, "~M114\r\n",
+	      "CMD M114 Received.\r\nX:86.9984 Y:70.5016 Z:140 A:0 B:0\r\n"
+	      "ok\r\n" } } },
+	{ "finder M105", FF_FINDER, NULL, 0, {
+	    { 0, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:24 /0 B:0 /0\r\nok\r\n" } } },
+	{ "finder M27", FF_FINDER, NULL, 0, {
+	    { 0, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 5525653/5525652\r\n"
+	      "ok\r\n" } } },
+	{ "finder M119", FF_FINDER, NULL, 0, {
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
+	      "MoveMode: READY\r\nok\r\n" } } },
+	{ "finder M602", FF_FINDER, NULL, 0, {
+	    { 0, "~M602\r\n",
+	      "CMD M602 Received.\r\nControl Release.\r\nok\r\n" } } },
+	{ "finder M146", FF_FINDER, NULL, 0, {
+	    { 0, "~M146 r255 g255 b255 F0\r\n",
+	      "CMD M146 Received.\r\nok\n" } } },
+	{ "finder refused login", FF_FINDER, NULL, 0, {
+	    { 0, "~M601 S0\r\n",
+	      "CMD M601 Received.\r\nControl failed.\r\nok\r\n" } } },
+	{ "unknown command", FF_FINDER, NULL, 0, {
+	    { 0, "~M9999 X1\r\n", "CMD M9999 Received.\r\nok\r\n" } } },
+	{ "unknown G-code", FF_ADVENTURER5M_PRO, NULL, 0, {
+	    { 0, "~G92 X0\r\n", "CMD G92 Received.\r\nok\r\n" } } },
+	{ "M662 without thumbnails", FF_ADVENTURER5M, NULL, 0, {
+	    { 0, "~M662 20mm_cube.gcode\r\n", "CMD M662 Received.\r\nok\r\n" } } },
+
+	/* The Adventurer 3 (3C login text). */
+	{ "adventurer3 M601", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M601 S1\r\n",
+	      "CMD M601 Received.\r\nControl Success V2.1.\r\nok\r\n" } } },
+	{ "adventurer3 M115", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\nMachine Type: Flashforge Adventurer 3\r\n"
+	      "Machine Name: My Finder\r\nFirmware: v1.3.7\r\n"
+	      "SN: 62B08883\r\nX: 150 Y: 150 Z: 150\r\nTool Count: 1\r\n"
+	      "Mac Address: 88:A9:A7:90:2A:11\n\r\nok\r\n" } } },
+	{ "adventurer3 M105", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:27 /0 B:20/0\r\nok\r\n" } } },
+	{ "adventurer3 M27", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 0/100\r\nok\r\n" } } },
+
+	/* The Adventurer 4: Mac line, heating, printing with layers. */
+	{ "adventurer4 M115", FF_ADVENTURER4, NULL, 0, {
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\nMachine Type: Flashforge Adventurer 4\r\n"
+	      "Machine Name: My Finder\r\nFirmware: v2.1.4\r\n"
+	      "SN: 62B08883\r\nX: 220 Y: 200 Z: 250\r\nTool Count: 1\r\n"
+	      "Mac Address:88:A9:A7:93:86:F8\n \r\nok\r\n" } } },
+	/* 41 s of nozzle, 53 s of bed: the capture's 198/210 48/64. */
+	{ "adventurer4 M105 heating", FF_ADVENTURER4, NULL, 0, {
+	    { 0, "~M140 S64\r\n", "CMD M140 Received.\r\nok\r\n" },
+	    { 12000, "~M104 S210\r\n", "CMD M104 Received.\r\nok\r\n" },
+	    { 53000, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:198/210 B:48/64\r\nok\r\n" } } },
+	/* 4190000 bytes: 419 layers, 2095 s; 11% at 230.45 s. */
+	{ "adventurer4 printing", FF_ADVENTURER4, "x.gx", 4190000, {
+	    { 0, "~M23 0:/user/x.gx\r\n",
+	      "CMD M23 Received.\r\nFile opened: x.gx Size: 4190000\r\n"
+	      "File selected\r\nok\r\n" },
+	    { 0, "~M24\r\n", "CMD M24 Received.\r\nok\r\n" },
+	    { 230450, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 11/100\r\n"
+	      "Layer: 47/419\r\nok\r\n" },
+	    { 230450, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 0 Y-max: 0 Z-min: 0\r\n"
+	      "MachineStatus: BUILDING_FROM_SD\r\nMoveMode: MOVING\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 1\r\nCurrentFile: x.gx\r\n"
+	      "ok\r\n" } } },
+
+	/* The 5M Pro: decimals, T1, centred axes, "\nLayer". */
+	{ "5m pro M115", FF_ADVENTURER5M_PRO, NULL, 0, {
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\n"
+	      "Machine Type: Flashforge Adventurer 5M Pro\r\n"
+	      "Machine Name: My Finder\r\nFirmware: v2.7.6\r\n"
+	      "SN: 62B08883\r\nX: 220 Y: 220 Z: 220\r\nTool Count: 1\r\n"
+	      "Mac Address:88:A9:A7:9C:42:07\n \r\nok\r\n" } } },
+	{ "5m pro M114 after G1", FF_ADVENTURER5M_PRO, NULL, 0, {
+	    { 0, "~G90\r\n", "CMD G90 Received.\r\nok\r\n" },
+	    { 0, "~G1 X-8.262 Y-33.980 Z28.772 E18631.348 F6000\r\n",
+	      "CMD G1 Received.\r\nok\r\n" },
+	    { 0, "~M114\r\n",
+	      "CMD M114 Received.\r\n"
+	      "X:-8.262 Y:-33.980 Z:28.772 A:18631.348 B:0\r\nok\r\n" } } },
+	{ "5m pro M105 settled", FF_ADVENTURER5M_PRO, NULL, 0, {
+	    { 0, "~M104 S220\r\n", "CMD M104 Received.\r\nok\r\n" },
+	    { 0, "~M140 S50\r\n", "CMD M140 Received.\r\nok\r\n" },
+	    { 0, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:25.0/220.0 T1:0.0/0.0 B:25.0/50.0\r\n"
+	      "ok\r\n" },
+	    { 3600000, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:220.0/220.0 T1:0.0/0.0 B:50.0/50.0\r\n"
+	      "ok\r\n" } } },
+	/* 5230000 bytes: 523 layers, 2615 s; 18% at 470.7 s. */
+	{ "5m pro printing", FF_ADVENTURER5M_PRO, "x.gx", 5230000, {
+	    { 0, "~M23 0:/user/x.gx\r\n", NULL },
+	    { 0, "~M24\r\n", "CMD M24 Received.\r\nok\r\n" },
+	    { 470700, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 18/100\n"
+	      "Layer: 95/523\r\nok\r\n" },
+	    { 470700, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 110 Y-max: 110 "
+	      "Z-min: 0\r\nMachineStatus: BUILDING_FROM_SD\r\n"
+	      "MoveMode: MOVING\r\nStatus: S:1 L:0 J:0 F:0\r\nLED: 1\r\n"
+	      "CurrentFile: x.gx\r\nok\r\n" } } },
+	{ "5m idle M119", FF_ADVENTURER5M, NULL, 0, {
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 110 Y-max: 110 "
+	      "Z-min: 0\r\nMachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 1\r\nCurrentFile: \r\n"
+	      "ok\r\n" } } },
+	{ "5m M27 idle has no Layer line", FF_ADVENTURER5M, NULL, 0, {
+	    { 0, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 0/100\r\nok\r\n" } } },
+	{ "5m LEDs off and on", FF_ADVENTURER5M, NULL, 0, {
+	    { 0, "~M146 r0 g0 b0 F0\r\n", "CMD M146 Received.\r\nok\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 110 Y-max: 110 "
+	      "Z-min: 0\r\nMachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 0\r\nCurrentFile: \r\n"
+	      "ok\r\n" },
+	    { 0, "~M146 r0 g0 b255 F0\r\n", "CMD M146 Received.\r\nok\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 110 Y-max: 110 "
+	      "Z-min: 0\r\nMachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 1\r\nCurrentFile: \r\n"
+	      "ok\r\n" } } },
+
+	/* The Finder's print lifecycle over TCP. */
+	{ "finder print, pause, resume, cancel", FF_FINDER, NULL, 0, {
+	    { 0, "~M23 0:/user/20mm_cube.g\r\n",
+	      "CMD M23 Received.\r\nFile opened: 20mm_cube.g Size: 5525652\r\n"
+	      "File selected\r\nok\r\n" },
+	    { 0, "~M24\r\n", "CMD M24 Received.\r\nok\r\n" },
+	    { 1000, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 2000/5525652\r\nok\r\n" },
+	    { 1000, "~M25\r\n", "CMD M25 Received.\r\nok\r\n" },
+	    { 9000, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: PAUSED\r\n"
+	      "MoveMode: PAUSED\r\nok\r\n" },
+	    { 9000, "~M24\r\n", "CMD M24 Received.\r\nok\r\n" },
+	    { 10000, "~M26\r\n", "CMD M26 Received.\r\nok\r\n" },
+	    { 10000, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 4000/5525652\r\nok\r\n" } } },
+	{ "M23 of an unknown file", FF_FINDER, NULL, 0, {
+	    { 0, "~M23 0:/user/nope.g\r\n",
+	      "CMD M23 Received.\r\nopen failed, File: nope.g\r\nok\r\n" },
+	    { 0, "~M24\r\n", "CMD M24 Received.\r\nok\r\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
+	      "MoveMode: READY\r\nok\r\n" } } },
+	{ "M661 lists the card", FF_FINDER, "b.g", 10, {
+	    { 0, "~M661\r\n",
+	      "CMD M661 Received.\r\n0:/user/20mm_cube.g\r\n0:/user/b.g\r\n"
+	      "ok\r\n" } } },
+
+	/* Motion. */
+	{ "finder relative and absolute moves", FF_FINDER, NULL, 0, {
+	    { 0, "~G91\r\n", "CMD G91 Received.\r\nok\r\n" },
+	    { 0, "~G1 X10 Y-0.5016 Z-40 F3000\r\n", NULL },
+	    { 0, "~M114\r\n",
+	      "CMD M114 Received.\r\nX:96.9984 Y:70 Z:100 A:0 B:0\r\nok\r\n" },
+	    { 0, "~G90\r\n", NULL },
+	    { 0, "~G1 X999 Y-5\r\n", NULL },
+	    { 0, "~M114\r\n",
+	      "CMD M114 Received.\r\nX:140 Y:0 Z:100 A:0 B:0\r\nok\r\n" } } },
+	{ "a move is MOVING until it is over", FF_FINDER, NULL, 0, {
+	    /* 60 mm at 3600 mm/min: 1 s. */
+	    { 0, "~G1 Z80 F3600\r\n", NULL },
+	    { 999, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
+	      "MoveMode: MOVING\r\nok\r\n" },
+	    { 1000, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
+	      "MoveMode: READY\r\nok\r\n" } } },
+	{ "G28 homes and is BUSY meanwhile", FF_FINDER, NULL, 0, {
+	    { 0, "~G1 X0 Y0 Z0\r\n", NULL },
+	    { 100000, "~G28\r\n", "CMD G28 Received.\r\nok\r\n" },
+	    { 100000 + FF_HOME_MS - 1, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: BUSY\r\n"
+	      "MoveMode: MOVING\r\nok\r\n" },
+	    { 100000 + FF_HOME_MS, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
+	      "MoveMode: READY\r\nok\r\n" },
+	    { 100000 + FF_HOME_MS, "~M114\r\n",
+	      "CMD M114 Received.\r\nX:86.9984 Y:70.5016 Z:140 A:0 B:0\r\n"
+	      "ok\r\n" } } },
+	{ "M112 stops the print and the heaters", FF_ADVENTURER4, NULL, 0, {
+	    { 0, "~M23 0:/user/20mm_cube.gx\r\n", NULL },
+	    { 0, "~M24\r\n", NULL },
+	    { 1000, "~M112\r\n", "CMD M112 Received.\r\nok\r\n" },
+	    { 1000, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 0 Y-max: 0 Z-min: 0\r\n"
+	      "MachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 1\r\nCurrentFile: \r\n"
+	      "ok\r\n" },
+	    { 3600000, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:25/0 B:25/0\r\nok\r\n" } } },
+	/* The Finder has no heated bed: M140 changes nothing. */
+	{ "finder ignores M140", FF_FINDER, NULL, 0, {
+	    { 0, "~M140 S60\r\n", "CMD M140 Received.\r\nok\r\n" },
+	    { 60000, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:24 /0 B:0 /0\r\nok\r\n" } } },
+};
+
+static void
+test_replies(void **state)
+{
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+		const struct reply_case *rc = &reply_cases[i];
+		struct ff_model *m = new_model(rc->kind, "My Finder");
+		struct capture *c = calloc(1, sizeof(*c));
+		struct ff_proto p;
+
+		assert_non_null(c);
+		ff_proto_init(&p);
+		if (rc->file != NULL)
+			assert_int_equal(ff_model_file_add(m, rc->file,
+			    rc->size), 0);
+		for (k = 0; k < STEPS_MAX && rc->steps[k].in != NULL; k++) {
+			const struct step *s = &rc->steps[k];
+			char what[256];
+
+			cap_reset(c);
+			assert_int_equal(ff_proto_feed(&p, m, s->in,
+			    strlen(s->in), s->t, cap_emit, c), 0);
+			assert_int_equal(c->calls, 1);
+			snprintf(what, sizeof(what), "%s, step %zu (%s)",
+			    rc->name, k, esc(s->in, strlen(s->in)));
+			if (s->want != NULL)
+				expect_bytes(what, c, s->want);
+		}
+		free(c);
+		ff_model_free(m);
+	}
+}
+
+/* --- line assembly --------------------------------------------------- */
+
+static const char finder_m115[] =
+    "CMD M115 Received.\r\nMachine Type: Flashforge Finder\r\n"
+    "Machine Name: My Finder\r\nFirmware: V1.5 20160804\r\n"
+    "SN: 62B08883\r\nX: 140  Y: 140  Z: 140\r\nTool Count: 1\r\nok\r\n";
+
+static void
+test_split(void **state)
+{
+	static const char in[] = "~M115\r\n";
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct capture *c = calloc(1, sizeof(*c));
+	struct ff_proto p;
+	size_t i;
+
+	(void)state;
+	assert_non_null(c);
+	ff_proto_init(&p);
+	for (i = 0; i < strlen(in); i++) {
+		assert_int_equal(ff_proto_feed(&p, m, in + i, 1, 0, cap_emit,
+		    c), 0);
+		/* Nothing before the '\n'. */
+		assert_int_equal(c->calls, in[i] == '\n' ? 1 : 0);
+	}
+	expect_bytes("byte by byte", c, finder_m115);
+
+	/* Split inside "\r\n" and inside the code, in two feeds. */
+	cap_reset(c);
+	assert_int_equal(ff_proto_feed(&p, m, "~M1", 3, 0, cap_emit, c), 0);
+	assert_int_equal(ff_proto_feed(&p, m, "15\r", 3, 0, cap_emit, c), 0);
+	assert_int_equal(c->calls, 0);
+	assert_int_equal(ff_proto_feed(&p, m, "\n", 1, 0, cap_emit, c), 0);
+	expect_bytes("two feeds", c, finder_m115);
+	free(c);
+	ff_model_free(m);
+}
+
+static void
+test_coalesced(void **state)
+{
+	static const char in[] = "~M601 S1\r\n~M115\r\n~M602\r\n~M1";
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct capture *c = calloc(1, sizeof(*c));
+	struct ff_proto p;
+	char want[2048];
+
+	(void)state;
+	assert_non_null(c);
+	ff_proto_init(&p);
+	assert_int_equal(ff_proto_feed(&p, m, in, strlen(in), 0, cap_emit, c),
+	    0);
+	assert_int_equal(c->calls, 3);
+	snprintf(want, sizeof(want), "%s%s%s",
+	    "CMD M601 Received.\r\nControl Success.\r\nok\r\n", finder_m115,
+	    "CMD M602 Received.\r\nControl Release.\r\nok\r\n");
+	expect_bytes("three in one read", c, want);
+	/* The tail "~M1" waits for the rest of its line. */
+	cap_reset(c);
+	assert_int_equal(ff_proto_feed(&p, m, "05\n", 3, 0, cap_emit, c), 0);
+	expect_bytes("the rest", c,
+	    "CMD M105 Received.\r\nT0:24 /0 B:0 /0\r\nok\r\n");
+	free(c);
+	ff_model_free(m);
+}
+
+/* Every spelling gets the same reply. */
+static void
+test_spellings(void **state)
+{
+	static const char *const ins[] = {
+		"~M105\r\n", "~M105\n", "M105\r\n", "M105\n", "  ~ M105 \r\n",
+		"~m105\r\n", "~M105\r\r\n", "\t~M105\t\n",
+	};
+	static const char want[] =
+	    "CMD M105 Received.\r\nT0:24 /0 B:0 /0\r\nok\r\n";
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct ff_proto p;
+	size_t i;
+
+	(void)state;
+	ff_proto_init(&p);
+	for (i = 0; i < sizeof(ins) / sizeof(ins[0]); i++)
+		exchange(&p, m, 0, ins[i], want);
+	ff_model_free(m);
+}
+
+static void
+test_blank_lines(void **state)
+{
+	static const char in[] = "\r\n\n~\r\n  \n~ \t\r\n";
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct capture *c = calloc(1, sizeof(*c));
+	struct ff_proto p;
+
+	(void)state;
+	assert_non_null(c);
+	ff_proto_init(&p);
+	assert_int_equal(ff_proto_feed(&p, m, in, strlen(in), 0, cap_emit, c),
+	    0);
+	assert_int_equal(c->calls, 0);
+	free(c);
+	ff_model_free(m);
+}
+
+static void
+test_overlong(void **state)
+{
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct capture *c = calloc(1, sizeof(*c));
+	char *line = malloc(FF_LINE_MAX + 16);
+	struct ff_proto p;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(line);
+
+	/* FF_LINE_MAX bytes then '\n': the longest line, answered. */
+	ff_proto_init(&p);
+	memset(line, 'A', FF_LINE_MAX);
+	line[FF_LINE_MAX] = '\n';
+	assert_int_equal(ff_proto_feed(&p, m, line, FF_LINE_MAX + 1, 0,
+	    cap_emit, c), 0);
+	assert_int_equal(c->calls, 1);
+	assert_int_equal(c->len, strlen("CMD  Received.\r\nok\r\n") +
+	    FF_CODE_ECHO_MAX);
+
+	/* One byte more before the '\n': the client is dropped. */
+	cap_reset(c);
+	ff_proto_init(&p);
+	memset(line, 'A', FF_LINE_MAX + 1);
+	line[FF_LINE_MAX + 1] = '\n';
+	assert_int_equal(ff_proto_feed(&p, m, line, FF_LINE_MAX + 2, 0,
+	    cap_emit, c), -1);
+	assert_int_equal(c->calls, 0);
+
+	/* The same across many feeds, with no '\n' at all. */
+	cap_reset(c);
+	ff_proto_init(&p);
+	memset(line, 'B', FF_LINE_MAX + 1);
+	assert_int_equal(ff_proto_feed(&p, m, line, 1000, 0, cap_emit, c), 0);
+	assert_int_equal(ff_proto_feed(&p, m, line, FF_LINE_MAX - 1000, 0,
+	    cap_emit, c), 0);
+	assert_int_equal(ff_proto_feed(&p, m, line, 1, 0, cap_emit, c), -1);
+	assert_int_equal(c->calls, 0);
+
+	/* Commands before the long line in the same read are answered. */
+	cap_reset(c);
+	ff_proto_init(&p);
+	memcpy(line, "~M602\n", 6);
+	memset(line + 6, 'C', FF_LINE_MAX + 1);
+	assert_int_equal(ff_proto_feed(&p, m, line, 6 + FF_LINE_MAX + 1, 0,
+	    cap_emit, c), -1);
+	expect_bytes("before the long line", c,
+	    "CMD M602 Received.\r\nControl Release.\r\nok\r\n");
+	free(line);
+	free(c);
+	ff_model_free(m);
+}
+
+static void
+test_junk(void **state)
+{
+	static const unsigned char junk[] = {
+		0x00, 0xff, 0x7f, '~', 0x1b, '[', 'A', ' ', 0x00, 'M', '\r',
+		'\n',
+	};
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct capture *c = calloc(1, sizeof(*c));
+	unsigned char *buf = malloc(20000);
+	struct ff_proto p;
+	uint32_t seed = 12345;
+	size_t i, off, n;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(buf);
+	ff_proto_init(&p);
+	assert_int_equal(ff_proto_feed(&p, m, junk, sizeof(junk), 0,
+	    cap_emit, c), 0);
+	expect_bytes("junk", c, "CMD ???~?[A Received.\r\nok\r\n");
+
+	/* Random bytes, '\n' now and then, in random chunks: every reply is
+	 * well formed, the model keeps answering. */
+	for (i = 0; i < 20000; i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = (seed >> 16) % 23 == 0 ? '\n' : (unsigned char)(seed >> 8);
+	}
+	ff_proto_init(&p);
+	for (off = 0; off < 20000; off += n) {
+		seed = seed * 1103515245 + 12345;
+		n = 1 + (seed >> 16) % 300;
+		if (n > 20000 - off)
+			n = 20000 - off;
+		cap_reset(c);
+		assert_int_equal(ff_proto_feed(&p, m, buf + off, n, off,
+		    cap_emit, c), 0);
+		if (c->len > 0) {
+			assert_memory_equal(c->buf, "CMD ", 4);
+			assert_true(c->len >= 3 && c->buf[c->len - 1] == '\n');
+			/* Replies hold no junk: all printable but line ends. */
+			for (size_t k = 0; k < c->len; k++)
+				assert_true(c->buf[k] == '\r' ||
+				    c->buf[k] == '\n' || (c->buf[k] >= 0x20 &&
+				    c->buf[k] < 0x7f));
+		}
+	}
+	ff_proto_init(&p);
+	exchange(&p, m, 20000, "~M115\r\n", finder_m115);
+	free(buf);
+	free(c);
+	ff_model_free(m);
+}
+
+static void
+test_long_code_echo(void **state)
+{
+	struct ff_model *m = new_model(FF_FINDER, "My Finder");
+	struct ff_proto p;
+	char in[200], want[200];
+
+	(void)state;
+	ff_proto_init(&p);
+	memset(in, 'Z', 100);
+	memcpy(in + 100, " S1\r\n", 6);
+	memcpy(want, "CMD ", 4);
+	memset(want + 4, 'Z', FF_CODE_ECHO_MAX);
+	snprintf(want + 4 + FF_CODE_ECHO_MAX, sizeof(want) - 4 -
+	    FF_CODE_ECHO_MAX, " Received.\r\nok\r\n");
+	exchange(&p, m, 0, in, want);
+	ff_model_free(m);
+}
+
+/* Two connections, one printer: state is the model's, not the line's. */
+static void
+test_two_connections(void **state)
+{
+	struct ff_model *m = new_model(FF_ADVENTURER5M, "Five");
+	struct ff_proto a, b;
+
+	(void)state;
+	ff_proto_init(&a);
+	ff_proto_init(&b);
+	assert_int_equal(ff_proto_feed(&a, m, "~M10", 4, 0, cap_emit, NULL),
+	    0);
+	exchange(&b, m, 0, "~M104 S200\r\n", "CMD M104 Received.\r\nok\r\n");
+	exchange(&a, m, 3600000, "5\r\n",
+	    "CMD M105 Received.\r\nT0:200.0/200.0 T1:0.0/0.0 B:25.0/0.0\r\n"
+	    "ok\r\n");
+	ff_model_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_coalesced),
+		cmocka_unit_test(test_spellings),
+		cmocka_unit_test(test_blank_lines),
+		cmocka_unit_test(test_overlong),
+		cmocka_unit_test(test_junk),
+		cmocka_unit_test(test_long_code_echo),
+		cmocka_unit_test(test_two_connections),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
