@@ -53,6 +53,25 @@ struct config {
 	int	 console_level;		/* syslog priority, default LOG_INFO */
 	int	 save_sent_images;
 
+	/*
+	 * Which machines run.  The Glowforge runs when [MACHINE] is there or
+	 * nothing else is enabled (so an old file works as it did); the
+	 * FlashForge when [FLASHFORGE] is there and enabled.
+	 */
+	int	 glowforge;
+
+	/* [FLASHFORGE] */
+	int	 ff_enabled;		/* default True if the section exists */
+	char	*ff_model;		/* default "finder" */
+	char	*ff_name;		/* default "gf-machine-emulator" */
+	char	*ff_serial;		/* default "SNEMU0000001" */
+	char	*ff_check_code;		/* HTTP API pair; default "00000000" */
+	char	*ff_bind;		/* IPv4 address, default 127.0.0.1 */
+	int	 ff_tcp_port;		/* default 8899 */
+	int	 ff_http_port;		/* default 8898, 0: off */
+	int	 ff_discovery_port;	/* legacy probe, default 48899, 0: off */
+	int	 ff_multicast_port;	/* 225.0.0.9 probe, default 19000, 0: off */
+
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */
 	double	 cool_down_delay;	/* seconds, default 0 */

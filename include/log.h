@@ -21,6 +21,7 @@ enum log_mode { LOG_TO_CONSOLE, LOG_TO_JOURNAL };
 int	 log_init(enum log_mode mode, int level, const char *file);
 void	 log_setlevel(int level);
 int	 log_getlevel(void);
+enum log_mode log_getmode(void);
 void	 log_close(void);
 /* Parses "DEBUG", "info", "warning", "10" (Python logging numbers) or a
  * syslog number; -1 when unknown. */

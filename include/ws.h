@@ -1,7 +1,8 @@
 /*
- * ws: the status WebSocket (libwebsockets, client role).  One thread owns the
- * lws context and every lws call; other threads talk to it only through
- * queues and mutex-protected requests, then wake it with lws_cancel_service().
+ * ws: the status WebSocket (libwebsockets, client role), a client vhost on
+ * the shared loop (loop.h).  The loop thread makes every lws call; other
+ * threads talk to it only through queues and mutex-protected requests,
+ * then wake it.
  *
  * Received messages are split into lines, each pushed to the rx queue.
  * Frames popped from the tx queue are written one per WebSocket message; a
@@ -12,6 +13,7 @@
 
 #include <stdint.h>
 
+struct loop;
 struct queue;
 struct ws;
 
@@ -24,10 +26,12 @@ struct ws_params {
 	int		 ping_timeout_secs;	/* default 10 */
 };
 
-/* rx, tx: queues owned by the caller; tx's wake hook must be ws_wake. */
-struct ws	*ws_new(const struct ws_params *p);
+/* Adds the client vhost to loop, before loop_start().  ws_free() only
+ * after loop_free(): destroying the context calls back into w. */
+struct ws	*ws_new(struct loop *loop, const struct ws_params *p);
 void		 ws_free(struct ws *w);
-int		 ws_start(struct ws *w, struct queue *rx, struct queue *tx);
+/* rx, tx: queues owned by the caller; tx's wake hook must be ws_wake. */
+void		 ws_start(struct ws *w, struct queue *rx, struct queue *tx);
 /* From any thread: open the socket with this single-use token (copied and
  * wiped after use).  -1 if a connection is already up or pending. */
 int		 ws_open(struct ws *w, const char *token);
@@ -38,7 +42,8 @@ int64_t		 ws_wait_closed(struct ws *w);
 int		 ws_is_up(struct ws *w);
 /* The tx queue's wake hook: lws_cancel_service(). */
 void		 ws_wake(void *w);
-/* Flush tx (up to timeout_ms), close with 1001, stop and join the thread. */
+/* Flush tx (up to timeout_ms), close with 1001; returns once closed (or
+ * the loop is found dead).  ws_open() fails from then on. */
 void		 ws_stop(struct ws *w, int timeout_ms);
 
 #endif

@@ -799,8 +799,8 @@ cloud_sign_in_locked(struct cloud *c, char **ws_token)
 		goto done;
 
 	if (x.status == 401 || x.status == 403) {
-		log_warnx("sign-in refused (%ld): check the serial and the "
-		    "password", x.status);
+		/* The caller says it once per streak, not once a try. */
+		log_debug("sign-in refused (HTTP %ld)", x.status);
 		r = CLOUD_ERR_AUTH;
 		goto done;
 	}

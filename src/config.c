@@ -16,6 +16,9 @@
  */
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ff_model.h"
 #include "log.h"
 #include "settings.h"
 
@@ -49,6 +53,13 @@
 #define DEFAULT_SERVER_URL	"https://app.glowforge.com"
 #define DEFAULT_STATUS_URL	"wss://status.glowforge.com"
 #define DEFAULT_PROFILE		"2.6"
+#define DEFAULT_FF_MODEL	"finder"
+#define DEFAULT_FF_NAME		"gf-machine-emulator"
+#define DEFAULT_FF_SERIAL	"SNEMU0000001"
+#define DEFAULT_FF_CHECK_CODE	"00000000"
+#define DEFAULT_FF_BIND		"127.0.0.1"
+#define CONFIG_FF_NAME_MAX	127	/* discovery's name field, less NUL */
+#define CONFIG_FF_SERIAL_MAX	63	/* bytes; fits the modern reply */
 
 enum config_kind {
 	CK_STR,		/* a string; empty means unset */
@@ -57,6 +68,7 @@ enum config_kind {
 	CK_BOOL,
 	CK_SECONDS,
 	CK_LEVEL,	/* a log level name or number */
+	CK_PORT,	/* 0 .. 65535 */
 	CK_LEGACY	/* read by old reference versions; ignored */
 };
 
@@ -107,6 +119,16 @@ static const struct config_key {
 	{ "MOTION", "cool_down_delay", CK_SECONDS, F(cool_down_delay) },
 	{ "THERMAL", "warm_up_delay", CK_SECONDS, F(warm_up_delay) },
 	{ "THERMAL", "cool_down_delay", CK_SECONDS, F(cool_down_delay) },
+	{ "FLASHFORGE", "enabled", CK_BOOL, F(ff_enabled) },
+	{ "FLASHFORGE", "model", CK_STR, F(ff_model) },
+	{ "FLASHFORGE", "name", CK_STR, F(ff_name) },
+	{ "FLASHFORGE", "serial", CK_STR, F(ff_serial) },
+	{ "FLASHFORGE", "check_code", CK_SECRET, F(ff_check_code) },
+	{ "FLASHFORGE", "bind", CK_STR, F(ff_bind) },
+	{ "FLASHFORGE", "tcp_port", CK_PORT, F(ff_tcp_port) },
+	{ "FLASHFORGE", "http_port", CK_PORT, F(ff_http_port) },
+	{ "FLASHFORGE", "discovery_port", CK_PORT, F(ff_discovery_port) },
+	{ "FLASHFORGE", "multicast_port", CK_PORT, F(ff_multicast_port) },
 #undef F
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
@@ -119,7 +141,7 @@ static const struct {
 } config_sects[] = {
 	{ CONFIG_DEFAULT, 1 }, { "SERVICE", 0 }, { "MACHINE", 0 },
 	{ "FACTORY_FIRMWARE", 0 }, { "EMULATOR", 0 }, { "LOGGING", 0 },
-	{ "THERMAL", 1 }, { "MOTION", 1 },
+	{ "THERMAL", 1 }, { "MOTION", 1 }, { "FLASHFORGE", 0 },
 };
 
 enum config_pw_from { PW_NONE, PW_CONFIG, PW_FILE, PW_CREDENTIAL };
@@ -917,6 +939,15 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		}
 		*config_int_field(cf, k->off) = v;
 		return 0;
+	case CK_PORT:
+		if (config_parse_double(val, &d) == -1 || d != (int)d ||
+		    d < 0 || d > 65535) {
+			config_error(src->name, line, "%s: '%s' is not a port "
+			    "number (0 to 65535)", k->key, val);
+			return -1;
+		}
+		*config_int_field(cf, k->off) = (int)d;
+		return 0;
 	}
 	sp = config_str_field(cf, k->off);
 	if (k->kind == CK_SECRET)
@@ -1065,6 +1096,37 @@ config_absolute(const char *path)
 	return config_join(cwd, path);
 }
 
+static int	config_sect_line(const struct config *, const char *);
+
+/* Which machines run, and the FlashForge's defaults. */
+static int
+config_machines(struct config *cf)
+{
+	static const struct {
+		const char	*def;
+		size_t		 off;
+	} strs[] = {
+		{ DEFAULT_FF_MODEL, offsetof(struct config, ff_model) },
+		{ DEFAULT_FF_NAME, offsetof(struct config, ff_name) },
+		{ DEFAULT_FF_SERIAL, offsetof(struct config, ff_serial) },
+		{ DEFAULT_FF_CHECK_CODE, offsetof(struct config, ff_check_code) },
+		{ DEFAULT_FF_BIND, offsetof(struct config, ff_bind) },
+	};
+	char **sp;
+	size_t i;
+
+	if (cf->ff_enabled == -1)
+		cf->ff_enabled = config_sect_line(cf, "FLASHFORGE") != 0;
+	cf->glowforge = config_sect_line(cf, "MACHINE") != 0 ||
+	    !cf->ff_enabled;
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		sp = config_str_field(cf, strs[i].off);
+		if (*sp == NULL && (*sp = strdup(strs[i].def)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 /* Defaults that depend on other keys, and a few cross-key warnings. */
 static int
 config_defaults(struct config *cf)
@@ -1085,6 +1147,8 @@ config_defaults(struct config *cf)
 	const char *s;
 	size_t i, j, n;
 
+	if (config_machines(cf) == -1)
+		return -1;
 	if (cf->server_url == NULL &&
 	    (cf->server_url = strdup(DEFAULT_SERVER_URL)) == NULL)
 		return -1;
@@ -1186,6 +1250,11 @@ config_load(struct config *cf, const char *path)
 	cf->button_press_delay = 1;
 	cf->log_level = LOG_INFO;
 	cf->console_level = LOG_INFO;
+	cf->ff_enabled = -1;		/* unset: the section decides */
+	cf->ff_tcp_port = 8899;
+	cf->ff_http_port = 8898;
+	cf->ff_discovery_port = 48899;
+	cf->ff_multicast_port = 19000;
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
 	    (src->name = strdup(path)) == NULL) {
 		free(src);
@@ -1328,8 +1397,9 @@ config_check_readable(const struct config *cf, const char *key,
 	return -1;
 }
 
-int
-config_check(const struct config *cf)
+/* [MACHINE]: the Glowforge's login. */
+static int
+config_check_glowforge(const struct config *cf)
 {
 	const char *name = config_name(cf), *p, *pwname;
 	unsigned long long serial;
@@ -1390,6 +1460,88 @@ config_check(const struct config *cf)
 		}
 	}
 
+	return bad ? -1 : 0;
+}
+
+/* [FLASHFORGE]: what the printer answers with and where. */
+static int
+config_check_ff(const struct config *cf)
+{
+	const char *name = config_name(cf), *p;
+	struct in_addr a;
+	int bad = 0, line;
+	enum ff_kind kind;
+
+#define FF_LINE(f)	config_field_line(cf, offsetof(struct config, f))
+	if (ff_model_kind_parse(cf->ff_model, &kind) == -1) {
+		config_error(name, FF_LINE(ff_model), "model '%s' is not one "
+		    "of finder, adventurer3, adventurer4, adventurer5m, "
+		    "adventurer5m-pro", cf->ff_model);
+		bad = 1;
+	}
+	if (inet_pton(AF_INET, cf->ff_bind, &a) != 1) {
+		config_error(name, FF_LINE(ff_bind), "bind '%s' is not an "
+		    "IPv4 address", cf->ff_bind);
+		bad = 1;
+	}
+	/* They go into fixed-size discovery fields and reply lines. */
+	for (p = cf->ff_name; *p != '\0' && (unsigned char)*p >= ' ' &&
+	    *p != 0x7f; p++)
+		;
+	if (*p != '\0' || p - cf->ff_name > CONFIG_FF_NAME_MAX) {
+		config_error(name, FF_LINE(ff_name), "name must be printable "
+		    "and at most %d bytes", CONFIG_FF_NAME_MAX);
+		bad = 1;
+	}
+	for (p = cf->ff_serial; isalnum((unsigned char)*p); p++)
+		;
+	if (*p != '\0' || p - cf->ff_serial > CONFIG_FF_SERIAL_MAX) {
+		config_error(name, FF_LINE(ff_serial), "serial must be letters "
+		    "and digits, at most %d", CONFIG_FF_SERIAL_MAX);
+		bad = 1;
+	}
+	for (p = cf->ff_check_code; isalnum((unsigned char)*p); p++)
+		;
+	if (*p != '\0' || p - cf->ff_check_code > CONFIG_FF_SERIAL_MAX) {
+		/* Not echoed: it is the HTTP API's password. */
+		config_error(name, FF_LINE(ff_check_code), "check_code must "
+		    "be letters and digits, at most %d", CONFIG_FF_SERIAL_MAX);
+		bad = 1;
+	}
+	if (cf->ff_tcp_port == 0) {
+		config_error(name, FF_LINE(ff_tcp_port), "tcp_port must not be "
+		    "0: it is the printer's command port");
+		bad = 1;
+	} else if (cf->ff_tcp_port == cf->ff_http_port) {
+		line = FF_LINE(ff_http_port);
+		config_error(name, line ? line : FF_LINE(ff_tcp_port),
+		    "tcp_port and http_port are both %d", cf->ff_tcp_port);
+		bad = 1;
+	}
+	if (cf->ff_discovery_port != 0 &&
+	    cf->ff_discovery_port == cf->ff_multicast_port) {
+		line = FF_LINE(ff_multicast_port);
+		config_error(name, line ? line : FF_LINE(ff_discovery_port),
+		    "discovery_port and multicast_port are both %d",
+		    cf->ff_discovery_port);
+		bad = 1;
+	}
+#undef FF_LINE
+	return bad ? -1 : 0;
+}
+
+int
+config_check(const struct config *cf)
+{
+	const char *name = config_name(cf);
+	int bad = 0;
+
+	/* By hand (tests), neither flag is set: the Glowforge is checked. */
+	if ((cf->glowforge || !cf->ff_enabled) &&
+	    config_check_glowforge(cf) == -1)
+		bad = 1;
+	if (cf->ff_enabled && config_check_ff(cf) == -1)
+		bad = 1;
 	if (config_check_url(cf, "server_url", cf->server_url,
 	    offsetof(struct config, server_url), "http", "https") == -1)
 		bad = 1;
@@ -1451,12 +1603,13 @@ config_free(struct config *cf)
 	}
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		if (config_keys[i].kind == CK_STR ||
-		    config_keys[i].kind == CK_PATH) {
-			free(*config_str_field(cf, config_keys[i].off));
+		    config_keys[i].kind == CK_PATH ||
+		    config_keys[i].kind == CK_SECRET) {
+			config_wipe_free(*config_str_field(cf,
+			    config_keys[i].off));
 			*config_str_field(cf, config_keys[i].off) = NULL;
 		}
 	}
-	config_wipe_free(cf->password);
 	free(cf->path);
 	free(cf->dir);
 	explicit_bzero(cf, sizeof(*cf));
@@ -1567,4 +1720,21 @@ config_print(const struct config *cf, FILE *fp)
 	fputs("\n[THERMAL]\n", fp);
 	config_print_double(fp, "warm_up_delay", cf->warm_up_delay);
 	config_print_double(fp, "cool_down_delay", cf->cool_down_delay);
+
+	fputs("\n[FLASHFORGE]\n", fp);
+	config_print_bool(fp, "enabled", cf->ff_enabled);
+	config_print_str(fp, "model", cf->ff_model);
+	config_print_str(fp, "name", cf->ff_name);
+	config_print_str(fp, "serial", cf->ff_serial);
+	config_print_str(fp, "check_code", cf->ff_check_code != NULL ?
+	    "********" : NULL);
+	config_print_str(fp, "bind", cf->ff_bind);
+	fprintf(fp, "tcp_port = %d\n", cf->ff_tcp_port);
+	fprintf(fp, "http_port = %d\n", cf->ff_http_port);
+	fprintf(fp, "discovery_port = %d\n", cf->ff_discovery_port);
+	fprintf(fp, "multicast_port = %d\n", cf->ff_multicast_port);
+
+	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
+	    cf->glowforge && cf->ff_enabled ? ", " : "",
+	    cf->ff_enabled ? "flashforge" : "");
 }

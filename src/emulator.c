@@ -2,9 +2,15 @@
  * emulator: wires the modules together and runs the daemon's life.
  *
  * Threads: main (signals, via sigwaitinfo, so no async-signal-safety
- * puzzles), link (sign-in and reconnects), ws (the lws loop), dispatch
- * (actions) and at most one job.  Signals are blocked before any thread
- * starts, so only main ever receives them.
+ * puzzles), loop (every lws call: the status socket and the FlashForge
+ * listeners), and for the Glowforge: link (sign-in and reconnects),
+ * dispatch (actions) and at most one job.  Signals are blocked before any
+ * thread starts, so only main ever receives them.
+ *
+ * A reload (SIGHUP) reads the file again; a bad one is rejected and the
+ * machines keep running.  A good one stops them as at shutdown (a running
+ * job ends with its terminal event, the socket closes with 1001), then
+ * starts them again with the new settings.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +29,9 @@
 #include "dispatch.h"
 #include "emulator.h"
 #include "event.h"
+#include "ff_server.h"
 #include "log.h"
+#include "loop.h"
 #include "mono.h"
 #include "queue.h"
 #include "sequence.h"
@@ -39,6 +47,9 @@
 
 struct emulator {
 	const struct config	*cf;
+	struct loop		*loop;
+	struct ff_server	*ff;		/* or NULL: no FlashForge */
+	struct seq_table	*seq;
 	struct cloud		*cloud;
 	struct ws		*ws;
 	struct queue		*rx;	/* lines from the service -> dispatch */
@@ -179,13 +190,22 @@ emulator_link(void *arg)
 	return NULL;
 }
 
+/* The Glowforge: HTTP client, status socket, queues, dispatcher, link. */
 static int
-emulator_start(struct emulator *e)
+emulator_glowforge_up(struct emulator *e)
 {
 	const struct config *cf = e->cf;
 	struct ws_params wp;
-	char ua[64];
+	char ua[64], err[512];
 
+	if ((e->seq = seq_table_new(cf->protocol_profile, cf->sequences_file,
+	    err, sizeof(err))) == NULL) {
+		log_errx("%s", err);
+		return -1;
+	}
+	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
+	log_info("glowforge: profile %s", cf->protocol_profile ?
+	    cf->protocol_profile : "2.6");
 	if ((e->cloud = cloud_new(cf)) == NULL) {
 		log_warnx("cannot set up the HTTP client");
 		return -1;
@@ -197,31 +217,131 @@ emulator_start(struct emulator *e)
 	wp.ca_file = cf->ca_file;
 	wp.user_agent = ua;
 	wp.origin = "http://status.glowforge.com";
-	if ((e->ws = ws_new(&wp)) == NULL)
+	if ((e->ws = ws_new(e->loop, &wp)) == NULL)
 		return -1;
 	e->rx = queue_new(EMULATOR_QUEUE_MAX, NULL, NULL);
 	e->tx = queue_new(EMULATOR_QUEUE_MAX, ws_wake, e->ws);
 	if (e->rx == NULL || e->tx == NULL)
 		return -1;
-	if (ws_start(e->ws, e->rx, e->tx) == -1)
+	ws_start(e->ws, e->rx, e->tx);
+	/* The .info/.puls folder is made (and checked) by the store on the
+	 * first job; a problem there is logged but never stops the machine. */
+	if ((e->dispatch = dispatch_new(cf, e->cloud, e->seq, e->rx,
+	    e->tx)) == NULL || dispatch_start(e->dispatch) == -1)
 		return -1;
 	return 0;
 }
 
+/* Builds and starts every configured machine; -1 leaves e for _down(). */
+static int
+emulator_up(struct emulator *e, const struct config *cf)
+{
+	memset(e, 0, sizeof(*e));
+	e->cf = cf;
+	pthread_mutex_init(&e->mtx, NULL);
+	mono_cond_init(&e->cond);
+	if ((e->loop = loop_new()) == NULL)
+		return -1;
+	if (cf->glowforge && emulator_glowforge_up(e) == -1)
+		return -1;
+	if (cf->ff_enabled && (e->ff = ff_server_new(e->loop, cf)) == NULL)
+		return -1;
+	if (loop_start(e->loop) == -1)
+		return -1;
+	if (cf->glowforge) {
+		if (pthread_create(&e->link, NULL, emulator_link, e) != 0) {
+			log_warnx("cannot start the link thread");
+			return -1;
+		}
+		e->link_started = 1;
+		sd_notify(0, "STATUS=signing in");
+	} else {
+		/* Listening is all a FlashForge needs to serve. */
+		sd_notify(0, "READY=1\nSTATUS=flashforge listening");
+	}
+	return 0;
+}
+
+/* Stops and frees what _up() made, in the order that loses nothing. */
+static void
+emulator_down(struct emulator *e)
+{
+	pthread_mutex_lock(&e->mtx);
+	e->stopping = 1;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->mtx);
+
+	/* The job ends (its terminal event queued), then the socket flushes
+	 * and closes, then nothing is left to wake the loop, which goes. */
+	if (e->dispatch != NULL)
+		dispatch_stop(e->dispatch, EMULATOR_STOP_JOB_MS);
+	if (e->ws != NULL)
+		ws_stop(e->ws, EMULATOR_STOP_FLUSH_MS);
+	if (e->link_started)
+		pthread_join(e->link, NULL);
+	if (e->tx != NULL && queue_len(e->tx) > 0)
+		log_warnx("%zu frames not sent at shutdown", queue_len(e->tx));
+	if (e->loop != NULL)
+		loop_stop(e->loop);
+	/* Destroying the context calls back into ws and ff: they go after. */
+	loop_free(e->loop);
+	ff_server_free(e->ff);
+	dispatch_free(e->dispatch);
+	ws_free(e->ws);
+	queue_free(e->rx);
+	queue_free(e->tx);
+	cloud_free(e->cloud);
+	seq_table_free(e->seq);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->mtx);
+	memset(e, 0, sizeof(*e));
+}
+
+static void
+emulator_log_levels(const struct config *cf, int foreground, int verbose)
+{
+	int level = foreground ? cf->console_level : cf->log_level;
+
+	if (log_init(log_getmode(), verbose ? LOG_DEBUG : level,
+	    cf->log_file) == -1)
+		log_warn("log file %s", cf->log_file);
+}
+
+/*
+ * SIGHUP: 0 with *cf replaced and the machines restarted, 1 when the new
+ * file was rejected (nothing changed), -1 when restarting failed.
+ */
+static int
+emulator_reload(struct emulator *e, struct config *cf, int foreground,
+    int verbose)
+{
+	struct config ncf;
+
+	log_info("SIGHUP: reading %s again", cf->path);
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+	/* config_load() prints each problem as file:line: message. */
+	if (config_load(&ncf, cf->path) == -1) {
+		config_free(&ncf);
+		log_errx("configuration %s rejected; the running one is kept",
+		    cf->path);
+		sd_notify(0, "READY=1\nSTATUS=reload rejected; running on");
+		return 1;
+	}
+	emulator_down(e);
+	config_free(cf);
+	*cf = ncf;
+	emulator_log_levels(cf, foreground, verbose);
+	log_info("configuration reloaded; restarting the machines");
+	return emulator_up(e, cf) == -1 ? -1 : 0;
+}
+
 int
-emulator_run(const struct config *cf)
+emulator_run(struct config *cf, int foreground, int verbose)
 {
 	struct emulator e;
-	struct seq_table *seq = NULL;
 	sigset_t set;
 	siginfo_t si;
-	char err[512];
 	int sig, ret = 1;
-
-	memset(&e, 0, sizeof(e));
-	e.cf = cf;
-	pthread_mutex_init(&e.mtx, NULL);
-	mono_cond_init(&e.cond);
 
 	/* Block before any thread exists: they all inherit the mask. */
 	sigemptyset(&set);
@@ -231,28 +351,14 @@ emulator_run(const struct config *cf)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past RLIMIT_FSIZE a write fails with EFBIG, which the store
+	 * reports, instead of the signal killing the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	event_init();
-	if ((seq = seq_table_new(cf->protocol_profile, cf->sequences_file, err,
-	    sizeof(err))) == NULL) {
-		log_errx("%s", err);
-		goto done;
-	}
-	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
-	log_info("gf-machine-emulator %s, profile %s", GFE_VERSION,
-	    cf->protocol_profile ? cf->protocol_profile : "2.6");
-	/* The .info/.puls folder is made (and checked) by the store on the
-	 * first job; a problem there is logged but never stops the machine. */
-	if (emulator_start(&e) == -1)
+	log_info("gf-machine-emulator %s", GFE_VERSION);
+	if (emulator_up(&e, cf) == -1)
 		goto stop;
-	if ((e.dispatch = dispatch_new(cf, e.cloud, seq, e.rx, e.tx)) == NULL ||
-	    dispatch_start(e.dispatch) == -1)
-		goto stop;
-	if (pthread_create(&e.link, NULL, emulator_link, &e) != 0) {
-		log_warnx("cannot start the link thread");
-		goto stop;
-	}
-	e.link_started = 1;
 
 	for (;;) {
 		if ((sig = sigwaitinfo(&set, &si)) == -1) {
@@ -262,51 +368,31 @@ emulator_run(const struct config *cf)
 			break;
 		}
 		if (sig == SIGUSR1) {
-			dispatch_press_button(e.dispatch);
+			if (e.dispatch != NULL)
+				dispatch_press_button(e.dispatch);
+			else
+				log_info("SIGUSR1: no Glowforge, no button");
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_warnx("SIGHUP: reloading is not supported yet; "
-			    "restart the daemon to apply a new config");
+			if (emulator_reload(&e, cf, foreground, verbose) == -1)
+				goto stop;
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGINT ? "SIGINT" :
 		    "SIGTERM");
 		break;
 	}
-	ret = 0;
+	ret = e.loop != NULL && loop_failed(e.loop) ? 1 : 0;
 stop:
 	sd_notify(0, "STOPPING=1");
-	pthread_mutex_lock(&e.mtx);
-	e.stopping = 1;
-	pthread_cond_broadcast(&e.cond);
-	pthread_mutex_unlock(&e.mtx);
 	/* A second SIGINT/SIGTERM during shutdown exits at once. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-
-	/* Order matters: the job ends (its terminal event queued), then the
-	 * socket flushes and closes, then nothing is left to wake it. */
-	if (e.dispatch != NULL)
-		dispatch_stop(e.dispatch, EMULATOR_STOP_JOB_MS);
-	if (e.ws != NULL)
-		ws_stop(e.ws, EMULATOR_STOP_FLUSH_MS);
-	if (e.link_started)
-		pthread_join(e.link, NULL);
-	if (e.tx != NULL && queue_len(e.tx) > 0)
-		log_warnx("%zu frames not sent at shutdown", queue_len(e.tx));
-	dispatch_free(e.dispatch);
-	ws_free(e.ws);
-	queue_free(e.rx);
-	queue_free(e.tx);
-	cloud_free(e.cloud);
-done:
-	seq_table_free(seq);
-	pthread_cond_destroy(&e.cond);
-	pthread_mutex_destroy(&e.mtx);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	emulator_down(&e);
 	return ret;
 }

@@ -54,6 +54,12 @@ log_getlevel(void)
 	return atomic_load(&log_level);
 }
 
+enum log_mode
+log_getmode(void)
+{
+	return log_mode;
+}
+
 void
 log_close(void)
 {

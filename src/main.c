@@ -1,6 +1,6 @@
 /*
  * main: options, the configuration and the log; the rest is emulator_run().
- * It never forks: systemd (Type=simple) or a terminal runs it in the
+ * It never forks: systemd (Type=notify) or a terminal runs it in the
  * foreground, and a daemon that detaches only hides its failures.
  *
  * Exit status: 0 fine, 1 a failure at run time, 2 a usage or configuration
@@ -115,7 +115,7 @@ main(int argc, char *argv[])
 	log_info("gf-machine-emulator %s, configuration %s", GFE_VERSION,
 	    cf.path);
 
-	rc = emulator_run(&cf);
+	rc = emulator_run(&cf, foreground, verbose);
 	config_free(&cf);
 	log_close();
 	return rc;

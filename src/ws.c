@@ -1,9 +1,8 @@
 /*
- * ws: the status WebSocket.  See ws.h for the threading rule: the loop
- * thread started by ws_start() makes every lws call; other threads set a
- * request under w->mtx and call lws_cancel_service(), the one lws function
- * that is safe from anywhere.  LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs
- * on the loop thread and acts on the request.
+ * ws: the status WebSocket.  See loop.h for the threading rule: the loop
+ * thread makes every lws call; other threads set a request under w->mtx
+ * and wake the loop.  LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs on the
+ * loop thread and acts on the request.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +16,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "mono.h"
 #include "queue.h"
 #include "ws.h"
@@ -40,9 +40,8 @@ struct ws {
 	char			*base_path;	/* "" or "/prefix" */
 
 	struct queue		*rx, *tx;	/* the caller's */
-	pthread_t		 thread;
-	int			 started;
-	struct lws_context	*ctx;		/* loop thread only */
+	struct loop		*loop;		/* the caller's */
+	struct lws_vhost	*vh;		/* this machine's client vhost */
 	struct lws		*wsi;		/* loop thread only */
 	lws_sorted_usec_list_t	 sul_stop;	/* loop thread only */
 	int			 stop_armed;	/* loop thread only */
@@ -65,7 +64,7 @@ struct ws {
 	int64_t			 up_ms;		/* last connection's length */
 	int			 stopping;	/* ws_stop() called */
 	int64_t			 stop_deadline;	/* ms, monotonic */
-	int			 done;		/* loop thread finished */
+	int			 done;		/* ws_stop() finished */
 };
 
 static void
@@ -177,19 +176,26 @@ ws_stop_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct ws *w = lws_container_of(sul, struct ws, sul_stop);
 
-	/* Nothing to do here: waking the loop lets ws_thread see the time. */
-	(void)w;
+	/* A peer that does not read keeps the socket from ever becoming
+	 * writable: past the deadline it is dropped, not flushed. */
+	if (w->wsi != NULL)
+		lws_set_timeout(w->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+		    LWS_TO_KILL_ASYNC);
 }
 
 static int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct ws *w = lws_context_user(lws_get_context(wsi));
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	/* Some callbacks (GET_THREAD_ID) come without a vhost. */
+	struct ws *w = vh != NULL ? lws_get_vhost_user(vh) : NULL;
 	char *token;
 	int stopping;
 
 	(void)user;
+	if (w == NULL)
+		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		pthread_mutex_lock(&w->mtx);
@@ -210,7 +216,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			/* A silent link must not hold the loop past the
 			 * deadline: the timer wakes lws_service(). */
 			w->stop_armed = 1;
-			lws_sul_schedule(w->ctx, 0, &w->sul_stop,
+			lws_sul_schedule(loop_context(w->loop), 0, &w->sul_stop,
 			    ws_stop_timeout, (lws_usec_t)(w->stop_deadline -
 			    mono_now_ms() + 1) * LWS_US_PER_MS);
 		}
@@ -258,8 +264,10 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		log_info("status socket closed");
-		sd_notify(0, "STATUS=status socket down, reconnecting");
 		pthread_mutex_lock(&w->mtx);
+		/* At shutdown, STOPPING=1 has said it all. */
+		if (!w->stopping)
+			sd_notify(0, "STATUS=status socket down, reconnecting");
 		ws_set_idle(w);
 		pthread_mutex_unlock(&w->mtx);
 		break;
@@ -327,7 +335,8 @@ ws_connect(struct ws *w, char *token)
 		goto fail;
 	}
 	memset(&ci, 0, sizeof(ci));
-	ci.context = w->ctx;
+	ci.context = loop_context(w->loop);
+	ci.vhost = w->vh;
 	ci.address = w->host;
 	ci.port = w->port;
 	ci.path = path;
@@ -356,44 +365,10 @@ fail:
 	pthread_mutex_unlock(&w->mtx);
 }
 
-static void
-ws_lws_log(int level, const char *line)
-{
-	size_t n = strlen(line);
-
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	log_emit(level == LLL_ERR ? LOG_WARNING : LOG_DEBUG, 0, "lws", "lws",
-	    "%.*s", (int)n, line);
-}
-
-static void *
-ws_thread(void *arg)
-{
-	struct ws *w = arg;
-	int stop;
-
-	for (;;) {
-		if (lws_service(w->ctx, 0) < 0)
-			break;
-		pthread_mutex_lock(&w->mtx);
-		stop = w->stopping && (w->state == WS_IDLE ||
-		    mono_now_ms() >= w->stop_deadline);
-		pthread_mutex_unlock(&w->mtx);
-		if (stop)
-			break;
-	}
-	lws_sul_cancel(&w->sul_stop);
-	pthread_mutex_lock(&w->mtx);
-	ws_set_idle(w);
-	w->done = 1;
-	pthread_mutex_unlock(&w->mtx);
-	return NULL;
-}
-
 struct ws *
-ws_new(const struct ws_params *p)
+ws_new(struct loop *loop, const struct ws_params *p)
 {
+	struct lws_context_creation_info info;
 	const char *prot, *ads, *path;
 	char *tmp = NULL;
 	struct ws *w;
@@ -401,8 +376,9 @@ ws_new(const struct ws_params *p)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
+	w->loop = loop;
 	pthread_mutex_init(&w->mtx, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	mono_cond_init(&w->cond);	/* ws_stop() waits on a deadline */
 	/* Copies of every string: the caller's may not outlive this call. */
 	w->p = *p;
 	w->p.url = w->p.ca_file = w->p.user_agent = w->p.origin = NULL;
@@ -458,6 +434,19 @@ ws_new(const struct ws_params *p)
 	if (w->host == NULL || w->base_path == NULL ||
 	    w->scheme_host == NULL || w->host_header == NULL)
 		goto fail;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "glowforge";
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = ws_protocols;
+	/* lws makes a vhost's client TLS context only when asked so. */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.client_ssl_ca_filepath = w->p.ca_file;
+	info.user = w;
+	if ((w->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
+		log_warnx("cannot create the status socket's vhost");
+		goto fail;
+	}
 	free(tmp);
 	return w;
 fail:
@@ -487,36 +476,11 @@ ws_free(struct ws *w)
 	free(w);
 }
 
-int
+void
 ws_start(struct ws *w, struct queue *rx, struct queue *tx)
 {
-	struct lws_context_creation_info info;
-
 	w->rx = rx;
 	w->tx = tx;
-	lws_set_log_level(log_getlevel() >= LOG_DEBUG ? LLL_ERR | LLL_WARN :
-	    LLL_ERR, ws_lws_log);
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = ws_protocols;
-	/* RAW_ORIGIN: send Origin as given; lws would prefix "http://". */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-	    LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
-	info.client_ssl_ca_filepath = w->p.ca_file;
-	info.user = w;
-	info.fd_limit_per_thread = 16;
-	if ((w->ctx = lws_create_context(&info)) == NULL) {
-		log_warnx("cannot create the WebSocket context");
-		return -1;
-	}
-	if (pthread_create(&w->thread, NULL, ws_thread, w) != 0) {
-		log_warnx("cannot start the WebSocket thread");
-		lws_context_destroy(w->ctx);
-		w->ctx = NULL;
-		return -1;
-	}
-	w->started = 1;
-	return 0;
 }
 
 int
@@ -534,9 +498,7 @@ ws_open(struct ws *w, const char *token)
 	}
 	w->token = copy;
 	w->state = WS_PENDING;
-	/* Under the lock: ws_stop() sets stopping under it before it destroys
-	 * the context, so the context is alive here. */
-	lws_cancel_service(w->ctx);
+	loop_wake(w->loop);
 	pthread_mutex_unlock(&w->mtx);
 	return 0;
 }
@@ -570,26 +532,28 @@ ws_wake(void *arg)
 {
 	struct ws *w = arg;
 
-	/* ctx lives from ws_start() to ws_stop(); producers of tx stop
-	 * before ws_stop() runs. */
-	if (w->started)
-		lws_cancel_service(w->ctx);
+	/* The loop outlives every producer of tx (see emulator.c). */
+	loop_wake(w->loop);
 }
 
 void
 ws_stop(struct ws *w, int timeout_ms)
 {
-	if (!w->started)
-		return;
+	struct timespec ts;
+	int rc = 0;
+
 	pthread_mutex_lock(&w->mtx);
 	w->stopping = 1;
 	w->stop_deadline = mono_now_ms() + timeout_ms;
 	pthread_mutex_unlock(&w->mtx);
-	lws_cancel_service(w->ctx);
-	pthread_join(w->thread, NULL);
-	w->started = 0;
-	/* The loop is gone: this thread may now own the context.  Nothing
-	 * wakes it any more (the dispatcher stopped before us). */
-	lws_context_destroy(w->ctx);	/* closes a socket still open */
-	w->ctx = NULL;
+	loop_wake(w->loop);
+	/* The loop closes the socket by the deadline (sul_stop); the margin
+	 * only covers a loop that died, which loop_free() cleans up after. */
+	mono_deadline(&ts, timeout_ms + 500);
+	pthread_mutex_lock(&w->mtx);
+	while (w->state != WS_IDLE && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cond, &w->mtx, &ts);
+	w->done = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
 }

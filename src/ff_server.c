@@ -1,0 +1,750 @@
+/*
+ * ff_server: see ff_server.h.
+ *
+ * Clients that write "~M601 S1\r\n" and their command as two writes, then
+ * read once, want both replies in that read; on loopback the command
+ * comes a few µs after the login, after we would have answered.  So the
+ * reply to a login that arrives alone waits for the next bytes, at most
+ * FF_LOGIN_HOLD_US, and both replies leave together.
+ *
+ * Bounds, so that no client can grow us: at most FF_CLIENTS_MAX command
+ * connections (a new one past that closes the one quiet longest, so a
+ * flood of idle connections cannot lock real clients out); per connection one line (ff_proto), FF_OUT_MAX bytes of
+ * replies not yet taken, and one read held back while those are high.  A
+ * client that stops reading is no longer read (flow control) and is
+ * dropped when idle for FF_IDLE_SECS.  HTTP bodies are capped except an
+ * upload's file, which is counted, never kept.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "ff_disco.h"
+#include "ff_http.h"
+#include "ff_model.h"
+#include "ff_proto.h"
+#include "ff_server.h"
+#include "log.h"
+#include "loop.h"
+#include "mono.h"
+
+#define FF_CLIENTS_MAX	64		/* command connections at once */
+#define FF_OUT_MAX	(96 * 1024)	/* bytes of replies held per client */
+#define FF_OUT_HIGH	(16 * 1024)	/* stop reading above this */
+#define FF_HELD_MAX	(16 * 1024)	/* bytes of one read held back */
+#define FF_WRITE_CHUNK	4096		/* bytes per writable callback */
+#define FF_IDLE_SECS	300		/* a silent client is dropped */
+#define FF_BODY_MAX	(64 * 1024)	/* bytes of a JSON request */
+#define FF_UPLOAD_MAX	(1024ULL * 1024 * 1024)	/* bytes, one file */
+#define FF_LOGIN_HOLD_US 200000		/* µs a lone login's reply waits */
+#define FF_MCAST_GROUP	"225.0.0.9"
+
+struct ff_conn;
+
+struct ff_server {
+	struct ff_model		*model;
+	struct lws_vhost	*vh_tcp, *vh_http, *vh_udp;
+	int			 clients;	/* command connections open */
+	int			 dying;		/* of those, closed for newcomers */
+	int			 evicted;	/* since the last log line */
+	/* Command connections, the one quiet longest first. */
+	struct ff_conn		*lru_head, *lru_tail;
+};
+
+/* Per command connection; lws allocates and zeroes it. */
+struct ff_conn {
+	struct lws		*wsi;
+	struct ff_proto		 proto;
+	unsigned char		 out[LWS_PRE + FF_OUT_MAX];
+	size_t			 out_off, out_len;	/* bytes in out */
+	unsigned char		 held[FF_HELD_MAX];	/* read, not fed yet */
+	size_t			 held_len;
+	int			 overflow;	/* a reply did not fit */
+	int			 counted;	/* in s->clients */
+	int			 holding;	/* a login's reply waits */
+	int			 evicting;	/* closed for a newcomer */
+	struct ff_conn		*lru_prev, *lru_next;
+};
+
+/* Per HTTP request; lws allocates and zeroes it. */
+struct ff_req {
+	char			 path[64];
+	char			*body;
+	size_t			 body_len;
+	int			 too_big;
+	struct lws_spa		*spa;		/* /uploadGcode only */
+	char			 file[FF_NAME_MAX + 1];
+	uint64_t		 file_size;	/* bytes received */
+	int			 file_seen, print_now, upload_bad;
+	char			*resp;		/* LWS_PRE headroom, then JSON */
+	size_t			 resp_len;
+	int			 status;
+};
+
+static struct ff_server *
+ff_server_of(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+
+	/* Some callbacks (GET_THREAD_ID) come without a vhost. */
+	return vh != NULL ? lws_get_vhost_user(vh) : NULL;
+}
+
+/* ---- TCP 8899: the command port ---- */
+
+static void
+ff_lru_unlink(struct ff_server *s, struct ff_conn *c)
+{
+	if (c->lru_prev != NULL)
+		c->lru_prev->lru_next = c->lru_next;
+	else if (s->lru_head == c)
+		s->lru_head = c->lru_next;
+	if (c->lru_next != NULL)
+		c->lru_next->lru_prev = c->lru_prev;
+	else if (s->lru_tail == c)
+		s->lru_tail = c->lru_prev;
+	c->lru_prev = c->lru_next = NULL;
+}
+
+/* c was just heard from: it goes last in line for eviction. */
+static void
+ff_lru_touch(struct ff_server *s, struct ff_conn *c)
+{
+	ff_lru_unlink(s, c);
+	c->lru_prev = s->lru_tail;
+	if (s->lru_tail != NULL)
+		s->lru_tail->lru_next = c;
+	else
+		s->lru_head = c;
+	s->lru_tail = c;
+}
+
+/* At the cap: the connection quiet longest makes room. */
+static void
+ff_lru_evict(struct ff_server *s)
+{
+	struct ff_conn *old;
+
+	for (old = s->lru_head; old != NULL && old->evicting;
+	    old = old->lru_next)
+		;
+	if (old == NULL)
+		return;
+	old->evicting = 1;
+	s->dying++;
+	/* One line per burst, not one per connection. */
+	if (s->evicted++ == 0)
+		log_warnx("flashforge: %d clients connected; closing the "
+		    "quietest for each newcomer", FF_CLIENTS_MAX);
+	lws_set_timeout(old->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void
+ff_conn_emit(void *arg, const void *buf, size_t len)
+{
+	struct ff_conn *c = arg;
+	unsigned char *base = c->out + LWS_PRE;
+
+	if (c->overflow)
+		return;
+	if (c->out_off + c->out_len + len > FF_OUT_MAX) {
+		memmove(base, base + c->out_off, c->out_len);
+		c->out_off = 0;
+	}
+	if (c->out_len + len > FF_OUT_MAX) {
+		c->overflow = 1;
+		return;
+	}
+	memcpy(base + c->out_off + c->out_len, buf, len);
+	c->out_len += len;
+}
+
+/*
+ * Feeds one command line at a time, so that a client sending many
+ * commands without reading the replies is stopped at FF_OUT_HIGH: the
+ * rest of the read is held, and reading resumes once it has been fed.
+ */
+static int
+ff_conn_feed(struct ff_server *s, struct ff_conn *c, const unsigned char *in,
+    size_t len)
+{
+	const unsigned char *nl;
+	size_t n;
+
+	while (len > 0) {
+		if (c->out_len >= FF_OUT_HIGH) {
+			if (len > sizeof(c->held) - c->held_len) {
+				log_warnx("flashforge: client sends without "
+				    "reading; dropped");
+				return -1;
+			}
+			memmove(c->held + c->held_len, in, len);
+			c->held_len += len;
+			lws_rx_flow_control(c->wsi, 0);
+			break;
+		}
+		nl = memchr(in, '\n', len);
+		n = nl != NULL ? (size_t)(nl - in) + 1 : len;
+		if (ff_proto_feed(&c->proto, s->model, in, n, mono_now_ms(),
+		    ff_conn_emit, c) == -1)
+			return -1;
+		if (c->overflow) {
+			log_warnx("flashforge: reply over %d bytes queued for a "
+			    "client; dropped", FF_OUT_MAX);
+			return -1;
+		}
+		in += n;
+		len -= n;
+	}
+	if (c->out_len > 0 && !c->holding)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* 1 if the read is one login line and nothing else: "~M601 S1\r\n". */
+static int
+ff_conn_lone_login(const unsigned char *in, size_t len)
+{
+	const unsigned char *nl = memchr(in, '\n', len);
+
+	if (nl == NULL || (size_t)(nl - in) + 1 != len)
+		return 0;
+	if (len > 0 && in[0] == '~') {
+		in++;
+		len--;
+	}
+	return len >= 4 && memcmp(in, "M601", 4) == 0;
+}
+
+static int
+ff_conn_write(struct ff_server *s, struct ff_conn *c)
+{
+	unsigned char held[FF_HELD_MAX];
+	size_t n, hl;
+
+	if (c->out_len > 0) {
+		n = c->out_len < FF_WRITE_CHUNK ? c->out_len : FF_WRITE_CHUNK;
+		/* lws_write() needs LWS_PRE bytes before what it sends. */
+		if (lws_write(c->wsi, c->out + LWS_PRE + c->out_off, n,
+		    LWS_WRITE_RAW) < (int)n)
+			return -1;
+		c->out_off += n;
+		c->out_len -= n;
+		if (c->out_len == 0)
+			c->out_off = 0;
+	}
+	if (c->held_len > 0 && c->out_len < FF_OUT_HIGH) {
+		hl = c->held_len;
+		memcpy(held, c->held, hl);
+		c->held_len = 0;
+		if (ff_conn_feed(s, c, held, hl) == -1)
+			return -1;
+		if (c->held_len == 0)
+			lws_rx_flow_control(c->wsi, 1);
+	}
+	if (c->out_len > 0)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static int
+ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct ff_server *s = ff_server_of(wsi);
+	struct ff_conn *c = user;
+
+	if (s == NULL)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		if (s->clients - s->dying >= FF_CLIENTS_MAX)
+			ff_lru_evict(s);
+		else if (s->evicted > 0 && s->clients < FF_CLIENTS_MAX / 2) {
+			log_info("flashforge: %d idle connections were closed "
+			    "for newcomers", s->evicted);
+			s->evicted = 0;
+		}
+		s->clients++;
+		c->counted = 1;
+		c->wsi = wsi;
+		ff_lru_touch(s, c);
+		ff_proto_init(&c->proto);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, FF_IDLE_SECS);
+		break;
+	case LWS_CALLBACK_RAW_RX:
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, FF_IDLE_SECS);
+		ff_lru_touch(s, c);
+		if (c->holding) {
+			c->holding = 0;
+			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+		} else if (c->out_len == 0 && ff_conn_lone_login(in, len)) {
+			c->holding = 1;
+			lws_set_timer_usecs(wsi, FF_LOGIN_HOLD_US);
+		}
+		if (ff_conn_feed(s, c, in, len) == -1)
+			return -1;
+		break;
+	case LWS_CALLBACK_TIMER:
+		/* Nothing followed the login: its reply goes alone. */
+		c->holding = 0;
+		if (c->out_len > 0)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (ff_conn_write(s, c) == -1)
+			return -1;
+		break;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (c != NULL && c->counted) {
+			c->counted = 0;
+			s->clients--;
+			if (c->evicting)
+				s->dying--;
+			ff_lru_unlink(s, c);
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- UDP discovery ---- */
+
+static int
+ff_udp_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct ff_server *s = ff_server_of(wsi);
+	const struct lws_udp *u;
+	unsigned char reply[FF_DISCO_MODERN_LEN];
+	size_t n;
+
+	(void)user;
+	if (s == NULL || reason != LWS_CALLBACK_RAW_RX)
+		return 0;
+	if ((u = lws_get_udp(wsi)) == NULL)
+		return 0;
+	if ((n = ff_disco_reply(s->model, in, len, reply, sizeof(reply))) == 0)
+		return 0;
+	/* Datagrams: a reply that cannot leave now is simply lost, as a
+	 * probe may be; the client probes again. */
+	if (sendto(lws_get_socket_fd(wsi), reply, n, MSG_DONTWAIT, &u->sa,
+	    u->salen) == -1)
+		log_debug("flashforge: discovery reply: %s", strerror(errno));
+	return 0;
+}
+
+/* A UDP socket of ours, adopted by lws; -1 after logging. */
+static int
+ff_udp_open(struct ff_server *s, const char *bind_ip, int port, int mcast)
+{
+	lws_sock_file_fd_type fd;
+	struct sockaddr_in sa;
+	struct ip_mreq mr;
+	int sock, one = 1, any;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, bind_ip, &sa.sin_addr) != 1)
+		return -1;	/* config_check() saw to it */
+	any = sa.sin_addr.s_addr == htonl(INADDR_ANY);
+	if ((sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("flashforge: UDP socket");
+		return -1;
+	}
+	/* Several emulators (or a real client) may share a probe port. */
+	setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(sock, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		log_warn("flashforge: UDP %s:%d", bind_ip, port);
+		close(sock);
+		return -1;
+	}
+	/* A socket bound to one address never sees group traffic; the group
+	 * is joined only when listening on every interface. */
+	if (mcast && any) {
+		memset(&mr, 0, sizeof(mr));
+		inet_pton(AF_INET, FF_MCAST_GROUP, &mr.imr_multiaddr);
+		mr.imr_interface.s_addr = htonl(INADDR_ANY);
+		if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
+		    sizeof(mr)) == -1)
+			log_warn("flashforge: joining %s", FF_MCAST_GROUP);
+	} else if (mcast)
+		log_info("flashforge: bind is %s: probes to %s:%d are not "
+		    "seen (bind 0.0.0.0 for them)", bind_ip, FF_MCAST_GROUP,
+		    port);
+	fd.sockfd = sock;
+	if (lws_adopt_descriptor_vhost(s->vh_udp, LWS_ADOPT_RAW_SOCKET_UDP,
+	    fd, "ff-disco", NULL) == NULL) {
+		/* lws closed the socket. */
+		log_warnx("flashforge: cannot watch UDP port %d", port);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- HTTP 8898: the 5M-era API ---- */
+
+static void
+ff_req_clear(struct ff_req *r)
+{
+	if (r->spa != NULL) {
+		lws_spa_destroy(r->spa);
+		r->spa = NULL;
+	}
+	free(r->body);
+	free(r->resp);
+	r->body = r->resp = NULL;
+}
+
+/* Copies a request header by name (any case), "" when absent. */
+static void
+ff_req_header(struct lws *wsi, const char *name, char *buf, size_t len)
+{
+	char low[64];
+	size_t i;
+
+	buf[0] = '\0';
+	if (lws_hdr_custom_copy(wsi, buf, (int)len, name,
+	    (int)strlen(name)) > 0)
+		return;
+	/* lws keeps custom header names as the client wrote them. */
+	for (i = 0; name[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+		    name[i] + 32 : name[i]);
+	low[i] = '\0';
+	if (lws_hdr_custom_copy(wsi, buf, (int)len, low, (int)i) <= 0)
+		buf[0] = '\0';
+}
+
+/* Sets the response from a JSON string (NULL: out of memory). */
+static void
+ff_req_respond(struct ff_req *r, int status, const char *json)
+{
+	size_t n;
+
+	free(r->resp);
+	r->resp = NULL;
+	r->status = 500;
+	if (json == NULL)
+		json = "{\"code\":500,\"message\":\"out of memory\"}";
+	else
+		r->status = status;
+	n = strlen(json);
+	if ((r->resp = malloc(LWS_PRE + n)) == NULL) {
+		r->resp_len = 0;
+		return;
+	}
+	memcpy(r->resp + LWS_PRE, json, n);
+	r->resp_len = n;
+}
+
+static int
+ff_upload_cb(void *data, const char *name, const char *filename, char *buf,
+    int len, enum lws_spa_fileupload_states state)
+{
+	struct ff_req *r = data;
+	const char *base;
+
+	(void)name;
+	(void)buf;	/* counted, not kept: the emulator prints nothing */
+	switch (state) {
+	case LWS_UFS_OPEN:
+		/* A path from the client is never a path here. */
+		base = strrchr(filename, '/');
+		base = base != NULL ? base + 1 : filename;
+		if (r->file_seen || *base == '\0' ||
+		    strlen(base) >= sizeof(r->file)) {
+			r->upload_bad = 1;
+			break;
+		}
+		snprintf(r->file, sizeof(r->file), "%s", base);
+		r->file_seen = 1;
+		break;
+	case LWS_UFS_CONTENT:
+	case LWS_UFS_FINAL_CONTENT:
+		if (len > 0)
+			r->file_size += (uint64_t)len;
+		if (r->file_size > FF_UPLOAD_MAX)
+			return -1;
+		break;
+	case LWS_UFS_CLOSE:
+		break;
+	}
+	return 0;
+}
+
+/* All of the request is in: work out the answer. */
+static void
+ff_req_complete(struct ff_server *s, struct lws *wsi, struct ff_req *r)
+{
+	char serial[96], check[96], size[32], now[16], *json = NULL;
+	int status = 200;
+
+	if (r->too_big) {
+		ff_req_respond(r, 413, "{\"code\":413,"
+		    "\"message\":\"request body too large\"}");
+		return;
+	}
+	if (strcmp(r->path, "/uploadGcode") != 0) {
+		if (ff_http_handle(s->model, r->path, r->body != NULL ? r->body :
+		    "", r->body_len, mono_now_ms(), &json, &status) == -1)
+			json = NULL;
+		ff_req_respond(r, status, json);
+		free(json);
+		return;
+	}
+
+	/* The upload's credentials come as headers, not in the body. */
+	ff_req_header(wsi, "serialNumber:", serial, sizeof(serial));
+	ff_req_header(wsi, "checkCode:", check, sizeof(check));
+	ff_req_header(wsi, "fileSize:", size, sizeof(size));
+	ff_req_header(wsi, "printNow:", now, sizeof(now));
+	if (!ff_http_auth(s->model, serial, check)) {
+		ff_req_respond(r, 200, "{\"code\":1001,"
+		    "\"message\":\"serialNumber or checkCode is wrong\"}");
+		return;
+	}
+	if (r->upload_bad || !r->file_seen) {
+		ff_req_respond(r, 400, "{\"code\":1,"
+		    "\"message\":\"no gcode file in the request\"}");
+		return;
+	}
+	if (size[0] != '\0' && strtoull(size, NULL, 10) != r->file_size) {
+		ff_req_respond(r, 400, "{\"code\":1,"
+		    "\"message\":\"fileSize does not match the file\"}");
+		return;
+	}
+	if (ff_model_file_add(s->model, r->file, r->file_size) == -1) {
+		ff_req_respond(r, 200, "{\"code\":1,"
+		    "\"message\":\"file list is full\"}");
+		return;
+	}
+	log_info("flashforge: received %s (%llu bytes)", r->file,
+	    (unsigned long long)r->file_size);
+	if (strcmp(now, "true") == 0 || strcmp(now, "1") == 0) {
+		if (ff_model_print_file(s->model, r->file, mono_now_ms()) ==
+		    -1) {
+			ff_req_respond(r, 200, "{\"code\":2,"
+			    "\"message\":\"printer is busy\"}");
+			return;
+		}
+	}
+	ff_req_respond(r, 200, "{\"code\":0,\"message\":\"Success\"}");
+}
+
+static int
+ff_req_send(struct lws *wsi, struct ff_req *r)
+{
+	unsigned char hdr[LWS_PRE + 512], *p, *end;
+
+	p = hdr + LWS_PRE;
+	end = hdr + sizeof(hdr) - 1;
+	if (r->resp == NULL)
+		return -1;	/* out of memory: drop the connection */
+	if (lws_add_http_common_headers(wsi, (unsigned int)r->status,
+	    "application/json", (lws_filepos_t)r->resp_len, &p, end) ||
+	    lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))
+		return -1;
+	if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
+	    LWS_WRITE_HTTP_FINAL) < (int)r->resp_len)
+		return -1;
+	ff_req_clear(r);
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct ff_server *s = ff_server_of(wsi);
+	struct ff_req *r = user;
+	lws_spa_create_info_t si;
+	char *nb;
+
+	if (s == NULL)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		ff_req_clear(r);
+		memset(r, 0, sizeof(*r));
+		snprintf(r->path, sizeof(r->path), "%s", (const char *)in);
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
+			/* GET: no body will come; answer now. */
+			ff_req_complete(s, wsi, r);
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		if (strcmp(r->path, "/uploadGcode") == 0) {
+			memset(&si, 0, sizeof(si));
+			si.opt_cb = ff_upload_cb;
+			si.opt_data = r;
+			si.max_storage = 1024;
+			if ((r->spa = lws_spa_create_via_info(wsi, &si)) ==
+			    NULL)
+				r->upload_bad = 1;
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY:
+		if (r->spa != NULL) {
+			if (lws_spa_process(r->spa, in, (int)len) != 0)
+				r->upload_bad = 1;
+			return 0;
+		}
+		if (r->too_big || r->body_len + len > FF_BODY_MAX) {
+			r->too_big = 1;
+			return 0;
+		}
+		if ((nb = realloc(r->body, r->body_len + len + 1)) == NULL)
+			return -1;
+		r->body = nb;
+		memcpy(r->body + r->body_len, in, len);
+		r->body_len += len;
+		r->body[r->body_len] = '\0';
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (r->spa != NULL && lws_spa_finalize(r->spa) != 0)
+			r->upload_bad = 1;
+		ff_req_complete(s, wsi, r);
+		lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (r->resp == NULL && r->status == 0)
+			return 0;	/* not complete yet */
+		return ff_req_send(wsi, r);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (r != NULL)
+			ff_req_clear(r);
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols ff_tcp_protocols[] = {
+	{ "ff-tcp", ff_tcp_callback, sizeof(struct ff_conn), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_protocols ff_http_protocols[] = {
+	{ "ff-http", ff_http_callback, sizeof(struct ff_req), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_protocols ff_udp_protocols[] = {
+	{ "ff-disco", ff_udp_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct lws_vhost *
+ff_vhost(struct ff_server *s, struct loop *loop, const char *name,
+    const struct lws_protocols *prot, const char *iface, int port, int raw)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = name;
+	info.protocols = prot;
+	info.port = port;
+	info.iface = iface;
+	info.user = s;
+	if (raw) {
+		/* Accepted sockets go straight to our protocol, no HTTP. */
+		info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+		info.listen_accept_role = "raw-skt";
+		info.listen_accept_protocol = prot[0].name;
+	}
+	return lws_create_vhost(loop_context(loop), &info);
+}
+
+struct ff_server *
+ff_server_new(struct loop *loop, const struct config *cf)
+{
+	struct ff_server *s;
+	struct ff_params p;
+	const char *iface;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	memset(&p, 0, sizeof(p));
+	if (ff_model_kind_parse(cf->ff_model, &p.kind) == -1)
+		goto fail;
+	p.name = cf->ff_name;
+	p.serial = cf->ff_serial;
+	p.check_code = cf->ff_check_code;
+	p.ip = cf->ff_bind;
+	p.tcp_port = (uint16_t)cf->ff_tcp_port;
+	p.http_port = (uint16_t)cf->ff_http_port;
+	if ((s->model = ff_model_new(&p, mono_now_ms())) == NULL)
+		goto fail;
+
+	/* lws binds every interface for a NULL iface. */
+	iface = strcmp(cf->ff_bind, "0.0.0.0") == 0 ? NULL : cf->ff_bind;
+	if ((s->vh_tcp = ff_vhost(s, loop, "ff-tcp", ff_tcp_protocols, iface,
+	    cf->ff_tcp_port, 1)) == NULL) {
+		log_warnx("flashforge: cannot listen on TCP %s:%d",
+		    cf->ff_bind, cf->ff_tcp_port);
+		goto fail;
+	}
+	if (cf->ff_http_port != 0 && (s->vh_http = ff_vhost(s, loop,
+	    "ff-http", ff_http_protocols, iface, cf->ff_http_port, 0)) ==
+	    NULL) {
+		log_warnx("flashforge: cannot listen on TCP %s:%d (HTTP)",
+		    cf->ff_bind, cf->ff_http_port);
+		goto fail;
+	}
+	if (cf->ff_discovery_port != 0 || cf->ff_multicast_port != 0) {
+		if ((s->vh_udp = ff_vhost(s, loop, "ff-disco",
+		    ff_udp_protocols, NULL, CONTEXT_PORT_NO_LISTEN, 0)) ==
+		    NULL) {
+			log_warnx("flashforge: cannot set up discovery");
+			goto fail;
+		}
+		if (cf->ff_discovery_port != 0 && ff_udp_open(s, cf->ff_bind,
+		    cf->ff_discovery_port, 0) == -1)
+			goto fail;
+		if (cf->ff_multicast_port != 0 && ff_udp_open(s, cf->ff_bind,
+		    cf->ff_multicast_port, 1) == -1)
+			goto fail;
+	}
+	log_info("flashforge: %s \"%s\" on %s: commands TCP %d, HTTP %d, "
+	    "discovery UDP %d and %d (0: off)", ff_model_kind_name(p.kind),
+	    cf->ff_name, cf->ff_bind, cf->ff_tcp_port, cf->ff_http_port,
+	    cf->ff_discovery_port, cf->ff_multicast_port);
+	return s;
+fail:
+	/* The loop is not running yet: this thread may destroy them, and
+	 * must, since they point at s. */
+	if (s->vh_udp != NULL)
+		lws_vhost_destroy(s->vh_udp);
+	if (s->vh_http != NULL)
+		lws_vhost_destroy(s->vh_http);
+	if (s->vh_tcp != NULL)
+		lws_vhost_destroy(s->vh_tcp);
+	ff_model_free(s->model);
+	free(s);
+	return NULL;
+}
+
+void
+ff_server_free(struct ff_server *s)
+{
+	if (s == NULL)
+		return;
+	ff_model_free(s->model);
+	free(s);
+}

@@ -1,0 +1,412 @@
+/*
+ * ff_client: the FlashForge clients of the tests, on real sockets.
+ *
+ *   ff_client once HOST PORT CMD
+ *	As the Finder API does it: a new connection, "~M601 S1\r\n" then
+ *	"~CMD\r\n" as two writes, one read of at most 1024 bytes, printed
+ *	raw on stdout.
+ *   ff_client replay HOST PORT FILE
+ *	One connection; FILE's lines "> bytes" are written, "< bytes" must
+ *	be read back exactly (C escapes: \r \n \t \\ \xHH).  Exit 1 on the
+ *	first difference, shown with escapes.
+ *   ff_client disco HOST PORT
+ *	The 20-byte legacy probe from a UDP socket of its own; the reply
+ *	is parsed by its layout (140 or 276 bytes) and printed as key=value.
+ *   ff_client abuse HOST PORT
+ *	Bad clients, then a good one: a line over 4 KiB (must be dropped),
+ *	binary junk (must be answered), a client that never reads, 100
+ *	connections at once.  Exit 0 if the printer answered M115 after
+ *	each of them.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLIENT_TIMEOUT_S	20	/* a guard against hangs, not a check */
+
+static const char *host;
+static int port;
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "ff_client: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void
+timeouts(int fd)
+{
+	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int
+dial(void)
+{
+	struct sockaddr_in sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		fprintf(stderr, "ff_client: %s: not an IPv4 address\n", host);
+		exit(2);
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket");
+	timeouts(fd);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		die("connect");
+	return fd;
+}
+
+static void
+put(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("send");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static int
+cmd_once(const char *cmd)
+{
+	char buf[1024], line[512];
+	ssize_t n;
+	int fd;
+
+	fd = dial();
+	put(fd, "~M601 S1\r\n", 10);
+	snprintf(line, sizeof(line), "~%s\r\n", cmd);
+	put(fd, line, strlen(line));
+	if ((n = recv(fd, buf, sizeof(buf), 0)) == -1)
+		die("recv");
+	fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return 0;
+}
+
+/* Decodes C escapes in place; returns the length. */
+static size_t
+unescape(char *s)
+{
+	char *r = s, *w = s;
+	unsigned v;
+
+	while (*r != '\0') {
+		if (*r != '\\' || r[1] == '\0') {
+			*w++ = *r++;
+			continue;
+		}
+		r++;
+		switch (*r) {
+		case 'r': *w++ = '\r'; r++; break;
+		case 'n': *w++ = '\n'; r++; break;
+		case 't': *w++ = '\t'; r++; break;
+		case 'x':
+			if (sscanf(r + 1, "%2x", &v) != 1) {
+				fprintf(stderr, "ff_client: bad \\x escape\n");
+				exit(2);
+			}
+			*w++ = (char)v;
+			r += 3;
+			break;
+		default: *w++ = *r++; break;
+		}
+	}
+	return (size_t)(w - s);
+}
+
+static void
+show(const char *tag, const char *buf, size_t len)
+{
+	size_t i;
+
+	fprintf(stderr, "%s \"", tag);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\r')
+			fputs("\\r", stderr);
+		else if (c == '\n')
+			fputs("\\n", stderr);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+	fputs("\"\n", stderr);
+}
+
+static int
+cmd_replay(const char *file)
+{
+	char line[8192], got[8192];
+	size_t len, have;
+	ssize_t n;
+	FILE *fp;
+	int fd, lineno = 0;
+
+	if ((fp = fopen(file, "r")) == NULL)
+		die(file);
+	fd = dial();
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] != '>' && line[0] != '<')
+			continue;	/* comments, blank lines */
+		len = unescape(line + 2);
+		if (line[0] == '>') {
+			put(fd, line + 2, len);
+			continue;
+		}
+		for (have = 0; have < len; have += (size_t)n) {
+			n = recv(fd, got + have, len - have, 0);
+			if (n <= 0) {
+				fprintf(stderr, "%s:%d: connection ended or "
+				    "timed out after %zu of %zu bytes\n", file,
+				    lineno, have, len);
+				show("  got", got, have);
+				return 1;
+			}
+		}
+		if (memcmp(got, line + 2, len) != 0) {
+			fprintf(stderr, "%s:%d: reply differs\n", file, lineno);
+			show("  want", line + 2, len);
+			show("  got ", got, len);
+			return 1;
+		}
+	}
+	fclose(fp);
+	close(fd);
+	return 0;
+}
+
+static uint16_t
+be16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static int
+cmd_disco(void)
+{
+	/* As captured: "www.usr" then client bytes, 20 in all. */
+	static const unsigned char probe[20] = {
+		0x77, 0x77, 0x77, 0x2e, 0x75, 0x73, 0x72, 0x22, 0x65, 0x36,
+		0xc0, 0x00
+	};
+	struct sockaddr_in sa, me;
+	unsigned char buf[2048];
+	ssize_t n;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	/* Bound like a client: its own address, a port of its own. */
+	memset(&me, 0, sizeof(me));
+	me.sin_family = AF_INET;
+	inet_pton(AF_INET, host, &me.sin_addr);
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket");
+	timeouts(fd);
+	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1)
+		die("bind");
+	if (sendto(fd, probe, sizeof(probe), 0, (struct sockaddr *)&sa,
+	    sizeof(sa)) == -1)
+		die("sendto");
+	if ((n = recv(fd, buf, sizeof(buf), 0)) == -1)
+		die("recv");
+	printf("len=%zd\n", n);
+	if (n != 140 && n != 276)
+		return 1;
+	printf("name=%.*s\n", (int)strnlen((char *)buf, n == 140 ? 128 : 132),
+	    (char *)buf);
+	printf("port=%u\nvid=%u\npid=%u\nstatus=%u\n", be16(buf + 0x84),
+	    be16(buf + 0x86), be16(buf + 0x88), be16(buf + 0x8a));
+	if (n == 276) {
+		printf("product=0x%04x\nevent_port=%u\n", be16(buf + 0x8c),
+		    be16(buf + 0x8e));
+		printf("serial=%.*s\n", (int)strnlen((char *)buf + 0x92,
+		    276 - 0x92), (char *)buf + 0x92);
+	}
+	return 0;
+}
+
+/* 1 if a fresh client gets a whole M115 reply. */
+static int
+alive(void)
+{
+	char buf[1024];
+	size_t have = 0;
+	ssize_t n;
+	int fd, ok;
+
+	fd = dial();
+	put(fd, "~M115\r\n", 7);
+	while (have < sizeof(buf) - 1 &&
+	    (n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0)) > 0) {
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (strstr(buf, "ok\r\n") != NULL)
+			break;
+	}
+	buf[have] = '\0';
+	ok = strncmp(buf, "CMD M115 Received.\r\n", 20) == 0 &&
+	    strstr(buf, "ok\r\n") != NULL;
+	close(fd);
+	return ok;
+}
+
+/* 1 once the server has closed fd (read returns 0 or an error). */
+static int
+closed_by_server(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		;
+	return n == 0 || errno == ECONNRESET;
+}
+
+static int
+cmd_abuse(void)
+{
+	enum { FLOOD = 100 };
+	static char big[5000];
+	char junk[256], buf[1024];
+	int fd, fds[FLOOD], i, bad = 0, flags;
+	size_t sent;
+	ssize_t n;
+
+	/* A line past 4 KiB: that client is dropped, others are not. */
+	fd = dial();
+	memset(big, 'G', sizeof(big));
+	put(fd, big, sizeof(big));
+	if (!closed_by_server(fd)) {
+		fprintf(stderr, "abuse: an over-long line did not close\n");
+		bad = 1;
+	}
+	close(fd);
+	if (!alive()) {
+		fprintf(stderr, "abuse: no answer after an over-long line\n");
+		bad = 1;
+	}
+
+	/* Binary junk, newline-ended: answered as unknown commands. */
+	fd = dial();
+	for (i = 0; i < (int)sizeof(junk); i++)
+		junk[i] = (char)(i * 37 + 11);
+	junk[sizeof(junk) - 1] = '\n';
+	put(fd, junk, sizeof(junk));
+	put(fd, "~M115\r\n", 7);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0 || strncmp(buf, "CMD ", 4) != 0) {
+		fprintf(stderr, "abuse: junk got no reply\n");
+		bad = 1;
+	}
+	close(fd);
+	if (!alive()) {
+		fprintf(stderr, "abuse: no answer after junk\n");
+		bad = 1;
+	}
+
+	/* Never reads: send until the server stops taking bytes.  Its
+	 * memory is bounded by flow control, and others are served. */
+	fd = dial();
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	for (sent = 0; sent < 64 * 1024 * 1024; sent += (size_t)n) {
+		struct pollfd pfd = { fd, POLLOUT, 0 };
+
+		n = send(fd, "~M115\r\n~M119\r\n", 14, MSG_NOSIGNAL);
+		if (n > 0)
+			continue;
+		if (n == -1 && errno != EAGAIN)
+			break;	/* dropped: also bounded */
+		/* Full: the server stopped reading, unless it drains in
+		 * the next second (then this goes on). */
+		if (poll(&pfd, 1, 1000) == 0)
+			break;
+		n = 0;
+	}
+	if (sent >= 64 * 1024 * 1024) {
+		fprintf(stderr, "abuse: 64 MiB sent to a client that never "
+		    "reads, and the server took it all\n");
+		bad = 1;
+	}
+	if (!alive()) {
+		fprintf(stderr, "abuse: no answer beside a non-reader\n");
+		bad = 1;
+	}
+	close(fd);
+
+	/* A flood of idle connections, held open: past the cap the
+	 * quietest are closed, so a real client still gets in. */
+	for (i = 0; i < FLOOD; i++)
+		fds[i] = dial();
+	if (!alive()) {
+		fprintf(stderr, "abuse: no answer during a flood\n");
+		bad = 1;
+	}
+	if (!closed_by_server(fds[0])) {
+		fprintf(stderr, "abuse: the quietest flooder was kept\n");
+		bad = 1;
+	}
+	for (i = 0; i < FLOOD; i++)
+		close(fds[i]);
+	if (!alive()) {
+		fprintf(stderr, "abuse: no answer after a flood\n");
+		bad = 1;
+	}
+	return bad;
+}
+
+int
+main(int argc, char *argv[])
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: ff_client once|replay|disco|abuse HOST "
+		    "PORT [CMD|FILE]\n");
+		return 2;
+	}
+	host = argv[2];
+	port = atoi(argv[3]);
+	if (strcmp(argv[1], "once") == 0 && argc == 5)
+		return cmd_once(argv[4]);
+	if (strcmp(argv[1], "replay") == 0 && argc == 5)
+		return cmd_replay(argv[4]);
+	if (strcmp(argv[1], "disco") == 0)
+		return cmd_disco();
+	if (strcmp(argv[1], "abuse") == 0)
+		return cmd_abuse();
+	fprintf(stderr, "ff_client: bad arguments\n");
+	return 2;
+}
