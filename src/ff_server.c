@@ -336,6 +336,8 @@ ff_udp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 	if ((u = lws_get_udp(wsi)) == NULL)
 		return 0;
+	/* The reply's status byte says what the model is doing now. */
+	ff_model_advance(s->model, mono_now_ms());
 	if ((n = ff_disco_reply(s->model, in, len, reply, sizeof(reply))) == 0)
 		return 0;
 	/* Datagrams: a reply that cannot leave now is simply lost, as a
@@ -677,6 +679,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	struct ff_server *s;
 	struct ff_params p;
 	const char *iface;
+	int http_port;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -700,8 +703,10 @@ ff_server_new(struct loop *loop, const struct config *cf)
 		    cf->ff_bind, cf->ff_tcp_port);
 		goto fail;
 	}
-	if (cf->ff_http_port != 0 && (s->vh_http = ff_vhost(s, loop,
-	    "ff-http", ff_http_protocols, iface, cf->ff_http_port, 0)) ==
+	/* Printers before the 5M have no HTTP API: nothing to listen for. */
+	http_port = ff_model_info(s->model)->http_api ? cf->ff_http_port : 0;
+	if (http_port != 0 && (s->vh_http = ff_vhost(s, loop,
+	    "ff-http", ff_http_protocols, iface, http_port, 0)) ==
 	    NULL) {
 		log_warnx("flashforge: cannot listen on TCP %s:%d (HTTP)",
 		    cf->ff_bind, cf->ff_http_port);
@@ -723,7 +728,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	}
 	log_info("flashforge: %s \"%s\" on %s: commands TCP %d, HTTP %d, "
 	    "discovery UDP %d and %d (0: off)", ff_model_kind_name(p.kind),
-	    cf->ff_name, cf->ff_bind, cf->ff_tcp_port, cf->ff_http_port,
+	    cf->ff_name, cf->ff_bind, cf->ff_tcp_port, http_port,
 	    cf->ff_discovery_port, cf->ff_multicast_port);
 	return s;
 fail:

@@ -179,7 +179,12 @@ for model in finder adventurer3 adventurer4 adventurer5m adventurer5m-pro; do
 		expect "$model discovery serial" "$(kv serial)" "$SERIAL"
 		expect "$model product" "$(kv product)" 0x5a02 ;;
 	*)
-		expect "$model discovery length" "$(kv len)" 140 ;;
+		expect "$model discovery length" "$(kv len)" 140
+		# No HTTP API before the 5M: nothing listens on its port.
+		rc=0
+		curl -s --max-time 20 -o /dev/null -X POST \
+		    "http://$host:$http/detail" || rc=$?
+		expect "$model HTTP port (curl exit status)" $rc 7 ;;
 	esac
 	# The probe newer clients send to the multicast port, answered alike.
 	"$client" disco $host $mcast >"$m.mdisco" || fail "$model: multicast"

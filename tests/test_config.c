@@ -307,6 +307,39 @@ check_heads(const struct config *cf, const char *dir)
 	assert_string_equal(cf->head_serial, "42");
 }
 
+static void
+check_ff_only(const struct config *cf, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(cf->glowforge, 0);
+	assert_int_equal(cf->ff_enabled, 1);
+	assert_string_equal(cf->ff_model, "adventurer5m-pro");
+	assert_string_equal(cf->ff_name, "Shop printer");
+	assert_string_equal(cf->ff_bind, "127.0.0.1");
+	assert_int_equal(cf->ff_tcp_port, 8899);
+	assert_int_equal(cf->ff_http_port, 0);
+	assert_int_equal(cf->ff_discovery_port, 48899);
+	assert_int_equal(cf->ff_multicast_port, 19000);
+}
+
+static void
+check_both_machines(const struct config *cf, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(cf->glowforge, 1);
+	assert_int_equal(cf->ff_enabled, 1);
+	assert_string_equal(cf->ff_model, "finder");
+	assert_string_equal(cf->ff_serial, "SNEMU0000001");
+}
+
+static void
+check_ff_disabled(const struct config *cf, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(cf->glowforge, 1);
+	assert_int_equal(cf->ff_enabled, 0);
+}
+
 static const struct ccase {
 	const char	*name;
 	const char	*cfg;
@@ -538,6 +571,29 @@ static const struct ccase {
 	    "head_serial = 42\n", 0, { "gf.cfg:4: head_id 'abc' is not a "
 	    "number" }, { "head_serial" }, check_heads, { { NULL, NULL, 0 } },
 	    0 },
+	{ "[FLASHFORGE] alone runs the printer only", "[FLASHFORGE]\n"
+	    "model = adventurer5m-pro\nname = Shop printer\nhttp_port = 0\n",
+	    0, { NULL }, { "serial" }, check_ff_only, { { NULL, NULL, 0 } }, 0 },
+	{ "both machines", MACH "[FLASHFORGE]\n", 0, { NULL }, { "WARNING" },
+	    check_both_machines, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLASHFORGE] disabled: the Glowforge needs its keys",
+	    "[FLASHFORGE]\nenabled = no\n", -1,
+	    { "missing required key 'serial' in [MACHINE]" }, { NULL },
+	    check_ff_disabled, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLASHFORGE] bad values", "[FLASHFORGE]\nmodel = creator9\n"
+	    "bind = localhost\ntcp_port = 70000\nserial = SN-1\n"
+	    "name = \x01\n", -1,
+	    { "gf.cfg:2: model 'creator9' is not one of",
+	    "gf.cfg:3: bind 'localhost' is not an IPv4 address",
+	    "gf.cfg:4: tcp_port: '70000' is not a port number",
+	    "gf.cfg:5: serial must be letters and digits" }, { "[MACHINE]" },
+	    NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLASHFORGE] ports that clash", "[FLASHFORGE]\ntcp_port = 9000\n"
+	    "http_port = 9000\ndiscovery_port = 19000\ncheck_code = a-b\n", -1,
+	    { "gf.cfg:3: tcp_port and http_port are both 9000",
+	    "discovery_port and multicast_port are both 19000",
+	    "gf.cfg:5: check_code must be letters and digits" }, { "a-b" },
+	    NULL, { { NULL, NULL, 0 } }, 0 },
 };
 
 static void
