@@ -65,5 +65,8 @@ int		 sim_http_active(const struct sim_http *h);
 /* Valid images stored for this action so far. */
 int		 sim_http_uploads(const struct sim_http *h,
 		    int64_t action_id);
+/* Sign-ins answered with this status so far (200, 401 or 503; 0 for
+ * any other). */
+int		 sim_http_signins(const struct sim_http *h, int status);
 
 #endif

@@ -74,6 +74,7 @@ enum sim_knob {
 	SIM_KNOB_FAIL_PULSE,		/* n pulse downloads answer 500 */
 	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
 	SIM_KNOB_PRESS_BUTTON,		/* SIGUSR1 to the machine's pid */
+	SIM_KNOB_REFUSE_SIGNIN,		/* n sign-ins answer 401 */
 };
 
 struct sim_player_ops {
@@ -89,6 +90,8 @@ struct sim_player_ops {
 	char	*(*upload_url)(void *arg, int64_t action_id);
 	/* How many valid images were uploaded for this action. */
 	int	(*uploads)(void *arg, int64_t action_id);
+	/* How many sign-ins were answered with this HTTP status so far. */
+	int	(*signins)(void *arg, int status);
 };
 
 enum sim_result { SIM_RUNNING, SIM_PASSED, SIM_FAILED };
@@ -103,10 +106,25 @@ void		 sim_scenario_player_connected(struct sim_player *p,
 		    int64_t now_ms);
 void		 sim_scenario_player_disconnected(struct sim_player *p,
 		    int64_t now_ms);
+/* The machine sent a close frame with this code (0: none given) on its
+ * current socket; sim_scenario_player_disconnected() follows. */
+void		 sim_scenario_player_peer_close(struct sim_player *p,
+		    int code);
 /* One WebSocket message from the machine, whole. */
 void		 sim_scenario_player_rx(struct sim_player *p,
 		    const char *msg, size_t len, int64_t now_ms);
-/* Time passes: deadlines are checked. */
+/* The same, timed in microseconds (same origin as the ms clock): the
+ * server's, so action latencies are measured finer than the ms clock. */
+void		 sim_scenario_player_rx_us(struct sim_player *p,
+		    const char *msg, size_t len, int64_t now_us);
+/* The server wrote the oldest frame handed to ops.send and not yet
+ * reported, at now_us.  One call per frame, in queueing order (the
+ * server's queue is FIFO): that is how the player knows which actions
+ * went out, without parsing its own frames again. */
+void		 sim_scenario_player_written(struct sim_player *p,
+		    int64_t now_us);
+/* Time passes, or something outside the WebSocket happened (an HTTP
+ * request): deadlines and waits are checked. */
 void		 sim_scenario_player_tick(struct sim_player *p,
 		    int64_t now_ms);
 /* When the player next needs a tick (ms, same clock), or -1. */
@@ -122,8 +140,25 @@ const char	*sim_scenario_player_reason(const struct sim_player *p);
 /* Where play stands, for a timeout message: "line 12: waiting for ...". */
 void		 sim_scenario_player_where(const struct sim_player *p,
 		    char *buf, size_t len);
-/* Line by line: each action sent, its label, and the events it got. */
+/* Line by line: each action sent, its label, and the events it got;
+ * then the latency line when there is one (sim_scenario_player_latency). */
 void		 sim_scenario_player_summary(const struct sim_player *p,
+		    FILE *fp);
+
+/* Action latency: from the write of an action's frame to the arrival of
+ * the first message carrying an event for it, in microseconds.  Only
+ * actions with both times count (the unit tests' fake server writes
+ * nothing).  Percentiles are nearest-rank over the measured actions. */
+struct sim_latency {
+	size_t	 count;
+	int64_t	 p50, p90, p99, max;	/* us */
+};
+/* 0, or -1 when out of memory (lat is then all zero). */
+int		 sim_scenario_player_latency(const struct sim_player *p,
+		    struct sim_latency *lat);
+/* Every measured action, a line each: "<id> <action_type> <us>", in the
+ * order sent.  0, or -1 on a write error. */
+int		 sim_scenario_player_latencies(const struct sim_player *p,
 		    FILE *fp);
 
 /* A file name the sim serves or stores: [A-Za-z0-9_.-], no "..". */

@@ -24,7 +24,10 @@ struct sim_server_params {
 	const char	*transcript;	/* or NULL */
 	const char	*secrets;	/* or NULL: issued tokens, 0600 */
 	const char	*summary;	/* or NULL: events per action */
+	const char	*latency;	/* or NULL: us per action */
 	const char	*machine_pid_file;	/* or NULL: for press_button */
+	const char	*machine_memory;	/* or NULL: the machine's
+						 * VmRSS/VmHWM per frame */
 	const struct sim_scenario *scenario;
 };
 

@@ -10,6 +10,10 @@
  * Every job ends with exactly one terminal event.  Its lane is freed just
  * before that event is queued (dispatch_job_end): the service sends the
  * next action the moment it sees the event, and it must find the lane free.
+ * A table may have steps after that event (1.x; delays in a sequences
+ * file): the job's thread then goes on while the next job runs, on the
+ * finishing list, and is joined once it returns, never waited for by the
+ * dispatcher thread, which must stay free for the next action.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +66,8 @@ struct job {
 	unsigned		 button_seen;
 	pthread_t		 thread;
 	int			 ended;		/* under d->mtx: terminal queued */
+	int			 finished;	/* under d->mtx: returning */
+	struct job		*next;		/* on d->finishing */
 	uint8_t			*jpeg;		/* the captured frame */
 	size_t			 jpeg_len;	/* bytes */
 };
@@ -83,6 +89,8 @@ struct dispatch {
 	pthread_cond_t		 cond;
 	/* The running (or ended, not yet joined) job of each lane. */
 	struct job		*job[DISPATCH_LANES];
+	/* Ended jobs whose threads still run a table's trailing steps. */
+	struct job		*finishing;
 	/* Service-lane actions waiting for their turn; owned here until
 	 * started or cancelled. */
 	struct action		 pending[DISPATCH_PENDING_MAX];
@@ -170,15 +178,14 @@ struct dispatch_dl {
 };
 
 /* Plain pulse bytes: keep them.  A failing disk never fails the job: the
- * service still gets the right answer; only the copy is lost (logged). */
+ * service still gets the right answer; only the copy is lost, which
+ * store_write() logged in one line (the file's name holds the job's id). */
 static int
 dispatch_dl_keep(const void *buf, size_t len, void *arg)
 {
 	struct dispatch_dl *dl = arg;
 
 	if (dl->store != NULL && store_write(buf, len, dl->store) == -1) {
-		log_warnx("job %lld: the stepper file will not be kept",
-		    (long long)dl->job->a.id);
 		store_abort(dl->store);
 		dl->store = NULL;
 	}
@@ -567,6 +574,18 @@ dispatch_job_run(void *arg)
 	}
 	log_info("%s %lld: %s", j->a.type, (long long)j->a.id,
 	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
+	/* Last touch of j: from here the dispatcher may join and free it.
+	 * Moved to the finishing list, it is reaped on the dispatcher
+	 * thread, which an empty item on rx wakes. */
+	pthread_mutex_lock(&d->mtx);
+	j->finished = 1;
+	if (d->job[j->lane] != j) {
+		char *wake = strdup("");
+
+		if (wake != NULL)
+			queue_push(d->rx, wake, 0, QUEUE_PRIO_HIGH);
+	}
+	pthread_mutex_unlock(&d->mtx);
 	return NULL;
 }
 
@@ -582,23 +601,35 @@ dispatch_job_free(struct job *j)
 	free(j);
 }
 
-/* Joins and frees the ended jobs.  Lock held; a job that ended has at
- * most its terminal event (and, in 1.x, a few trailing events) to queue,
- * so the join is short. */
+/* Frees the lanes of ended jobs, and joins and frees the jobs whose
+ * threads have returned.  An ended job may still have trailing steps, with
+ * delays (a sequences file): it waits on the finishing list, so the join
+ * never blocks the dispatcher.  Lock held. */
 static void
 dispatch_reap(struct dispatch *d)
 {
-	struct job *j;
+	struct job *j, **jp;
 	int lane;
 
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
 		if ((j = d->job[lane]) == NULL || !j->ended)
 			continue;
 		d->job[lane] = NULL;
+		j->next = d->finishing;
+		d->finishing = j;
+	}
+	for (jp = &d->finishing; (j = *jp) != NULL; ) {
+		if (!j->finished) {
+			jp = &j->next;
+			continue;
+		}
+		*jp = j->next;
+		/* It has returned, or is about to: a short join. */
 		pthread_mutex_unlock(&d->mtx);
 		pthread_join(j->thread, NULL);
 		dispatch_job_free(j);
 		pthread_mutex_lock(&d->mtx);
+		jp = &d->finishing;	/* the list may have changed */
 	}
 }
 
@@ -623,18 +654,24 @@ dispatch_lane_of(const struct seq *seq)
 	return LANE_SERVICE;
 }
 
-/* Starts a's job in its lane now.  Lock held, lane free.  Takes a. */
-static void
+/* Starts a's job in its lane now.  Lock held, lane free.  Takes a.  0, or
+ * -1 when it could not start: a then got its one terminal event,
+ * "{type}:failed", as a job that failed does (the service would otherwise
+ * wait for it), and the lane is still free. */
+static int
 dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
     enum dispatch_lane lane)
 {
+	char name[DISPATCH_EVENT_MAX];
 	struct job *j;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		log_warnx("out of memory: action %lld not started",
+		log_warnx("out of memory: %s %lld failed", a->type,
 		    (long long)a->id);
+		snprintf(name, sizeof(name), "%s:failed", a->type);
+		dispatch_send_event(d, a->id, name, NULL);
 		frame_action_free(a);
-		return;
+		return -1;
 	}
 	j->d = d;
 	j->a = *a;
@@ -648,24 +685,28 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 		    j->a.type, (long long)j->a.id);
 		dispatch_job_event(j, "failed", NULL);
 		dispatch_job_free(j);
-		return;
+		return -1;
 	}
 	d->job[lane] = j;
+	return 0;
 }
 
-/* Reaps ended jobs and starts the oldest held action.  Lock held. */
+/* Reaps ended jobs and starts the oldest held action; when it cannot
+ * start (it failed at once), the next one.  Lock held. */
 static void
 dispatch_next(struct dispatch *d)
 {
 	struct action a;
 
 	dispatch_reap(d);
-	if (d->job[LANE_SERVICE] != NULL || d->npending == 0 || d->stopping)
-		return;
-	a = d->pending[0];
-	memmove(&d->pending[0], &d->pending[1],
-	    --d->npending * sizeof(d->pending[0]));
-	dispatch_launch(d, &a, seq_find(d->seq, a.type), LANE_SERVICE);
+	while (d->job[LANE_SERVICE] == NULL && d->npending > 0 &&
+	    !d->stopping) {
+		a = d->pending[0];
+		memmove(&d->pending[0], &d->pending[1],
+		    --d->npending * sizeof(d->pending[0]));
+		dispatch_launch(d, &a, seq_find(d->seq, a.type),
+		    LANE_SERVICE);
+	}
 }
 
 /* Takes ownership of a's JSON. */
@@ -883,6 +924,8 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 			    (long long)j->a.id);
 		atomic_store(&j->cancel, 1);
 	}
+	for (j = d->finishing; j != NULL; j = j->next)
+		atomic_store(&j->cancel, 1);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->mtx);
 	/* After the flags, so an aborted transfer reads as cancelled. */
@@ -901,10 +944,20 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 	/* cloud_abort() ends any transfer within curl's progress period, so
 	 * these joins are bounded even when the wait above timed out. */
 	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL)
+		/* Under the lock: a finishing job reads its lane's slot. */
+		pthread_mutex_lock(&d->mtx);
+		j = d->job[lane];
+		d->job[lane] = NULL;
+		pthread_mutex_unlock(&d->mtx);
+		if (j == NULL)
 			continue;
 		pthread_join(j->thread, NULL);
-		d->job[lane] = NULL;
+		dispatch_job_free(j);
+	}
+	/* The dispatcher thread is gone: nothing else touches the list. */
+	while ((j = d->finishing) != NULL) {
+		d->finishing = j->next;
+		pthread_join(j->thread, NULL);
 		dispatch_job_free(j);
 	}
 }

@@ -108,6 +108,8 @@ struct sim_http {
 	int			 fail_upload;
 	int			 fail_pulse;
 	int			 fail_signin;
+	int			 refuse_signin;
+	int			 signins[3];	/* answered 200/401/503 */
 	unsigned		 seq;		/* temporary file names */
 	int			 active;	/* requests unanswered */
 };
@@ -763,6 +765,14 @@ sim_http_signin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 	if (s->early != 0)
 		return sim_http_respond_error(h, wsi, s, s->early,
 		    s->early_msg);
+	if (h->refuse_signin > 0) {
+		/* What wrong credentials get: the machine cannot tell. */
+		h->refuse_signin--;
+		snprintf(s->early_msg, sizeof(s->early_msg),
+		    "refuse_signin knob");
+		return sim_http_respond_error(h, wsi, s, 401,
+		    "invalid credentials");
+	}
 
 	/* A slot for the ws token: a free or dead one, else the oldest. */
 	for (i = 0; i < SIM_HTTP_WS_SLOTS; i++) {
@@ -837,12 +847,25 @@ sim_http_finish_upload(struct sim_http *h, struct lws *wsi,
 	return sim_http_respond(h, wsi, s, 200, "application/json", "{}");
 }
 
+/* Where sign-ins answered with this status are counted, or -1. */
+static int
+sim_http_signin_slot(int status)
+{
+	return status == 200 ? 0 : status == 401 ? 1 : status == 503 ? 2 : -1;
+}
+
 static int
 sim_http_finish(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 {
+	int i, r;
+
 	switch (s->route) {
 	case ROUTE_SIGNIN:
-		return sim_http_signin(h, wsi, s);
+		r = sim_http_signin(h, wsi, s);
+		if (s->responding && (i = sim_http_signin_slot(s->status)) !=
+		    -1)
+			h->signins[i]++;
+		return r;
 	case ROUTE_PUT:
 	case ROUTE_POST_IMAGE:
 		return sim_http_finish_upload(h, wsi, s);
@@ -946,6 +969,10 @@ sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
 		h->fail_signin = n;
 		log_info("knob: the next %d sign-ins fail", n);
 		break;
+	case SIM_KNOB_REFUSE_SIGNIN:
+		h->refuse_signin = n;
+		log_info("knob: the next %d sign-ins are refused (401)", n);
+		break;
 	}
 }
 
@@ -969,6 +996,14 @@ int
 sim_http_active(const struct sim_http *h)
 {
 	return h->active;
+}
+
+int
+sim_http_signins(const struct sim_http *h, int status)
+{
+	int i = sim_http_signin_slot(status);
+
+	return i == -1 ? 0 : h->signins[i];
 }
 
 int

@@ -34,7 +34,8 @@ sim_main_usage(FILE *fp)
 	    "           [--transcript FILE] [--pulse-dir DIR]\n"
 	    "           [--upload-dir DIR] [--tls-cert PEM --tls-key PEM]\n"
 	    "           [--timeout SECS] [--secrets FILE] [--summary FILE]\n"
-	    "           [--machine-pid-file FILE] [--print-port] [--verbose]\n"
+	    "           [--latency FILE] [--machine-pid-file FILE]\n"
+	    "           [--machine-memory FILE] [--print-port] [--verbose]\n"
 	    "       gf-cloud-sim --scenario FILE --print-config\n");
 }
 
@@ -110,7 +111,9 @@ main(int argc, char *argv[])
 		{ "timeout",		required_argument, NULL, 'T' },
 		{ "secrets",		required_argument, NULL, 'x' },
 		{ "summary",		required_argument, NULL, 'y' },
+		{ "latency",		required_argument, NULL, 'L' },
 		{ "machine-pid-file",	required_argument, NULL, 'M' },
+		{ "machine-memory",	required_argument, NULL, 'm' },
 		{ "print-port",		no_argument,	NULL, 'n' },
 		{ "print-config",	no_argument,	NULL, 'C' },
 		{ "verbose",		no_argument,	NULL, 'v' },
@@ -188,8 +191,14 @@ main(int argc, char *argv[])
 		case 'y':
 			p.summary = optarg;
 			break;
+		case 'L':
+			p.latency = optarg;
+			break;
 		case 'M':
 			p.machine_pid_file = optarg;
+			break;
+		case 'm':
+			p.machine_memory = optarg;
 			break;
 		case 'n':
 			p.print_port = 1;
@@ -247,6 +256,11 @@ main(int argc, char *argv[])
 		goto usage;
 	}
 	p.password = password;
+	if (p.machine_memory != NULL && p.machine_pid_file == NULL) {
+		fprintf(stderr, "gf-cloud-sim: --machine-memory needs "
+		    "--machine-pid-file\n");
+		goto usage;
+	}
 	if ((p.tls_cert == NULL) != (p.tls_key == NULL)) {
 		fprintf(stderr, "gf-cloud-sim: --tls-cert and --tls-key go "
 		    "together\n");

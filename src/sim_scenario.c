@@ -36,16 +36,34 @@
  *	give a wrong answer the time to show.
  *  {"drop": true, "timeout": 30}
  *	Closes the WebSocket and waits for the machine to reconnect (which
- *	needs a fresh sign-in: ws tokens are single-use).
+ *	needs a fresh sign-in: ws tokens are single-use).  With
+ *	"reconnect": false it goes on at once (the machine may stay away).
+ *  {"send_big": 1048577}
+ *	Sends one text frame of exactly that many bytes (16 to 64 MiB), a
+ *	JSON object {"pad": "xx..."} that is no action.
+ *  {"expect_close": 1009, "timeout": 10}
+ *	Waits for the machine to close its socket, sending a close frame
+ *	with that code.  Frames queued after it go out on the next
+ *	connection, so a send's "expect" then shows the machine came back.
+ *  {"await_signin": 401, "timeout": 10}
+ *	Waits for a sign-in answered with that status (200, 401 or 503);
+ *	each such sign-in satisfies one await.  Checked after every HTTP
+ *	request, so it holds while the machine has no socket.
  *  {"expire_token": true}	the next Bearer request answers 401
  *  {"fail_upload": N}		the next N uploads answer 500
  *  {"fail_pulse": N}		the next N pulse downloads answer 500
  *  {"fail_signin": N}		the next N sign-ins answer 503
+ *  {"refuse_signin": N}	the next N sign-ins answer 401, as wrong
+ *				credentials do (not counted against the
+ *				machine: it cannot know)
  *  {"press_button": true}	SIGUSR1 to the machine (--machine-pid-file):
  *				the emulated button, pressed now
  *  {"config": {"EMULATOR": {"button_press_delay": 30}}}
  *	Not played: daemon settings for the harness (gf-cloud-sim
  *	--print-config), later lines overriding earlier ones.
+ *  {"harness": ["--expect-log", "1:sign-in refused"]}
+ *	Not played: options for tests/run-scenario.sh (it reads them
+ *	itself); here only checked to be an array of one-line strings.
  *
  * Every frame from the machine is checked: newline-terminated JSON objects,
  * valid UTF-8, "type" event/log/progress, "version" 1, "id" an integer rising
@@ -77,6 +95,8 @@
 #define SIM_LOOSE_MAX		1024	/* events without action_id */
 #define SIM_TIMEOUT_MAX		3600	/* seconds */
 #define SIM_COUNT_MAX		1000	/* fail_* knobs */
+#define SIM_BIG_MIN		16	/* bytes of a send_big frame */
+#define SIM_BIG_MAX		(64 * 1024 * 1024)
 
 enum sim_step_kind {
 	STEP_SEND,
@@ -86,6 +106,9 @@ enum sim_step_kind {
 	STEP_EXPECT_NONE,
 	STEP_DROP,
 	STEP_KNOB,
+	STEP_SEND_BIG,
+	STEP_EXPECT_CLOSE,
+	STEP_AWAIT_SIGNIN,
 };
 
 struct sim_step {
@@ -99,7 +122,10 @@ struct sim_step {
 	int			 timeout_ms;
 	char			*raw;
 	enum sim_knob		 knob;
+	/* A knob's count, send_big's bytes, expect_close's code or
+	 * await_signin's status. */
 	int			 count;
+	int			 reconnect;	/* drop: wait for it */
 };
 
 struct sim_scenario {
@@ -481,7 +507,12 @@ static const struct {
 	{ "cancel", STEP_CANCEL, { "expect", "events", "timeout" } },
 	{ "raw", STEP_RAW, { NULL } },
 	{ "expect_none", STEP_EXPECT_NONE, { NULL } },
-	{ "drop", STEP_DROP, { "timeout" } },
+	{ "drop", STEP_DROP, { "timeout", "reconnect" } },
+	{ "send_big", STEP_SEND_BIG, { NULL } },
+	{ "expect_close", STEP_EXPECT_CLOSE, { "timeout" } },
+	{ "await_signin", STEP_AWAIT_SIGNIN, { "timeout" } },
+	{ "refuse_signin", STEP_KNOB, { NULL } },
+	{ "harness", STEP_KNOB, { NULL } },
 	{ "expire_token", STEP_KNOB, { NULL } },
 	{ "fail_upload", STEP_KNOB, { NULL } },
 	{ "fail_pulse", STEP_KNOB, { NULL } },
@@ -604,7 +635,53 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		if (!cJSON_IsTrue(v))
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"drop\" must be true");
+		st->reconnect = 1;
+		m = cJSON_GetObjectItemCaseSensitive(line, "reconnect");
+		if (m != NULL) {
+			if (!cJSON_IsBool(m))
+				return sim_scenario_err(err, errlen, name,
+				    st->lineno, "\"reconnect\" must be true "
+				    "or false");
+			st->reconnect = cJSON_IsTrue(m);
+			if (!st->reconnect && cJSON_GetObjectItemCaseSensitive(
+			    line, "timeout") != NULL)
+				return sim_scenario_err(err, errlen, name,
+				    st->lineno, "\"timeout\" needs a "
+				    "reconnect to wait for");
+		}
 		if (sim_scenario_timeout(line, SIM_TIMEOUT_DROP,
+		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
+			return -1;
+		return 1;
+	case STEP_SEND_BIG:
+		st->kind = STEP_SEND_BIG;
+		if (!sim_scenario_json_int(v, &n) || n < SIM_BIG_MIN ||
+		    n > SIM_BIG_MAX)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"send_big\" must be bytes, %d to %d",
+			    SIM_BIG_MIN, SIM_BIG_MAX);
+		st->count = (int)n;
+		return 1;
+	case STEP_EXPECT_CLOSE:
+		st->kind = STEP_EXPECT_CLOSE;
+		/* RFC 6455 7.4: the codes an endpoint may send. */
+		if (!sim_scenario_json_int(v, &n) || n < 1000 || n > 4999)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"expect_close\" must be a close code, 1000 to "
+			    "4999");
+		st->count = (int)n;
+		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
+		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
+			return -1;
+		return 1;
+	case STEP_AWAIT_SIGNIN:
+		st->kind = STEP_AWAIT_SIGNIN;
+		if (!sim_scenario_json_int(v, &n) || (n != 200 && n != 401 &&
+		    n != 503))
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"await_signin\" must be 200, 401 or 503");
+		st->count = (int)n;
+		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
 		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
 			return -1;
 		return 1;
@@ -616,6 +693,19 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		if (sim_scenario_parse_config(sc, v, name, st->lineno, err,
 		    errlen) == -1)
 			return -1;
+		return 0;
+	}
+	if (strcmp(verb, "harness") == 0) {
+		/* run-scenario.sh's: it checks the options themselves. */
+		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"harness\" must be an array of options");
+		cJSON_ArrayForEach(m, v)
+			if (!cJSON_IsString(m) || *m->valuestring == '\0' ||
+			    strpbrk(m->valuestring, "\r\n") != NULL)
+				return sim_scenario_err(err, errlen, name,
+				    st->lineno, "\"harness\" must hold "
+				    "one-line strings");
 		return 0;
 	}
 	st->kind = STEP_KNOB;
@@ -643,6 +733,8 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		st->knob = SIM_KNOB_FAIL_UPLOAD;
 	else if (strcmp(verb, "fail_pulse") == 0)
 		st->knob = SIM_KNOB_FAIL_PULSE;
+	else if (strcmp(verb, "refuse_signin") == 0)
+		st->knob = SIM_KNOB_REFUSE_SIGNIN;
 	else
 		st->knob = SIM_KNOB_FAIL_SIGNIN;
 	return 1;
@@ -1109,9 +1201,18 @@ struct sim_action {
 	const cJSON	*expect_list;	/* "events" to match, or NULL */
 	int		 ended;		/* a terminal event arrived */
 	int		 expect_none;
+	size_t		 frame;		/* which frame sent it (0, 1, ...) */
+	int64_t		 tx_us;		/* that frame written, or -1 */
+	int64_t		 rx_us;		/* its first event arrived, or -1 */
 };
 
-enum sim_wait { WAIT_NONE, WAIT_EVENT, WAIT_RECONNECT };
+enum sim_wait { WAIT_NONE, WAIT_EVENT, WAIT_RECONNECT, WAIT_CLOSE,
+    WAIT_SIGNIN };
+
+/* The sign-in answers await_signin knows, and an index for each. */
+static const int sim_signin_status[] = { 200, 401, 503 };
+#define SIM_NSIGNIN_STATUS	\
+	(sizeof(sim_signin_status) / sizeof(sim_signin_status[0]))
 
 struct sim_player {
 	const struct sim_scenario *sc;
@@ -1125,6 +1226,10 @@ struct sim_player {
 	int			 started;
 	int			 connected;
 	unsigned		 conn_gen;	/* connections so far */
+	int			 peer_code;	/* this socket's close code */
+	int			 close_code;	/* the last closed one's */
+	unsigned		 ncloses;	/* sockets the machine lost */
+	int			 signins_used[SIM_NSIGNIN_STATUS];
 
 	enum sim_wait		 wait;
 	int			 wait_action;	/* -1: no action_id */
@@ -1139,6 +1244,14 @@ struct sim_player {
 
 	int			 have_rx_id;
 	int64_t			 last_rx_id;
+
+	/* Latency bookkeeping: frames go out in the order queued, so a
+	 * count of frames queued and written maps each write to its
+	 * actions. */
+	size_t			 nframes;	/* queued with ops.send */
+	size_t			 nwritten;	/* reported written */
+	size_t			 tx_next;	/* first action not yet written */
+	int64_t			 now_us;	/* the message being read */
 
 	struct {
 		char	*name;
@@ -1376,6 +1489,7 @@ sim_scenario_send_text(struct sim_player *p, const char *text, int lineno)
 		    lineno);
 		return -1;
 	}
+	p->nframes++;
 	return 0;
 }
 
@@ -1403,6 +1517,8 @@ sim_scenario_do_send(struct sim_player *p, const struct sim_step *st,
 		a->lineno = st->lineno;
 		a->sent = built;
 		a->expect_list = st->events;
+		a->frame = p->nframes;
+		a->tx_us = a->rx_us = -1;
 		if (a->label != -1)
 			p->label_action[a->label] = (int)(p->nactions - 1);
 
@@ -1476,6 +1592,28 @@ sim_scenario_do_cancel(struct sim_player *p, const struct sim_step *st,
 	free(s);
 }
 
+/* {"pad":"xx...x"}, exactly st->count bytes: valid JSON, and no action. */
+static void
+sim_scenario_send_big(struct sim_player *p, const struct sim_step *st)
+{
+	static const char head[] = "{\"pad\":\"", tail[] = "\"}";
+	size_t n = (size_t)st->count;
+	char *s;
+
+	if ((s = malloc(n + 1)) == NULL) {
+		sim_scenario_player_fail(p, "line %d: out of memory",
+		    st->lineno);
+		return;
+	}
+	memcpy(s, head, sizeof(head) - 1);
+	memset(s + sizeof(head) - 1, 'x', n - (sizeof(head) - 1) -
+	    (sizeof(tail) - 1));
+	memcpy(s + n - (sizeof(tail) - 1), tail, sizeof(tail));
+	log_info("line %d: sending a frame of %zu bytes", st->lineno, n);
+	sim_scenario_send_text(p, s, st->lineno);
+	free(s);
+}
+
 /* 1: the wait is over; 0: not yet; -1: failed. */
 static int
 sim_scenario_wait_check(struct sim_player *p, int64_t now)
@@ -1494,6 +1632,44 @@ sim_scenario_wait_check(struct sim_player *p, int64_t now)
 		if (now >= p->deadline) {
 			sim_scenario_player_fail(p, "line %d: the machine did "
 			    "not reconnect within %d ms", st->lineno,
+			    st->timeout_ms);
+			return -1;
+		}
+		return 0;
+	case WAIT_CLOSE:
+		if (p->ncloses > p->wait_gen) {
+			if (p->close_code == st->count)
+				return 1;
+			if (p->close_code == 0)
+				sim_scenario_player_fail(p, "line %d: the "
+				    "machine closed its socket without a close "
+				    "code, expected %d", st->lineno, st->count);
+			else
+				sim_scenario_player_fail(p, "line %d: the "
+				    "machine closed its socket with code %d, "
+				    "expected %d", st->lineno, p->close_code,
+				    st->count);
+			return -1;
+		}
+		if (now >= p->deadline) {
+			sim_scenario_player_fail(p, "line %d: the machine did "
+			    "not close its socket within %d ms", st->lineno,
+			    st->timeout_ms);
+			return -1;
+		}
+		return 0;
+	case WAIT_SIGNIN:
+		for (i = 0; i < SIM_NSIGNIN_STATUS; i++)
+			if (sim_signin_status[i] == st->count)
+				break;
+		if (i < SIM_NSIGNIN_STATUS && p->ops.signins(p->ops.arg,
+		    st->count) > p->signins_used[i]) {
+			p->signins_used[i]++;
+			return 1;
+		}
+		if (now >= p->deadline) {
+			sim_scenario_player_fail(p, "line %d: no sign-in "
+			    "answered %d within %d ms", st->lineno, st->count,
 			    st->timeout_ms);
 			return -1;
 		}
@@ -1628,8 +1804,23 @@ sim_scenario_run(struct sim_player *p, int64_t now)
 			    st->lineno);
 			p->ops.drop(p->ops.arg);
 			p->connected = 0;
+			if (!st->reconnect)
+				break;
 			p->wait = WAIT_RECONNECT;
 			p->wait_gen = p->conn_gen;
+			p->deadline = now + st->timeout_ms;
+			break;
+		case STEP_SEND_BIG:
+			sim_scenario_send_big(p, st);
+			break;
+		case STEP_EXPECT_CLOSE:
+			/* A close already seen belongs to an earlier line. */
+			p->wait = WAIT_CLOSE;
+			p->wait_gen = p->ncloses;
+			p->deadline = now + st->timeout_ms;
+			break;
+		case STEP_AWAIT_SIGNIN:
+			p->wait = WAIT_SIGNIN;
 			p->deadline = now + st->timeout_ms;
 			break;
 		case STEP_KNOB:
@@ -1657,11 +1848,24 @@ sim_scenario_player_connected(struct sim_player *p, int64_t now_ms)
 }
 
 void
+sim_scenario_player_peer_close(struct sim_player *p, int code)
+{
+	log_info("the machine sent a close frame (code %d)", code);
+	p->peer_code = code;
+}
+
+void
 sim_scenario_player_disconnected(struct sim_player *p, int64_t now_ms)
 {
 	if (p->connected && p->wait != WAIT_RECONNECT &&
 	    p->result == SIM_RUNNING)
 		log_notice("the machine's connection closed");
+	if (p->connected) {
+		/* The machine's doing, not a drop's: note how it closed. */
+		p->close_code = p->peer_code;
+		p->ncloses++;
+	}
+	p->peer_code = 0;
 	p->connected = 0;
 	sim_scenario_run(p, now_ms);
 }
@@ -1722,6 +1926,8 @@ sim_scenario_rx_event(struct sim_player *p, const cJSON *f, const char *line,
 		    "the sim never sent", ev->valuestring, (long long)id);
 		return -1;
 	}
+	if (a->rx_us == -1)
+		a->rx_us = p->now_us;
 	sim_scenario_action_name(p, a, name, sizeof(name));
 	if (a->expect_none) {
 		sim_scenario_player_fail(p, "%s got %s, expected no event",
@@ -1862,8 +2068,18 @@ void
 sim_scenario_player_rx(struct sim_player *p, const char *msg, size_t len,
     int64_t now_ms)
 {
+	sim_scenario_player_rx_us(p, msg, len, now_ms * 1000);
+}
+
+void
+sim_scenario_player_rx_us(struct sim_player *p, const char *msg, size_t len,
+    int64_t now_us)
+{
 	const char *line = msg, *end = msg + len, *nl;
+	int64_t now_ms = now_us / 1000;
 	size_t n;
+
+	p->now_us = now_us;
 
 	/* Record first: the transcript must show what failed. */
 	while (line < end) {
@@ -1897,6 +2113,93 @@ sim_scenario_player_rx(struct sim_player *p, const char *msg, size_t len,
 }
 
 void
+sim_scenario_player_written(struct sim_player *p, int64_t now_us)
+{
+	size_t f;
+
+	if (p->nwritten == p->nframes)
+		return;		/* not a frame of ours: nothing to time */
+	f = p->nwritten++;
+	/* Actions are stored in the order sent, so their frame numbers
+	 * never decrease: the ones in frame f are next in line. */
+	while (p->tx_next < p->nactions &&
+	    p->actions[p->tx_next].frame <= f) {
+		if (p->actions[p->tx_next].frame == f)
+			p->actions[p->tx_next].tx_us = now_us;
+		p->tx_next++;
+	}
+}
+
+static int
+sim_scenario_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The nearest-rank percentile pct of the n sorted values. */
+static int64_t
+sim_scenario_rank(const int64_t *v, size_t n, unsigned pct)
+{
+	size_t r = (n * pct + 99) / 100;
+
+	return v[r > 0 ? r - 1 : 0];
+}
+
+/* The latency of action a in us, or -1 when it was not measured. */
+static int64_t
+sim_scenario_action_latency(const struct sim_action *a)
+{
+	if (a->tx_us < 0 || a->rx_us < 0 || a->rx_us < a->tx_us)
+		return -1;
+	return a->rx_us - a->tx_us;
+}
+
+int
+sim_scenario_player_latency(const struct sim_player *p,
+    struct sim_latency *lat)
+{
+	int64_t *v, us;
+	size_t i, n = 0;
+
+	memset(lat, 0, sizeof(*lat));
+	if (p->nactions == 0)
+		return 0;
+	if ((v = calloc(p->nactions, sizeof(*v))) == NULL)
+		return -1;
+	for (i = 0; i < p->nactions; i++)
+		if ((us = sim_scenario_action_latency(&p->actions[i])) >= 0)
+			v[n++] = us;
+	if (n > 0) {
+		qsort(v, n, sizeof(*v), sim_scenario_cmp_i64);
+		lat->count = n;
+		lat->p50 = sim_scenario_rank(v, n, 50);
+		lat->p90 = sim_scenario_rank(v, n, 90);
+		lat->p99 = sim_scenario_rank(v, n, 99);
+		lat->max = v[n - 1];
+	}
+	free(v);
+	return 0;
+}
+
+int
+sim_scenario_player_latencies(const struct sim_player *p, FILE *fp)
+{
+	const struct sim_action *a;
+	int64_t us;
+	size_t i;
+
+	for (i = 0; i < p->nactions; i++) {
+		a = &p->actions[i];
+		if ((us = sim_scenario_action_latency(a)) >= 0)
+			fprintf(fp, "%lld %s %lld\n", (long long)a->id,
+			    a->type, (long long)us);
+	}
+	return fflush(fp) == 0 && !ferror(fp) ? 0 : -1;
+}
+
+void
 sim_scenario_player_where(const struct sim_player *p, char *buf, size_t len)
 {
 	const struct sim_step *st;
@@ -1926,6 +2229,14 @@ sim_scenario_player_where(const struct sim_player *p, char *buf, size_t len)
 		snprintf(buf, len, "line %d: waiting for a reconnect",
 		    st->lineno);
 		break;
+	case WAIT_CLOSE:
+		snprintf(buf, len, "line %d: waiting for the machine to close "
+		    "with %d", st->lineno, st->count);
+		break;
+	case WAIT_SIGNIN:
+		snprintf(buf, len, "line %d: waiting for a sign-in answered "
+		    "%d", st->lineno, st->count);
+		break;
 	case WAIT_NONE:
 		snprintf(buf, len, "line %d", st->lineno);
 		break;
@@ -1935,6 +2246,7 @@ sim_scenario_player_where(const struct sim_player *p, char *buf, size_t len)
 void
 sim_scenario_player_summary(const struct sim_player *p, FILE *fp)
 {
+	struct sim_latency lat;
 	const struct sim_action *a;
 	char name[96];
 	size_t i, j;
@@ -1953,6 +2265,11 @@ sim_scenario_player_summary(const struct sim_player *p, FILE *fp)
 	}
 	for (i = 0; i < p->nloose; i++)
 		fprintf(fp, "event without action_id: %s\n", p->loose[i].name);
+	if (sim_scenario_player_latency(p, &lat) == 0 && lat.count > 0)
+		fprintf(fp, "latency: %zu actions, frame written to first "
+		    "event: p50 %lld us, p90 %lld us, p99 %lld us, max %lld "
+		    "us\n", lat.count, (long long)lat.p50, (long long)lat.p90,
+		    (long long)lat.p99, (long long)lat.max);
 	if (p->result == SIM_FAILED)
 		fprintf(fp, "FAILED: %s\n", p->reason);
 	else if (p->result == SIM_PASSED)

@@ -57,6 +57,8 @@ struct sim_server {
 	struct lws		*ws;		/* the machine's socket */
 	struct sim_txframe	*txh, *txt;
 	size_t			 ntx;
+	unsigned long		 nwritten;	/* frames written so far */
+	FILE			*memfp;		/* --machine-memory */
 
 	lws_sorted_usec_list_t	 sul_player;
 	lws_sorted_usec_list_t	 sul_global;
@@ -77,6 +79,17 @@ sim_server_now(const struct sim_server *s)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)(ts.tv_sec - s->t0.tv_sec) * 1000 +
 	    (ts.tv_nsec - s->t0.tv_nsec) / 1000000;
+}
+
+/* The same clock in microseconds, for action latencies. */
+static int64_t
+sim_server_now_us(const struct sim_server *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)(ts.tv_sec - s->t0.tv_sec) * 1000000 +
+	    (ts.tv_nsec - s->t0.tv_nsec) / 1000;
 }
 
 static int64_t
@@ -219,30 +232,87 @@ sim_server_op_drop(void *arg)
 	s->ws = NULL;
 }
 
-/* The machine is another process: its button is SIGUSR1 to its pid, read
- * when needed (the harness writes it before the machine connects). */
-static void
-sim_server_press_button(struct sim_server *s)
+/* The machine is another process: its pid is read when needed (the
+ * harness writes it before the machine connects).  0 when unknown. */
+static long
+sim_server_machine_pid(const struct sim_server *s)
 {
 	char buf[32];
 	long pid = 0;
 	FILE *fp;
 
 	if (s->p->machine_pid_file == NULL ||
-	    (fp = fopen(s->p->machine_pid_file, "re")) == NULL) {
+	    (fp = fopen(s->p->machine_pid_file, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), fp) != NULL)
+		pid = strtol(buf, NULL, 10);
+	fclose(fp);
+	return pid > 1 ? pid : 0;
+}
+
+/* Its button is SIGUSR1. */
+static void
+sim_server_press_button(struct sim_server *s)
+{
+	long pid;
+
+	if (s->p->machine_pid_file == NULL) {
 		sim_scenario_player_fail(s->player, "press_button: no "
 		    "--machine-pid-file to read");
 		return;
 	}
-	if (fgets(buf, sizeof(buf), fp) != NULL)
-		pid = strtol(buf, NULL, 10);
-	fclose(fp);
-	if (pid <= 1 || kill((pid_t)pid, SIGUSR1) == -1) {
+	if ((pid = sim_server_machine_pid(s)) == 0) {
+		sim_scenario_player_fail(s->player, "press_button: no pid in "
+		    "%s", s->p->machine_pid_file);
+		return;
+	}
+	if (kill((pid_t)pid, SIGUSR1) == -1) {
 		sim_scenario_player_fail(s->player, "press_button: cannot "
 		    "signal pid %ld", pid);
 		return;
 	}
 	log_info("button pressed (SIGUSR1 to %ld)", pid);
+}
+
+/*
+ * --machine-memory: the machine's memory from /proc/<pid>/status, kB,
+ * appended as one line "<what> <n> VmRSS <kB> VmHWM <kB> ..." before each
+ * frame the sim writes and once when play ends.  The sample before a frame
+ * shows the machine at rest after the previous action (the benchmarks'
+ * "idle"); VmHWM, the peak so far, needs no sampling at the right moment.
+ */
+static void
+sim_server_sample_memory(struct sim_server *s, const char *what,
+    unsigned long n)
+{
+	static const char *const keys[] = {
+		"VmRSS:", "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:",
+		"VmData:", "VmStk:", "Threads:",
+	};
+	char path[64], line[256];
+	long long v;
+	size_t i, k;
+	long pid;
+	FILE *fp;
+
+	if (s->memfp == NULL || (pid = sim_server_machine_pid(s)) == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return;		/* gone: nothing to say */
+	fprintf(s->memfp, "%s %lu", what, n);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			k = strlen(keys[i]);
+			if (strncmp(line, keys[i], k) != 0 ||
+			    sscanf(line + k, "%lld", &v) != 1)
+				continue;
+			fprintf(s->memfp, " %.*s %lld", (int)(k - 1), keys[i],
+			    v);
+		}
+	fclose(fp);
+	fputc('\n', s->memfp);
+	fflush(s->memfp);
 }
 
 static void
@@ -281,6 +351,14 @@ sim_server_op_uploads(void *arg, int64_t action_id)
 	struct sim_server *s = arg;
 
 	return sim_http_uploads(s->http, action_id);
+}
+
+static int
+sim_server_op_signins(void *arg, int status)
+{
+	struct sim_server *s = arg;
+
+	return sim_http_signins(s->http, status);
 }
 
 static void
@@ -395,6 +473,9 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	}
 	r = sim_http_callback(s->http, wsi, reason, user, in, len);
+	/* A request may end a wait (await_signin). */
+	if (s->player != NULL)
+		sim_scenario_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
 	return r;
 }
@@ -404,6 +485,7 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi)
 {
 	struct sim_txframe *f = s->txh;
 	unsigned char *buf;
+	int64_t t;
 	int n;
 
 	if (f == NULL)
@@ -411,12 +493,17 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi)
 	if ((buf = malloc(LWS_PRE + f->len)) == NULL)
 		return -1;
 	memcpy(buf + LWS_PRE, f->text, f->len);
+	sim_server_sample_memory(s, "frame", ++s->nwritten);
+	/* An action's latency starts here, as the frame goes to the kernel:
+	 * the wait for a writeable socket is the sim's, not the machine's. */
+	t = sim_server_now_us(s);
 	n = lws_write(wsi, buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
 	free(buf);
 	if (n < (int)f->len) {
 		log_warnx("WebSocket write failed");
 		return -1;
 	}
+	sim_scenario_player_written(s->player, t);
 	sim_scenario_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
 	    f->len);
 	s->txh = f->next;
@@ -433,6 +520,8 @@ static int
 sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
     struct sim_ws_sess *ws, const void *in, size_t len)
 {
+	/* Before the copying: the last fragment's arrival ends a latency. */
+	int64_t t = sim_server_now_us(s);
 	char *nm;
 
 	if (lws_frame_is_binary(wsi)) {
@@ -455,7 +544,7 @@ sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
 	ws->msg[ws->len] = '\0';
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
-	sim_scenario_player_rx(s->player, ws->msg, ws->len, sim_server_now(s));
+	sim_scenario_player_rx_us(s->player, ws->msg, ws->len, t);
 	ws->len = 0;
 	return 0;
 }
@@ -504,9 +593,12 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 			r = sim_server_ws_write(s, wsi);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		sim_server_record_ws(s, "peer_close", len >= 2 ?
-		    ((const unsigned char *)in)[0] << 8 |
-		    ((const unsigned char *)in)[1] : 0);
+		r = len >= 2 ? ((const unsigned char *)in)[0] << 8 |
+		    ((const unsigned char *)in)[1] : 0;
+		sim_server_record_ws(s, "peer_close", r);
+		if (wsi == s->ws)
+			sim_scenario_player_peer_close(s->player, r);
+		r = 0;
 		break;
 	case LWS_CALLBACK_CLOSED:
 		free(ws->msg);
@@ -631,6 +723,11 @@ sim_server_run(const struct sim_server_params *p)
 	if ((s.tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
 	    NULL)
 		goto done;
+	if (p->machine_memory != NULL &&
+	    (s.memfp = fopen(p->machine_memory, "we")) == NULL) {
+		log_warn("%s", p->machine_memory);
+		goto done;
+	}
 	if (sim_scenario_transcript_secret(s.tr, p->password) == -1)
 		goto done;
 
@@ -655,6 +752,7 @@ sim_server_run(const struct sim_server_params *p)
 	ops.pulse_url = sim_server_op_pulse_url;
 	ops.upload_url = sim_server_op_upload_url;
 	ops.uploads = sim_server_op_uploads;
+	ops.signins = sim_server_op_signins;
 	if ((s.player = sim_scenario_player_new(p->scenario, &ops, s.tr,
 	    p->serial)) == NULL) {
 		log_warnx("out of memory");
@@ -691,6 +789,7 @@ sim_server_run(const struct sim_server_params *p)
 		sim_server_check_signal(&s);
 	}
 	rc = sim_scenario_player_result(s.player) == SIM_PASSED ? 0 : 1;
+	sim_server_sample_memory(&s, "end", s.nwritten);
 	if (rc != 0)
 		fprintf(stderr, "gf-cloud-sim: FAIL: %s\n",
 		    sim_scenario_player_reason(s.player));
@@ -699,6 +798,15 @@ sim_server_run(const struct sim_server_params *p)
 			log_warn("%s", p->summary);
 		else {
 			sim_scenario_player_summary(s.player, fp);
+			fclose(fp);
+		}
+	}
+	if (p->latency != NULL) {
+		if ((fp = fopen(p->latency, "we")) == NULL)
+			log_warn("%s", p->latency);
+		else {
+			if (sim_scenario_player_latencies(s.player, fp) == -1)
+				log_warn("%s", p->latency);
 			fclose(fp);
 		}
 	}
@@ -713,5 +821,7 @@ done:
 	sim_scenario_player_free(s.player);
 	sim_http_free(s.http);
 	sim_scenario_transcript_free(s.tr);
+	if (s.memfp != NULL)
+		fclose(s.memfp);
 	return rc;
 }

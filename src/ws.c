@@ -23,6 +23,7 @@
 
 #define WS_SUBPROTOCOL	"glowforge"
 #define WS_URL_MAX	1024	/* bytes, base URL plus token */
+#define WS_DRAIN_MAX	(64 << 20)	/* bytes of a too-large message read */
 
 enum ws_state {
 	WS_IDLE,		/* no connection, none asked for */
@@ -51,6 +52,8 @@ struct ws {
 	char			*rxbuf;
 	size_t			 rxlen, rxcap;	/* bytes */
 	int			 rx_oversize;	/* dropping the rest */
+	int			 close_1009;	/* close when writeable */
+	uint64_t		 rx_dropped;	/* bytes of it dropped */
 
 	/* Send buffer with LWS_PRE headroom; loop thread only. */
 	unsigned char		*txbuf;
@@ -247,6 +250,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		pthread_mutex_unlock(&w->mtx);
 		w->rxlen = 0;
 		w->rx_oversize = 0;
+		w->close_1009 = 0;
 		/* systemd: the daemon is ready once the service can reach it. */
 		sd_notify(0, "READY=1\nSTATUS=status socket up");
 		if (queue_len(w->tx) > 0)
@@ -284,18 +288,37 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    FRAME_MAX_LEN);
 			w->rx_oversize = 1;
 			w->rxlen = 0;
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			    (unsigned char *)"too large", 9);
+			w->rx_dropped = 0;
+		}
+		/* A message that never ends is not drained for ever. */
+		if (w->rx_oversize && (w->rx_dropped += len) > WS_DRAIN_MAX) {
+			log_warnx("message still going past %d MiB: dropping "
+			    "the connection", WS_DRAIN_MAX >> 20);
 			return -1;
 		}
 		if (lws_is_final_fragment(wsi) &&
 		    lws_remaining_packet_payload(wsi) == 0) {
+			if (w->rx_oversize) {
+				/* Read to its end and dropped; closed from
+				 * WRITEABLE: closing from a receive callback
+				 * with payload left crashed lws 4.1 (the
+				 * huge-frame test), and unread bytes reset
+				 * the connection, losing the close frame. */
+				w->close_1009 = 1;
+				lws_callback_on_writable(wsi);
+				break;
+			}
 			frame_split(w->rxbuf, w->rxlen, ws_rx_line, w);
 			w->rxlen = 0;
 		}
 		break;
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (w->close_1009) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			    (unsigned char *)"too large", 9);
+			return -1;
+		}
 		pthread_mutex_lock(&w->mtx);
 		stopping = w->stopping;
 		pthread_mutex_unlock(&w->mtx);

@@ -4,22 +4,44 @@
 #
 #   run-scenario.sh --bin BUILD_DIR --scenario FILE --work DIR
 #                   [--tls] [--verbose] [--expect-fail] [--timeout SECS]
+#                   [--ulimit-f KB] [--expect-log COUNT:REGEX]...
+#                   [--expect-kept N] [--await-log REGEX]... [--second-sigint]
 #
 # DIR is made afresh and keeps everything for a post-mortem: pulse/ (jobs
 # made with gf-puls generate), upload/ (images the daemon sent), motion/
 # (the daemon's downloads), transcript.jsonl, summary.txt, sim.log,
 # daemon.log, daemon.stderr, gf-machine-emulator.cfg, tls/.
 #
+# A scenario may add options of its own with a line
+# {"harness": ["--expect-log", "1:sign-in refused", ...]}; it may give
+# --ulimit-f, --expect-log, --expect-kept, --await-log, --second-sigint and
+# --timeout.  In its "config" values @WORK@ stands for DIR and
+# @SCENARIO_DIR@ for the scenario's folder.
+#
+#   --ulimit-f KB       the daemon runs with RLIMIT_FSIZE KB (ulimit -f): a
+#                       "disk" that fills up.  Its log and stderr count too.
+#   --expect-log C:RE   after the run, exactly C lines of daemon.log match
+#                       the extended regular expression RE.
+#   --expect-kept N     N stepper files kept in motion/ (default: one per
+#                       job the daemon reported loaded).
+#   --await-log RE      once the scenario passed, wait until daemon.log has
+#                       a line matching RE before signalling the daemon (for
+#                       what the daemon does after the sim's last event).
+#   --second-sigint     end with SIGINT, and a second SIGINT once the daemon
+#                       is in its shutdown path: it must die of SIGINT
+#                       (exit status 130) instead of exiting 0.
+#
 # Exit status: the simulator's verdict (0 every expectation held, 1 not),
 # inverted by --expect-fail; 1 too when the daemon crashed, did not exit 0
-# on SIGTERM, or wrote a secret (password, token) to its log or stderr;
-# 2 on usage or set-up errors; 77 when a binary is not built yet (ctest
-# reports a skip).
+# on SIGTERM, wrote a secret (password, token) to its log or stderr, or an
+# --expect-*/--await-log did not hold; 2 on usage or set-up errors; 77
+# when a binary is not built yet (ctest reports a skip).
 #
 # Synchronisation is by pipes and wait(1) only: the sim prints its port on
-# a coprocess pipe, and the run ends when the sim exits.  The one timer is
-# a guard against a daemon that ignores SIGTERM (GFE_TERM_GUARD seconds,
-# default 20).
+# a coprocess pipe, the run ends when the sim exits, and log lines are
+# awaited by following the file (tail -F).  The one timer is a guard
+# against a daemon that ignores SIGTERM or never logs an awaited line
+# (GFE_TERM_GUARD seconds, default 20).
 set -u
 
 SERIAL=12345678		# the emulated machine
@@ -28,7 +50,9 @@ TERM_GUARD=${GFE_TERM_GUARD:-20}		# seconds a daemon may take to exit on SIGTERM
 
 usage() {
 	echo "usage: run-scenario.sh --bin BUILD_DIR --scenario FILE" \
-	    "--work DIR [--tls] [--verbose] [--expect-fail] [--timeout SECS]" >&2
+	    "--work DIR [--tls] [--verbose] [--expect-fail] [--timeout SECS]" \
+	    "[--ulimit-f KB] [--expect-log COUNT:REGEX]... [--expect-kept N]" \
+	    "[--await-log REGEX]... [--second-sigint]" >&2
 	exit 2
 }
 
@@ -43,22 +67,63 @@ skip() {
 }
 
 bin= scenario= work= tls=0 verbose=0 expect_fail=0 timeout=60
-while [ $# -gt 0 ]; do
-	case $1 in
-	--bin) bin=${2:-}; shift 2 || usage ;;
-	--scenario) scenario=${2:-}; shift 2 || usage ;;
-	--work) work=${2:-}; shift 2 || usage ;;
-	--timeout) timeout=${2:-}; shift 2 || usage ;;
-	--tls) tls=1; shift ;;
-	--verbose) verbose=1; shift ;;
-	--expect-fail) expect_fail=1; shift ;;
-	-h|--help) usage ;;
-	*) echo "run-scenario: unknown argument $1" >&2; usage ;;
-	esac
-done
+ulimit_f= expect_kept= second_sigint=0
+expect_log=() await_log=()
+# parse_opts ORIGIN ARG...: ORIGIN "scenario" allows only what a scenario's
+# "harness" line may set.
+parse_opts() {
+	local origin=$1
+	shift
+	while [ $# -gt 0 ]; do
+		if [ "$origin" = scenario ]; then
+			case $1 in
+			--ulimit-f|--expect-log|--expect-kept|--await-log|\
+			--second-sigint|--timeout) ;;
+			*) die "$scenario: \"harness\": $1 is not for a" \
+			    "scenario to set" ;;
+			esac
+		fi
+		case $1 in
+		--bin) bin=${2:-}; shift 2 || usage ;;
+		--scenario) scenario=${2:-}; shift 2 || usage ;;
+		--work) work=${2:-}; shift 2 || usage ;;
+		--timeout) timeout=${2:-}; shift 2 || usage ;;
+		--ulimit-f) ulimit_f=${2:-}; shift 2 || usage ;;
+		--expect-log) expect_log+=("${2:-}"); shift 2 || usage ;;
+		--expect-kept) expect_kept=${2:-}; shift 2 || usage ;;
+		--await-log) await_log+=("${2:-}"); shift 2 || usage ;;
+		--second-sigint) second_sigint=1; shift ;;
+		--tls) tls=1; shift ;;
+		--verbose) verbose=1; shift ;;
+		--expect-fail) expect_fail=1; shift ;;
+		-h|--help) usage ;;
+		*) echo "run-scenario: unknown argument $1" >&2; usage ;;
+		esac
+	done
+}
+parse_opts cli "$@"
 [ -n "$bin" ] && [ -n "$scenario" ] && [ -n "$work" ] || usage
 [ -f "$scenario" ] || die "$scenario: no such file"
+command -v jq >/dev/null || die "jq(1) is needed"
+# The scenario's own options: its "harness" lines (comments are not JSON).
+harness=()
+mapfile -t harness < <(grep -v -E '^[[:space:]]*(#|$)' "$scenario" |
+    jq -r 'select(type == "object" and has("harness")) | .harness[]' \
+    2>/dev/null)
+[ ${#harness[@]} -gt 0 ] && parse_opts scenario "${harness[@]}"
 case $timeout in ''|*[!0-9]*) die "--timeout: seconds" ;; esac
+case $ulimit_f in *[!0-9]*) die "--ulimit-f: KB" ;; esac
+case $expect_kept in *[!0-9]*) die "--expect-kept: a count" ;; esac
+for e in "${expect_log[@]}"; do
+	case ${e%%:*} in
+	''|*[!0-9]*) die "--expect-log $e: COUNT:REGEX" ;;
+	esac
+	[ "$e" != "${e#*:}" ] && [ -n "${e#*:}" ] ||
+	    die "--expect-log $e: COUNT:REGEX"
+done
+for e in "${await_log[@]}"; do
+	[ -n "$e" ] || die "--await-log: a regular expression"
+done
 bin=$(cd "$bin" 2>/dev/null && pwd) || die "$bin: no such directory"
 scenario=$(cd "$(dirname "$scenario")" && pwd)/$(basename "$scenario")
 
@@ -81,10 +146,10 @@ work=$(cd "$work" && pwd)
 : >"$work/.run-scenario"
 mkdir "$work/pulse" "$work/upload" "$work/motion" || die "mkdir"
 
-sim_pid= daemon_pid= guard_pid=
+sim_pid= daemon_pid= guard_pid= reader_pid=
 cleanup() {
 	local p
-	for p in $guard_pid $daemon_pid $sim_pid; do
+	for p in $guard_pid $daemon_pid $sim_pid $reader_pid; do
 		kill -KILL "$p" 2>/dev/null
 	done
 }
@@ -104,6 +169,35 @@ gen job.puls --line 20,10 --laser
 gen hunt.puls.gz --hunt --gzip
 gen rect.puls.gz --rect 30,20 --laser --gzip
 gen other-machine.puls.gz --line 20,10 --laser --gzip --serial "$OTHER_SERIAL"
+gen big.puls.gz --rect 100,80 --speed 5 --laser --gzip
+gen small.puls --line 2,0 --laser
+
+# Broken jobs, made from those: a gzip stream cut short, and headers whose
+# length (u32 LE at byte 4) lies: past the end of the file (a file shorter
+# than the 256 tags a header may have), and below its 8 bytes of magic and
+# length.
+le32() {	# N: four bytes, little-endian
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) \
+	    $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)))"
+}
+header_len() {	# IN OUT LEN
+	cp "$work/pulse/$1" "$work/pulse/$2" &&
+	    le32 "$3" | dd of="$work/pulse/$2" bs=1 seek=4 conv=notrunc \
+	    2>/dev/null
+}
+{
+	n=$(wc -c <"$work/pulse/job.puls.gz") &&
+	head -c $((n - 40)) "$work/pulse/job.puls.gz" \
+	    >"$work/pulse/truncated.puls.gz" &&
+	n=$(wc -c <"$work/pulse/small.puls") &&
+	[ "$n" -lt 2048 ] &&
+	header_len small.puls long-header.puls 2048 &&
+	gzip -n "$work/pulse/long-header.puls" &&
+	header_len job.puls short-header.puls 4 &&
+	rm "$work/pulse/small.puls"
+} || die "cannot make the broken jobs"
+# A regular file where a folder should be (motion_dl_dir below it: ENOTDIR).
+: >"$work/not-a-dir"
 
 # --- secrets: a random password, handed to the sim in a 0600 file ---
 umask 077
@@ -186,9 +280,21 @@ section=
 while IFS= read -r line; do
 	case $line in
 	'['*']') section=${line#[}; section=${section%]} ;;
-	*': '*) cfg_set "$section" "${line%%: *}" "${line#*: }" ;;
+	*': '*)
+		v=${line#*: }
+		v=${v//@WORK@/$work}
+		v=${v//@SCENARIO_DIR@/$(dirname "$scenario")}
+		cfg_set "$section" "${line%%: *}" "$v" ;;
 	esac
 done <<<"$overrides"
+# --second-sigint: the log goes through a FIFO the harness can stop and
+# fill (see the end).  cat, unbuffered, keeps daemon.log current.
+if [ $second_sigint -eq 1 ]; then
+	mkfifo "$work/daemon.log.fifo" || die "mkfifo"
+	cfg_set LOGGING file "$work/daemon.log.fifo"
+	cat <"$work/daemon.log.fifo" >"$work/daemon.log" &
+	reader_pid=$!
+fi
 umask 077
 for s in "${sections[@]}"; do
 	echo "[$s]"
@@ -203,28 +309,39 @@ umask 022
 # daemon can connect: sh writes its pid, then becomes the daemon.
 # GFE_DAEMON_WRAPPER (e.g. "valgrind --error-exitcode=99") runs it under
 # a tool; its exit status then counts like the daemon's own.
-# shellcheck disable=SC2086
-sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
-    ${GFE_DAEMON_WRAPPER:-} "$daemon" -c "$work/gf-machine-emulator.cfg" -f \
-    >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
+# In the background, run_daemon is a subshell that execs into it: so
+# --ulimit-f applies to the daemon alone.
+run_daemon() {
+	if [ -n "$ulimit_f" ]; then
+		ulimit -f "$ulimit_f" || exit 2
+	fi
+	# shellcheck disable=SC2086
+	exec sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
+	    ${GFE_DAEMON_WRAPPER:-} "$daemon" \
+	    -c "$work/gf-machine-emulator.cfg" -f
+}
+run_daemon >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
 daemon_pid=$!
 
-status=0
-problems=()
-wait -n -p done_pid "$sim_pid" "$daemon_pid"
-rc=$?
-if [ "$done_pid" = "$daemon_pid" ]; then
-	daemon_pid=
-	problems+=("the daemon exited ($rc) before the scenario ended")
-	kill -TERM "$sim_pid" 2>/dev/null
-	wait "$sim_pid"
-	sim_rc=$?
-	sim_pid=
-else
-	sim_rc=$rc
-	sim_pid=
-	kill -TERM "$daemon_pid" 2>/dev/null
-	# Guard only: a daemon that ignores SIGTERM must not hang the test.
+# await_line FILE REGEX: until a line of FILE matches, the daemon exits or
+# TERM_GUARD seconds pass; 0 when it matched.  tail -F follows the file as
+# it grows (inotify): no polling here.
+await_line() {
+	local fd pid rc
+	# exec, not "grep < <(...)": only this form sets $! to the follower.
+	exec {fd}< <(exec timeout "$TERM_GUARD" tail -n +1 -F \
+	    --pid="$daemon_pid" "$1" 2>/dev/null)
+	pid=$!
+	grep -q -m1 -E -- "$2" <&"$fd"
+	rc=$?
+	exec {fd}<&-
+	kill "$pid" 2>/dev/null
+	return $rc
+}
+
+# reap_daemon: waits for the daemon, at most TERM_GUARD seconds; its exit
+# status in rc, or 124 when the guard had to kill it.
+reap_daemon() {
 	sleep "$TERM_GUARD" &
 	guard_pid=$!
 	wait -n -p done_pid "$daemon_pid" "$guard_pid"
@@ -233,16 +350,97 @@ else
 		guard_pid=
 		kill -KILL "$daemon_pid" 2>/dev/null
 		wait "$daemon_pid"
-		problems+=("the daemon ignored SIGTERM for $TERM_GUARD s")
+		rc=124
 	else
 		kill "$guard_pid" 2>/dev/null
 		wait "$guard_pid" 2>/dev/null
 		guard_pid=
-		[ $rc -eq 0 ] ||
-		    problems+=("the daemon exited $rc on SIGTERM, not 0")
 	fi
 	daemon_pid=
+}
+
+status=0
+problems=()
+wait -n -p done_pid "$sim_pid" "$daemon_pid"
+rc=$?
+if [ "$done_pid" = "$daemon_pid" ]; then
+	daemon_pid=
+	why=
+	[ $rc -eq $((128 + $(kill -l XFSZ))) ] &&
+	    why=": SIGXFSZ, a file past RLIMIT_FSIZE killed it"
+	problems+=("the daemon exited ($rc) before the scenario ended$why")
+	kill -TERM "$sim_pid" 2>/dev/null
+	wait "$sim_pid"
+	sim_rc=$?
+	sim_pid=
+else
+	sim_rc=$rc
+	sim_pid=
+	# What the daemon does after the sim's last event, awaited in its log.
+	if [ $sim_rc -eq 0 ]; then
+		for re in "${await_log[@]}"; do
+			await_line "$work/daemon.log" "$re" ||
+			    problems+=("no daemon.log line matched \"$re\"")
+		done
+	fi
+	if [ $second_sigint -eq 1 ]; then
+		# Hold the daemon in its shutdown path: stop the log's reader
+		# and fill the FIFO, so the daemon's next log line blocks.  The
+		# first SIGINT's "shutting down" is that line: it reaches
+		# stderr first, proof that the signal was taken (two SIGINTs
+		# pending at once would be one), while the daemon waits, right
+		# before it unblocks SIGINT.  The second SIGINT must then kill
+		# it as soon as it goes on; without that it would exit 0.
+		kill -STOP "$reader_pid"
+		dd if=/dev/zero of="$work/daemon.log.fifo" bs=1 \
+		    oflag=nonblock 2>"$work/fill.log"
+		grep -q 'Resource temporarily unavailable' "$work/fill.log" ||
+		    problems+=("could not fill the log FIFO (see fill.log)")
+		kill -INT "$daemon_pid" 2>/dev/null
+		await_line "$work/daemon.stderr" 'SIGINT: shutting down' ||
+		    problems+=("the daemon never logged its first SIGINT")
+		kill -INT "$daemon_pid" 2>/dev/null
+		kill -CONT "$reader_pid"
+		reap_daemon
+		if [ $rc -eq 124 ]; then
+			problems+=("the daemon hung after two SIGINTs")
+		elif [ $rc -ne $((128 + $(kill -l INT))) ]; then
+			problems+=("after a second SIGINT the daemon exited \
+$rc, not by SIGINT ($((128 + $(kill -l INT))))")
+		fi
+		wait "$reader_pid"
+		reader_pid=
+	else
+		kill -TERM "$daemon_pid" 2>/dev/null
+		# Guard only: a daemon that ignores SIGTERM must not hang the
+		# test.
+		reap_daemon
+		if [ $rc -eq 124 ]; then
+			problems+=("the daemon ignored SIGTERM for \
+$TERM_GUARD s")
+		elif [ $rc -ne 0 ]; then
+			problems+=("the daemon exited $rc on SIGTERM, not 0")
+		fi
+	fi
 fi
+if [ -n "$reader_pid" ]; then
+	kill -CONT "$reader_pid" 2>/dev/null
+	wait "$reader_pid"
+	reader_pid=
+fi
+if [ $second_sigint -eq 1 ]; then
+	# The filler's NUL bytes are the harness's, not the daemon's.
+	tr -d '\000' <"$work/daemon.log" >"$work/daemon.log.tmp" &&
+	    mv "$work/daemon.log.tmp" "$work/daemon.log"
+fi
+
+# --- the log lines asked for ---
+for e in "${expect_log[@]}"; do
+	want=${e%%:*} re=${e#*:}
+	got=$(grep -c -E -- "$re" "$work/daemon.log" 2>/dev/null)
+	[ "${got:-0}" -eq "$want" ] ||
+	    problems+=("${got:-0} daemon.log lines match \"$re\", not $want")
+done
 
 # --- no secret in anything the daemon (or the sim) wrote ---
 if [ -s "$work/secrets" ]; then
@@ -293,7 +491,10 @@ if [ -f "$work/transcript.jsonl" ]; then
 		done
 		[ $same -eq 1 ] || problems+=("$base.puls is no served job")
 	done
-	if [ "$kept" -ne "$loaded" ]; then
+	if [ -n "$expect_kept" ]; then
+		[ "$kept" -eq "$expect_kept" ] || problems+=("$kept stepper \
+files kept, not $expect_kept ($loaded jobs loaded)")
+	elif [ "$kept" -ne "$loaded" ]; then
 		problems+=("$kept stepper files kept, $loaded jobs loaded")
 	fi
 	if ls -A "$work/motion" 2>/dev/null | grep -q '^\.'; then
@@ -308,8 +509,8 @@ if [ -f "$work/transcript.jsonl" ]; then
 	    grep '"origin":"http://status.glowforge.com"' |
 	    grep -c '"user_agent":"OpenGlow/[^"]')
 	if [ "$ups" -ne "$good" ]; then
-		problems+=("$((ups - good)) of $ups WebSocket upgrades lack" \
-		    "Origin http://status.glowforge.com or User-Agent OpenGlow/")
+		problems+=("$((ups - good)) of $ups WebSocket upgrades lack \
+Origin http://status.glowforge.com or User-Agent OpenGlow/")
 	fi
 fi
 

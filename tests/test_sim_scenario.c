@@ -148,6 +148,30 @@ test_parse_errors(void **state)
 		{ "{\"config\": {\"E\": {\"k\": 1}}}",
 		    "t.jsonl: no line to play" },
 		{ "# nothing\n", "t.jsonl: no line to play" },
+		{ "{\"send_big\": 15}", "t.jsonl:1: \"send_big\" must be "
+		    "bytes" },
+		{ "{\"send_big\": 67108865}", "t.jsonl:1: \"send_big\"" },
+		{ "{\"send_big\": 100, \"timeout\": 1}",
+		    "t.jsonl:1: \"timeout\" is not allowed with \"send_big\"" },
+		{ "{\"expect_close\": 999}", "t.jsonl:1: \"expect_close\" must "
+		    "be a close code" },
+		{ "{\"expect_close\": \"1009\"}",
+		    "t.jsonl:1: \"expect_close\"" },
+		{ "{\"await_signin\": 403}", "t.jsonl:1: \"await_signin\" must "
+		    "be 200, 401 or 503" },
+		{ "{\"refuse_signin\": 0}", "t.jsonl:1: \"refuse_signin\" must "
+		    "be a count" },
+		{ "{\"drop\": true, \"reconnect\": 0}",
+		    "t.jsonl:1: \"reconnect\" must be true or false" },
+		{ "{\"drop\": true, \"reconnect\": false, \"timeout\": 3}",
+		    "t.jsonl:1: \"timeout\" needs a reconnect" },
+		{ "{\"harness\": \"--x\"}\n{\"raw\": \"x\"}",
+		    "t.jsonl:1: \"harness\" must be an array" },
+		{ "{\"harness\": []}", "t.jsonl:1: \"harness\" must be an "
+		    "array" },
+		{ "{\"harness\": [\"a\\nb\"]}", "t.jsonl:1: \"harness\" must "
+		    "hold one-line strings" },
+		{ "{\"harness\": [\"--x\"]}", "t.jsonl: no line to play" },
 	};
 	struct sim_scenario *sc;
 	char err[256];
@@ -194,8 +218,9 @@ struct fake {
 	char	*sent[32];
 	int	 nsent;
 	int	 drops;
-	int	 knobs[4];
+	int	 knobs[8];
 	int	 uploads;
+	int	 signins[3];	/* answered 200, 401, 503 */
 };
 
 static int
@@ -250,6 +275,15 @@ fake_uploads(void *arg, int64_t id)
 	return ((struct fake *)arg)->uploads;
 }
 
+static int
+fake_signins(void *arg, int status)
+{
+	struct fake *f = arg;
+
+	return status == 200 ? f->signins[0] : status == 401 ?
+	    f->signins[1] : status == 503 ? f->signins[2] : 0;
+}
+
 struct rig {
 	struct fake		 f;
 	struct sim_scenario	*sc;
@@ -264,7 +298,7 @@ rig_start(struct rig *r, const char *text)
 	struct sim_player_ops ops = {
 		.send = fake_send, .drop = fake_drop, .knob = fake_knob,
 		.pulse_url = fake_pulse_url, .upload_url = fake_upload_url,
-		.uploads = fake_uploads,
+		.uploads = fake_uploads, .signins = fake_signins,
 	};
 	char err[256];
 
@@ -573,6 +607,102 @@ test_drop_and_knobs(void **state)
 	rig_end(&r);
 }
 
+/* send_big, expect_close, refuse_signin, await_signin, and a drop that
+ * does not wait for the machine. */
+static void
+test_close_and_signin(void **state)
+{
+	struct rig r;
+	size_t i, n;
+
+	(void)state;
+	rig_start(&r, "{\"harness\": [\"--expect-kept\", \"0\"]}\n"
+	    "{\"send_big\": 1048577}\n"
+	    "{\"expect_close\": 1009, \"timeout\": 5}\n"
+	    "{\"raw\": \"after\"}");
+	assert_int_equal(sim_scenario_steps(r.sc), 3);
+	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(r.f.nsent, 1);
+	n = strlen(r.f.sent[0]);
+	assert_int_equal(n, 1048577);
+	assert_memory_equal(r.f.sent[0], "{\"pad\":\"x", 9);
+	assert_string_equal(r.f.sent[0] + n - 3, "x\"}");
+	for (i = 8; i < n - 2; i++)
+		if (r.f.sent[0][i] != 'x')
+			fail_msg("byte %zu is not padding", i);
+	/* The machine closes with the code: the line holds, and the next
+	 * frame is queued (for its next connection). */
+	sim_scenario_player_peer_close(r.p, 1009);
+	sim_scenario_player_disconnected(r.p, 10);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(r.f.nsent, 2);
+	rig_end(&r);
+
+	rig_start(&r, "{\"expect_close\": 1009}\n{\"raw\": \"x\"}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_peer_close(r.p, 1000);
+	sim_scenario_player_disconnected(r.p, 10);
+	assert_failed_with(&r, "line 1: the machine closed its socket with "
+	    "code 1000, expected 1009");
+	rig_end(&r);
+
+	rig_start(&r, "{\"expect_close\": 1009}\n{\"raw\": \"x\"}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_disconnected(r.p, 10);
+	assert_failed_with(&r, "without a close code, expected 1009");
+	rig_end(&r);
+
+	rig_start(&r, "{\"expect_close\": 1009, \"timeout\": 2}\n"
+	    "{\"raw\": \"x\"}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_tick(r.p, 1999);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	sim_scenario_player_tick(r.p, 2000);
+	assert_failed_with(&r, "line 1: the machine did not close its socket "
+	    "within 2000 ms");
+	rig_end(&r);
+
+	/* A close the sim made (drop) is not the machine's. */
+	rig_start(&r, "{\"drop\": true, \"reconnect\": false}\n"
+	    "{\"expect_close\": 1009, \"timeout\": 1}\n{\"raw\": \"x\"}");
+	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(r.f.drops, 1);
+	sim_scenario_player_disconnected(r.p, 10);
+	sim_scenario_player_tick(r.p, 1000);
+	assert_failed_with(&r, "did not close its socket within 1000 ms");
+	rig_end(&r);
+
+	/* Each sign-in answered 401 satisfies one await; they count while
+	 * the machine has no socket. */
+	rig_start(&r, "{\"refuse_signin\": 5}\n"
+	    "{\"drop\": true, \"reconnect\": false}\n"
+	    "{\"await_signin\": 401, \"timeout\": 3}\n"
+	    "{\"await_signin\": 401, \"timeout\": 3}\n"
+	    "{\"await_signin\": 200, \"timeout\": 3}");
+	r.f.signins[0] = 1;	/* the first sign-in, before play */
+	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(r.f.knobs[SIM_KNOB_REFUSE_SIGNIN], 5);
+	assert_int_equal(r.f.drops, 1);
+	/* That earlier 200 counts too: the third await is satisfied at
+	 * once when reached. */
+	sim_scenario_player_tick(r.p, 100);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	r.f.signins[1] = 1;
+	sim_scenario_player_tick(r.p, 200);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	r.f.signins[1] = 2;
+	sim_scenario_player_tick(r.p, 300);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	rig_end(&r);
+
+	rig_start(&r, "{\"await_signin\": 503, \"timeout\": 3}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_tick(r.p, 3000);
+	assert_failed_with(&r, "line 1: no sign-in answered 503 within "
+	    "3000 ms");
+	rig_end(&r);
+}
+
 static void
 test_batch(void **state)
 {
@@ -815,6 +945,7 @@ main(void)
 		cmocka_unit_test(test_await_history_and_loose),
 		cmocka_unit_test(test_expect_none),
 		cmocka_unit_test(test_drop_and_knobs),
+		cmocka_unit_test(test_close_and_signin),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_second_terminal_and_upload),

@@ -1,0 +1,213 @@
+/*
+ * Unit tests for dispatch.c: an action whose job cannot start (its
+ * allocation or its thread fails) still ends with exactly one terminal
+ * event, "<type>:failed", and the lane stays free for the next action.
+ *
+ * Linked with -Wl,--wrap=pthread_create,--wrap=calloc: the wrappers below
+ * fail the next call when a test arms them, calloc only for the thread
+ * that armed it.  dispatch_line() runs on the test's thread, and between
+ * it and the job's calloc() nothing else calls calloc() (frame.c and
+ * cJSON do not), so the failure lands on the job.  Should that change,
+ * the event check fails rather than passing by chance.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "cloud.h"
+#include "config.h"
+#include "dispatch.h"
+#include "event.h"
+#include "queue.h"
+#include "sequence.h"
+
+int	 __real_pthread_create(pthread_t *, const pthread_attr_t *,
+	    void *(*)(void *), void *);
+int	 __wrap_pthread_create(pthread_t *, const pthread_attr_t *,
+	    void *(*)(void *), void *);
+void	*__real_calloc(size_t, size_t);
+void	*__wrap_calloc(size_t, size_t);
+
+static atomic_int	 fail_create;
+static atomic_int	 fail_calloc;
+static pthread_t	 calloc_thread;
+
+int
+__wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	if (atomic_exchange(&fail_create, 0))
+		return EAGAIN;
+	return __real_pthread_create(t, attr, fn, arg);
+}
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	if (atomic_load(&fail_calloc) &&
+	    pthread_equal(pthread_self(), calloc_thread) &&
+	    atomic_exchange(&fail_calloc, 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
+struct rig {
+	struct config		 cf;
+	struct cloud		*cloud;
+	struct seq_table	*seq;
+	struct queue		*rx, *tx;
+	struct dispatch		*d;
+};
+
+static int
+rig_setup(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	char err[256];
+
+	if (r == NULL)
+		return -1;
+	event_init();
+	/* The fields a settings action reads; no network is used. */
+	r->cf.serial = (char *)"12345678";
+	r->cf.password = (char *)"x";
+	r->cf.server_url = (char *)"http://127.0.0.1:9";
+	if ((r->cloud = cloud_new(&r->cf)) == NULL ||
+	    (r->seq = seq_table_new("2.6", NULL, err, sizeof(err))) == NULL ||
+	    (r->rx = queue_new(100, NULL, NULL)) == NULL ||
+	    (r->tx = queue_new(100, NULL, NULL)) == NULL ||
+	    (r->d = dispatch_new(&r->cf, r->cloud, r->seq, r->rx,
+	    r->tx)) == NULL)
+		return -1;
+	*state = r;
+	return 0;
+}
+
+static int
+rig_teardown(void **state)
+{
+	struct rig *r = *state;
+
+	dispatch_stop(r->d, 1000);
+	dispatch_free(r->d);
+	queue_free(r->rx);
+	queue_free(r->tx);
+	seq_table_free(r->seq);
+	cloud_free(r->cloud);
+	free(r);
+	return 0;
+}
+
+static void
+send_action(struct rig *r, long id, const char *type)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "{\"id\":%ld,\"action_type\":\"%s\","
+	    "\"machine_serial\":\"S12345678\",\"status\":\"ready\"}", id,
+	    type);
+	dispatch_line(r->d, line, strlen(line));
+}
+
+/* The next frame on tx (waiting up to 10 s) must be this event. */
+static void
+expect_event(struct rig *r, long id, const char *event)
+{
+	const cJSON *ev, *aid;
+	cJSON *f;
+	size_t len;
+	char *s;
+
+	s = queue_pop_wait(r->tx, &len, 10000);
+	if (s == NULL)
+		fail_msg("no frame; expected %s for %ld", event, id);
+	f = cJSON_ParseWithLength(s, len);
+	ev = cJSON_GetObjectItemCaseSensitive(f, "event");
+	aid = cJSON_GetObjectItemCaseSensitive(f, "action_id");
+	if (!cJSON_IsString(ev) || strcmp(ev->valuestring, event) != 0 ||
+	    !cJSON_IsNumber(aid) || (long)aid->valuedouble != id)
+		fail_msg("got %s; expected %s for %ld", s, event, id);
+	cJSON_Delete(f);
+	free(s);
+}
+
+static void
+test_thread_fails(void **state)
+{
+	struct rig *r = *state;
+
+	atomic_store(&fail_create, 1);
+	send_action(r, 7, "settings");
+	assert_int_equal(atomic_load(&fail_create), 0);
+	/* One terminal event, already queued: no thread will add any. */
+	assert_int_equal(queue_len(r->tx), 1);
+	expect_event(r, 7, "settings:failed");
+	/* The lane is free: the next one runs. */
+	send_action(r, 8, "settings");
+	expect_event(r, 8, "settings:completed");
+	assert_int_equal(queue_len(r->tx), 0);
+}
+
+static void
+test_calloc_fails(void **state)
+{
+	struct rig *r = *state;
+
+	calloc_thread = pthread_self();
+	atomic_store(&fail_calloc, 1);
+	send_action(r, 9, "settings");
+	assert_int_equal(atomic_load(&fail_calloc), 0);
+	assert_int_equal(queue_len(r->tx), 1);
+	expect_event(r, 9, "settings:failed");
+	send_action(r, 10, "settings");
+	expect_event(r, 10, "settings:completed");
+	assert_int_equal(queue_len(r->tx), 0);
+}
+
+/* A machine-lane job (the download would need a server: it has no
+ * motion_url, so it fails at once; what counts is the launch). */
+static void
+test_machine_lane(void **state)
+{
+	struct rig *r = *state;
+
+	calloc_thread = pthread_self();
+	atomic_store(&fail_calloc, 1);
+	send_action(r, 11, "motion");
+	assert_int_equal(queue_len(r->tx), 1);
+	expect_event(r, 11, "motion:failed");
+	atomic_store(&fail_create, 1);
+	send_action(r, 12, "hunt");
+	assert_int_equal(queue_len(r->tx), 1);
+	expect_event(r, 12, "hunt:failed");
+	send_action(r, 13, "motion");
+	expect_event(r, 13, "motion:starting");
+	expect_event(r, 13, "motion:failed");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_thread_fails, rig_setup,
+		    rig_teardown),
+		cmocka_unit_test_setup_teardown(test_calloc_fails, rig_setup,
+		    rig_teardown),
+		cmocka_unit_test_setup_teardown(test_machine_lane, rig_setup,
+		    rig_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
