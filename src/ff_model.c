@@ -696,10 +696,10 @@ ff_model_snapshot(const struct ff_model *m, struct ff_status *st)
 	st->z_comp = m->z_comp;
 	st->total_print_ms = m->total_print_ms;
 	st->total_filament_mm = m->total_filament_mm;
-	if (active)
+	if (active) {
 		st->total_filament_mm += ff_model_job_filament(m);
-	if (active)
 		st->total_print_ms += m->job_ms;
+	}
 }
 
 void

@@ -561,7 +561,7 @@ test_junk(void **state)
 	unsigned char *buf = malloc(20000);
 	struct ff_proto p;
 	uint32_t seed = 12345;
-	size_t i, off, n;
+	size_t i, k, off, n;
 
 	(void)state;
 	assert_non_null(c);
@@ -590,7 +590,7 @@ test_junk(void **state)
 			assert_memory_equal(c->buf, "CMD ", 4);
 			assert_true(c->len >= 3 && c->buf[c->len - 1] == '\n');
 			/* Replies hold no junk: all printable but line ends. */
-			for (size_t k = 0; k < c->len; k++)
+			for (k = 0; k < c->len; k++)
 				assert_true(c->buf[k] == '\r' ||
 				    c->buf[k] == '\n' || (c->buf[k] >= 0x20 &&
 				    c->buf[k] < 0x7f));
