@@ -43,6 +43,10 @@
 #define CONFIG_MAX_SIZE		(1024 * 1024)	/* a config, not a data file */
 #define CONFIG_MAX_ENTRIES	4096	/* keys + sections: lookups are linear */
 #define CONFIG_MAX_DEPTH	10	/* configparser's limit */
+/* Ten references ten deep is 10^10 expansions: depth alone does not
+ * bound the work or the size of a value, these do. */
+#define CONFIG_MAX_REFS		1000	/* per value */
+#define CONFIG_MAX_VALUE	65536	/* bytes of an expanded value */
 #define CONFIG_MAX_DELAY	3600.0	/* seconds */
 #define CONFIG_SECRET_MAX	4096	/* bytes read from a password file */
 #define CONFIG_SERIAL_MAX	999999999999999ULL /* cJSON prints it exactly */
@@ -193,6 +197,7 @@ struct config_buf {
 	char	*s;
 	size_t	 len;
 	size_t	 cap;
+	size_t	 refs;		/* %(name)s expanded into it */
 };
 
 static void	 config_error(const char *, int, const char *, ...)
@@ -479,7 +484,7 @@ config_handler(void *user, const char *section, const char *name,
 	struct config_reader *r = user;
 	struct config_src *src = r->src;
 	struct config_kv *kv, *nkv;
-	struct config_buf b = { NULL, 0, 0 };
+	struct config_buf b = { NULL, 0, 0, 0 };
 	size_t i;
 	char *key;
 
@@ -769,6 +774,12 @@ config_expand(struct config_src *src, const char *sect,
 			    kv->key, name, sect, CONFIG_DEFAULT);
 			return -1;
 		}
+		if (++out->refs > CONFIG_MAX_REFS) {
+			config_error(src->name, top->line, "interpolation of "
+			    "'%s' in [%s] expands more than %d references",
+			    top->key, sect, CONFIG_MAX_REFS);
+			return -1;
+		}
 		/* Like configparser, only a value holding '%' goes deeper. */
 		if (strchr(ref->value, '%') != NULL) {
 			if (config_expand(src, sect, top, ref, depth + 1,
@@ -777,6 +788,12 @@ config_expand(struct config_src *src, const char *sect,
 		} else if (config_buf_add(out, ref->value,
 		    strlen(ref->value)) == -1)
 			goto nomem;
+		if (out->len > CONFIG_MAX_VALUE) {
+			config_error(src->name, top->line, "interpolation of "
+			    "'%s' in [%s] grows past %d bytes", top->key, sect,
+			    CONFIG_MAX_VALUE);
+			return -1;
+		}
 		s = rp + 2;
 	}
 	if (out->s == NULL && config_buf_add(out, "", 0) == -1)
@@ -940,8 +957,9 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		*config_int_field(cf, k->off) = v;
 		return 0;
 	case CK_PORT:
-		if (config_parse_double(val, &d) == -1 || d != (int)d ||
-		    d < 0 || d > 65535) {
+		/* The range first: casting 1e100 or NaN to int is UB. */
+		if (config_parse_double(val, &d) == -1 ||
+		    !(d >= 0 && d <= 65535) || d != (int)d) {
 			config_error(src->name, line, "%s: '%s' is not a port "
 			    "number (0 to 65535)", k->key, val);
 			return -1;

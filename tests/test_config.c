@@ -588,6 +588,15 @@ static const struct ccase {
 	    "gf.cfg:4: tcp_port: '70000' is not a port number",
 	    "gf.cfg:5: serial must be letters and digits" }, { "[MACHINE]" },
 	    NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "ports that are not integers (1e100, nan: no UB)",
+	    "[FLASHFORGE]\ntcp_port = 1e100\nhttp_port = nan\n", -1,
+	    { "gf.cfg:2: tcp_port: '1e100' is not a port number",
+	    "gf.cfg:3: http_port: 'nan' is not a port number" }, { NULL },
+	    NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "an interpolation bomb is stopped", "[DEFAULT]\na0 = x\n" "a1 = %(a0)s%(a0)s%(a0)s%(a0)s%(a0)s%(a0)s%(a0)s%(a0)s%(a0)s%(a0)s\n" "a2 = %(a1)s%(a1)s%(a1)s%(a1)s%(a1)s%(a1)s%(a1)s%(a1)s%(a1)s%(a1)s\n" "a3 = %(a2)s%(a2)s%(a2)s%(a2)s%(a2)s%(a2)s%(a2)s%(a2)s%(a2)s%(a2)s\n" "a4 = %(a3)s%(a3)s%(a3)s%(a3)s%(a3)s%(a3)s%(a3)s%(a3)s%(a3)s%(a3)s\n" MACH "[EMULATOR]\nmaterial_thickness = %(a4)s\n", -1,
+	    { "interpolation of 'material_thickness' in [EMULATOR] expands "
+	    "more than 1000 references" }, { NULL }, NULL,
+	    { { NULL, NULL, 0 } }, 0 },
 	{ "[FLASHFORGE] ports that clash", "[FLASHFORGE]\ntcp_port = 9000\n"
 	    "http_port = 9000\ndiscovery_port = 19000\ncheck_code = a-b\n", -1,
 	    { "gf.cfg:3: tcp_port and http_port are both 9000",
