@@ -45,6 +45,8 @@ struct config {
 	double	 button_press_delay;	/* seconds, default 1 */
 	char	*protocol_profile;	/* "2.6" (default) or "1.x" */
 	char	*sequences_file;	/* JSON override, or NULL */
+	int	 max_job_mib;		/* MiB of pulse body; past it a job
+					 * fails.  0 (by hand): PULS_MAX_BODY */
 
 	/* [LOGGING] */
 	char	*log_dir;		/* or NULL; base of save_sent_images */

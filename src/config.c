@@ -47,6 +47,7 @@
  * bound the work or the size of a value, these do. */
 #define CONFIG_MAX_REFS		1000	/* per value */
 #define CONFIG_MAX_VALUE	65536	/* bytes of an expanded value */
+#define CONFIG_MAX_MIB		1048576	/* MiB: a job of 1 TiB */
 #define CONFIG_MAX_DELAY	3600.0	/* seconds */
 #define CONFIG_SECRET_MAX	4096	/* bytes read from a password file */
 #define CONFIG_SERIAL_MAX	999999999999999ULL /* cJSON prints it exactly */
@@ -73,6 +74,7 @@ enum config_kind {
 	CK_SECONDS,
 	CK_LEVEL,	/* a log level name or number */
 	CK_PORT,	/* 0 .. 65535 */
+	CK_MIB,		/* 1 .. CONFIG_MAX_MIB, MiB */
 	CK_LEGACY	/* read by old reference versions; ignored */
 };
 
@@ -111,6 +113,7 @@ static const struct config_key {
 	    F(button_press_delay) },
 	{ "EMULATOR", "protocol_profile", CK_STR, F(protocol_profile) },
 	{ "EMULATOR", "sequences_file", CK_PATH, F(sequences_file) },
+	{ "EMULATOR", "max_job_size", CK_MIB, F(max_job_mib) },
 	{ "EMULATOR", "firmware_check", CK_LEGACY, 0 },
 	{ "EMULATOR", "firmware_dl_dir", CK_LEGACY, 0 },
 	{ "LOGGING", "dir", CK_PATH, F(log_dir) },
@@ -966,6 +969,16 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		}
 		*config_int_field(cf, k->off) = (int)d;
 		return 0;
+	case CK_MIB:
+		if (config_parse_double(val, &d) == -1 ||
+		    !(d >= 1 && d <= CONFIG_MAX_MIB) || d != (int)d) {
+			config_error(src->name, line, "%s: '%s' is not a whole "
+			    "number of MiB from 1 to %d", k->key, val,
+			    CONFIG_MAX_MIB);
+			return -1;
+		}
+		*config_int_field(cf, k->off) = (int)d;
+		return 0;
 	}
 	sp = config_str_field(cf, k->off);
 	if (k->kind == CK_SECRET)
@@ -1266,6 +1279,7 @@ config_load(struct config *cf, const char *path)
 
 	memset(cf, 0, sizeof(*cf));
 	cf->button_press_delay = 1;
+	cf->max_job_mib = 128;
 	cf->log_level = LOG_INFO;
 	cf->console_level = LOG_INFO;
 	cf->ff_enabled = -1;		/* unset: the section decides */
@@ -1727,6 +1741,7 @@ config_print(const struct config *cf, FILE *fp)
 	config_print_double(fp, "button_press_delay", cf->button_press_delay);
 	config_print_str(fp, "protocol_profile", cf->protocol_profile);
 	config_print_str(fp, "sequences_file", cf->sequences_file);
+	fprintf(fp, "max_job_size = %d\n", cf->max_job_mib);
 
 	fputs("\n[LOGGING]\n", fp);
 	config_print_str(fp, "dir", cf->log_dir);

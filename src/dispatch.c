@@ -233,6 +233,7 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 	enum cloud_result r;
 	cJSON *info = NULL;
 	char *kept = NULL;
+	uint64_t max;			/* bytes of body */
 	int ret = -1;
 
 	memset(&dl, 0, sizeof(dl));
@@ -244,8 +245,10 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 		return -1;
 	}
 	dl.store = store_begin(d->cf->motion_dl_dir, j->a.type, j->a.id);
-	dl.ps = puls_stream_new(d->serial, PULS_MAX_BODY, dispatch_dl_keep,
-	    &dl);
+	/* Memory does not grow with the bound: the body streams to disk. */
+	max = d->cf->max_job_mib > 0 ? (uint64_t)d->cf->max_job_mib << 20 :
+	    PULS_MAX_BODY;
+	dl.ps = puls_stream_new(d->serial, max, dispatch_dl_keep, &dl);
 	if (dl.ps == NULL)
 		goto done;
 	sink.declared = dispatch_dl_declared;

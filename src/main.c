@@ -7,6 +7,7 @@
  * error (as --check-config reports it).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@ main(int argc, char *argv[])
 	struct config cf;
 	enum log_mode mode;
 	int ch, foreground = 0, check = 0, verbose = 0, level, rc;
+
+	/* One malloc arena: the threads allocate little and seldom, and an
+	 * arena each keeps what they free resident (about 0.2 MiB idle). */
+	mallopt(M_ARENA_MAX, 1);
 
 	while ((ch = getopt_long(argc, argv, "c:fnvVh", longopts, NULL)) !=
 	    -1) {

@@ -831,6 +831,82 @@ test_second_terminal_and_upload(void **state)
 	rig_end(&r);
 }
 
+/* An event as rig_event() makes it, at now_us on the microsecond clock. */
+static void
+rig_event_us(struct rig *r, long action_id, const char *event, int64_t now_us)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "{\"id\":%ld,\"timestamp\":%ld,\"type\":"
+	    "\"event\",\"version\":1,\"action_id\":%ld,\"level\":\"INFO\","
+	    "\"event\":\"%s\"}\n", r->next_frame_id, 3800 + r->next_frame_id,
+	    action_id, event);
+	r->next_frame_id++;
+	sim_scenario_player_rx_us(r->p, buf, strlen(buf), now_us);
+}
+
+/*
+ * Latency: from the write of an action's frame to its first event.  Frames
+ * are reported written in queueing order, one call each, a raw frame
+ * (no action) and a batch (two actions) included; a later event of an
+ * action does not move its time; an action never written does not count.
+ */
+static void
+test_latency(void **state)
+{
+	struct sim_latency lat;
+	struct rig r;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	rig_start(&r, "{\"send\": {\"action_type\": \"settings\"}, "
+	    "\"expect\": \"settings:completed\"}\n"
+	    "{\"raw\": \"garbage\"}\n"
+	    "{\"send\": [{\"action_type\": \"settings\"}, "
+	    "{\"action_type\": \"hunt\"}], \"label\": [\"a\", \"h\"]}\n"
+	    "{\"await\": \"hunt:completed\", \"label\": \"h\"}\n"
+	    "{\"send\": {\"action_type\": \"settings\"}, "
+	    "\"expect\": \"settings:completed\"}\n");
+	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(sim_scenario_player_latency(r.p, &lat), 0);
+	assert_int_equal(lat.count, 0);
+	sim_scenario_player_written(r.p, 1000);
+	rig_event_us(&r, 3116300, "settings:completed", 1250);
+	assert_int_equal(r.f.nsent, 3);		/* then the raw and the batch */
+	sim_scenario_player_written(r.p, 2000);
+	sim_scenario_player_written(r.p, 3000);
+	rig_event_us(&r, 3116302, "hunt:starting", 3100);
+	rig_event_us(&r, 3116301, "settings:completed", 3400);
+	rig_event_us(&r, 3116302, "hunt:completed", 9000);
+	/* The last settings is queued but never written: not measured. */
+	assert_int_equal(r.f.nsent, 4);
+	rig_event_us(&r, 3116303, "settings:completed", 9500);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+
+	assert_int_equal(sim_scenario_player_latency(r.p, &lat), 0);
+	assert_int_equal(lat.count, 3);		/* 250, 400, 100 us */
+	assert_int_equal(lat.p50, 250);
+	assert_int_equal(lat.p90, 400);
+	assert_int_equal(lat.p99, 400);
+	assert_int_equal(lat.max, 400);
+	fp = open_memstream(&buf, &len);
+	assert_int_equal(sim_scenario_player_latencies(r.p, fp), 0);
+	fclose(fp);
+	assert_string_equal(buf, "3116300 settings 250\n3116301 settings 400\n"
+	    "3116302 hunt 100\n");
+	free(buf);
+	buf = NULL;
+	fp = open_memstream(&buf, &len);
+	sim_scenario_player_summary(r.p, fp);
+	fclose(fp);
+	assert_non_null(strstr(buf, "latency: 3 actions, frame written to "
+	    "first event: p50 250 us, p90 400 us, p99 400 us, max 400 us\n"));
+	free(buf);
+	rig_end(&r);
+}
+
 static void
 test_outside_failure_and_summary(void **state)
 {
@@ -950,6 +1026,7 @@ main(void)
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_second_terminal_and_upload),
 		cmocka_unit_test(test_outside_failure_and_summary),
+		cmocka_unit_test(test_latency),
 		cmocka_unit_test(test_transcript),
 	};
 
