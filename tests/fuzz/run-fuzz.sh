@@ -6,7 +6,8 @@
 #   tests/fuzz/run-fuzz.sh [SECONDS [BUILD-DIR]]
 #
 # SECONDS per target (default 60; CI: 30).  BUILD-DIR defaults to
-# ${TMPDIR:-/tmp}/gfe-build-fuzz.  Targets run one after the other:
+# build-fuzz in the source tree, so two checkouts never share a cache.
+# Targets run one after the other:
 #   fuzz_frame   a WebSocket message: frame_split() + frame_parse_action()
 #   fuzz_puls    a pulse file: header parser and streaming reader, gzip too
 #   fuzz_config  a configuration file: config_load() + config_print()
@@ -34,7 +35,7 @@ set -eu
 secs=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-build=${2:-${TMPDIR:-/tmp}/gfe-build-fuzz}
+build=${2:-$src/build-fuzz}
 targets=${FUZZ_TARGETS:-frame puls config}
 jobs=${FUZZ_JOBS:-1}
 cc=${CC:-clang}
