@@ -21,6 +21,7 @@
 #include "cloud.h"
 #include "config.h"
 #include "log.h"
+#include "trust.h"
 
 #define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
 #define CLOUD_DEFAULT_FW	"2.6.0-2228"	/* what the reference sends */
@@ -40,6 +41,7 @@ struct cloud {
 	char			*token;		/* auth_token, or NULL */
 	unsigned		 gen;		/* bumped with each token */
 	char			 agent[96];	/* User-Agent */
+	char			*trust_dir;	/* hashed roots, or NULL */
 	atomic_int		 aborting;	/* cloud_abort(): end every call */
 };
 
@@ -237,6 +239,7 @@ cloud_new(const struct config *cf)
 		return NULL;
 	}
 	c->cf = cf;
+	c->trust_dir = trust_dir();
 	fw = cf->fw_version != NULL && *cf->fw_version != '\0' ?
 	    cf->fw_version : CLOUD_DEFAULT_FW;
 	snprintf(c->agent, sizeof(c->agent), "OpenGlow/%s", fw);
@@ -249,6 +252,7 @@ cloud_free(struct cloud *c)
 	if (c == NULL)
 		return;
 	cloud_secret_free(c->token);
+	free(c->trust_dir);
 	pthread_mutex_destroy(&c->signin);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -565,8 +569,16 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	if (curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK)
 		return -1;
-	if (ca != NULL && *ca != '\0' &&
+	/* CAINFO replaces the default bundle: with a hashed folder (see
+	 * trust.h) nothing is parsed up front.  ca_file adds a private root
+	 * to the folder; $SSL_CERT_FILE is used as lws uses it. */
+	if (ca == NULL || *ca == '\0')
+		ca = trust_bundle();
+	if ((ca != NULL || c->trust_dir != NULL) &&
 	    curl_easy_setopt(h, CURLOPT_CAINFO, ca) != CURLE_OK)
+		return -1;
+	if (c->trust_dir != NULL &&
+	    curl_easy_setopt(h, CURLOPT_CAPATH, c->trust_dir) != CURLE_OK)
 		return -1;
 	if (curl_easy_setopt(h, CURLOPT_URL, x->url) != CURLE_OK)
 		return -1;

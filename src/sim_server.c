@@ -274,35 +274,21 @@ sim_server_press_button(struct sim_server *s)
 	log_info("button pressed (SIGUSR1 to %ld)", pid);
 }
 
-/*
- * --machine-memory: the machine's memory from /proc/<pid>/status, kB,
- * appended as one line "<what> <n> VmRSS <kB> VmHWM <kB> ..." before each
- * frame the sim writes and once when play ends.  The sample before a frame
- * shows the machine at rest after the previous action (the benchmarks'
- * "idle"); VmHWM, the peak so far, needs no sampling at the right moment.
- */
+/* Appends " <key> <kB>" to memfp for each of keys found in the /proc
+ * file at path (lines "Key:   123 kB"). */
 static void
-sim_server_sample_memory(struct sim_server *s, const char *what,
-    unsigned long n)
+sim_server_scan_proc(struct sim_server *s, const char *path,
+    const char *const *keys, size_t nkeys)
 {
-	static const char *const keys[] = {
-		"VmRSS:", "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:",
-		"VmData:", "VmStk:", "Threads:",
-	};
-	char path[64], line[256];
+	char line[256];
 	long long v;
 	size_t i, k;
-	long pid;
 	FILE *fp;
 
-	if (s->memfp == NULL || (pid = sim_server_machine_pid(s)) == 0)
-		return;
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
 	if ((fp = fopen(path, "re")) == NULL)
-		return;		/* gone: nothing to say */
-	fprintf(s->memfp, "%s %lu", what, n);
+		return;
 	while (fgets(line, sizeof(line), fp) != NULL)
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		for (i = 0; i < nkeys; i++) {
 			k = strlen(keys[i]);
 			if (strncmp(line, keys[i], k) != 0 ||
 			    sscanf(line + k, "%lld", &v) != 1)
@@ -311,6 +297,42 @@ sim_server_sample_memory(struct sim_server *s, const char *what,
 			    v);
 		}
 	fclose(fp);
+}
+
+/*
+ * --machine-memory: the machine's memory from /proc/<pid>/status and
+ * smaps_rollup, kB, appended as one line "<what> <n> VmRSS <kB> VmHWM <kB>
+ * ... Pss <kB> ..." before each frame the sim writes and once when play
+ * ends.  The sample before a frame shows the machine at rest after the
+ * previous action (the benchmarks' "idle"); VmHWM, the peak so far, needs
+ * no sampling at the right moment.  Pss shares each library page among
+ * the processes that map it; Private_* are pages no other process maps.
+ */
+static void
+sim_server_sample_memory(struct sim_server *s, const char *what,
+    unsigned long n)
+{
+	static const char *const status_keys[] = {
+		"VmRSS:", "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:",
+		"VmData:", "VmStk:", "Threads:",
+	};
+	static const char *const rollup_keys[] = {
+		"Pss:", "Private_Clean:", "Private_Dirty:",
+	};
+	char path[64];
+	long pid;
+
+	if (s->memfp == NULL || (pid = sim_server_machine_pid(s)) == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (access(path, R_OK) == -1)
+		return;		/* gone: nothing to say */
+	fprintf(s->memfp, "%s %lu", what, n);
+	sim_server_scan_proc(s, path, status_keys,
+	    sizeof(status_keys) / sizeof(status_keys[0]));
+	snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
+	sim_server_scan_proc(s, path, rollup_keys,
+	    sizeof(rollup_keys) / sizeof(rollup_keys[0]));
 	fputc('\n', s->memfp);
 	fflush(s->memfp);
 }

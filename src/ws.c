@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 
 #include "frame.h"
@@ -19,6 +20,7 @@
 #include "loop.h"
 #include "mono.h"
 #include "queue.h"
+#include "trust.h"
 #include "ws.h"
 
 #define WS_SUBPROTOCOL	"glowforge"
@@ -39,6 +41,7 @@ struct ws {
 	int			 port;
 	int			 tls;
 	char			*base_path;	/* "" or "/prefix" */
+	char			*trust_dir;	/* hashed roots, or NULL */
 
 	struct queue		*rx, *tx;	/* the caller's */
 	struct loop		*loop;		/* the caller's */
@@ -225,6 +228,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (w->wsi != NULL && (queue_len(w->tx) > 0 || stopping))
 			lws_callback_on_writable(w->wsi);
+		break;
+
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+		/* user is the vhost's client SSL_CTX, made in ws_new(). */
+		if (w->trust_dir != NULL &&
+		    SSL_CTX_load_verify_locations(user, NULL, w->trust_dir) != 1)
+			log_warnx("status socket: cannot use the roots in %s",
+			    w->trust_dir);
 		break;
 
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -464,6 +475,10 @@ ws_new(struct loop *loop, const struct ws_params *p)
 	info.protocols = ws_protocols;
 	/* lws makes a vhost's client TLS context only when asked so. */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* The OS roots come from the hashed folder, read on demand, in
+	 * LOAD_EXTRA_CLIENT_VERIFY_CERTS; see trust.h. */
+	if ((w->trust_dir = trust_dir()) != NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
 	if ((w->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
@@ -492,6 +507,7 @@ ws_free(struct ws *w)
 	free(w->host);
 	free(w->host_header);
 	free(w->base_path);
+	free(w->trust_dir);
 	free(w->rxbuf);
 	free(w->txbuf);
 	pthread_cond_destroy(&w->cond);

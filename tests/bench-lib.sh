@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# bench-lib.sh: what the benchmarks (bench-latency.sh, bench-bigjob.sh)
-# share.  Sourced, not run.  It starts gf-cloud-sim and the real daemon on
+# bench-lib.sh: what the benchmarks (bench-latency.sh, bench-bigjob.sh,
+# bench-idle.sh) share.  Sourced, not run.  It starts gf-cloud-sim and the real daemon on
 # loopback the way run-scenario.sh does (the sim's port on a coprocess
 # pipe, the daemon's pid file written before it can connect), without the
 # transcript and the post-mortem checks: a benchmark measures, the
@@ -157,8 +157,11 @@ bench_start() {
 	# tool must become the daemon's process (valgrind does); one that
 	# forks it (perf record, heaptrack) would be the pid measured and
 	# signalled, and leave the daemon behind.
+	# The environment the systemd unit gives it: no OpenSSL variables
+	# from the caller's shell, GnuTLS not initialised behind our back.
 	# shellcheck disable=SC2086
 	sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
+	    env -u SSL_CERT_FILE -u SSL_CERT_DIR GNUTLS_NO_IMPLICIT_INIT=1 \
 	    ${GFE_DAEMON_WRAPPER:-} "$daemon" -c "$work/gf-machine-emulator.cfg" -f \
 	    >"$work/daemon.stdout" 2>"$work/daemon.stderr" &
 	bench_daemon_pid=$!

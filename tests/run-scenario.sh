@@ -3,7 +3,8 @@
 # daemon (gf-machine-emulator) against the offline service (gf-cloud-sim).
 #
 #   run-scenario.sh --bin BUILD_DIR --scenario FILE --work DIR
-#                   [--tls] [--verbose] [--expect-fail] [--timeout SECS]
+#                   [--tls] [--trust HOW] [--verbose] [--expect-fail]
+#                   [--timeout SECS]
 #                   [--ulimit-f KB] [--expect-log COUNT:REGEX]...
 #                   [--expect-kept N] [--await-log REGEX]... [--second-sigint]
 #
@@ -30,6 +31,14 @@
 #   --second-sigint     end with SIGINT, and a second SIGINT once the daemon
 #                       is in its shutdown path: it must die of SIGINT
 #                       (exit status 130) instead of exiting 0.
+#   --trust HOW         (implies --tls) how the daemon is told of the test
+#                       CA: ca-file (the default: [SERVICE] ca_file),
+#                       cert-dir (in a hashed folder named by $SSL_CERT_DIR,
+#                       $SSL_CERT_FILE unset), cert-file ($SSL_CERT_FILE).
+#                       untrusted: $SSL_CERT_DIR holds another CA only; the
+#                       daemon must log a certificate error, never reach
+#                       the sim's HTTP or WebSocket, and keep running; the
+#                       scenario is not played.
 #
 # Exit status: the simulator's verdict (0 every expectation held, 1 not),
 # inverted by --expect-fail; 1 too when the daemon crashed, did not exit 0
@@ -50,7 +59,8 @@ TERM_GUARD=${GFE_TERM_GUARD:-20}		# seconds a daemon may take to exit on SIGTERM
 
 usage() {
 	echo "usage: run-scenario.sh --bin BUILD_DIR --scenario FILE" \
-	    "--work DIR [--tls] [--verbose] [--expect-fail] [--timeout SECS]" \
+	    "--work DIR [--tls] [--trust HOW] [--verbose] [--expect-fail]" \
+	    "[--timeout SECS]" \
 	    "[--ulimit-f KB] [--expect-log COUNT:REGEX]... [--expect-kept N]" \
 	    "[--await-log REGEX]... [--second-sigint]" >&2
 	exit 2
@@ -66,7 +76,7 @@ skip() {
 	exit 77
 }
 
-bin= scenario= work= tls=0 verbose=0 expect_fail=0 timeout=60
+bin= scenario= work= tls=0 trust=ca-file verbose=0 expect_fail=0 timeout=60
 ulimit_f= expect_kept= second_sigint=0
 expect_log=() await_log=()
 # parse_opts ORIGIN ARG...: ORIGIN "scenario" allows only what a scenario's
@@ -94,6 +104,7 @@ parse_opts() {
 		--await-log) await_log+=("${2:-}"); shift 2 || usage ;;
 		--second-sigint) second_sigint=1; shift ;;
 		--tls) tls=1; shift ;;
+		--trust) trust=${2:-}; tls=1; shift 2 || usage ;;
 		--verbose) verbose=1; shift ;;
 		--expect-fail) expect_fail=1; shift ;;
 		-h|--help) usage ;;
@@ -112,6 +123,9 @@ mapfile -t harness < <(grep -v -E '^[[:space:]]*(#|$)' "$scenario" |
     2>/dev/null)
 [ ${#harness[@]} -gt 0 ] && parse_opts scenario "${harness[@]}"
 case $timeout in ''|*[!0-9]*) die "--timeout: seconds" ;; esac
+case $trust in ca-file|cert-dir|cert-file|untrusted) ;;
+*) die "--trust: ca-file, cert-dir, cert-file or untrusted" ;;
+esac
 case $ulimit_f in *[!0-9]*) die "--ulimit-f: KB" ;; esac
 case $expect_kept in *[!0-9]*) die "--expect-kept: a count" ;; esac
 for e in "${expect_log[@]}"; do
@@ -228,7 +242,18 @@ if [ $tls -eq 1 ]; then
 		    "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$t/ext.cnf" &&
 		openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" \
 		    -CAkey "$t/ca.key" -CAcreateserial -days 2 \
-		    -extfile "$t/ext.cnf" -out "$t/server.pem"
+		    -extfile "$t/ext.cnf" -out "$t/server.pem" &&
+		# Hashed folders, as update-ca-certificates leaves
+		# /etc/ssl/certs: one with the test CA, one with another CA.
+		mkdir "$t/roots" "$t/other-roots" &&
+		cp "$t/ca.pem" "$t/roots/" &&
+		openssl req -x509 -newkey ec \
+		    -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		    -keyout "$t/other-ca.key" -out "$t/other-roots/other-ca.pem" \
+		    -days 2 -subj "/CN=gf-cloud-sim test CA" \
+		    -addext "basicConstraints=critical,CA:TRUE" \
+		    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl rehash "$t/roots" "$t/other-roots"
 	} >"$t/openssl.log" 2>&1 || die "openssl failed (see $t/openssl.log)"
 	scheme=https wscheme=wss
 	sim_tls=(--tls-cert "$t/server.pem" --tls-key "$t/server.key")
@@ -270,7 +295,8 @@ cfg_set() {	# SECTION KEY VALUE
 }
 cfg_set SERVICE server_url "$scheme://127.0.0.1:$port"
 cfg_set SERVICE status_service_url "$wscheme://127.0.0.1:$port"
-[ $tls -eq 1 ] && cfg_set SERVICE ca_file "$work/tls/ca.pem"
+[ $tls -eq 1 ] && [ "$trust" = ca-file ] &&
+    cfg_set SERVICE ca_file "$work/tls/ca.pem"
 cfg_set MACHINE serial "$SERIAL"
 cfg_set MACHINE password "$password"
 cfg_set EMULATOR motion_dl_dir "$work/motion"
@@ -315,6 +341,14 @@ run_daemon() {
 	if [ -n "$ulimit_f" ]; then
 		ulimit -f "$ulimit_f" || exit 2
 	fi
+	# OpenSSL's variables, from the caller's environment or the host's
+	# setup, would decide the test: each --trust sets its own.
+	unset SSL_CERT_FILE SSL_CERT_DIR
+	case $tls.$trust in
+	1.cert-dir) export SSL_CERT_DIR=$work/tls/roots ;;
+	1.cert-file) export SSL_CERT_FILE=$work/tls/ca.pem ;;
+	1.untrusted) export SSL_CERT_DIR=$work/tls/other-roots ;;
+	esac
 	# shellcheck disable=SC2086
 	exec sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/daemon.pid" \
 	    ${GFE_DAEMON_WRAPPER:-} "$daemon" \
@@ -352,12 +386,40 @@ reap_daemon() {
 		wait "$daemon_pid"
 		rc=124
 	else
-		kill "$guard_pid" 2>/dev/null
+		# KILL, not TERM: a guard still between fork and exec is a
+		# copy of this shell, traps included; TERM would run them.
+		kill -KILL "$guard_pid" 2>/dev/null
 		wait "$guard_pid" 2>/dev/null
 		guard_pid=
 	fi
 	daemon_pid=
 }
+
+# --trust untrusted: the sim's certificate must be refused.  Nothing is
+# played; the daemon must say why, retry, and still stop cleanly.
+if [ "$trust" = untrusted ]; then
+	name=$(basename "$scenario")
+	problems=()
+	await_line "$work/daemon.log" 'sign_in: SSL certificate problem' ||
+	    problems+=("no daemon.log line says the certificate was refused")
+	kill -0 "$daemon_pid" 2>/dev/null ||
+	    problems+=("the daemon exited on an untrusted certificate")
+	kill -TERM "$daemon_pid" 2>/dev/null
+	reap_daemon
+	[ $rc -eq 0 ] || problems+=("the daemon exited $rc on SIGTERM, not 0")
+	kill -TERM "$sim_pid" 2>/dev/null
+	wait "$sim_pid"
+	sim_pid=
+	n=$(grep -c '"dir":"http"' "$work/transcript.jsonl" 2>/dev/null)
+	[ "${n:-0}" -eq 0 ] ||
+	    problems+=("$n HTTP requests got through an untrusted TLS link")
+	for p in "${problems[@]}"; do
+		echo "run-scenario: $name (untrusted CA): $p" >&2
+	done
+	[ ${#problems[@]} -eq 0 ] || exit 1
+	echo "run-scenario: $name (untrusted CA): passed"
+	exit 0
+fi
 
 status=0
 problems=()
