@@ -16,6 +16,7 @@
  * dispatcher thread, which must stay free for the next action.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "camera.h"
 #include "cloud.h"
@@ -303,20 +305,51 @@ dispatch_save_image(struct job *j)
 	const struct config *cf = j->d->cf;
 	const char *dir = cf->log_dir != NULL ? cf->log_dir : cf->base_dir;
 	char path[4096];
-	FILE *fp;
+	struct stat sb;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
 
 	if (dir == NULL)
 		return;
 	/* type is validated ([a-z_]) and id is a number: a safe name. */
 	snprintf(path, sizeof(path), "%s/%s_%lld.jpg", dir, j->a.type,
 	    (long long)j->a.id);
-	if ((fp = fopen(path, "we")) == NULL) {
-		log_warn("save_sent_images: %s", path);
+	/* Whatever sits at that name must not hold the job: a FIFO would
+	 * block open() and write() for ever, a link would send the image
+	 * elsewhere.  So: no blocking, no following, a regular file only. */
+	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC, 0640);
+	if (fd == -1) {
+		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
+		if (errno == ENXIO || errno == ELOOP)
+			log_warnx("save_sent_images: %s: not a regular file, "
+			    "not saved", path);
+		else
+			log_warn("save_sent_images: %s", path);
 		return;
 	}
-	if (fwrite(j->jpeg, 1, j->jpeg_len, fp) != j->jpeg_len)
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		log_warnx("save_sent_images: %s: not a regular file, not "
+		    "saved", path);
+		goto done;
+	}
+	if (ftruncate(fd, 0) == -1) {
 		log_warn("save_sent_images: %s", path);
-	if (fclose(fp) != 0)
+		goto done;
+	}
+	while (off < j->jpeg_len) {
+		n = write(fd, j->jpeg + off, j->jpeg_len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("save_sent_images: %s", path);
+			goto done;
+		}
+		off += (size_t)n;
+	}
+done:
+	if (close(fd) == -1)
 		log_warn("save_sent_images: %s", path);
 }
 

@@ -212,6 +212,12 @@ header_len() {	# IN OUT LEN
 } || die "cannot make the broken jobs"
 # A regular file where a folder should be (motion_dl_dir below it: ENOTDIR).
 : >"$work/not-a-dir"
+# A folder for saved images where one image's name is taken by a FIFO,
+# which blocks whoever opens it for writing, and another's by a link.
+mkdir "$work/images" &&
+    mkfifo "$work/images/lid_image_4242.jpg" &&
+    ln -s "$work/not-a-dir" "$work/images/lid_image_4243.jpg" ||
+    die "cannot make images/"
 
 # --- secrets: a random password, handed to the sim in a 0600 file ---
 umask 077
