@@ -21,7 +21,7 @@ enum cloud_result {
 	CLOUD_ERR_AUTH = -2,	/* 401/403 on sign-in: wrong credentials */
 	CLOUD_ERR_REFUSED = -3,	/* other 4xx, bad URL or scheme, bad reply */
 	CLOUD_ERR_CANCELLED = -4,	/* the cancel flag was raised */
-	CLOUD_ERR_SINK = -5,	/* the data sink refused the bytes */
+	CLOUD_ERR_SINK = -5,	/* the sink refused the bytes; its owner logs why */
 };
 
 /* Keeps pointers into cf: it must outlive the cloud. */

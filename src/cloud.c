@@ -662,7 +662,8 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 		r = CLOUD_ERR_CANCELLED;
 		goto done;
 	case CLOUD_STOP_SINK:
-		log_warnx("%s %s: the receiver refused the data", x->method,
+		/* The sink's owner knows why, and says so in its own line. */
+		log_debug("%s %s: the receiver refused the data", x->method,
 		    where);
 		r = CLOUD_ERR_SINK;
 		goto done;
