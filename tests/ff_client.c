@@ -12,6 +12,8 @@
  *   ff_client disco HOST PORT
  *	The 20-byte legacy probe from a UDP socket of its own; the reply
  *	is parsed by its layout (140 or 276 bytes) and printed as key=value.
+ *	HOST may be a multicast group (the socket is then bound to any
+ *	address, and the group's route decides the interface).
  *   ff_client abuse HOST PORT
  *	Bad clients, then a good one: a line over 4 KiB (must be dropped),
  *	binary junk (must be answered), a client that never reads, 100
@@ -229,10 +231,12 @@ cmd_disco(void)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	inet_pton(AF_INET, host, &sa.sin_addr);
-	/* Bound like a client: its own address, a port of its own. */
+	/* Bound like a client: its own address (any, for a group), a port
+	 * of its own. */
 	memset(&me, 0, sizeof(me));
 	me.sin_family = AF_INET;
-	inet_pton(AF_INET, host, &me.sin_addr);
+	if (!IN_MULTICAST(ntohl(sa.sin_addr.s_addr)))
+		me.sin_addr = sa.sin_addr;
 	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		die("socket");
 	timeouts(fd);
