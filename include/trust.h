@@ -13,20 +13,26 @@
 #define GFE_TRUST_H
 
 /*
- * The hashed folder(s) to look roots up in, as OpenSSL takes them (a
+ * The hashed folders to look roots up in, as OpenSSL takes them (a
  * ':'-separated list), in a string the caller frees; NULL when the default
- * paths must stay: $SSL_CERT_FILE names a bundle, no folder in the list has
- * a hash link (nobody ran openssl rehash there), or out of memory.
- * $SSL_CERT_DIR, when set, replaces OpenSSL's built-in folder, as it does
- * for the default paths.
+ * paths must stay: $SSL_CERT_FILE names a bundle, OpenSSL's own folder has
+ * no hash link (nobody ran openssl rehash there), or out of memory.
+ * $SSL_CERT_DIR, when set, comes first; OpenSSL's folder always follows,
+ * so the system's roots stay trusted as they were with the bundle.
  */
 char	*trust_dir(void);
 
+/* trust_dir() with its inputs given: the two variables' values (NULL when
+ * unset) and OpenSSL's built-in folder.  For the tests. */
+char	*trust_dir_from(const char *cert_file, const char *cert_dir,
+	    const char *default_dir);
+
 /*
- * $SSL_CERT_FILE, or NULL when it is unset or empty: the bundle the user
- * chose.  lws's default paths honour it; libcurl's do not (Debian's is
- * built with a fixed bundle), so cloud hands it over itself.
+ * A copy of $SSL_CERT_FILE, or NULL when it is unset, empty or memory is
+ * short: the bundle the user chose.  lws's default paths honour it;
+ * libcurl's do not (Debian's is built with a fixed bundle), so cloud hands
+ * it over itself.
  */
-const char *trust_bundle(void);
+char	*trust_bundle(void);
 
 #endif

@@ -42,6 +42,7 @@ struct cloud {
 	unsigned		 gen;		/* bumped with each token */
 	char			 agent[96];	/* User-Agent */
 	char			*trust_dir;	/* hashed roots, or NULL */
+	char			*bundle;	/* $SSL_CERT_FILE, or NULL */
 	atomic_int		 aborting;	/* cloud_abort(): end every call */
 };
 
@@ -240,6 +241,7 @@ cloud_new(const struct config *cf)
 	}
 	c->cf = cf;
 	c->trust_dir = trust_dir();
+	c->bundle = trust_bundle();
 	fw = cf->fw_version != NULL && *cf->fw_version != '\0' ?
 	    cf->fw_version : CLOUD_DEFAULT_FW;
 	snprintf(c->agent, sizeof(c->agent), "OpenGlow/%s", fw);
@@ -253,6 +255,7 @@ cloud_free(struct cloud *c)
 		return;
 	cloud_secret_free(c->token);
 	free(c->trust_dir);
+	free(c->bundle);
 	pthread_mutex_destroy(&c->signin);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -571,9 +574,10 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 		return -1;
 	/* CAINFO replaces the default bundle: with a hashed folder (see
 	 * trust.h) nothing is parsed up front.  ca_file adds a private root
-	 * to the folder; $SSL_CERT_FILE is used as lws uses it. */
+	 * to the folder; $SSL_CERT_FILE is used as lws uses it.  (With both,
+	 * ca_file wins here: CAINFO takes one file.) */
 	if (ca == NULL || *ca == '\0')
-		ca = trust_bundle();
+		ca = c->bundle;
 	if ((ca != NULL || c->trust_dir != NULL) &&
 	    curl_easy_setopt(h, CURLOPT_CAINFO, ca) != CURLE_OK)
 		return -1;

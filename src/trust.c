@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,40 +45,36 @@ trust_has_hash_link(const char *dir)
 	return found;
 }
 
-const char *
+char *
 trust_bundle(void)
 {
 	const char *env = getenv(X509_get_default_cert_file_env());
 
-	return env != NULL && *env != '\0' ? env : NULL;
+	return env != NULL && *env != '\0' ? strdup(env) : NULL;
+}
+
+char *
+trust_dir_from(const char *cert_file, const char *cert_dir,
+    const char *default_dir)
+{
+	char *list;
+
+	if (cert_file != NULL && *cert_file != '\0')
+		return NULL;
+	if (default_dir == NULL || !trust_has_hash_link(default_dir))
+		return NULL;
+	if (cert_dir == NULL || *cert_dir == '\0' ||
+	    strcmp(cert_dir, default_dir) == 0)
+		return strdup(default_dir);
+	if (asprintf(&list, "%s:%s", cert_dir, default_dir) == -1)
+		return NULL;
+	return list;
 }
 
 char *
 trust_dir(void)
 {
-	const char *env, *p, *sep;
-	char *one, *list;
-	int found = 0;
-
-	if (trust_bundle() != NULL)
-		return NULL;
-	env = getenv(X509_get_default_cert_dir_env());
-	if (env == NULL || *env == '\0')
-		env = X509_get_default_cert_dir();
-	if ((list = strdup(env)) == NULL)
-		return NULL;
-	for (p = list; !found && *p != '\0'; p = *sep ? sep + 1 : sep) {
-		sep = strchr(p, ':');
-		if (sep == NULL)
-			sep = p + strlen(p);
-		if ((one = strndup(p, (size_t)(sep - p))) == NULL)
-			break;
-		found = *one != '\0' && trust_has_hash_link(one);
-		free(one);
-	}
-	if (!found) {
-		free(list);
-		return NULL;
-	}
-	return list;
+	return trust_dir_from(getenv(X509_get_default_cert_file_env()),
+	    getenv(X509_get_default_cert_dir_env()),
+	    X509_get_default_cert_dir());
 }

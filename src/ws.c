@@ -42,6 +42,7 @@ struct ws {
 	int			 tls;
 	char			*base_path;	/* "" or "/prefix" */
 	char			*trust_dir;	/* hashed roots, or NULL */
+	int			 roots_loaded;	/* trust_dir went in */
 
 	struct queue		*rx, *tx;	/* the caller's */
 	struct loop		*loop;		/* the caller's */
@@ -233,9 +234,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
 		/* user is the vhost's client SSL_CTX, made in ws_new(). */
 		if (w->trust_dir != NULL &&
-		    SSL_CTX_load_verify_locations(user, NULL, w->trust_dir) != 1)
-			log_warnx("status socket: cannot use the roots in %s",
-			    w->trust_dir);
+		    SSL_CTX_load_verify_locations(user, NULL, w->trust_dir) == 1)
+			w->roots_loaded = 1;
 		break;
 
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -485,6 +485,10 @@ ws_new(struct loop *loop, const struct ws_params *p)
 		log_warnx("cannot create the status socket's vhost");
 		goto fail;
 	}
+	/* Fails closed (no root, no wss), but should say why. */
+	if (w->trust_dir != NULL && !w->roots_loaded)
+		log_warnx("status socket: the roots in %s were not loaded; "
+		    "wss will fail to verify", w->trust_dir);
 	free(tmp);
 	return w;
 fail:

@@ -38,7 +38,10 @@
 #                       untrusted: $SSL_CERT_DIR holds another CA only; the
 #                       daemon must log a certificate error, never reach
 #                       the sim's HTTP or WebSocket, and keep running; the
-#                       scenario is not played.
+#                       scenario is not played.  untrusted-ws: the test CA
+#                       is trusted (cert-dir), sign-in succeeds, but the
+#                       status socket goes to a second sim whose
+#                       certificate another CA signed: lws must refuse it.
 #
 # Exit status: the simulator's verdict (0 every expectation held, 1 not),
 # inverted by --expect-fail; 1 too when the daemon crashed, did not exit 0
@@ -123,8 +126,8 @@ mapfile -t harness < <(grep -v -E '^[[:space:]]*(#|$)' "$scenario" |
     2>/dev/null)
 [ ${#harness[@]} -gt 0 ] && parse_opts scenario "${harness[@]}"
 case $timeout in ''|*[!0-9]*) die "--timeout: seconds" ;; esac
-case $trust in ca-file|cert-dir|cert-file|untrusted) ;;
-*) die "--trust: ca-file, cert-dir, cert-file or untrusted" ;;
+case $trust in ca-file|cert-dir|cert-file|untrusted|untrusted-ws) ;;
+*) die "--trust: ca-file, cert-dir, cert-file, untrusted or untrusted-ws" ;;
 esac
 case $ulimit_f in *[!0-9]*) die "--ulimit-f: KB" ;; esac
 case $expect_kept in *[!0-9]*) die "--expect-kept: a count" ;; esac
@@ -160,10 +163,10 @@ work=$(cd "$work" && pwd)
 : >"$work/.run-scenario"
 mkdir "$work/pulse" "$work/upload" "$work/motion" || die "mkdir"
 
-sim_pid= daemon_pid= guard_pid= reader_pid=
+sim_pid= daemon_pid= guard_pid= reader_pid= sim2_pid=
 cleanup() {
 	local p
-	for p in $guard_pid $daemon_pid $sim_pid $reader_pid; do
+	for p in $guard_pid $daemon_pid $sim_pid $reader_pid $sim2_pid; do
 		kill -KILL "$p" 2>/dev/null
 	done
 }
@@ -259,6 +262,13 @@ if [ $tls -eq 1 ]; then
 		    -days 2 -subj "/CN=gf-cloud-sim test CA" \
 		    -addext "basicConstraints=critical,CA:TRUE" \
 		    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$t/other-server.key" \
+		    -out "$t/other-server.csr" -subj "/CN=127.0.0.1" &&
+		openssl x509 -req -in "$t/other-server.csr" \
+		    -CA "$t/other-roots/other-ca.pem" -CAkey "$t/other-ca.key" \
+		    -CAcreateserial -days 2 -extfile "$t/ext.cnf" \
+		    -out "$t/other-server.pem" &&
 		openssl rehash "$t/roots" "$t/other-roots"
 	} >"$t/openssl.log" 2>&1 || die "openssl failed (see $t/openssl.log)"
 	scheme=https wscheme=wss
@@ -301,6 +311,26 @@ cfg_set() {	# SECTION KEY VALUE
 }
 cfg_set SERVICE server_url "$scheme://127.0.0.1:$port"
 cfg_set SERVICE status_service_url "$wscheme://127.0.0.1:$port"
+# --trust untrusted-ws: the status socket goes to a second sim, whose
+# certificate the daemon must refuse.  It prints its port on a FIFO.
+if [ "$trust" = untrusted-ws ]; then
+	mkfifo "$work/sim2.port" || die "mkfifo"
+	"$sim" --listen 127.0.0.1 --port 0 --print-port --serial "$SERIAL" \
+	    --password-file "$work/password" --scenario "$scenario" \
+	    --transcript "$work/transcript2.jsonl" --pulse-dir "$work/pulse" \
+	    --upload-dir "$work/upload" --timeout "$timeout" \
+	    --tls-cert "$work/tls/other-server.pem" \
+	    --tls-key "$work/tls/other-server.key" \
+	    >"$work/sim2.port" 2>"$work/sim2.log" &
+	sim2_pid=$!
+	exec {sim2_fd}<"$work/sim2.port"
+	port2=
+	read -r -t 30 port2 <&"$sim2_fd"
+	case $port2 in
+	''|*[!0-9]*) cat "$work/sim2.log" >&2; die "the second sim did not start" ;;
+	esac
+	cfg_set SERVICE status_service_url "wss://127.0.0.1:$port2"
+fi
 [ $tls -eq 1 ] && [ "$trust" = ca-file ] &&
     cfg_set SERVICE ca_file "$work/tls/ca.pem"
 cfg_set MACHINE serial "$SERIAL"
@@ -351,7 +381,7 @@ run_daemon() {
 	# setup, would decide the test: each --trust sets its own.
 	unset SSL_CERT_FILE SSL_CERT_DIR
 	case $tls.$trust in
-	1.cert-dir) export SSL_CERT_DIR=$work/tls/roots ;;
+	1.cert-dir|1.untrusted-ws) export SSL_CERT_DIR=$work/tls/roots ;;
 	1.cert-file) export SSL_CERT_FILE=$work/tls/ca.pem ;;
 	1.untrusted) export SSL_CERT_DIR=$work/tls/other-roots ;;
 	esac
@@ -401,12 +431,16 @@ reap_daemon() {
 	daemon_pid=
 }
 
-# --trust untrusted: the sim's certificate must be refused.  Nothing is
+# --trust untrusted(-ws): a certificate must be refused.  Nothing is
 # played; the daemon must say why, retry, and still stop cleanly.
-if [ "$trust" = untrusted ]; then
+case $trust in
+untrusted) refusal='sign_in: SSL certificate problem' ;;
+untrusted-ws) refusal='SSL error: .*certificate' ;;
+esac
+if [ "$trust" = untrusted ] || [ "$trust" = untrusted-ws ]; then
 	name=$(basename "$scenario")
 	problems=()
-	await_line "$work/daemon.log" 'sign_in: SSL certificate problem' ||
+	await_line "$work/daemon.log" "$refusal" ||
 	    problems+=("no daemon.log line says the certificate was refused")
 	kill -0 "$daemon_pid" 2>/dev/null ||
 	    problems+=("the daemon exited on an untrusted certificate")
@@ -416,14 +450,25 @@ if [ "$trust" = untrusted ]; then
 	kill -TERM "$sim_pid" 2>/dev/null
 	wait "$sim_pid"
 	sim_pid=
-	n=$(grep -c '"dir":"http"' "$work/transcript.jsonl" 2>/dev/null)
+	if [ "$trust" = untrusted ]; then
+		n=$(grep -c '"dir":"http"' "$work/transcript.jsonl" 2>/dev/null)
+	else
+		kill -TERM "$sim2_pid" 2>/dev/null
+		wait "$sim2_pid"
+		sim2_pid=
+		n=$(grep -c '"dir":"http"' "$work/transcript2.jsonl" 2>/dev/null)
+		# The refusal must be the socket's, not an earlier sign-in's.
+		grep -q '"path":"/machines/sign_in".*"status":200' \
+		    "$work/transcript.jsonl" ||
+		    problems+=("the sign-in did not succeed first")
+	fi
 	[ "${n:-0}" -eq 0 ] ||
 	    problems+=("$n HTTP requests got through an untrusted TLS link")
 	for p in "${problems[@]}"; do
-		echo "run-scenario: $name (untrusted CA): $p" >&2
+		echo "run-scenario: $name ($trust): $p" >&2
 	done
 	[ ${#problems[@]} -eq 0 ] || exit 1
-	echo "run-scenario: $name (untrusted CA): passed"
+	echo "run-scenario: $name ($trust): passed"
 	exit 0
 fi
 

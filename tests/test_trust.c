@@ -2,6 +2,7 @@
  * test_trust: which roots the TLS clients are pointed at (trust.h), for
  * each way the environment and the folders can be.
  */
+#include <glob.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,90 +104,120 @@ static const struct {
 	const char	*name;
 	const char	*cert_file;	/* $SSL_CERT_FILE, NULL: unset */
 	const char	*cert_dir;	/* $SSL_CERT_DIR, NULL: unset */
-	const char	*want_dir;	/* trust_dir(), NULL: none */
-	const char	*want_bundle;	/* trust_bundle() */
+	const char	*def;		/* OpenSSL's built-in folder */
+	const char	*want;		/* trust_dir_from(), NULL: none */
 } cases[] = {
-	{ "a hashed folder is used", NULL, "@/hashed", "@/hashed", NULL },
-	{ "N > 0 counts too", NULL, "@/second", "@/second", NULL },
+	{ "the built-in folder, hashed", NULL, NULL, "@/hashed",
+	    "@/hashed" },
+	{ "N > 0 counts too", NULL, NULL, "@/second", "@/second" },
+	{ "$SSL_CERT_DIR first, the system's roots after", NULL,
+	    "@/empty", "@/hashed", "@/empty:@/hashed" },
+	{ "a list in $SSL_CERT_DIR is kept whole", NULL, "@/a:@/b",
+	    "@/hashed", "@/a:@/b:@/hashed" },
+	{ "$SSL_CERT_DIR naming the built-in folder", NULL, "@/hashed",
+	    "@/hashed", "@/hashed" },
+	{ "an empty $SSL_CERT_DIR is unset", NULL, "", "@/hashed",
+	    "@/hashed" },
 	{ "a bundle wins over any folder", "@/bundle/ca-certificates.crt",
-	    "@/hashed", NULL, "@/bundle/ca-certificates.crt" },
-	{ "an empty $SSL_CERT_FILE is unset", "", "@/hashed", "@/hashed",
+	    "@/hashed", "@/hashed", NULL },
+	{ "an empty $SSL_CERT_FILE is unset", "", NULL, "@/hashed",
+	    "@/hashed" },
+	/* The built-in folder decides: without its links, the defaults
+	 * (the bundle) must stay, or the system's roots would be lost. */
+	{ "a built-in folder with no hash link", NULL, "@/hashed", "@/empty",
 	    NULL },
-	{ "a folder with no hash link", NULL, "@/empty", NULL, NULL },
-	{ "a folder with only a bundle", NULL, "@/bundle", NULL, NULL },
-	{ "CRLs are not roots", NULL, "@/crl-only", NULL, NULL },
-	{ "upper-case hex is not a link", NULL, "@/upper", NULL, NULL },
-	{ "seven digits are not a hash", NULL, "@/short", NULL, NULL },
-	{ "no number after the dot", NULL, "@/no-digit", NULL, NULL },
-	{ "junk after the number", NULL, "@/suffix", NULL, NULL },
-	{ "a missing folder", NULL, "@/missing", NULL, NULL },
-	{ "a list: the whole list if one has links", NULL,
-	    "@/missing:@/empty:@/hashed", "@/missing:@/empty:@/hashed", NULL },
-	{ "a list with no links", NULL, "@/empty::@/bundle", NULL, NULL },
-	{ "an empty list element is skipped", NULL, ":@/hashed:",
-	    ":@/hashed:", NULL },
+	{ "a folder with only a bundle", NULL, NULL, "@/bundle", NULL },
+	{ "CRLs are not roots", NULL, NULL, "@/crl-only", NULL },
+	{ "upper-case hex is not a link", NULL, NULL, "@/upper", NULL },
+	{ "seven digits are not a hash", NULL, NULL, "@/short", NULL },
+	{ "no number after the dot", NULL, NULL, "@/no-digit", NULL },
+	{ "junk after the number", NULL, NULL, "@/suffix", NULL },
+	{ "a missing folder", NULL, NULL, "@/missing", NULL },
+	{ "no built-in folder", NULL, "@/hashed", NULL, NULL },
 };
 
-static void
-set(const char *var, const char *value)
+/* value with @ expanded into buf, or NULL */
+static const char *
+arg(char *buf, size_t size, const char *value)
 {
-	char buf[PATH_MAX];
-
-	if (value == NULL) {
-		assert_int_equal(unsetenv(var), 0);
-		return;
-	}
-	expand(buf, sizeof(buf), value);
-	assert_int_equal(setenv(var, buf, 1), 0);
+	if (value == NULL)
+		return NULL;
+	expand(buf, size, value);
+	return buf;
 }
 
 static void
 test_table(void **state)
 {
-	char want[PATH_MAX];
-	const char *bundle;
-	char *dir;
+	char file[PATH_MAX], dir[PATH_MAX], def[PATH_MAX], want[PATH_MAX];
+	char *got;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		print_message("%s\n", cases[i].name);
-		set("SSL_CERT_FILE", cases[i].cert_file);
-		set("SSL_CERT_DIR", cases[i].cert_dir);
-		dir = trust_dir();
-		bundle = trust_bundle();
-		if (cases[i].want_dir == NULL)
-			assert_null(dir);
+		got = trust_dir_from(arg(file, sizeof(file), cases[i].cert_file),
+		    arg(dir, sizeof(dir), cases[i].cert_dir),
+		    arg(def, sizeof(def), cases[i].def));
+		if (cases[i].want == NULL)
+			assert_null(got);
 		else {
-			expand(want, sizeof(want), cases[i].want_dir);
-			assert_non_null(dir);
-			assert_string_equal(dir, want);
+			expand(want, sizeof(want), cases[i].want);
+			assert_non_null(got);
+			assert_string_equal(got, want);
 		}
-		if (cases[i].want_bundle == NULL)
-			assert_null(bundle);
-		else {
-			expand(want, sizeof(want), cases[i].want_bundle);
-			assert_non_null(bundle);
-			assert_string_equal(bundle, want);
-		}
-		free(dir);
+		free(got);
 	}
 }
 
-/* With neither variable, OpenSSL's own folder is asked: on Debian that is
- * /usr/lib/ssl/certs, a link to the hashed /etc/ssl/certs. */
+/* The real inputs: the environment and OpenSSL's folder. */
 static void
-test_default_folder(void **state)
+test_environment(void **state)
 {
-	char *dir;
+	char pattern[PATH_MAX], want[PATH_MAX / 2];
+	const char *def = X509_get_default_cert_dir();
+	char *dir, *bundle;
+	glob_t g;
+	int hashed;
 
 	(void)state;
+	/* On Debian /usr/lib/ssl/certs, a link to /etc/ssl/certs. */
+	snprintf(pattern, sizeof(pattern), "%s/[0-9a-f][0-9a-f][0-9a-f]"
+	    "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].[0-9]*", def);
+	hashed = glob(pattern, 0, NULL, &g) == 0;
+	globfree(&g);
+	if (!hashed) {
+		print_message("%s has no hash links: skipped\n", def);
+		skip();
+	}
+
 	assert_int_equal(unsetenv("SSL_CERT_FILE"), 0);
 	assert_int_equal(unsetenv("SSL_CERT_DIR"), 0);
 	dir = trust_dir();
-	if (dir != NULL)
-		assert_string_equal(dir, X509_get_default_cert_dir());
+	assert_non_null(dir);
+	assert_string_equal(dir, def);
 	free(dir);
+	assert_null(trust_bundle());
+
+	expand(want, sizeof(want), "@/hashed");
+	assert_int_equal(setenv("SSL_CERT_DIR", want, 1), 0);
+	dir = trust_dir();
+	assert_true(strlen(def) < sizeof(pattern) - sizeof(want));
+	snprintf(pattern, sizeof(pattern), "%s:%.*s", want,
+	    (int)(sizeof(pattern) - sizeof(want) - 1), def);
+	assert_non_null(dir);
+	assert_string_equal(dir, pattern);
+	free(dir);
+
+	expand(want, sizeof(want), "@/bundle/ca-certificates.crt");
+	assert_int_equal(setenv("SSL_CERT_FILE", want, 1), 0);
+	assert_null(trust_dir());
+	bundle = trust_bundle();
+	assert_non_null(bundle);
+	assert_string_equal(bundle, want);
+	free(bundle);
+
+	assert_int_equal(setenv("SSL_CERT_FILE", "", 1), 0);
 	assert_null(trust_bundle());
 }
 
@@ -195,7 +226,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_default_folder),
+		cmocka_unit_test(test_environment),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
