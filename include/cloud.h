@@ -41,6 +41,13 @@ enum cloud_result cloud_sign_in(struct cloud *c, char **ws_token);
 enum cloud_result cloud_fw_probe(struct cloud *c, char **version);
 /* With endpoint: PUT there, image/jpeg, no Authorization.  Without: POST
  * <server>/api/machines/<type>/<id> with Bearer. */
+/*
+ * Upload and download log each failure themselves, in one line that starts
+ * with what the call was for ("<type> <id> upload", or the download's
+ * what, e.g. "job 7"), except CLOUD_ERR_SINK (the sink's owner knows why)
+ * and CLOUD_ERR_CANCELLED (an info line).  Callers add no line of their own
+ * for the rest.
+ */
 enum cloud_result cloud_upload(struct cloud *c, const char *endpoint,
 		    const char *type, int64_t id, const void *jpeg, size_t len);
 
@@ -53,7 +60,8 @@ struct cloud_sink {
 	void	*arg;
 };
 enum cloud_result cloud_download(struct cloud *c, const char *url,
-		    const struct cloud_sink *sink, const atomic_int *cancel);
+		    const struct cloud_sink *sink, const atomic_int *cancel,
+		    const char *what);
 
 /* The URL's scheme is http or https (case-insensitive). */
 int		 cloud_url_allowed(const char *url);

@@ -30,6 +30,7 @@
 #define CLOUD_LOW_SPEED_TIME	30L		/* seconds under 1 byte/s */
 #define CLOUD_MAX_REDIRS	5L
 #define CLOUD_URL_LOG		256		/* bytes of a URL in a log line */
+#define CLOUD_HEAD_LOG		(CLOUD_URL_LOG + 64)	/* "what: METHOD url" */
 #define CLOUD_TYPE_MAX		32		/* action type in a legacy path */
 
 struct cloud {
@@ -65,6 +66,7 @@ struct cloud_xfer {
 	size_t			 bodylen;
 	int			 bearer;	/* send the auth token */
 	int			 follow;	/* follow redirects */
+	const char		*what;		/* log prefix ("job 7"), or NULL */
 	unsigned		 gen;		/* of the token sent */
 
 	/* Where the reply body goes: a sink, or else the reply buffer. */
@@ -622,6 +624,18 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	return 0;
 }
 
+/* What a log line about x starts with: "[what: ]METHOD url", the URL
+ * redacted.  One line then says which job, which call and what went wrong. */
+static void
+cloud_head(const struct cloud_xfer *x, char *buf, size_t size)
+{
+	char where[CLOUD_URL_LOG];
+
+	cloud_url_redact(x->url, where, sizeof(where));
+	snprintf(buf, size, "%s%s%s %s", x->what != NULL ? x->what : "",
+	    x->what != NULL ? ": " : "", x->method, where);
+}
+
 /*
  * One exchange.  CLOUD_OK means a reply came and x->status holds its code
  * (whatever it is); anything else is the transfer's failure, logged here.
@@ -629,7 +643,7 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 static enum cloud_result
 cloud_perform(struct cloud *c, struct cloud_xfer *x)
 {
-	char errbuf[CURL_ERROR_SIZE], where[CLOUD_URL_LOG];
+	char errbuf[CURL_ERROR_SIZE], head[CLOUD_HEAD_LOG];
 	struct curl_slist *hdrs = NULL;
 	enum cloud_result r = CLOUD_ERR_NET;
 	CURL *h = NULL;
@@ -637,10 +651,9 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 
 	cloud_xfer_reset(x);
 	x->abort = &c->aborting;
-	cloud_url_redact(x->url, where, sizeof(where));
+	cloud_head(x, head, sizeof(head));
 	if (!cloud_url_allowed(x->url)) {
-		log_warnx("%s %s: not an http(s) URL, refused", x->method,
-		    where);
+		log_warnx("%s: not an http(s) URL, refused", head);
 		return CLOUD_ERR_REFUSED;
 	}
 	if (cloud_xfer_cancelled(x))
@@ -648,13 +661,12 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 	errbuf[0] = '\0';
 	if ((h = curl_easy_init()) == NULL ||
 	    (hdrs = cloud_headers(c, x)) == NULL) {
-		log_warnx("%s %s: out of memory", x->method, where);
+		log_warnx("%s: out of memory", head);
 		goto done;
 	}
 	if (cloud_setup(c, h, x, errbuf) == -1 ||
 	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
-		log_warnx("%s %s: libcurl refused a required option",
-		    x->method, where);
+		log_warnx("%s: libcurl refused a required option", head);
 		r = CLOUD_ERR_REFUSED;
 		goto done;
 	}
@@ -662,29 +674,28 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 	cc = curl_easy_perform(h);
 	switch (x->stop) {
 	case CLOUD_STOP_CANCEL:
-		log_info("%s %s: cancelled", x->method, where);
+		log_info("%s: cancelled", head);
 		r = CLOUD_ERR_CANCELLED;
 		goto done;
 	case CLOUD_STOP_SINK:
 		/* The sink's owner knows why, and says so in its own line. */
-		log_debug("%s %s: the receiver refused the data", x->method,
-		    where);
+		log_debug("%s: the receiver refused the data", head);
 		r = CLOUD_ERR_SINK;
 		goto done;
 	case CLOUD_STOP_TOO_BIG:
-		log_warnx("%s %s: reply over %d bytes, refused", x->method,
-		    where, CLOUD_REPLY_MAX);
+		log_warnx("%s: reply over %d bytes, refused", head,
+		    CLOUD_REPLY_MAX);
 		r = CLOUD_ERR_REFUSED;
 		goto done;
 	case CLOUD_STOP_NOMEM:
-		log_warnx("%s %s: out of memory", x->method, where);
+		log_warnx("%s: out of memory", head);
 		goto done;
 	case CLOUD_STOP_STATUS:
 	case CLOUD_STOP_NONE:
 		break;
 	}
 	if (cc != CURLE_OK && x->stop != CLOUD_STOP_STATUS) {
-		log_warnx("%s %s: %s", x->method, where, errbuf[0] != '\0' ?
+		log_warnx("%s: %s", head, errbuf[0] != '\0' ?
 		    errbuf : curl_easy_strerror(cc));
 		/* A forbidden scheme or a redirect loop will not get better
 		 * by trying again. */
@@ -695,7 +706,7 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 		goto done;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
-	log_debug("%s %s: %ld", x->method, where, x->status);
+	log_debug("%s: %ld", head, x->status);
 	r = CLOUD_OK;
 done:
 	cloud_slist_free(hdrs);
@@ -732,7 +743,7 @@ cloud_refresh(struct cloud *c, unsigned gen)
 static enum cloud_result
 cloud_bearer(struct cloud *c, struct cloud_xfer *x)
 {
-	char where[CLOUD_URL_LOG];
+	char head[CLOUD_HEAD_LOG];
 	enum cloud_result r;
 	unsigned gen;
 	int fresh = 0;
@@ -740,18 +751,23 @@ cloud_bearer(struct cloud *c, struct cloud_xfer *x)
 	x->bearer = 1;
 	if (!cloud_have_token(c, &gen)) {
 		if ((r = cloud_refresh(c, gen)) != CLOUD_OK)
-			return r;
+			goto nosession;
 		fresh = 1;	/* a 401 on it is no expiry: no replay */
 	}
 	if ((r = cloud_perform(c, x)) != CLOUD_OK || x->status != 401 ||
 	    fresh)
 		return r;
 
-	cloud_url_redact(x->url, where, sizeof(where));
-	log_info("%s %s: token expired, signing in again", x->method, where);
+	cloud_head(x, head, sizeof(head));
+	log_info("%s: token expired, signing in again", head);
 	if ((r = cloud_refresh(c, x->gen)) != CLOUD_OK)
-		return r;
+		goto nosession;
 	return cloud_perform(c, x);
+nosession:
+	/* The sign-in said why; this line says what it cost. */
+	cloud_head(x, head, sizeof(head));
+	log_warnx("%s: not sent, no session", head);
+	return r;
 }
 
 /* A JSON reply's non-empty string member, or NULL. */
@@ -919,17 +935,21 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 {
 	struct cloud_xfer x = { .ctype = "image/jpeg", .body = jpeg,
 	    .bodylen = len };
-	char path[96], where[CLOUD_URL_LOG], *url = NULL;
+	char path[96], what[CLOUD_TYPE_MAX + 32], head[CLOUD_HEAD_LOG];
+	char where[CLOUD_URL_LOG], *url = NULL;
 	enum cloud_result r;
 
 	if (jpeg == NULL && len > 0)
 		return CLOUD_ERR_REFUSED;
+	snprintf(what, sizeof(what), "%.*s %lld upload", CLOUD_TYPE_MAX,
+	    type != NULL ? type : "?", (long long)id);
+	x.what = what;
 	if (endpoint != NULL) {
 		/* Presigned: the URL carries its own authorisation, and a
 		 * Bearer header would make the storage refuse it. */
 		if (!cloud_url_allowed(endpoint)) {
 			cloud_url_redact(endpoint, where, sizeof(where));
-			log_warnx("upload endpoint %s: not an http(s) URL",
+			log_warnx("%s: endpoint %s: not an http(s) URL", what,
 			    where);
 			return CLOUD_ERR_REFUSED;
 		}
@@ -938,7 +958,7 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 		r = cloud_perform(c, &x);
 	} else {
 		if (!cloud_type_ok(type)) {
-			log_warnx("upload: bad action type");
+			log_warnx("%s: bad action type", what);
 			return CLOUD_ERR_REFUSED;
 		}
 		snprintf(path, sizeof(path), "/api/machines/%s/%lld", type,
@@ -950,8 +970,8 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 		r = cloud_bearer(c, &x);
 	}
 	if (r == CLOUD_OK && (r = cloud_status_result(x.status)) != CLOUD_OK) {
-		cloud_url_redact(x.url, where, sizeof(where));
-		log_warnx("upload to %s: status %ld", where, x.status);
+		cloud_head(&x, head, sizeof(head));
+		log_warnx("%s: status %ld", head, x.status);
 	}
 	cloud_xfer_reset(&x);
 	free(url);
@@ -960,11 +980,11 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 
 enum cloud_result
 cloud_download(struct cloud *c, const char *url,
-    const struct cloud_sink *sink, const atomic_int *cancel)
+    const struct cloud_sink *sink, const atomic_int *cancel, const char *what)
 {
 	struct cloud_xfer x = { .method = "GET", .url = url, .follow = 1,
-	    .sink = sink, .cancel = cancel };
-	char where[CLOUD_URL_LOG];
+	    .sink = sink, .cancel = cancel, .what = what };
+	char head[CLOUD_HEAD_LOG];
 	enum cloud_result r;
 
 	if (sink == NULL || sink->data == NULL)
@@ -972,8 +992,8 @@ cloud_download(struct cloud *c, const char *url,
 	/* No Bearer here: the URL is opaque and may name any host. */
 	if ((r = cloud_perform(c, &x)) == CLOUD_OK &&
 	    (r = cloud_status_result(x.status)) != CLOUD_OK) {
-		cloud_url_redact(url, where, sizeof(where));
-		log_warnx("download %s: status %ld", where, x.status);
+		cloud_head(&x, head, sizeof(head));
+		log_warnx("%s: status %ld", head, x.status);
 	}
 	cloud_xfer_reset(&x);
 	return r;

@@ -234,7 +234,7 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 	struct dispatch_dl dl;
 	enum cloud_result r;
 	cJSON *info = NULL;
-	char *kept = NULL;
+	char *kept = NULL, what[32];
 	uint64_t max;			/* bytes of body */
 	int ret = -1;
 
@@ -256,7 +256,9 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 	sink.declared = dispatch_dl_declared;
 	sink.data = dispatch_dl_data;
 	sink.arg = &dl;
-	r = cloud_download(d->cloud, j->a.motion_url, &sink, &j->cancel);
+	snprintf(what, sizeof(what), "job %lld", (long long)j->a.id);
+	r = cloud_download(d->cloud, j->a.motion_url, &sink, &j->cancel,
+	    what);
 	if (r == CLOUD_ERR_CANCELLED) {
 		ret = -2;
 		goto done;
@@ -266,11 +268,8 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 		    puls_stream_error(dl.ps));
 		goto done;
 	}
-	if (r != CLOUD_OK) {
-		log_warnx("job %lld: download failed: %s", (long long)j->a.id,
-		    cloud_strerror(r));
-		goto done;
-	}
+	if (r != CLOUD_OK)
+		goto done;	/* cloud said why, with the job's id */
 	if (puls_stream_finish(dl.ps) == -1) {
 		log_warnx("job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl.ps));
@@ -407,11 +406,8 @@ dispatch_step_upload(struct job *j)
 	}
 	r = cloud_upload(j->d->cloud, j->a.endpoint, j->a.type, j->a.id,
 	    j->jpeg, j->jpeg_len);
-	if (r != CLOUD_OK) {
-		log_warnx("%s %lld: upload failed: %s", j->a.type,
-		    (long long)j->a.id, cloud_strerror(r));
-		return -1;
-	}
+	if (r != CLOUD_OK)
+		return -1;	/* cloud said why */
 	return 0;
 }
 

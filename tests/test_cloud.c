@@ -850,7 +850,7 @@ download(struct cloud *c, const char *path, struct sink_log *s,
 	char url[128];
 
 	snprintf(url, sizeof(url), "%s%s", server_url, path);
-	return cloud_download(c, url, &sink, cancel);
+	return cloud_download(c, url, &sink, cancel, NULL);
 }
 
 static void
@@ -918,12 +918,12 @@ test_download_refused(void **state)
 	i = (size_t)srv_get(&srv.requests);
 	sink.arg = &s;
 	assert_int_equal(cloud_download(fx->c, "file:///etc/passwd", &sink,
-	    NULL), CLOUD_ERR_REFUSED);
+	    NULL, NULL), CLOUD_ERR_REFUSED);
 	assert_int_equal(cloud_download(fx->c, "gopher://127.0.0.1/", &sink,
-	    NULL), CLOUD_ERR_REFUSED);
-	assert_int_equal(cloud_download(fx->c, NULL, &sink, NULL),
+	    NULL, NULL), CLOUD_ERR_REFUSED);
+	assert_int_equal(cloud_download(fx->c, NULL, &sink, NULL, NULL),
 	    CLOUD_ERR_REFUSED);
-	assert_int_equal(cloud_download(fx->c, server_url, NULL, NULL),
+	assert_int_equal(cloud_download(fx->c, server_url, NULL, NULL, NULL),
 	    CLOUD_ERR_REFUSED);
 	assert_int_equal((size_t)srv_get(&srv.requests), i);
 	assert_int_equal(s.got, 0);
@@ -1121,10 +1121,10 @@ test_no_secrets_logged(void **state)
 	snprintf(url, sizeof(url), "http://user:pw@127.0.0.1:%d/missing?sig="
 	    SIGNATURE, srv.port);
 	sink.arg = &s;
-	assert_int_equal(cloud_download(fx->c, url, &sink, NULL),
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
 	    CLOUD_ERR_REFUSED);
 	assert_int_equal(cloud_download(fx->c, "file:///x?sig=" SIGNATURE,
-	    &sink, NULL), CLOUD_ERR_REFUSED);
+	    &sink, NULL, NULL), CLOUD_ERR_REFUSED);
 	srv_set(&srv.signin_status, 401);
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_ERR_AUTH);
 
