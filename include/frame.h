@@ -18,6 +18,17 @@
 size_t	 frame_split(const char *buf, size_t len,
 	    void (*fn)(const char *line, size_t len, void *arg), void *arg);
 
+/* A message reassembled from WebSocket fragments; zero it to start. */
+struct frame_buf {
+	char	*buf;
+	size_t	 len, cap;	/* bytes */
+};
+
+/* Appends len bytes (in may be NULL when len is 0: an empty fragment).
+ * -1, buffer unchanged, past FRAME_MAX_LEN or out of memory. */
+int	 frame_buf_append(struct frame_buf *fb, const void *in, size_t len);
+void	 frame_buf_free(struct frame_buf *fb);
+
 enum action_status { ACTION_READY, ACTION_CANCELLED, ACTION_OTHER };
 
 /* A validated action; json owns every string pointer here. */

@@ -54,6 +54,40 @@ frame_split(const char *buf, size_t len,
 	return count;
 }
 
+int
+frame_buf_append(struct frame_buf *fb, const void *in, size_t len)
+{
+	size_t need = fb->len + len, cap;
+	char *nb;
+
+	/* An empty frame may come with in == NULL and no buffer yet:
+	 * memcpy(NULL, NULL, 0) is undefined, so nothing is copied. */
+	if (len == 0)
+		return 0;
+	if (need > FRAME_MAX_LEN)
+		return -1;
+	if (need > fb->cap) {
+		cap = fb->cap ? fb->cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		if (cap > FRAME_MAX_LEN)
+			cap = FRAME_MAX_LEN;
+		if ((nb = realloc(fb->buf, cap)) == NULL)
+			return -1;
+		fb->buf = nb;
+		fb->cap = cap;
+	}
+	memcpy(fb->buf + fb->len, in, len);
+	fb->len += len;
+	return 0;
+}
+
+void
+frame_buf_free(struct frame_buf *fb)
+{
+	free(fb->buf);
+	memset(fb, 0, sizeof(*fb));
+}
 
 /*
  * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..DFFF),

@@ -53,8 +53,7 @@ struct ws {
 	lws_retry_bo_t		 retry;		/* ping policy */
 
 	/* Partial message being received; loop thread only. */
-	char			*rxbuf;
-	size_t			 rxlen, rxcap;	/* bytes */
+	struct frame_buf	 rxmsg;
 	int			 rx_oversize;	/* dropping the rest */
 	int			 close_1009;	/* close when writeable */
 	uint64_t		 rx_dropped;	/* bytes of it dropped */
@@ -114,31 +113,6 @@ ws_rx_line(const char *line, size_t len, void *arg)
 	 * bound; the queue drops the oldest line and we say so. */
 	if (queue_push(w->rx, copy, len, QUEUE_PRIO_LOW) != 0)
 		log_warnx("rx queue full or closed: a received line is dropped");
-}
-
-static int
-ws_rx_append(struct ws *w, const void *in, size_t len)
-{
-	size_t need = w->rxlen + len;
-	char *nb;
-
-	if (need > FRAME_MAX_LEN)
-		return -1;
-	if (need > w->rxcap) {
-		size_t cap = w->rxcap ? w->rxcap : 4096;
-
-		while (cap < need)
-			cap *= 2;
-		if (cap > FRAME_MAX_LEN)
-			cap = FRAME_MAX_LEN;
-		if ((nb = realloc(w->rxbuf, cap)) == NULL)
-			return -1;
-		w->rxbuf = nb;
-		w->rxcap = cap;
-	}
-	memcpy(w->rxbuf + w->rxlen, in, len);
-	w->rxlen += len;
-	return 0;
 }
 
 /* Writes one queued frame; -1 closes the connection. */
@@ -259,7 +233,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		w->up_since = mono_now_ms();
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->mtx);
-		w->rxlen = 0;
+		w->rxmsg.len = 0;
 		w->rx_oversize = 0;
 		w->close_1009 = 0;
 		/* systemd: the daemon is ready once the service can reach it. */
@@ -294,11 +268,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				log_warnx("binary message ignored");
 			break;
 		}
-		if (!w->rx_oversize && ws_rx_append(w, in, len) == -1) {
+		if (!w->rx_oversize &&
+		    frame_buf_append(&w->rxmsg, in, len) == -1) {
 			log_warnx("message over %d bytes: closing with 1009",
 			    FRAME_MAX_LEN);
 			w->rx_oversize = 1;
-			w->rxlen = 0;
+			w->rxmsg.len = 0;
 			w->rx_dropped = 0;
 		}
 		/* A message that never ends is not drained for ever. */
@@ -319,8 +294,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				lws_callback_on_writable(wsi);
 				break;
 			}
-			frame_split(w->rxbuf, w->rxlen, ws_rx_line, w);
-			w->rxlen = 0;
+			frame_split(w->rxmsg.buf, w->rxmsg.len, ws_rx_line, w);
+			w->rxmsg.len = 0;
 		}
 		break;
 
@@ -512,7 +487,7 @@ ws_free(struct ws *w)
 	free(w->host_header);
 	free(w->base_path);
 	free(w->trust_dir);
-	free(w->rxbuf);
+	frame_buf_free(&w->rxmsg);
 	free(w->txbuf);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->mtx);

@@ -447,6 +447,57 @@ test_limits(void **state)
 	frame_action_free(&a);
 }
 
+/* --- frame_buf: fragments of one message --- */
+
+static const struct buf_case {
+	const char	*name;
+	size_t		 lens[4];	/* fragment sizes, bytes */
+	int		 nfrag;
+	int		 want[4];	/* each append's return */
+	size_t		 total;		/* bytes kept */
+} buf_cases[] = {
+	{ "empty first frame, no buffer", { 0 }, 1, { 0 }, 0 },
+	{ "empty then data", { 0, 3 }, 2, { 0, 0 }, 3 },
+	{ "data then empty", { 5, 0 }, 2, { 0, 0 }, 5 },
+	{ "exactly the limit", { FRAME_MAX_LEN - 1, 1 }, 2, { 0, 0 },
+	    FRAME_MAX_LEN },
+	{ "one past the limit", { FRAME_MAX_LEN, 1, 0 }, 3, { 0, -1, 0 },
+	    FRAME_MAX_LEN },
+};
+
+static void
+test_buf_append(void **state)
+{
+	static char src[FRAME_MAX_LEN];
+	size_t i;
+	int k;
+
+	(void)state;
+	memset(src, 'x', sizeof(src));
+	for (i = 0; i < sizeof(buf_cases) / sizeof(buf_cases[0]); i++) {
+		const struct buf_case *c = &buf_cases[i];
+		struct frame_buf fb;
+
+		memset(&fb, 0, sizeof(fb));
+		for (k = 0; k < c->nfrag; k++) {
+			/* lws hands an empty frame over as (NULL, 0). */
+			const void *in = c->lens[k] == 0 ? NULL : src;
+
+			if (frame_buf_append(&fb, in, c->lens[k]) !=
+			    c->want[k])
+				fail_msg("%s: fragment %d", c->name, k);
+		}
+		if (fb.len != c->total)
+			fail_msg("%s: %zu bytes kept, want %zu", c->name,
+			    fb.len, c->total);
+		/* Splitting an empty message finds no line. */
+		assert_int_equal(frame_split(fb.buf, fb.len, NULL, NULL),
+		    fb.len > 0 ? 1 : 0);
+		frame_buf_free(&fb);
+		assert_null(fb.buf);
+	}
+}
+
 struct multi {
 	int	 ok;
 	int	 bad;
@@ -509,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_multi),
+		cmocka_unit_test(test_buf_append),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
