@@ -27,6 +27,14 @@ void	 log_close(void);
  * syslog number; -1 when unknown. */
 int	 log_parse_level(const char *s);
 
+/* Copies len bytes of src into dst (size bytes, NUL-terminated), control
+ * bytes (C0, DEL, and C1 as UTF-8) written as "\xNN", so text from outside
+ * can neither start a line nor reach a terminal as an escape sequence.
+ * Never cuts an escape in half; returns how many bytes of src went in
+ * (len, unless dst was too small).
+ * log_vemit() runs every message through it. */
+size_t	 log_escape(char *dst, size_t size, const char *src, size_t len);
+
 void	 log_emit(int pri, int with_errno, const char *file, const char *func,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void	 log_vemit(int pri, int with_errno, const char *file, const char *func,

@@ -75,6 +75,7 @@ enum sim_knob {
 	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
 	SIM_KNOB_PRESS_BUTTON,		/* SIGUSR1 to the machine's pid */
 	SIM_KNOB_REFUSE_SIGNIN,		/* n sign-ins answer 401 */
+	SIM_KNOB_HOSTILE_FW,		/* n firmware probes: a forged line */
 };
 
 struct sim_player_ops {

@@ -1,6 +1,9 @@
 /*
  * log: see log.h.  Each line is formatted into one buffer and written with a
- * single write(2), so lines from different threads never interleave.
+ * single write(2), so lines from different threads never interleave.  The
+ * message is escaped after formatting: whatever a peer put into a "%s"
+ * (firmware versions, action types, serials, file names), it cannot forge a
+ * line or drive the console.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,26 +132,62 @@ log_write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+size_t
+log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i, o = 0;
+	int esc;
+
+	if (size == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		/* C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F in UTF-8) are
+		 * escape sequences for some terminals too: both bytes go. */
+		esc = s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 &&
+		    i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) ||
+		    (i > 0 && s[i - 1] == 0xc2 && s[i] >= 0x80 &&
+		    s[i] <= 0x9f);
+		if (o + (esc ? 4 : 1) >= size)
+			break;
+		if (esc) {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[s[i] >> 4];
+			dst[o++] = hex[s[i] & 0xf];
+		} else
+			dst[o++] = (char)s[i];
+	}
+	dst[o] = '\0';
+	return i;
+}
+
 void
 log_vemit(int pri, int with_errno, const char *file, const char *func,
     const char *fmt, va_list ap)
 {
-	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128], mod[32], ts[32];
+	char raw[LOG_LINE_MAX], msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
+	char mod[32], ts[32];
 	int saved = errno, n;
+	size_t used;
 	struct tm tm;
 	time_t now;
 
 	if (pri > atomic_load(&log_level))
 		return;
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n >= (int)sizeof(msg))
-		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (n >= (int)sizeof(raw))
+		memcpy(raw + sizeof(raw) - 4, "...", 4);
 	if (with_errno) {
-		size_t used = strlen(msg);
-
-		snprintf(msg + used, sizeof(msg) - used, ": %s",
+		used = strlen(raw);
+		snprintf(raw + used, sizeof(raw) - used, ": %s",
 		    strerror(saved));
 	}
+	/* A cut escaped message ends in "..." like a cut raw one. */
+	used = strlen(raw);
+	if (log_escape(msg, sizeof(msg), raw, used) < used)
+		memcpy(msg + strlen(msg) - 3, "...", 4);
 	log_module(file, mod, sizeof(mod));
 	if (pri < LOG_EMERG || pri > LOG_DEBUG)
 		pri = LOG_ERR;

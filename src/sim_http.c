@@ -107,6 +107,7 @@ struct sim_http {
 
 	int			 fail_upload;
 	int			 fail_pulse;
+	int			 hostile_fw;	/* probes left to forge */
 	int			 fail_signin;
 	int			 refuse_signin;
 	int			 signins[3];	/* answered 200/401/503 */
@@ -529,6 +530,11 @@ static int
 sim_http_get_update(struct sim_http *h, struct lws *wsi,
     struct sim_http_sess *s)
 {
+	/* JSON-escaped: a newline, then what a forged log line of the
+	 * daemon's file would look like, then ESC [2J (clear the screen). */
+	static const char hostile[] = "9.9.9\\n2026-01-01 00:00:00 ERROR "
+	    "forged:line injected\\u001b[2J";
+	const char *version = SIM_HTTP_FW_VERSION;
 	char body[512];
 	int b;
 
@@ -538,8 +544,12 @@ sim_http_get_update(struct sim_http *h, struct lws *wsi,
 		return sim_http_respond_error(h, wsi, s, 401,
 		    "invalid or expired token");
 	}
+	if (h->hostile_fw > 0) {
+		h->hostile_fw--;
+		version = hostile;
+	}
 	snprintf(body, sizeof(body), "{\"version\":\"%s\",\"download_url\":"
-	    "\"%s://%s/update/gf-%s.fw\"}", SIM_HTTP_FW_VERSION,
+	    "\"%s://%s/update/gf-%s.fw\"}", version,
 	    h->p.tls ? "https" : "http",
 	    s->host[0] != '\0' ? s->host : "localhost", SIM_HTTP_FW_VERSION);
 	return sim_http_respond(h, wsi, s, 200, "application/json", body);
@@ -972,6 +982,10 @@ sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
 	case SIM_KNOB_REFUSE_SIGNIN:
 		h->refuse_signin = n;
 		log_info("knob: the next %d sign-ins are refused (401)", n);
+		break;
+	case SIM_KNOB_HOSTILE_FW:
+		h->hostile_fw = n;
+		log_info("knob: the next %d firmware probes forge a line", n);
 		break;
 	}
 }

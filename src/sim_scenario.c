@@ -56,6 +56,9 @@
  *  {"refuse_signin": N}	the next N sign-ins answer 401, as wrong
  *				credentials do (not counted against the
  *				machine: it cannot know)
+ *  {"hostile_fw_version": N}	the next N /update/current answers carry
+ *				a version with a newline, a forged log line
+ *				and an ANSI escape (log injection)
  *  {"press_button": true}	SIGUSR1 to the machine (--machine-pid-file):
  *				the emulated button, pressed now
  *  {"config": {"EMULATOR": {"button_press_delay": 30}}}
@@ -517,6 +520,7 @@ static const struct {
 	{ "fail_upload", STEP_KNOB, { NULL } },
 	{ "fail_pulse", STEP_KNOB, { NULL } },
 	{ "fail_signin", STEP_KNOB, { NULL } },
+	{ "hostile_fw_version", STEP_KNOB, { NULL } },
 	{ "press_button", STEP_KNOB, { NULL } },
 	{ "config", STEP_KNOB, { NULL } },
 };
@@ -735,6 +739,8 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		st->knob = SIM_KNOB_FAIL_PULSE;
 	else if (strcmp(verb, "refuse_signin") == 0)
 		st->knob = SIM_KNOB_REFUSE_SIGNIN;
+	else if (strcmp(verb, "hostile_fw_version") == 0)
+		st->knob = SIM_KNOB_HOSTILE_FW;
 	else
 		st->knob = SIM_KNOB_FAIL_SIGNIN;
 	return 1;
