@@ -93,4 +93,13 @@ void	 config_free(struct config *cf);
 /* The effective configuration, secrets masked, in the file's own syntax. */
 void	 config_print(const struct config *cf, FILE *fp);
 
+/* Opens path read-only without blocking and without taking a terminal
+ * (O_NONBLOCK|O_NOCTTY, O_NOFOLLOW too when nofollow), then insists on a
+ * regular file: a FIFO or a device as a config, password or sequences file
+ * would otherwise hang open() or read() in the thread that takes signals.
+ * The fd (close-on-exec) and *st, or -1 with a one-line reason in err. */
+struct stat;
+int	 config_open_regular(const char *path, int nofollow, struct stat *st,
+	    char *err, size_t errlen);
+
 #endif

@@ -561,27 +561,47 @@ config_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+int
+config_open_regular(const char *path, int nofollow, struct stat *st,
+    char *err, size_t errlen)
+{
+	int fd, saved, flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+
+	if (nofollow)
+		flags |= O_NOFOLLOW;
+	if ((fd = open(path, flags)) == -1) {
+		saved = errno;	/* callers tell ENOENT apart */
+		log_reason(err, errlen, "%s", errno == ELOOP && nofollow ?
+		    "a symbolic link, not a file" : strerror(errno));
+		errno = saved;
+		return -1;
+	}
+	if (fstat(fd, st) == -1) {
+		log_reason(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		log_reason(err, errlen, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Reads the whole file: it is small, and its buffer can then be wiped. */
 static int
 config_read_file(const char *path, char **bufp, size_t *lenp,
     struct stat *st)
 {
-	char *buf = NULL;
+	char *buf = NULL, why[256];
 	size_t len = 0;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		config_error(path, 0, "%s", strerror(errno));
+	if ((fd = config_open_regular(path, 0, st, why, sizeof(why))) == -1) {
+		config_error(path, 0, "%s", why);
 		return -1;
-	}
-	if (fstat(fd, st) == -1) {
-		config_error(path, 0, "%s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		config_error(path, 0, "not a regular file");
-		goto fail;
 	}
 	if (st->st_size > CONFIG_MAX_SIZE) {
 		config_error(path, 0, "larger than %d bytes: not a config "
@@ -994,9 +1014,11 @@ nomem:
 }
 
 /* The first line of a file, without its line end: a password file or a
- * systemd credential.  The buffer read is wiped. */
+ * systemd credential.  The buffer read is wiped.  -1 with the reason in
+ * why (errno ENOENT when there is no such file). */
 static int
-config_read_secret(const char *path, char **out)
+config_read_secret(const char *path, int nofollow, char **out,
+    struct stat *st, char *why, size_t whylen)
 {
 	char buf[CONFIG_SECRET_MAX];
 	size_t len = 0, n;
@@ -1004,14 +1026,16 @@ config_read_secret(const char *path, char **out)
 	int fd, rc = -1, saved;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = config_open_regular(path, nofollow, st, why, whylen)) == -1)
 		return -1;
 	while (len < sizeof(buf) - 1) {
 		r = read(fd, buf + len, sizeof(buf) - 1 - len);
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r == -1)
+		if (r == -1) {
+			log_reason(why, whylen, "%s", strerror(errno));
 			goto done;
+		}
 		if (r == 0)
 			break;
 		len += (size_t)r;
@@ -1023,6 +1047,8 @@ config_read_secret(const char *path, char **out)
 		n--;
 	if ((*out = strndup(buf, n)) != NULL)
 		rc = 0;
+	else
+		log_reason(why, whylen, "out of memory");
 done:
 	saved = errno;
 	explicit_bzero(buf, sizeof(buf));
@@ -1050,7 +1076,7 @@ config_password(struct config *cf, int pw_line, int file_line)
 	struct config_src *src = cf->src;
 	struct stat st;
 	const char *credir;
-	char *pw, *path = NULL;
+	char *pw, *path = NULL, why[256];
 
 	if (cf->password_file != NULL) {
 		if (cf->password != NULL) {
@@ -1059,14 +1085,15 @@ config_password(struct config *cf, int pw_line, int file_line)
 			config_wipe_free(cf->password);
 			cf->password = NULL;
 		}
-		if (config_read_secret(cf->password_file, &pw) == -1) {
+		/* Links allowed: secret stores (agenix, sops-nix) link
+		 * password files into place. */
+		if (config_read_secret(cf->password_file, 0, &pw, &st, why,
+		    sizeof(why)) == -1) {
 			config_error(src->name, file_line, "password_file "
-			    "'%s': %s", cf->password_file, strerror(errno));
+			    "'%s': %s", cf->password_file, why);
 			return -1;
 		}
-		if (stat(cf->password_file, &st) == 0)
-			config_check_mode(src->name, file_line, &st,
-			    "password_file");
+		config_check_mode(src->name, file_line, &st, "password_file");
 		cf->password = pw;
 		src->pw_from = PW_FILE;
 		return 0;
@@ -1082,12 +1109,13 @@ config_password(struct config *cf, int pw_line, int file_line)
 		config_error(src->name, 0, "out of memory");
 		return -1;
 	}
-	if (config_read_secret(path, &pw) == -1) {
+	/* systemd writes credentials as plain files: no link expected. */
+	if (config_read_secret(path, 1, &pw, &st, why, sizeof(why)) == -1) {
 		if (errno == ENOENT) {
 			free(path);
 			return 0;	/* other credentials, not ours */
 		}
-		config_error(path, 0, "%s", strerror(errno));
+		config_error(path, 0, "%s", why);
 		free(path);
 		return -1;
 	}
@@ -1422,10 +1450,18 @@ static int
 config_check_readable(const struct config *cf, const char *key,
     const char *path, size_t off)
 {
-	if (path == NULL || access(path, R_OK) == 0)
+	struct stat st;
+	char why[256];
+	int fd;
+
+	if (path == NULL)
 		return 0;
+	if ((fd = config_open_regular(path, 0, &st, why, sizeof(why))) != -1) {
+		close(fd);
+		return 0;
+	}
 	config_error(config_name(cf), config_field_line(cf, off),
-	    "%s '%s': %s", key, path, strerror(errno));
+	    "%s '%s': %s", key, path, why);
 	return -1;
 }
 

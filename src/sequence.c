@@ -13,13 +13,17 @@
  * the 2.6 service is not known to wait for them there, and an override file
  * can add them.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "sequence.h"
 
@@ -652,12 +656,17 @@ done:
 static char *
 seq_read_file(const char *path, char *err, size_t errlen)
 {
+	struct stat st;
 	FILE *fp;
 	char *buf = NULL;
 	size_t n;
+	int fd;
 
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fd = config_open_regular(path, 0, &st, err, errlen)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "r")) == NULL) {
 		log_reason(err, errlen, "%s", strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	if ((buf = malloc(SEQ_FILE_MAX + 1)) == NULL) {

@@ -139,6 +139,69 @@ has check-missing err "nope.cfg: No such file or directory"
 run daemon-bad-config 2 -f -c bad.cfg
 has daemon-bad-config err "bad.cfg:2: serial"
 
+# --- a FIFO where a file is wanted: refused at once, never a hang ---
+# open(2) on a FIFO blocks until a writer comes; the old code did that for
+# the config and password_file, with --check-config, and on SIGHUP in the
+# one thread that takes signals.  timeout(1) turns a hang into a failure.
+mkfifo "$work/fifo"
+trun() {	# like run, under a 10 s guard
+	name=$1 want=$2
+	shift 2
+	(cd "$work" && timeout 10 "$bin" "$@") >"$work/out" 2>"$work/err" \
+	    </dev/null
+	got=$?
+	[ "$got" -eq "$want" ] || fail "$name: exit $got, expected $want"
+}
+trun fifo-config 2 -n -c fifo
+has fifo-config err "fifo: not a regular file"
+printf '[MACHINE]\nserial = 7\npassword_file = fifo\n' >"$work/fifopw.cfg"
+trun fifo-password 2 -n -c fifopw.cfg
+has fifo-password err "fifopw.cfg:3: password_file '$work/fifo': not a regular file"
+{ good; printf '[EMULATOR]\nsequences_file = fifo\n'; } >"$work/fifoseq.cfg"
+chmod 600 "$work/fifoseq.cfg"
+trun fifo-sequences 2 -n -c fifoseq.cfg
+has fifo-sequences err "fifoseq.cfg:5: sequences_file '$work/fifo': not a regular file"
+
+# await FILE REGEX: up to 10 s for a line in the daemon's log.
+await() {
+	i=0
+	until grep -qE -- "$2" "$1"; do
+		i=$((i + 1))
+		[ "$i" -le 100 ] || return 1
+		sleep 0.1
+	done
+}
+# SIGHUP onto a config whose password_file is a FIFO: rejected with
+# file:line, the daemon keeps running and still stops on SIGTERM.
+{
+	good
+	printf '[SERVICE]\nserver_url = http://127.0.0.1:9\n'
+	printf 'status_service_url = ws://127.0.0.1:9\n'
+} >"$work/hup.cfg"
+chmod 600 "$work/hup.cfg"
+(cd "$work" && exec "$bin" -f -c hup.cfg) >"$work/hup.out" 2>"$work/hup.err" \
+    </dev/null &
+dpid=$!
+if await "$work/hup.err" "glowforge: profile"; then
+	sed 's/^password: .*/password_file = fifo/' "$work/hup.cfg" \
+	    >"$work/hup.new" && mv "$work/hup.new" "$work/hup.cfg"
+	kill -HUP "$dpid"
+	await "$work/hup.err" "hup.cfg rejected" ||
+	    fail "sighup-fifo: no rejection logged"
+	has sighup-fifo hup.err "hup.cfg:3: password_file '$work/fifo': not a regular file"
+else
+	fail "sighup-fifo: the daemon did not start"
+fi
+kill -TERM "$dpid" 2>/dev/null
+# A guard, not a synchronisation: a daemon stuck in open() ignores TERM.
+# Its fds go to /dev/null: a sleep left behind must not hold ctest's pipe.
+(sleep 10; kill -KILL "$dpid") >/dev/null 2>&1 &
+guard=$!
+wait "$dpid"
+got=$?
+kill "$guard" 2>/dev/null
+[ "$got" -eq 0 ] || fail "sighup-fifo: exit $got on SIGTERM after the reload"
+
 # --- the shipped sample loads as it is ---
 cp "$src/gf-machine-emulator.cfg.sample" "$work/sample.cfg"
 chmod 600 "$work/sample.cfg"
