@@ -38,6 +38,9 @@
 #include "ws.h"
 
 #define EMULATOR_QUEUE_MAX	1000	/* frames; the reference's bound */
+/* bytes of received lines waiting for the dispatcher: four of the largest
+ * messages (FRAME_MAX_LEN); a burst past it drops the oldest. */
+#define EMULATOR_RX_BYTES	(4 << 20)
 #define EMULATOR_BACKOFF_MIN	250	/* ms, first retry after a drop */
 #define EMULATOR_BACKOFF_MAX	60000	/* ms */
 #define EMULATOR_BACKOFF_AUTH	60000	/* ms, after wrong credentials */
@@ -219,8 +222,9 @@ emulator_glowforge_up(struct emulator *e)
 	wp.origin = "http://status.glowforge.com";
 	if ((e->ws = ws_new(e->loop, &wp)) == NULL)
 		return -1;
-	e->rx = queue_new(EMULATOR_QUEUE_MAX, NULL, NULL);
-	e->tx = queue_new(EMULATOR_QUEUE_MAX, ws_wake, e->ws);
+	e->rx = queue_new(EMULATOR_QUEUE_MAX, EMULATOR_RX_BYTES, NULL, NULL);
+	/* Ours, small frames: bounded by count alone. */
+	e->tx = queue_new(EMULATOR_QUEUE_MAX, 0, ws_wake, e->ws);
 	if (e->rx == NULL || e->tx == NULL)
 		return -1;
 	ws_start(e->ws, e->rx, e->tx);

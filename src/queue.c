@@ -27,6 +27,8 @@ struct queue {
 	struct queue_item	*head, *tail;
 	size_t			 count;		/* items queued */
 	size_t			 max;		/* items, the bound */
+	size_t			 bytes;		/* queued, sum of len */
+	size_t			 max_bytes;	/* bytes, the bound; 0: none */
 	size_t			 dropped;	/* items dropped so far */
 	int			 closed;
 	void			(*wake)(void *);
@@ -34,7 +36,8 @@ struct queue {
 };
 
 struct queue *
-queue_new(size_t max_items, void (*wake)(void *), void *wake_arg)
+queue_new(size_t max_items, size_t max_bytes, void (*wake)(void *),
+    void *wake_arg)
 {
 	struct queue *q;
 
@@ -44,6 +47,7 @@ queue_new(size_t max_items, void (*wake)(void *), void *wake_arg)
 	mono_cond_init(&q->nonempty);
 	mono_cond_init(&q->empty);
 	q->max = max_items > 0 ? max_items : 1;
+	q->max_bytes = max_bytes;
 	q->wake = wake;
 	q->wake_arg = wake_arg;
 	return q;
@@ -82,6 +86,7 @@ queue_drop_oldest_low(struct queue *q)
 			prev->next = it->next;
 		if (q->tail == it)
 			q->tail = prev;
+		q->bytes -= it->len;
 		free(it->data);
 		free(it);
 		q->count--;
@@ -89,6 +94,17 @@ queue_drop_oldest_low(struct queue *q)
 		return 1;
 	}
 	return 0;
+}
+
+/* Would one more item of len bytes pass a bound?  Lock held. */
+static int
+queue_full(const struct queue *q, size_t len)
+{
+	if (q->count >= q->max)
+		return 1;
+	/* An item alone over the byte bound still goes into an empty queue. */
+	return q->max_bytes != 0 && q->count > 0 &&
+	    q->bytes + len > q->max_bytes;
 }
 
 static void
@@ -120,10 +136,12 @@ queue_push(struct queue *q, char *data, size_t len, enum queue_prio prio)
 		free(it);
 		return -1;
 	}
-	if (q->count >= q->max) {
-		if (queue_drop_oldest_low(q))
+	while (queue_full(q, len)) {
+		if (queue_drop_oldest_low(q)) {
 			ret = 1;
-		else if (prio == QUEUE_PRIO_LOW) {
+			continue;
+		}
+		if (prio == QUEUE_PRIO_LOW) {
 			/* Only events queued: this frame is the one to go. */
 			q->dropped++;
 			pthread_mutex_unlock(&q->mtx);
@@ -131,7 +149,7 @@ queue_push(struct queue *q, char *data, size_t len, enum queue_prio prio)
 			free(it);
 			return 1;
 		}
-		/* else: an event past the bound is kept (see queue.h). */
+		break;	/* an event past the bound is kept (queue.h) */
 	}
 	if (q->tail != NULL)
 		q->tail->next = it;
@@ -139,6 +157,7 @@ queue_push(struct queue *q, char *data, size_t len, enum queue_prio prio)
 		q->head = it;
 	q->tail = it;
 	q->count++;
+	q->bytes += len;
 	pthread_cond_signal(&q->nonempty);
 	pthread_mutex_unlock(&q->mtx);
 	queue_wake(q);
@@ -164,6 +183,7 @@ queue_unpop(struct queue *q, char *data, size_t len, enum queue_prio prio)
 	if (q->tail == NULL)
 		q->tail = it;
 	q->count++;
+	q->bytes += len;
 	pthread_cond_signal(&q->nonempty);
 	pthread_mutex_unlock(&q->mtx);
 }
@@ -179,6 +199,7 @@ queue_take_head(struct queue *q, size_t *len, enum queue_prio *prio)
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->count--;
+	q->bytes -= it->len;
 	if (len != NULL)
 		*len = it->len;
 	if (prio != NULL)
@@ -195,7 +216,7 @@ queue_pop(struct queue *q, size_t *len, enum queue_prio *prio)
 	char *data = NULL;
 
 	pthread_mutex_lock(&q->mtx);
-	if (q->head != NULL)
+	if (q->head != NULL && !q->closed)
 		data = queue_take_head(q, len, prio);
 	pthread_mutex_unlock(&q->mtx);
 	return data;
@@ -217,7 +238,8 @@ queue_pop_wait(struct queue *q, size_t *len, int timeout_ms)
 		else
 			rc = pthread_cond_timedwait(&q->nonempty, &q->mtx, &ts);
 	}
-	if (q->head != NULL)
+	/* Closed: nothing more, however much is left (see queue.h). */
+	if (q->head != NULL && !q->closed)
 		data = queue_take_head(q, len, NULL);
 	pthread_mutex_unlock(&q->mtx);
 	return data;
@@ -241,6 +263,17 @@ queue_len(struct queue *q)
 
 	pthread_mutex_lock(&q->mtx);
 	n = q->count;
+	pthread_mutex_unlock(&q->mtx);
+	return n;
+}
+
+size_t
+queue_bytes(struct queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mtx);
+	n = q->bytes;
 	pthread_mutex_unlock(&q->mtx);
 	return n;
 }

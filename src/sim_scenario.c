@@ -38,9 +38,10 @@
  *	Closes the WebSocket and waits for the machine to reconnect (which
  *	needs a fresh sign-in: ws tokens are single-use).  With
  *	"reconnect": false it goes on at once (the machine may stay away).
- *  {"send_big": 1048577}
+ *  {"send_big": 1048577, "repeat": 200}
  *	Sends one text frame of exactly that many bytes (16 to 64 MiB), a
- *	JSON object {"pad": "xx..."} that is no action.
+ *	JSON object {"pad": "xx..."} that is no action; "repeat" sends that
+ *	many (1 to 1000) back to back, a burst.
  *  {"expect_close": 1009, "timeout": 10}
  *	Waits for the machine to close its socket, sending a close frame
  *	with that code.  Frames queued after it go out on the next
@@ -100,6 +101,7 @@
 #define SIM_COUNT_MAX		1000	/* fail_* knobs */
 #define SIM_BIG_MIN		16	/* bytes of a send_big frame */
 #define SIM_BIG_MAX		(64 * 1024 * 1024)
+#define SIM_REPEAT_MAX		1000	/* send_big frames in a burst */
 
 enum sim_step_kind {
 	STEP_SEND,
@@ -123,6 +125,7 @@ struct sim_step {
 	char			*event;		/* expect/await */
 	cJSON			*events;	/* the list, or NULL */
 	int			 timeout_ms;
+	int			 repeat;	/* send_big: frames */
 	char			*raw;
 	enum sim_knob		 knob;
 	/* A knob's count, send_big's bytes, expect_close's code or
@@ -511,7 +514,7 @@ static const struct {
 	{ "raw", STEP_RAW, { NULL } },
 	{ "expect_none", STEP_EXPECT_NONE, { NULL } },
 	{ "drop", STEP_DROP, { "timeout", "reconnect" } },
-	{ "send_big", STEP_SEND_BIG, { NULL } },
+	{ "send_big", STEP_SEND_BIG, { "repeat" } },
 	{ "expect_close", STEP_EXPECT_CLOSE, { "timeout" } },
 	{ "await_signin", STEP_AWAIT_SIGNIN, { "timeout" } },
 	{ "refuse_signin", STEP_KNOB, { NULL } },
@@ -665,6 +668,15 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			    "\"send_big\" must be bytes, %d to %d",
 			    SIM_BIG_MIN, SIM_BIG_MAX);
 		st->count = (int)n;
+		st->repeat = 1;
+		m = cJSON_GetObjectItemCaseSensitive(line, "repeat");
+		if (m != NULL && (!sim_scenario_json_int(m, &n) || n < 1 ||
+		    n > SIM_REPEAT_MAX))
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"repeat\" must be a count, 1 to %d",
+			    SIM_REPEAT_MAX);
+		if (m != NULL)
+			st->repeat = (int)n;
 		return 1;
 	case STEP_EXPECT_CLOSE:
 		st->kind = STEP_EXPECT_CLOSE;
@@ -1605,6 +1617,7 @@ sim_scenario_send_big(struct sim_player *p, const struct sim_step *st)
 	static const char head[] = "{\"pad\":\"", tail[] = "\"}";
 	size_t n = (size_t)st->count;
 	char *s;
+	int i;
 
 	if ((s = malloc(n + 1)) == NULL) {
 		sim_scenario_player_fail(p, "line %d: out of memory",
@@ -1615,8 +1628,11 @@ sim_scenario_send_big(struct sim_player *p, const struct sim_step *st)
 	memset(s + sizeof(head) - 1, 'x', n - (sizeof(head) - 1) -
 	    (sizeof(tail) - 1));
 	memcpy(s + n - (sizeof(tail) - 1), tail, sizeof(tail));
-	log_info("line %d: sending a frame of %zu bytes", st->lineno, n);
-	sim_scenario_send_text(p, s, st->lineno);
+	log_info("line %d: sending %d frame(s) of %zu bytes", st->lineno,
+	    st->repeat, n);
+	for (i = 0; i < st->repeat; i++)
+		if (sim_scenario_send_text(p, s, st->lineno) == -1)
+			break;
 	free(s);
 }
 

@@ -54,6 +54,8 @@ struct ws {
 
 	/* Partial message being received; loop thread only. */
 	struct frame_buf	 rxmsg;
+	size_t			 rx_drops_told;	/* queue_dropped() last logged */
+	int64_t			 rx_drops_ms;	/* ms, monotonic, of that line */
 	int			 rx_oversize;	/* dropping the rest */
 	int			 close_1009;	/* close when writeable */
 	uint64_t		 rx_dropped;	/* bytes of it dropped */
@@ -96,6 +98,24 @@ ws_set_idle(struct ws *w)
 	pthread_cond_broadcast(&w->cond);
 }
 
+/* A burst drops lines by the hundred: one summary line a second at most,
+ * the rest said on a later call (every received line, and the close). */
+static void
+ws_rx_drops(struct ws *w, int force)
+{
+	size_t total = queue_dropped(w->rx);
+	int64_t now = mono_now_ms();
+
+	if (total == w->rx_drops_told)
+		return;
+	if (!force && w->rx_drops_ms != 0 && now - w->rx_drops_ms < 1000)
+		return;
+	log_warnx("rx queue full: %zu received lines dropped, oldest first",
+	    total - w->rx_drops_told);
+	w->rx_drops_told = total;
+	w->rx_drops_ms = now;
+}
+
 /* Pushes each line of a complete message to rx. */
 static void
 ws_rx_line(const char *line, size_t len, void *arg)
@@ -110,9 +130,10 @@ ws_rx_line(const char *line, size_t len, void *arg)
 	memcpy(copy, line, len);
 	copy[len] = '\0';
 	/* Low priority: a wedged dispatcher must not grow memory without
-	 * bound; the queue drops the oldest line and we say so. */
-	if (queue_push(w->rx, copy, len, QUEUE_PRIO_LOW) != 0)
-		log_warnx("rx queue full or closed: a received line is dropped");
+	 * bound; the queue drops the oldest line and we say so.  (-1, closed,
+	 * is shutdown: nothing to say.) */
+	queue_push(w->rx, copy, len, QUEUE_PRIO_LOW);
+	ws_rx_drops(w, 0);
 }
 
 /* Writes one queued frame; -1 closes the connection. */
@@ -252,6 +273,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
+		ws_rx_drops(w, 1);
 		log_info("status socket closed");
 		pthread_mutex_lock(&w->mtx);
 		/* At shutdown, STOPPING=1 has said it all. */

@@ -86,8 +86,8 @@ rig_setup(void **state)
 	r->cf.server_url = (char *)"http://127.0.0.1:9";
 	if ((r->cloud = cloud_new(&r->cf)) == NULL ||
 	    (r->seq = seq_table_new("2.6", NULL, err, sizeof(err))) == NULL ||
-	    (r->rx = queue_new(100, NULL, NULL)) == NULL ||
-	    (r->tx = queue_new(100, NULL, NULL)) == NULL ||
+	    (r->rx = queue_new(100, 0, NULL, NULL)) == NULL ||
+	    (r->tx = queue_new(100, 0, NULL, NULL)) == NULL ||
 	    (r->d = dispatch_new(&r->cf, r->cloud, r->seq, r->rx,
 	    r->tx)) == NULL)
 		return -1;

@@ -45,7 +45,7 @@ expect_pop(struct queue *q, const char *s)
 static void
 test_fifo(void **state)
 {
-	struct queue *q = queue_new(8, NULL, NULL);
+	struct queue *q = queue_new(8, 0, NULL, NULL);
 
 	(void)state;
 	push_str(q, "a", QUEUE_PRIO_HIGH, 0);
@@ -83,7 +83,7 @@ test_drop_policy(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(drop_cases) / sizeof(drop_cases[0]); i++) {
 		const struct drop_case *c = &drop_cases[i];
-		struct queue *q = queue_new(3, NULL, NULL);
+		struct queue *q = queue_new(3, 0, NULL, NULL);
 		char got[32] = "", *p;
 		size_t n = 0;
 
@@ -107,10 +107,101 @@ test_drop_policy(void **state)
 	}
 }
 
+/* Rows: pushes of (bytes, prio) into a queue of 100 items and 10 bytes. */
+static const struct bytes_case {
+	const char	*name;
+	const char	*push;		/* letter: an item; upper case = HIGH */
+	size_t		 sizes[8];	/* bytes of each item */
+	const char	*want;
+	size_t		 bytes;		/* left queued */
+	size_t		 dropped;
+} bytes_cases[] = {
+	{ "under the bound", "ab", { 4, 6 }, "ab", 10, 0 },
+	{ "one byte over drops the oldest", "abc", { 4, 6, 1 }, "bc", 7, 1 },
+	{ "a big one pushes out several", "abcd", { 3, 3, 3, 9 }, "d", 9, 3 },
+	{ "alone over the bound is kept", "a", { 50 }, "a", 50, 0 },
+	{ "events stay, the low one goes", "ABc", { 5, 5, 1 }, "AB", 10, 1 },
+	{ "an event past the bound is kept", "aBC", { 5, 5, 5 }, "BC", 10, 1 },
+};
+
+static void
+test_byte_bound(void **state)
+{
+	size_t i, k, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(bytes_cases) / sizeof(bytes_cases[0]); i++) {
+		const struct bytes_case *c = &bytes_cases[i];
+		struct queue *q = queue_new(100, 10, NULL, NULL);
+		char got[16] = "", *p;
+
+		for (k = 0; c->push[k] != '\0'; k++) {
+			char *d = calloc(1, c->sizes[k] + 1);
+			enum queue_prio prio = c->push[k] >= 'A' &&
+			    c->push[k] <= 'Z' ? QUEUE_PRIO_HIGH :
+			    QUEUE_PRIO_LOW;
+
+			assert_non_null(d);
+			d[0] = c->push[k];
+			queue_push(q, d, c->sizes[k], prio);
+		}
+		if (queue_bytes(q) != c->bytes)
+			fail_msg("%s: %zu bytes queued, want %zu", c->name,
+			    queue_bytes(q), c->bytes);
+		n = 0;
+		while ((p = queue_pop(q, NULL, NULL)) != NULL) {
+			got[n++] = p[0];
+			free(p);
+		}
+		got[n] = '\0';
+		if (strcmp(got, c->want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", c->name, got,
+			    c->want);
+		assert_int_equal(queue_dropped(q), c->dropped);
+		assert_int_equal(queue_bytes(q), 0);
+		queue_free(q);
+	}
+}
+
+/* A consumer blocked on a backlog's queue returns at close: it must not
+ * work through the backlog (a 49 s shutdown, issue 9). */
+static void *
+close_later(void *arg)
+{
+	queue_close(arg);
+	return NULL;
+}
+
+static void
+test_close_stops_backlog(void **state)
+{
+	struct queue *q = queue_new(1000, 0, NULL, NULL);
+	pthread_t t;
+	size_t len, popped = 0;
+	char *p;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 500; i++)
+		push_str(q, "line", QUEUE_PRIO_LOW, 0);
+	p = queue_pop_wait(q, &len, -1);
+	assert_non_null(p);
+	free(p);
+	pthread_create(&t, NULL, close_later, q);
+	pthread_join(t, NULL);
+	while ((p = queue_pop_wait(q, &len, -1)) != NULL) {
+		popped++;
+		free(p);
+	}
+	assert_int_equal(popped, 0);
+	assert_int_equal(queue_len(q), 499);
+	queue_free(q);	/* frees the backlog: ASan checks */
+}
+
 static void
 test_unpop(void **state)
 {
-	struct queue *q = queue_new(4, NULL, NULL);
+	struct queue *q = queue_new(4, 0, NULL, NULL);
 	enum queue_prio prio;
 	size_t len;
 	char *p;
@@ -139,7 +230,7 @@ count_wake(void *arg)
 static void
 test_wake_hook(void **state)
 {
-	struct queue *q = queue_new(4, count_wake, NULL);
+	struct queue *q = queue_new(4, 0, count_wake, NULL);
 
 	(void)state;
 	wakes = 0;
@@ -152,24 +243,20 @@ test_wake_hook(void **state)
 static void
 test_pop_wait_timeout_and_close(void **state)
 {
-	struct queue *q = queue_new(4, NULL, NULL);
+	struct queue *q = queue_new(4, 0, NULL, NULL);
 	size_t len;
 
 	(void)state;
 	assert_null(queue_pop_wait(q, &len, 10));	/* times out */
 	push_str(q, "left", QUEUE_PRIO_HIGH, 0);
 	queue_close(q);
-	/* Closed: pushes fail, what is queued still drains. */
+	/* Closed: pushes fail, and what is queued never comes out (a
+	 * backlog must not hold up shutdown); queue_free() frees it. */
 	assert_int_equal(queue_push(q, dup_str("late"), 4, QUEUE_PRIO_HIGH),
 	    -1);
-	{
-		char *p = queue_pop_wait(q, &len, -1);
-
-		assert_string_equal(p, "left");
-		free(p);
-	}
 	assert_null(queue_pop_wait(q, &len, -1));	/* closed: no block */
-	assert_int_equal(queue_wait_empty(q, 0), 0);
+	assert_null(queue_pop(q, NULL, NULL));
+	assert_int_equal(queue_len(q), 1);
 	queue_free(q);
 }
 
@@ -212,7 +299,7 @@ test_threads_keep_order_and_lose_nothing(void **state)
 {
 	/* High priority and a small bound: nothing may be lost, and each
 	 * producer's items arrive in the order it pushed them. */
-	struct queue *q = queue_new(16, NULL, NULL);
+	struct queue *q = queue_new(16, 0, NULL, NULL);
 	struct producer pr[PRODUCERS];
 	pthread_t t[PRODUCERS], joiner;
 	int next[PRODUCERS] = { 0 };
@@ -247,6 +334,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_drop_policy),
+		cmocka_unit_test(test_byte_bound),
+		cmocka_unit_test(test_close_stops_backlog),
 		cmocka_unit_test(test_unpop),
 		cmocka_unit_test(test_wake_hook),
 		cmocka_unit_test(test_pop_wait_timeout_and_close),
