@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+/* Action ids remembered per machine: a repeated "ready" for one of them
+ * is not run again (PROTOCOL.md 4.3). */
+#define DISPATCH_SEEN_MAX	1024
+
 struct config;
 struct cloud;
 struct queue;

@@ -97,6 +97,13 @@ struct dispatch {
 	 * started or cancelled. */
 	struct action		 pending[DISPATCH_PENDING_MAX];
 	size_t			 npending;
+	/* The last DISPATCH_SEEN_MAX ids launched or held, a ring: an id
+	 * starts once (PROTOCOL.md 4.3).  told: its repeat was logged. */
+	struct {
+		int64_t		 id;
+		int		 told;
+	}			 seen[DISPATCH_SEEN_MAX];
+	size_t			 nseen, seen_next;
 	unsigned		 button_seq;	/* presses so far */
 	int			 stopping;
 	int			 report_sent;	/* full settings report sent */
@@ -742,6 +749,52 @@ dispatch_next(struct dispatch *d)
 }
 
 /* Takes ownership of a's JSON. */
+/* The slot of id among the remembered ones, or -1.  Lock held. */
+static long
+dispatch_seen_find(const struct dispatch *d, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < d->nseen; i++)
+		if (d->seen[i].id == id)
+			return (long)i;
+	return -1;
+}
+
+/* Remembers an id that starts (or is held to start), forgetting the
+ * oldest past the bound.  Lock held. */
+static void
+dispatch_seen_add(struct dispatch *d, int64_t id)
+{
+	d->seen[d->seen_next].id = id;
+	d->seen[d->seen_next].told = 0;
+	d->seen_next = (d->seen_next + 1) % DISPATCH_SEEN_MAX;
+	if (d->nseen < DISPATCH_SEEN_MAX)
+		d->nseen++;
+}
+
+/* A "ready" for an id already started: no second run and no event (a
+ * second terminal event would break "exactly one"), one warning per id,
+ * whatever the service repeats.  1 if a was such a repeat (and freed).
+ * Lock held. */
+static int
+dispatch_seen_repeat(struct dispatch *d, struct action *a)
+{
+	long i;
+
+	if ((i = dispatch_seen_find(d, a->id)) == -1)
+		return 0;
+	if (!d->seen[i].told)
+		log_warnx("%s %lld: ready again for an id already started; "
+		    "not run twice", a->type, (long long)a->id);
+	else
+		log_debug("%s %lld: ready again, ignored", a->type,
+		    (long long)a->id);
+	d->seen[i].told = 1;
+	frame_action_free(a);
+	return 1;
+}
+
 static void
 dispatch_start_job(struct dispatch *d, struct action *a)
 {
@@ -763,13 +816,20 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 		frame_action_free(a);
 		return;
 	}
+	if (dispatch_seen_repeat(d, a)) {
+		pthread_mutex_unlock(&d->mtx);
+		return;
+	}
 	lane = dispatch_lane_of(seq);
 	if ((busy = d->job[lane]) == NULL) {
+		dispatch_seen_add(d, a->id);
 		dispatch_launch(d, a, seq, lane);
 		pthread_mutex_unlock(&d->mtx);
 		return;
 	}
+	/* Busy and not held: not started, so a later "ready" may start it. */
 	if (lane == LANE_SERVICE && d->npending < DISPATCH_PENDING_MAX) {
+		dispatch_seen_add(d, a->id);
 		log_debug("%s %lld held until %s %lld ends", a->type,
 		    (long long)a->id, busy->a.type, (long long)busy->a.id);
 		d->pending[d->npending++] = *a;

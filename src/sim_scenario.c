@@ -12,6 +12,8 @@
  *	3116300), "status": "ready", "machine_serial": "S<serial>".
  *	"motion_file": NAME becomes "motion_url": "<sim>/pulse/NAME";
  *	"endpoint": true becomes a fresh presigned PUT URL on the sim.
+ *	"resend": true lets an explicit "id" repeat one sent before (a
+ *	repeated ready); events then count for the newest action of that id.
  *	"label" names the action for later lines.  "expect": wait (up to
  *	"timeout" seconds, default 10) for that event carrying this action's
  *	id; a different terminal event of the action ("<action_type>:
@@ -289,6 +291,12 @@ sim_scenario_check_action(const cJSON *a, const char *name, int lineno,
 			return sim_scenario_err(err, errlen, name, lineno,
 			    "\"id\" must be a positive integer");
 	}
+	/* A repeated "ready" on purpose (PROTOCOL.md 4.3): the id may be
+	 * one sent before; "resend" itself is not sent. */
+	t = cJSON_GetObjectItemCaseSensitive(a, "resend");
+	if (t != NULL && (!cJSON_IsTrue(t) || m == NULL))
+		return sim_scenario_err(err, errlen, name, lineno,
+		    "\"resend\" must be true, with an \"id\"");
 	m = cJSON_GetObjectItemCaseSensitive(a, "status");
 	if (m != NULL && !cJSON_IsString(m))
 		return sim_scenario_err(err, errlen, name, lineno,
@@ -1453,7 +1461,8 @@ sim_scenario_build(struct sim_player *p, const cJSON *tmpl, int lineno,
 			p->next_id++;
 		id = p->next_id++;
 	}
-	if (sim_scenario_id_used(p, id)) {
+	if (sim_scenario_id_used(p, id) &&
+	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tmpl, "resend"))) {
 		sim_scenario_player_fail(p, "line %d: action id %lld sent "
 		    "twice", lineno, (long long)id);
 		cJSON_Delete(a);
@@ -1462,7 +1471,8 @@ sim_scenario_build(struct sim_player *p, const cJSON *tmpl, int lineno,
 	if (cJSON_AddNumberToObject(a, "id", (double)id) == NULL)
 		goto oom;
 	cJSON_ArrayForEach(m, tmpl) {
-		if (strcmp(m->string, "id") == 0)
+		if (strcmp(m->string, "id") == 0 ||
+		    strcmp(m->string, "resend") == 0)
 			continue;
 		if (strcmp(m->string, "motion_file") == 0) {
 			url = p->ops.pulse_url(p->ops.arg, m->valuestring);

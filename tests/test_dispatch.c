@@ -1,7 +1,8 @@
 /*
  * Unit tests for dispatch.c: an action whose job cannot start (its
  * allocation or its thread fails) still ends with exactly one terminal
- * event, "<type>:failed", and the lane stays free for the next action.
+ * event, "<type>:failed", and the lane stays free for the next action;
+ * an action id is started once, however often it comes "ready".
  *
  * Linked with -Wl,--wrap=pthread_create,--wrap=calloc: the wrappers below
  * fail the next call when a test arms them, calloc only for the thread
@@ -197,6 +198,47 @@ test_machine_lane(void **state)
 	expect_event(r, 13, "motion:failed");
 }
 
+/* PROTOCOL.md 4.3: an id starts once.  A repeated "ready", in the same
+ * frame or after the job ended, gets no second run and no event. */
+static void
+test_repeated_ready(void **state)
+{
+	struct rig *r = *state;
+
+	send_action(r, 20, "settings");
+	send_action(r, 20, "settings");		/* the same frame: held */
+	expect_event(r, 20, "settings:completed");
+	send_action(r, 20, "settings");		/* after it ended */
+	send_action(r, 21, "settings");
+	/* Nothing for 20 in between: the next frame is 21's. */
+	expect_event(r, 21, "settings:completed");
+	send_action(r, 22, "motion");		/* fails: no motion_url */
+	expect_event(r, 22, "motion:starting");
+	expect_event(r, 22, "motion:failed");
+	send_action(r, 22, "motion");
+	send_action(r, 23, "settings");
+	expect_event(r, 23, "settings:completed");
+	assert_int_equal(queue_len(r->tx), 0);
+}
+
+/* The memory is bounded: past DISPATCH_SEEN_MAX newer ids, the oldest is
+ * forgotten (and would run again); the ones after it are still known. */
+static void
+test_repeated_ready_bound(void **state)
+{
+	struct rig *r = *state;
+	long id, first = 1000;
+
+	for (id = first; id <= first + DISPATCH_SEEN_MAX; id++) {
+		send_action(r, id, "settings");
+		expect_event(r, id, "settings:completed");
+	}
+	send_action(r, first + 1, "settings");	/* still known */
+	send_action(r, first, "settings");	/* forgotten: runs */
+	expect_event(r, first, "settings:completed");
+	assert_int_equal(queue_len(r->tx), 0);
+}
+
 int
 main(void)
 {
@@ -207,6 +249,10 @@ main(void)
 		    rig_teardown),
 		cmocka_unit_test_setup_teardown(test_machine_lane, rig_setup,
 		    rig_teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_ready,
+		    rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_ready_bound,
+		    rig_setup, rig_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
