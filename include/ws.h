@@ -45,5 +45,9 @@ void		 ws_wake(void *w);
 /* Flush tx (up to timeout_ms), close with 1001; returns once closed (or
  * the loop is found dead).  ws_open() fails from then on. */
 void		 ws_stop(struct ws *w, int timeout_ms);
+/* No more sd_notify(3) from this socket, from the moment it returns: the
+ * daemon is about to send STOPPING=1, which must stay the last message
+ * (a close seen while jobs are stopped said "reconnecting" after it). */
+void		 ws_quiet(struct ws *w);
 
 #endif

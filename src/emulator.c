@@ -389,6 +389,8 @@ emulator_run(struct config *cf, int foreground, int verbose)
 	}
 	ret = e.loop != NULL && loop_failed(e.loop) ? 1 : 0;
 stop:
+	if (e.ws != NULL)
+		ws_quiet(e.ws);
 	sd_notify(0, "STOPPING=1");
 	/* A second SIGINT/SIGTERM during shutdown exits at once. */
 	sigemptyset(&set);

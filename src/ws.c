@@ -71,6 +71,7 @@ struct ws {
 	int64_t			 up_since;	/* ms, monotonic */
 	int64_t			 up_ms;		/* last connection's length */
 	int			 stopping;	/* ws_stop() called */
+	int			 quiet;		/* ws_quiet(): no sd_notify */
 	int64_t			 stop_deadline;	/* ms, monotonic */
 	int			 done;		/* ws_stop() finished */
 };
@@ -253,12 +254,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		w->state = WS_UP;
 		w->up_since = mono_now_ms();
 		pthread_cond_broadcast(&w->cond);
+		/* systemd: the daemon is ready once the service can reach it.
+		 * Under the lock: ws_quiet() may have been called. */
+		if (!w->quiet)
+			sd_notify(0, "READY=1\nSTATUS=status socket up");
 		pthread_mutex_unlock(&w->mtx);
 		w->rxmsg.len = 0;
 		w->rx_oversize = 0;
 		w->close_1009 = 0;
-		/* systemd: the daemon is ready once the service can reach it. */
-		sd_notify(0, "READY=1\nSTATUS=status socket up");
 		if (queue_len(w->tx) > 0)
 			lws_callback_on_writable(wsi);
 		break;
@@ -277,7 +280,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		log_info("status socket closed");
 		pthread_mutex_lock(&w->mtx);
 		/* At shutdown, STOPPING=1 has said it all. */
-		if (!w->stopping)
+		if (!w->stopping && !w->quiet)
 			sd_notify(0, "STATUS=status socket down, reconnecting");
 		ws_set_idle(w);
 		pthread_mutex_unlock(&w->mtx);
@@ -574,6 +577,14 @@ ws_wake(void *arg)
 
 	/* The loop outlives every producer of tx (see emulator.c). */
 	loop_wake(w->loop);
+}
+
+void
+ws_quiet(struct ws *w)
+{
+	pthread_mutex_lock(&w->mtx);
+	w->quiet = 1;
+	pthread_mutex_unlock(&w->mtx);
 }
 
 void
