@@ -214,16 +214,18 @@ static int	 config_expand(struct config_src *, const char *,
 #define CONFIG_WARN(file, line, ...)	\
 	config_warn(__func__, (file), (line), __VA_ARGS__)
 
-/* "file:line: message" on stderr, as compilers do, so editors can jump. */
+/* "file:line: message" on stderr, as compilers do, so editors can jump.
+ * Escaped like a log line: a value may hold any byte. */
 static void
 config_error(const char *file, int line, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	log_escape(msg, sizeof(msg), raw, strlen(raw));
 	if (line > 0)
 		fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 	else

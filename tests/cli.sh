@@ -124,6 +124,13 @@ has check-bad err "bad.cfg:10: '%(nope)s' in the value of 'status_service_url'"
 hasnt check-bad err "zz-not-a-password"
 hasnt check-bad out "serial"
 
+# Values are echoed escaped: no control byte reaches the terminal.
+{ good; printf '[EMULATOR]\nprotocol_profile = 3\033[2J\n'; } >"$work/esc.cfg"
+chmod 600 "$work/esc.cfg"
+run check-escaped 2 -n -c esc.cfg
+has check-escaped err "esc.cfg:5: protocol_profile '3\\x1b[2J' is not one of"
+! grep -q "$(printf '\033')" "$work/err" || fail "check-escaped: ESC in stderr"
+
 printf '[MACHINE]\nserial: 1\n' >"$work/nopw.cfg"
 run check-no-password 2 -n -c nopw.cfg
 has check-no-password err "nopw.cfg:1: no password"
