@@ -8,8 +8,14 @@
  * keep-alive connection.  Only a body announced past its cap closes the
  * connection at once.  Uploads stream to a temporary file beside their final
  * name, so memory stays small whatever the image size.  A chunked request
- * body never reaches us: lws 4.1 closes such a connection itself, much as
- * presigned storage refuses an upload without a Content-Length.
+ * body would never end in lws 4.1, so it is refused (411) from its headers,
+ * much as presigned storage refuses an upload without a Content-Length.
+ *
+ * Every answer closes its connection ("connection: close"), keep-alive or
+ * not: lws 4.1.6 spins for ever in BODY_COMPLETION when a second request
+ * with a body was pipelined behind the first, and its pipelining path is
+ * never entered if we never call lws_http_transaction_completed().  The
+ * machine opens a connection per request anyway.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -311,15 +317,16 @@ sim_http_write(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 	s->responding = 0;
 	if (lws_add_http_common_headers(wsi, (unsigned int)s->status, s->rtype,
 	    s->rlen, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+	    (const unsigned char *)"close", 5, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (s->rlen > 0 && lws_write(wsi, s->resp + LWS_PRE, s->rlen,
 	    LWS_WRITE_HTTP_FINAL) != (int)s->rlen)
 		return -1;
 	sim_http_sess_clear(h, s);
-	if (lws_http_transaction_completed(wsi))
-		return -1;
-	return 0;
+	/* Close once it is out (see the top): never the pipelining path. */
+	return lws_raw_transaction_completed(wsi);
 }
 
 /* The request's Authorization: 1 a live Bearer, 0 a stale or malformed
@@ -519,8 +526,7 @@ sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
 	if (n > 0) {
 		/* Sent at once: no FILE_COMPLETION will come. */
 		sim_http_sess_clear(h, s);
-		if (lws_http_transaction_completed(wsi))
-			return -1;
+		return lws_raw_transaction_completed(wsi);
 	}
 	return 0;
 }
@@ -618,6 +624,17 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		log_warnx("%s %s: body past the cap, closing", s->method,
 		    s->path);
 		lws_return_http_status(wsi, 413, NULL);
+		return -1;
+	}
+
+	if (chunked) {
+		/* lws 4.1 never ends a chunked body (no BODY_COMPLETION):
+		 * refuse it now, as storage does, and close. */
+		snprintf(s->early_msg, sizeof(s->early_msg), "a chunked body");
+		sim_http_record(h, s, 411, 0);
+		log_warnx("%s %s: a chunked body, refused", s->method,
+		    s->path);
+		lws_return_http_status(wsi, 411, NULL);
 		return -1;
 	}
 
@@ -902,9 +919,7 @@ sim_http_callback(struct sim_http *h, struct lws *wsi,
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		if (s != NULL)
 			sim_http_sess_clear(h, s);
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
+		return lws_raw_transaction_completed(wsi);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (s != NULL)
