@@ -846,7 +846,7 @@ static enum cloud_result
 download(struct cloud *c, const char *path, struct sink_log *s,
     const atomic_int *cancel)
 {
-	struct cloud_sink sink = { sink_declared, sink_data, s };
+	struct cloud_sink sink = { sink_declared, sink_data, s, 0 };
 	char url[128];
 
 	snprintf(url, sizeof(url), "%s%s", server_url, path);
@@ -866,9 +866,9 @@ test_download(void **state)
 	assert_false(s.data_before_declared);
 	assert_int_equal(s.got, FILE_LEN);
 	assert_false(s.mismatch);
-	/* No Bearer to an opaque URL, even one on the app host. */
+	/* A job URL on the app host (same origin) carries the Bearer. */
 	pthread_mutex_lock(&srv.lock);
-	assert_string_equal(srv.auth, "");
+	assert_memory_equal(srv.auth, "Bearer ", 7);
 	pthread_mutex_unlock(&srv.lock);
 
 	/* No Content-Length: nothing declared, all the data. */
@@ -899,7 +899,7 @@ test_download_refused(void **state)
 		{ "/missing", CLOUD_ERR_REFUSED },
 		{ "/error", CLOUD_ERR_NET },
 	};
-	struct cloud_sink sink = { sink_declared, sink_data, NULL };
+	struct cloud_sink sink = { sink_declared, sink_data, NULL, 0 };
 	struct sink_log s;
 	size_t i;
 
@@ -912,8 +912,10 @@ test_download_refused(void **state)
 		assert_int_equal(s.declared_calls, 0);
 		assert_int_equal(s.got, 0);
 	}
-	/* One request each, the loop's 5 redirects besides. */
-	assert_int_equal(srv_get(&srv.requests), 5 + 5);
+	/* One request each, the loop's 5 redirects besides, and the
+	 * sign-in first: these URLs are on the app host, so carry the
+	 * Bearer. */
+	assert_int_equal(srv_get(&srv.requests), 1 + 5 + 5);
 
 	i = (size_t)srv_get(&srv.requests);
 	sink.arg = &s;
@@ -1095,7 +1097,7 @@ test_no_secrets_logged(void **state)
 		"user:pw",
 	};
 	static const uint8_t jpeg[] = { 0xff, 0xd8, 0xff, 0xd9 };
-	struct cloud_sink sink = { NULL, sink_data, NULL };
+	struct cloud_sink sink = { NULL, sink_data, NULL, 0 };
 	struct sink_log s = { 0 };
 	char path[] = "/tmp/test_cloud_log.XXXXXX", url[256], *ws, *v;
 	char buf[65536];
