@@ -931,6 +931,80 @@ test_download_refused(void **state)
 	assert_int_equal(s.got, 0);
 }
 
+/* The Authorization the server saw last, copied. */
+static void
+srv_last_auth(char *buf, size_t len)
+{
+	pthread_mutex_lock(&srv.lock);
+	snprintf(buf, len, "%s", srv.auth);
+	pthread_mutex_unlock(&srv.lock);
+}
+
+/* download_auth: the token goes to server_url's origin only, unless the
+ * setting says always or never; "localhost" is another host. */
+static void
+test_download_auth(void **state)
+{
+	static const struct {
+		int		 mode;
+		const char	*host;
+		int		 bearer;
+	} t[] = {
+		{ CONFIG_DL_AUTH_SAME_ORIGIN, "127.0.0.1", 1 },
+		{ CONFIG_DL_AUTH_SAME_ORIGIN, "localhost", 0 },
+		{ CONFIG_DL_AUTH_ALWAYS, "localhost", 1 },
+		{ CONFIG_DL_AUTH_NEVER, "127.0.0.1", 0 },
+	};
+	struct fixture *fx = *state;
+	struct cloud_sink sink = { sink_declared, sink_data, NULL, 0 };
+	const char *port = strrchr(server_url, ':');
+	struct sink_log s;
+	char url[128], auth[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		sink.arg = &s;
+		fx->cf.download_auth = t[i].mode;
+		snprintf(url, sizeof(url), "http://%s%s/file/ok", t[i].host,
+		    port);
+		assert_int_equal(cloud_download(fx->c, url, &sink, NULL,
+		    NULL), CLOUD_OK);
+		assert_int_equal(s.got, FILE_LEN);
+		srv_last_auth(auth, sizeof(auth));
+		if (t[i].bearer != (strncmp(auth, "Bearer ", 7) == 0))
+			fail_msg("case %zu: Authorization '%s'", i, auth);
+	}
+	/* Another host that wants credentials: refused, no token sent. */
+	fx->cf.download_auth = CONFIG_DL_AUTH_SAME_ORIGIN;
+	snprintf(url, sizeof(url), "http://localhost%s/update/current", port);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_ERR_REFUSED);
+	srv_last_auth(auth, sizeof(auth));
+	assert_string_equal(auth, "");
+}
+
+/* Every byte received counts against max_bytes. */
+static void
+test_download_cap(void **state)
+{
+	struct fixture *fx = *state;
+	struct sink_log s = { 0 };
+	struct cloud_sink sink = { sink_declared, sink_data, &s, FILE_LEN / 2 };
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/file/nolength", server_url);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_ERR_REFUSED);
+	assert_true(s.got <= FILE_LEN / 2);
+	memset(&s, 0, sizeof(s));
+	sink.max_bytes = FILE_LEN;
+	snprintf(url, sizeof(url), "%s/redirect/ok", server_url);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_OK);
+	assert_int_equal(s.got, FILE_LEN);
+}
+
 static void
 test_download_sink_refuses(void **state)
 {
@@ -1162,6 +1236,8 @@ main(void)
 		FX(test_upload_presigned),
 		FX(test_download),
 		FX(test_download_refused),
+		FX(test_download_auth),
+		FX(test_download_cap),
 		FX(test_download_sink_refuses),
 		FX(test_download_cancel),
 		FX(test_threads),
