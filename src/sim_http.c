@@ -70,6 +70,7 @@ struct sim_http_sess {
 	const char		*method;
 	char			 path[160];	/* for the records */
 	char			 host[128];	/* the Host header */
+	int			 far;		/* on the storage listener */
 	int64_t			 action_id;	/* uploads */
 	char			 ctype[64];	/* its Content-Type */
 
@@ -608,10 +609,15 @@ sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
+	if (s->far && lws_hdr_total_length(wsi,
+	    WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+		sim_http_violation(h, s, "the machine's token went to another "
+		    "host (the storage listener)");
 	if (strncmp(name, SIM_HTTP_PULSE_BEARER,
 	    sizeof(SIM_HTTP_PULSE_BEARER) - 1) == 0) {
-		/* Served only with a live Bearer, as the app host may. */
-		if (sim_http_bearer(h, wsi) != 1)
+		/* Served only with a live Bearer, as the app host may; the
+		 * storage host wants credentials of its own. */
+		if (s->far || sim_http_bearer(h, wsi) != 1)
 			return sim_http_respond_error(h, wsi, s, 401,
 			    "invalid or expired token");
 		name += sizeof(SIM_HTTP_PULSE_BEARER) - 1;
@@ -704,6 +710,8 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 	    names[m] : "?";
 	snprintf(s->path, sizeof(s->path), "%s", uri);
 	sim_http_host(wsi, s);
+	s->far = strcmp(lws_get_vhost_name(lws_get_vhost(wsi)),
+	    SIM_HTTP_FAR_VHOST) == 0;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) <
 	    (int)sizeof(s->ctype))
 		lws_hdr_copy(wsi, s->ctype, sizeof(s->ctype),

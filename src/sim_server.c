@@ -53,6 +53,8 @@ struct sim_server {
 	struct timespec		 t0;
 	int			 port;
 	char			 base[200];	/* scheme://host:port */
+	struct lws_vhost	*vh_far;	/* "another host": storage */
+	char			 base_far[200];	/* its scheme://host:port */
 
 	struct lws		*ws;		/* the machine's socket */
 	struct sim_txframe	*txh, *txt;
@@ -354,7 +356,13 @@ sim_server_op_pulse_url(void *arg, const char *name)
 	struct sim_server *s = arg;
 	char *url;
 
-	if (asprintf(&url, "%s/pulse/%s", s->base, name) == -1)
+	/* "far-NAME": NAME on the second listener, another origin. */
+	if (strncmp(name, SIM_HTTP_FAR_PREFIX, sizeof(SIM_HTTP_FAR_PREFIX) -
+	    1) == 0) {
+		if (asprintf(&url, "%s/pulse/%s", s->base_far,
+		    name + sizeof(SIM_HTTP_FAR_PREFIX) - 1) == -1)
+			return NULL;
+	} else if (asprintf(&url, "%s/pulse/%s", s->base, name) == -1)
 		return NULL;
 	return url;
 }
@@ -660,6 +668,28 @@ sim_server_on_signal(int sig)
 		lws_cancel_service(sim_server_sigctx);
 }
 
+/* The second listener: same protocols, another port, so another origin
+ * (a storage host).  info is the main vhost's. */
+static int
+sim_server_start_far(struct sim_server *s,
+    struct lws_context_creation_info *info, const char *host)
+{
+	int port;
+
+	info->vhost_name = SIM_HTTP_FAR_VHOST;
+	info->port = 0;
+	if ((s->vh_far = lws_create_vhost(s->ctx, info)) == NULL ||
+	    (port = lws_get_vhost_listen_port(s->vh_far)) <= 0) {
+		log_warnx("cannot listen for the storage host");
+		return -1;
+	}
+	snprintf(s->base_far, sizeof(s->base_far), strchr(host, ':') !=
+	    NULL ? "%s://[%s]:%d" : "%s://%s:%d", s->p->tls_cert != NULL ?
+	    "https" : "http", host, port);
+	log_info("storage host on %s", s->base_far);
+	return 0;
+}
+
 static int
 sim_server_start(struct sim_server *s)
 {
@@ -722,7 +752,7 @@ sim_server_start(struct sim_server *s)
 	    "%s://[%s]:%d" : "%s://%s:%d", p->tls_cert != NULL ? "https" :
 	    "http", host, s->port);
 	log_info("listening on %s", s->base);
-	return 0;
+	return sim_server_start_far(s, &info, host);
 }
 
 int
