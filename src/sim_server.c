@@ -9,6 +9,8 @@
  * owned by the server, not by a connection, so a frame queued while the
  * machine is reconnecting goes out on its next connection.
  */
+#include <sys/socket.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -174,6 +176,14 @@ sim_server_sul_stop(lws_sorted_usec_list_t *sul)
 	    offsetof(struct sim_server, sul_stop));
 
 	log_debug("the machine did not close in time");
+	/* A machine that never reads leaves our close frame and more
+	 * stuck behind a full socket: lws_context_destroy() would wait
+	 * for them (15-30 s).  Drop that socket now, unflushed. */
+	if (s->ws != NULL) {
+		shutdown(lws_get_socket_fd(s->ws), SHUT_RDWR);
+		lws_set_timeout(s->ws, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+	}
 	s->done = 1;
 }
 

@@ -318,6 +318,21 @@ stop_probe
 start_sim "$WAIT" --timeout 1
 stop_sim 1 "global timeout after 1 s (the machine never connected)"
 
+# A machine that never reads: 32 MiB stuck behind its socket.  The sim
+# must still exit soon after its global timeout (it took 15-30 s more,
+# flushing in lws_context_destroy); the watchdog turns a hang into a kill.
+start_sim '{"send_big": 16777216}
+{"send_big": 16777216}
+'"$WAIT" --timeout 2
+start_probe deaf
+( sleep 10; kill -KILL "$SIM_PID" 2>/dev/null ) &
+DOG=$!
+stop_sim 1 "global timeout after 2 s"
+kill "$DOG" 2>/dev/null
+wait "$DOG" 2>/dev/null
+kill "$PROBE_PID" 2>/dev/null
+stop_probe
+
 # --- TLS: https and wss with a throw-away CA ---
 if command -v openssl >/dev/null; then
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
