@@ -71,7 +71,6 @@ struct cloud_xfer {
 	const void		*body;		/* POST/PUT only */
 	size_t			 bodylen;
 	int			 bearer;	/* send the auth token */
-	int			 follow;	/* follow redirects */
 	const char		*what;		/* log prefix ("job 7"), or NULL */
 	unsigned		 gen;		/* of the token sent */
 	uint64_t		 max_bytes;	/* over all hops; 0: none */
@@ -473,10 +472,8 @@ cloud_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	if (!cloud_is_2xx(x->status)) {
-		/* A redirect's body is skipped (curl may go on); an error
-		 * page is never the payload: stop reading it. */
-		if (x->status >= 300 && x->status <= 399)
-			return n;
+		/* An error page is never the payload: stop reading it.  (A
+		 * redirect stopped at its head.) */
 		x->stop = CLOUD_STOP_STATUS;
 		return 0;
 	}
@@ -687,10 +684,6 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cloud_progress_cb);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	if (x->follow) {
-		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(h, CURLOPT_MAXREDIRS, CLOUD_MAX_REDIRS);
-	}
 	if (strcmp(x->method, "GET") == 0)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	else {
