@@ -53,11 +53,18 @@ enum cloud_result cloud_upload(struct cloud *c, const char *endpoint,
 
 /* Download: sink gets the bytes as they arrive; declared gets the
  * Content-Length before any byte when the server sends one.  cancel, when not
- * NULL, is polled during the transfer. */
+ * NULL, is polled during the transfer.
+ * Redirects (at most 5) are followed here, hop by hop: a hop whose URL has
+ * server_url's scheme, host and port carries the Bearer token (and a 401
+ * there signs in again and replays once), others not, as [SERVICE]
+ * download_auth says.  Every byte received on every hop (redirect and
+ * error bodies too) counts against max_bytes; the whole download ends at
+ * transfer_timeout, or when slower than min_speed for min_speed_time. */
 struct cloud_sink {
 	int	(*declared)(uint64_t len, void *arg);	/* non-zero: abort */
 	int	(*data)(const void *buf, size_t len, void *arg); /* likewise */
 	void	*arg;
+	uint64_t max_bytes;	/* received over all hops; 0: no bound */
 };
 enum cloud_result cloud_download(struct cloud *c, const char *url,
 		    const struct cloud_sink *sink, const atomic_int *cancel,

@@ -12,6 +12,13 @@
 
 struct config_src;
 
+/* [SERVICE] download_auth: which job URLs get the Bearer token. */
+enum config_dl_auth {
+	CONFIG_DL_AUTH_SAME_ORIGIN = 0,	/* server_url's scheme/host/port */
+	CONFIG_DL_AUTH_ALWAYS,
+	CONFIG_DL_AUTH_NEVER,
+};
+
 struct config {
 	char	*path;			/* the file read, absolute */
 	char	*dir;			/* its folder: base of relative paths */
@@ -20,6 +27,12 @@ struct config {
 	char	*server_url;		/* default https://app.glowforge.com */
 	char	*status_service_url;	/* default wss://status.glowforge.com */
 	char	*ca_file;		/* extra CA bundle (PEM), or NULL */
+	/* Every transfer (job downloads above all): an overall deadline and
+	 * a speed floor.  0 (a config made by hand): the defaults. */
+	double	 transfer_timeout;	/* seconds, default 900 */
+	int	 min_speed;		/* bytes/s, default 1024 */
+	int	 min_speed_time;	/* seconds below min_speed, default 30 */
+	int	 download_auth;		/* enum config_dl_auth */
 
 	/* [MACHINE] */
 	char	*serial;		/* decimal digits, without the "S" */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -27,7 +28,10 @@
 #define CLOUD_DEFAULT_FW	"2.6.0-2228"	/* what the reference sends */
 #define CLOUD_REPLY_MAX		(64 * 1024)	/* JSON replies are tiny */
 #define CLOUD_CONNECT_TIMEOUT	10L		/* seconds */
-#define CLOUD_LOW_SPEED_TIME	30L		/* seconds under 1 byte/s */
+#define CLOUD_TRANSFER_TIMEOUT	900.0		/* seconds, default */
+#define CLOUD_MIN_SPEED		1024L		/* bytes/s, default */
+#define CLOUD_MIN_SPEED_TIME	30L		/* seconds, default */
+#define CLOUD_LOCATION_MAX	4096		/* bytes of a Location */
 #define CLOUD_MAX_REDIRS	5L
 #define CLOUD_URL_LOG		256		/* bytes of a URL in a log line */
 #define CLOUD_HEAD_LOG		(CLOUD_URL_LOG + 64)	/* "what: METHOD url" */
@@ -55,6 +59,8 @@ enum cloud_stop {
 	CLOUD_STOP_SINK,	/* the sink refused */
 	CLOUD_STOP_CANCEL,	/* the cancel flag was raised */
 	CLOUD_STOP_NOMEM,
+	CLOUD_STOP_REDIRECT,	/* a 3xx head: its body is never read */
+	CLOUD_STOP_CAP,		/* more than max_bytes received */
 };
 
 struct cloud_xfer {
@@ -65,9 +71,11 @@ struct cloud_xfer {
 	const void		*body;		/* POST/PUT only */
 	size_t			 bodylen;
 	int			 bearer;	/* send the auth token */
-	int			 follow;	/* follow redirects */
 	const char		*what;		/* log prefix ("job 7"), or NULL */
 	unsigned		 gen;		/* of the token sent */
+	uint64_t		 max_bytes;	/* over all hops; 0: none */
+	uint64_t		 received;	/* bytes, over all hops */
+	int64_t			 deadline;	/* ms, monotonic; 0: per hop */
 
 	/* Where the reply body goes: a sink, or else the reply buffer. */
 	const struct cloud_sink	*sink;
@@ -80,6 +88,7 @@ struct cloud_xfer {
 	long			 status;
 	long long		 length;	/* Content-Length, or -1 */
 	int			 headdone;
+	char			*location;	/* of a 3xx head, or NULL */
 	enum cloud_stop		 stop;
 };
 
@@ -375,6 +384,22 @@ cloud_parse_length(const char *buf, size_t n)
 	return digits > 0 && i == n ? v : -1;
 }
 
+/* A Location header's value, trimmed; the first one of a head wins. */
+static void
+cloud_header_location(struct cloud_xfer *x, const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' ||
+	    v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (x->location != NULL || n == 0 || n > CLOUD_LOCATION_MAX)
+		return;
+	x->location = strndup(v, n);
+}
+
 /*
  * Called for each line of every response head, redirects included: tracks
  * the status of the current response, and tells the sink the declared
@@ -398,11 +423,21 @@ cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 		x->length = cloud_parse_length(buf, n);
 		return n;
 	}
+	if (n > 9 && strncasecmp(buf, "Location:", 9) == 0) {
+		cloud_header_location(x, buf + 9, n - 9);
+		return n;
+	}
 	if (buf[0] != '\r' && buf[0] != '\n')
 		return n;
 
 	/* The blank line: the head is complete. */
 	x->headdone = 1;
+	if (x->status >= 300 && x->status <= 399) {
+		/* Redirects are ours to follow (cloud_download): a body that
+		 * never ends must not be read first. */
+		x->stop = CLOUD_STOP_REDIRECT;
+		return 0;
+	}
 	if (x->sink != NULL && x->sink->declared != NULL &&
 	    cloud_is_2xx(x->status) && x->length >= 0 &&
 	    x->sink->declared((uint64_t)x->length, x->sink->arg) != 0) {
@@ -430,11 +465,15 @@ cloud_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 		x->stop = CLOUD_STOP_CANCEL;
 		return 0;
 	}
+	/* Every byte counts, whatever the status (issue 9). */
+	x->received += n;
+	if (x->max_bytes > 0 && x->received > x->max_bytes) {
+		x->stop = CLOUD_STOP_CAP;
+		return 0;
+	}
 	if (!cloud_is_2xx(x->status)) {
-		/* A redirect's body is skipped (curl may go on); an error
-		 * page is never the payload: stop reading it. */
-		if (x->status >= 300 && x->status <= 399)
-			return n;
+		/* An error page is never the payload: stop reading it.  (A
+		 * redirect stopped at its head.) */
 		x->stop = CLOUD_STOP_STATUS;
 		return 0;
 	}
@@ -490,6 +529,8 @@ cloud_xfer_reset(struct cloud_xfer *x)
 	}
 	x->reply = NULL;
 	x->replylen = 0;
+	free(x->location);
+	x->location = NULL;
 	x->status = 0;
 	x->length = -1;
 	x->headdone = 0;
@@ -552,6 +593,44 @@ fail:
 	return NULL;
 }
 
+static int64_t
+cloud_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* transfer_timeout in ms: the config's, or the default. */
+static int64_t
+cloud_timeout_ms(const struct cloud *c)
+{
+	double t = c->cf->transfer_timeout;
+
+	return (int64_t)((t >= 1 ? t : CLOUD_TRANSFER_TIMEOUT) * 1000);
+}
+
+/* The deadline and the speed floor (issue 9): no transfer runs for ever,
+ * nor trickles along. */
+static void
+cloud_setup_limits(struct cloud *c, CURL *h, const struct cloud_xfer *x)
+{
+	const struct config *cf = c->cf;
+	int64_t ms = cloud_timeout_ms(c);
+
+	if (x->deadline > 0) {
+		ms = x->deadline - cloud_now_ms();
+		if (ms < 1)
+			ms = 1;
+	}
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, cf->min_speed > 0 ?
+	    (long)cf->min_speed : CLOUD_MIN_SPEED);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, cf->min_speed_time > 0 ?
+	    (long)cf->min_speed_time : CLOUD_MIN_SPEED_TIME);
+}
+
 /* Options every handle gets; -1 when one that matters was refused. */
 static int
 cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
@@ -593,8 +672,7 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->agent);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLOUD_CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLOUD_LOW_SPEED_TIME);
+	cloud_setup_limits(c, h, x);
 	/* A proxy's "200 Connection established" is not the reply. */
 	curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cloud_header_cb);
@@ -606,10 +684,6 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cloud_progress_cb);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	if (x->follow) {
-		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(h, CURLOPT_MAXREDIRS, CLOUD_MAX_REDIRS);
-	}
 	if (strcmp(x->method, "GET") == 0)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	else {
@@ -690,13 +764,25 @@ cloud_perform(struct cloud *c, struct cloud_xfer *x)
 	case CLOUD_STOP_NOMEM:
 		log_warnx("%s: out of memory", head);
 		goto done;
+	case CLOUD_STOP_CAP:
+		log_warnx("%s: more than %llu bytes received, refused "
+		    "(max_job_size)", head, (unsigned long long)x->max_bytes);
+		r = CLOUD_ERR_REFUSED;
+		goto done;
+	case CLOUD_STOP_REDIRECT:
+		/* x->status and x->location say where to. */
+		log_debug("%s: %ld", head, x->status);
+		r = CLOUD_OK;
+		goto done;
 	case CLOUD_STOP_STATUS:
 	case CLOUD_STOP_NONE:
 		break;
 	}
 	if (cc != CURLE_OK && x->stop != CLOUD_STOP_STATUS) {
-		log_warnx("%s: %s", head, errbuf[0] != '\0' ?
-		    errbuf : curl_easy_strerror(cc));
+		log_warnx("%s: %s%s", head, errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(cc),
+		    cc == CURLE_OPERATION_TIMEDOUT ? " ([SERVICE] "
+		    "transfer_timeout, min_speed, min_speed_time)" : "");
 		/* A forbidden scheme or a redirect loop will not get better
 		 * by trying again. */
 		if (cc == CURLE_UNSUPPORTED_PROTOCOL ||
@@ -739,9 +825,10 @@ cloud_refresh(struct cloud *c, unsigned gen)
 }
 
 /* A request with the Bearer token: signs in first when there is no token
- * yet; a 401 on an older token gets a fresh one and replays it once. */
+ * yet; a 401 on an older token gets a fresh one and replays it, while
+ * *replays allows (then used up). */
 static enum cloud_result
-cloud_bearer(struct cloud *c, struct cloud_xfer *x)
+cloud_bearer_try(struct cloud *c, struct cloud_xfer *x, int *replays)
 {
 	char head[CLOUD_HEAD_LOG];
 	enum cloud_result r;
@@ -755,9 +842,10 @@ cloud_bearer(struct cloud *c, struct cloud_xfer *x)
 		fresh = 1;	/* a 401 on it is no expiry: no replay */
 	}
 	if ((r = cloud_perform(c, x)) != CLOUD_OK || x->status != 401 ||
-	    fresh)
+	    fresh || *replays <= 0)
 		return r;
 
+	(*replays)--;
 	cloud_head(x, head, sizeof(head));
 	log_info("%s: token expired, signing in again", head);
 	if ((r = cloud_refresh(c, x->gen)) != CLOUD_OK)
@@ -768,6 +856,14 @@ nosession:
 	cloud_head(x, head, sizeof(head));
 	log_warnx("%s: not sent, no session", head);
 	return r;
+}
+
+static enum cloud_result
+cloud_bearer(struct cloud *c, struct cloud_xfer *x)
+{
+	int replays = 1;
+
+	return cloud_bearer_try(c, x, &replays);
 }
 
 /* A JSON reply's non-empty string member, or NULL. */
@@ -978,23 +1074,147 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 	return r;
 }
 
+/* scheme://host:port of a URL into buf, lower case, the default port
+ * made explicit; -1 when it does not parse. */
+static int
+cloud_origin(const char *url, char *buf, size_t len)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	CURLU *u;
+	size_t i;
+	int rc = -1;
+
+	if ((u = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK &&
+	    (size_t)snprintf(buf, len, "%s://%s:%s", scheme, host, port) <
+	    len) {
+		for (i = 0; buf[i] != '\0'; i++)
+			if (buf[i] >= 'A' && buf[i] <= 'Z')
+				buf[i] = (char)(buf[i] - 'A' + 'a');
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Whether a download hop to url carries the Bearer token (download_auth):
+ * never to a third host unless the config says always. */
+static int
+cloud_dl_bearer(struct cloud *c, const char *url)
+{
+	char a[CLOUD_URL_LOG], b[CLOUD_URL_LOG], *server;
+	int same;
+
+	switch (c->cf->download_auth) {
+	case CONFIG_DL_AUTH_ALWAYS:
+		return 1;
+	case CONFIG_DL_AUTH_NEVER:
+		return 0;
+	default:
+		break;
+	}
+	if ((server = cloud_server_url(c, "/")) == NULL)
+		return 0;
+	same = cloud_origin(server, a, sizeof(a)) == 0 &&
+	    cloud_origin(url, b, sizeof(b)) == 0 && strcmp(a, b) == 0;
+	free(server);
+	return same;
+}
+
+/* Location resolved against the URL it came from, malloc'ed, or NULL. */
+static char *
+cloud_resolve(const char *base, const char *location)
+{
+	char *out = NULL, *dup = NULL;
+	CURLU *u;
+
+	if ((u = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+		dup = strdup(out);
+	curl_free(out);
+	curl_url_cleanup(u);
+	return dup;
+}
+
+/* The final status of a download, logged when it is no success. */
+static enum cloud_result
+cloud_dl_status(const struct cloud *c, const struct cloud_xfer *x)
+{
+	char head[CLOUD_HEAD_LOG];
+	enum cloud_result r;
+
+	if ((r = cloud_status_result(x->status)) == CLOUD_OK)
+		return r;
+	cloud_head(x, head, sizeof(head));
+	if ((x->status == 401 || x->status == 403) && !x->bearer)
+		log_warnx("%s: status %ld: the host wanted credentials, and "
+		    "the machine's token went only where [SERVICE] "
+		    "download_auth = %s allows (same-origin, always, never)",
+		    head, x->status, c->cf->download_auth ==
+		    CONFIG_DL_AUTH_NEVER ? "never" : "same-origin");
+	else
+		log_warnx("%s: status %ld", head, x->status);
+	return r;
+}
+
 enum cloud_result
 cloud_download(struct cloud *c, const char *url,
     const struct cloud_sink *sink, const atomic_int *cancel, const char *what)
 {
-	struct cloud_xfer x = { .method = "GET", .url = url, .follow = 1,
-	    .sink = sink, .cancel = cancel, .what = what };
-	char head[CLOUD_HEAD_LOG];
+	struct cloud_xfer x = { .method = "GET", .url = url, .sink = sink,
+	    .cancel = cancel, .what = what };
+	char head[CLOUD_HEAD_LOG], *cur = NULL, *next;
 	enum cloud_result r;
+	int hop, replays = 1;
 
 	if (sink == NULL || sink->data == NULL)
 		return CLOUD_ERR_REFUSED;
-	/* No Bearer here: the URL is opaque and may name any host. */
-	if ((r = cloud_perform(c, &x)) == CLOUD_OK &&
-	    (r = cloud_status_result(x.status)) != CLOUD_OK) {
+	x.max_bytes = sink->max_bytes;
+	x.deadline = cloud_now_ms() + cloud_timeout_ms(c);
+	x.abort = &c->aborting;
+	if (cloud_xfer_cancelled(&x))
+		return CLOUD_ERR_CANCELLED;	/* not even a sign-in */
+	for (hop = 0;; hop++) {
+		x.bearer = cloud_url_allowed(x.url) &&
+		    cloud_dl_bearer(c, x.url);
+		r = x.bearer ? cloud_bearer_try(c, &x, &replays) :
+		    cloud_perform(c, &x);
+		if (r != CLOUD_OK)
+			break;
+		if (x.status < 300 || x.status > 399 || x.location == NULL) {
+			r = cloud_dl_status(c, &x);
+			break;
+		}
 		cloud_head(&x, head, sizeof(head));
-		log_warnx("%s: status %ld", head, x.status);
+		if (hop == (int)CLOUD_MAX_REDIRS) {
+			log_warnx("%s: more than %ld redirects, refused", head,
+			    CLOUD_MAX_REDIRS);
+			r = CLOUD_ERR_REFUSED;
+			break;
+		}
+		if ((next = cloud_resolve(x.url, x.location)) == NULL ||
+		    !cloud_url_allowed(next)) {
+			log_warnx("%s: redirect to a URL that is not http(s), "
+			    "refused", head);
+			free(next);
+			r = CLOUD_ERR_REFUSED;
+			break;
+		}
+		free(cur);
+		x.url = cur = next;
 	}
 	cloud_xfer_reset(&x);
+	free(cur);
 	return r;
 }

@@ -49,6 +49,7 @@
 #define CONFIG_MAX_VALUE	65536	/* bytes of an expanded value */
 #define CONFIG_MAX_MIB		1048576	/* MiB: a job of 1 TiB */
 #define CONFIG_MAX_DELAY	3600.0	/* seconds */
+#define CONFIG_MAX_TRANSFER	86400.0	/* seconds */
 #define CONFIG_SECRET_MAX	4096	/* bytes read from a password file */
 #define CONFIG_SERIAL_MAX	999999999999999ULL /* cJSON prints it exactly */
 #define CONFIG_PASSWORD_LEN	64
@@ -75,7 +76,9 @@ enum config_kind {
 	CK_LEVEL,	/* a log level name or number */
 	CK_PORT,	/* 0 .. 65535 */
 	CK_MIB,		/* 1 .. CONFIG_MAX_MIB, MiB */
-	CK_LEGACY	/* read by old reference versions; ignored */
+	CK_LEGACY,	/* read by old reference versions; ignored */
+	CK_COUNT,	/* a whole number, 1 .. INT_MAX */
+	CK_DL_AUTH,	/* same-origin, always, never */
 };
 
 /*
@@ -93,6 +96,10 @@ static const struct config_key {
 	{ "SERVICE", "server_url", CK_STR, F(server_url) },
 	{ "SERVICE", "status_service_url", CK_STR, F(status_service_url) },
 	{ "SERVICE", "ca_file", CK_PATH, F(ca_file) },
+	{ "SERVICE", "transfer_timeout", CK_SECONDS, F(transfer_timeout) },
+	{ "SERVICE", "min_speed", CK_COUNT, F(min_speed) },
+	{ "SERVICE", "min_speed_time", CK_COUNT, F(min_speed_time) },
+	{ "SERVICE", "download_auth", CK_DL_AUTH, F(download_auth) },
 	{ "MACHINE", "serial", CK_STR, F(serial) },
 	{ "MACHINE", "hostname", CK_STR, F(hostname) },
 	{ "MACHINE", "password", CK_SECRET, F(password) },
@@ -931,6 +938,25 @@ config_double_field(struct config *cf, size_t off)
 	return (double *)(void *)((char *)cf + off);
 }
 
+static const char *const config_dl_auth_names[] = {
+	[CONFIG_DL_AUTH_SAME_ORIGIN] = "same-origin",
+	[CONFIG_DL_AUTH_ALWAYS] = "always",
+	[CONFIG_DL_AUTH_NEVER] = "never",
+};
+
+/* A download_auth value, or -1. */
+static int
+config_parse_dl_auth(const char *val)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_dl_auth_names) /
+	    sizeof(config_dl_auth_names[0]); i++)
+		if (strcasecmp(val, config_dl_auth_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* Pass 3: one key's value into its field.  -1 after reporting. */
 static int
 config_set(struct config *cf, const struct config_key *k, const char *val,
@@ -1000,6 +1026,23 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 			return -1;
 		}
 		*config_int_field(cf, k->off) = (int)d;
+		return 0;
+	case CK_COUNT:
+		if (config_parse_double(val, &d) == -1 ||
+		    !(d >= 1 && d <= INT_MAX) || d != (int)d) {
+			config_error(src->name, line, "%s: '%s' is not a whole "
+			    "number from 1 to %d", k->key, val, INT_MAX);
+			return -1;
+		}
+		*config_int_field(cf, k->off) = (int)d;
+		return 0;
+	case CK_DL_AUTH:
+		if ((v = config_parse_dl_auth(val)) == -1) {
+			config_error(src->name, line, "%s: '%s' is not one of "
+			    "same-origin, always, never", k->key, val);
+			return -1;
+		}
+		*config_int_field(cf, k->off) = v;
 		return 0;
 	}
 	sp = config_str_field(cf, k->off);
@@ -1310,6 +1353,9 @@ config_load(struct config *cf, const char *path)
 	memset(cf, 0, sizeof(*cf));
 	cf->button_press_delay = 1;
 	cf->max_job_mib = 128;
+	cf->transfer_timeout = 900;
+	cf->min_speed = 1024;
+	cf->min_speed_time = 30;
 	cf->log_level = LOG_INFO;
 	cf->console_level = LOG_INFO;
 	cf->ff_enabled = -1;		/* unset: the section decides */
@@ -1631,6 +1677,15 @@ config_check(const struct config *cf)
 	    cf->button_press_delay,
 	    offsetof(struct config, button_press_delay)) == -1)
 		bad = 1;
+	/* 0 only by hand (tests): the default. */
+	if (cf->transfer_timeout != 0 && !(cf->transfer_timeout >= 1 &&
+	    cf->transfer_timeout <= CONFIG_MAX_TRANSFER)) {
+		config_error(name, config_field_line(cf,
+		    offsetof(struct config, transfer_timeout)),
+		    "transfer_timeout must be between 1 and %g seconds, not %g",
+		    CONFIG_MAX_TRANSFER, cf->transfer_timeout);
+		bad = 1;
+	}
 	if (config_check_delay(cf, "warm_up_delay", cf->warm_up_delay,
 	    offsetof(struct config, warm_up_delay)) == -1)
 		bad = 1;
@@ -1752,6 +1807,13 @@ config_print(const struct config *cf, FILE *fp)
 	config_print_str(fp, "server_url", cf->server_url);
 	config_print_str(fp, "status_service_url", cf->status_service_url);
 	config_print_str(fp, "ca_file", cf->ca_file);
+	config_print_double(fp, "transfer_timeout", cf->transfer_timeout);
+	fprintf(fp, "min_speed = %d\n", cf->min_speed);
+	fprintf(fp, "min_speed_time = %d\n", cf->min_speed_time);
+	if (cf->download_auth >= 0 && cf->download_auth <=
+	    CONFIG_DL_AUTH_NEVER)
+		fprintf(fp, "download_auth = %s\n",
+		    config_dl_auth_names[cf->download_auth]);
 
 	fputs("\n[MACHINE]\n", fp);
 	config_print_str(fp, "serial", cf->serial);

@@ -45,6 +45,8 @@
 #define DISPATCH_PROGRESS_STEP	(256 * 1024)	/* bytes between progress */
 #define DISPATCH_DEFAULT_FW	"2.6.0-2228"
 #define DISPATCH_PENDING_MAX	16	/* service-lane actions held */
+#define DISPATCH_DL_SLACK	(PULS_MAGIC_LEN + 8 * PULS_MAX_TAGS) /* bytes:
+					 * a plain file's header */
 
 /*
  * Two lanes.  An action needs the machine when its steps move, shoot or
@@ -263,6 +265,9 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 	sink.declared = dispatch_dl_declared;
 	sink.data = dispatch_dl_data;
 	sink.arg = &dl;
+	/* Bytes on the wire, over every hop: the body bound, plus room for
+	 * a header (a few KiB at most); the stream checks the exact bound. */
+	sink.max_bytes = max + DISPATCH_DL_SLACK;
 	snprintf(what, sizeof(what), "job %lld", (long long)j->a.id);
 	r = cloud_download(d->cloud, j->a.motion_url, &sink, &j->cancel,
 	    what);

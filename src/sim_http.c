@@ -8,8 +8,14 @@
  * keep-alive connection.  Only a body announced past its cap closes the
  * connection at once.  Uploads stream to a temporary file beside their final
  * name, so memory stays small whatever the image size.  A chunked request
- * body never reaches us: lws 4.1 closes such a connection itself, much as
- * presigned storage refuses an upload without a Content-Length.
+ * body would never end in lws 4.1, so it is refused (411) from its headers,
+ * much as presigned storage refuses an upload without a Content-Length.
+ *
+ * Every answer closes its connection ("connection: close"), keep-alive or
+ * not: lws 4.1.6 spins for ever in BODY_COMPLETION when a second request
+ * with a body was pipelined behind the first, and its pipelining path is
+ * never entered if we never call lws_http_transaction_completed().  The
+ * machine opens a connection per request anyway.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +42,16 @@
 #define SIM_HTTP_SIGS		256	/* presigned URLs remembered */
 #define SIM_HTTP_UPLOAD_IDS	1024	/* actions whose uploads count */
 #define SIM_HTTP_AUTH_MAX	256	/* bytes of an Authorization */
+#define SIM_HTTP_ENDLESS_CHUNK	16384	/* bytes per write of an endless body */
+#define SIM_HTTP_TRICKLE_BYTES	4	/* bytes per tick of a trickle */
+#define SIM_HTTP_TRICKLE_US	1000000	/* between two ticks */
+#define SIM_HTTP_HUGE_LEN	(1ULL << 40)	/* bytes: "never" ends */
+
+/* Hostile pulse names (tests/scenarios/README.md): a 302 whose body never
+ * ends, a 200 that trickles, a job served only with the Bearer. */
+#define SIM_HTTP_PULSE_ENDLESS	"endless-302.puls.gz"
+#define SIM_HTTP_PULSE_TRICKLE	"trickle.puls.gz"
+#define SIM_HTTP_PULSE_BEARER	"bearer-"	/* + a file name */
 
 enum sim_http_route {
 	ROUTE_NONE,
@@ -54,6 +70,7 @@ struct sim_http_sess {
 	const char		*method;
 	char			 path[160];	/* for the records */
 	char			 host[128];	/* the Host header */
+	int			 far;		/* on the storage listener */
 	int64_t			 action_id;	/* uploads */
 	char			 ctype[64];	/* its Content-Type */
 
@@ -79,7 +96,14 @@ struct sim_http_sess {
 	unsigned char		*resp;		/* LWS_PRE + body */
 	size_t			 rlen;
 	int			 responding;
+
+	/* A body streamed for ever (endless 302, trickle): never ends. */
+	int			 stream;	/* 0, or SIM_STREAM_* */
+	uint64_t		 streamed;	/* bytes */
+	FILE			*trickle;	/* what a trickle sends */
 };
+
+enum { SIM_STREAM_NONE, SIM_STREAM_ENDLESS, SIM_STREAM_TRICKLE };
 
 struct sim_http {
 	struct sim_http_params	 p;
@@ -215,6 +239,8 @@ sim_http_sess_clear(struct sim_http *h, struct sim_http_sess *s)
 		free(s->body);
 	}
 	free(s->resp);
+	if (s->trickle != NULL)
+		fclose(s->trickle);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -300,6 +326,57 @@ sim_http_early(struct sim_http_sess *s, int status, const char *msg)
 	snprintf(s->early_msg, sizeof(s->early_msg), "%s", msg);
 }
 
+/* Starts a hostile stream: its head now, its body on each writeable. */
+static int
+sim_http_stream_head(struct lws *wsi, struct sim_http_sess *s)
+{
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start;
+	unsigned char *end = hdr + sizeof(hdr) - 1;
+	static const char loc[] = "/pulse/job.puls.gz";
+	int endless = s->stream == SIM_STREAM_ENDLESS;
+
+	/* The 302 declares 1 TiB on a connection kept alive: curl drains
+	 * a redirect's body to reuse the connection (it drops it unread
+	 * when the connection closes anyway, as lws says it will when no
+	 * length is given).  The trickle declares none: a length past
+	 * max_job_size would be refused before the first byte. */
+	if (lws_add_http_common_headers(wsi, endless ? 302 : 200,
+	    "application/octet-stream", endless ? SIM_HTTP_HUGE_LEN :
+	    LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+	    (endless && lws_add_http_header_by_token(wsi,
+	    WSI_TOKEN_HTTP_LOCATION, (const unsigned char *)loc,
+	    (int)sizeof(loc) - 1, &p, end)) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	return 0;
+}
+
+static int
+sim_http_stream_body(struct lws *wsi, struct sim_http_sess *s)
+{
+	unsigned char buf[LWS_PRE + SIM_HTTP_ENDLESS_CHUNK];
+	size_t n = s->stream == SIM_STREAM_ENDLESS ? SIM_HTTP_ENDLESS_CHUNK :
+	    SIM_HTTP_TRICKLE_BYTES;
+
+	/* A trickle sends a real job, so only its pace is wrong; past its
+	 * end it stalls. */
+	if (s->trickle != NULL)
+		n = fread(buf + LWS_PRE, 1, n, s->trickle);
+	else
+		memset(buf + LWS_PRE, 'x', n);
+	if (n > 0 && lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP) != (int)n)
+		return -1;
+	s->streamed += n;
+	/* Only the machine may give up: no lws idle timeout. */
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	if (s->stream == SIM_STREAM_ENDLESS)
+		lws_callback_on_writable(wsi);
+	else
+		lws_set_timer_usecs(wsi, SIM_HTTP_TRICKLE_US);
+	return 0;
+}
+
 static int
 sim_http_write(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 {
@@ -307,20 +384,29 @@ sim_http_write(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 	unsigned char *start = hdr + LWS_PRE, *p = start;
 	unsigned char *end = hdr + sizeof(hdr) - 1;
 
+	if (s->stream != SIM_STREAM_NONE) {
+		if (s->responding) {
+			s->responding = 0;
+			if (sim_http_stream_head(wsi, s) == -1)
+				return -1;
+		}
+		return sim_http_stream_body(wsi, s);
+	}
 	if (!s->responding)
 		return 0;
 	s->responding = 0;
 	if (lws_add_http_common_headers(wsi, (unsigned int)s->status, s->rtype,
 	    s->rlen, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+	    (const unsigned char *)"close", 5, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (s->rlen > 0 && lws_write(wsi, s->resp + LWS_PRE, s->rlen,
 	    LWS_WRITE_HTTP_FINAL) != (int)s->rlen)
 		return -1;
 	sim_http_sess_clear(h, s);
-	if (lws_http_transaction_completed(wsi))
-		return -1;
-	return 0;
+	/* Close once it is out (see the top): never the pipelining path. */
+	return lws_raw_transaction_completed(wsi);
 }
 
 /* The request's Authorization: 1 a live Bearer, 0 a stale or malformed
@@ -506,6 +592,37 @@ sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
 		snprintf(s->early_msg, sizeof(s->early_msg), "fail_pulse knob");
 		return sim_http_respond_error(h, wsi, s, 500, "fail_pulse");
 	}
+	if (strcmp(name, SIM_HTTP_PULSE_TRICKLE) == 0) {
+		if (h->p.pulse_dir == NULL ||
+		    (size_t)snprintf(path, sizeof(path), "%s/job.puls.gz",
+		    h->p.pulse_dir) >= sizeof(path) ||
+		    (s->trickle = fopen(path, "re")) == NULL)
+			return sim_http_respond_error(h, wsi, s, 404,
+			    "no job.puls.gz to trickle");
+	}
+	if (strcmp(name, SIM_HTTP_PULSE_ENDLESS) == 0 ||
+	    strcmp(name, SIM_HTTP_PULSE_TRICKLE) == 0) {
+		s->stream = strcmp(name, SIM_HTTP_PULSE_ENDLESS) == 0 ?
+		    SIM_STREAM_ENDLESS : SIM_STREAM_TRICKLE;
+		sim_http_record(h, s, s->stream == SIM_STREAM_ENDLESS ? 302 :
+		    200, 0);
+		s->responding = 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (s->far && lws_hdr_total_length(wsi,
+	    WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+		sim_http_violation(h, s, "the machine's token went to another "
+		    "host (the storage listener)");
+	if (strncmp(name, SIM_HTTP_PULSE_BEARER,
+	    sizeof(SIM_HTTP_PULSE_BEARER) - 1) == 0) {
+		/* Served only with a live Bearer, as the app host may; the
+		 * storage host wants credentials of its own. */
+		if (s->far || sim_http_bearer(h, wsi) != 1)
+			return sim_http_respond_error(h, wsi, s, 401,
+			    "invalid or expired token");
+		name += sizeof(SIM_HTTP_PULSE_BEARER) - 1;
+	}
 	if (h->p.pulse_dir == NULL ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", h->p.pulse_dir,
 	    name) >= sizeof(path) || stat(path, &sb) == -1 ||
@@ -520,8 +637,7 @@ sim_http_get_pulse(struct sim_http *h, struct lws *wsi,
 	if (n > 0) {
 		/* Sent at once: no FILE_COMPLETION will come. */
 		sim_http_sess_clear(h, s);
-		if (lws_http_transaction_completed(wsi))
-			return -1;
+		return lws_raw_transaction_completed(wsi);
 	}
 	return 0;
 }
@@ -604,6 +720,8 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 	    names[m] : "?";
 	snprintf(s->path, sizeof(s->path), "%s", uri);
 	sim_http_host(wsi, s);
+	s->far = strcmp(lws_get_vhost_name(lws_get_vhost(wsi)),
+	    SIM_HTTP_FAR_VHOST) == 0;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) <
 	    (int)sizeof(s->ctype))
 		lws_hdr_copy(wsi, s->ctype, sizeof(s->ctype),
@@ -628,6 +746,17 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		log_warnx("%s %s: body past the cap, closing", s->method,
 		    s->path);
 		lws_return_http_status(wsi, 413, NULL);
+		return -1;
+	}
+
+	if (chunked) {
+		/* lws 4.1 never ends a chunked body (no BODY_COMPLETION):
+		 * refuse it now, as storage does, and close. */
+		snprintf(s->early_msg, sizeof(s->early_msg), "a chunked body");
+		sim_http_record(h, s, 411, 0);
+		log_warnx("%s %s: a chunked body, refused", s->method,
+		    s->path);
+		lws_return_http_status(wsi, 411, NULL);
 		return -1;
 	}
 
@@ -909,12 +1038,14 @@ sim_http_callback(struct sim_http *h, struct lws *wsi,
 		if (s == NULL)
 			return 0;
 		return sim_http_write(h, wsi, s);
+	case LWS_CALLBACK_TIMER:
+		if (s != NULL && s->stream != SIM_STREAM_NONE)
+			lws_callback_on_writable(wsi);
+		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		if (s != NULL)
 			sim_http_sess_clear(h, s);
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
+		return lws_raw_transaction_completed(wsi);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (s != NULL)

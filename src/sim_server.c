@@ -9,6 +9,8 @@
  * owned by the server, not by a connection, so a frame queued while the
  * machine is reconnecting goes out on its next connection.
  */
+#include <sys/socket.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -53,6 +55,8 @@ struct sim_server {
 	struct timespec		 t0;
 	int			 port;
 	char			 base[200];	/* scheme://host:port */
+	struct lws_vhost	*vh_far;	/* "another host": storage */
+	char			 base_far[200];	/* its scheme://host:port */
 
 	struct lws		*ws;		/* the machine's socket */
 	struct sim_txframe	*txh, *txt;
@@ -172,6 +176,14 @@ sim_server_sul_stop(lws_sorted_usec_list_t *sul)
 	    offsetof(struct sim_server, sul_stop));
 
 	log_debug("the machine did not close in time");
+	/* A machine that never reads leaves our close frame and more
+	 * stuck behind a full socket: lws_context_destroy() would wait
+	 * for them (15-30 s).  Drop that socket now, unflushed. */
+	if (s->ws != NULL) {
+		shutdown(lws_get_socket_fd(s->ws), SHUT_RDWR);
+		lws_set_timeout(s->ws, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+	}
 	s->done = 1;
 }
 
@@ -354,7 +366,13 @@ sim_server_op_pulse_url(void *arg, const char *name)
 	struct sim_server *s = arg;
 	char *url;
 
-	if (asprintf(&url, "%s/pulse/%s", s->base, name) == -1)
+	/* "far-NAME": NAME on the second listener, another origin. */
+	if (strncmp(name, SIM_HTTP_FAR_PREFIX, sizeof(SIM_HTTP_FAR_PREFIX) -
+	    1) == 0) {
+		if (asprintf(&url, "%s/pulse/%s", s->base_far,
+		    name + sizeof(SIM_HTTP_FAR_PREFIX) - 1) == -1)
+			return NULL;
+	} else if (asprintf(&url, "%s/pulse/%s", s->base, name) == -1)
 		return NULL;
 	return url;
 }
@@ -660,6 +678,28 @@ sim_server_on_signal(int sig)
 		lws_cancel_service(sim_server_sigctx);
 }
 
+/* The second listener: same protocols, another port, so another origin
+ * (a storage host).  info is the main vhost's. */
+static int
+sim_server_start_far(struct sim_server *s,
+    struct lws_context_creation_info *info, const char *host)
+{
+	int port;
+
+	info->vhost_name = SIM_HTTP_FAR_VHOST;
+	info->port = 0;
+	if ((s->vh_far = lws_create_vhost(s->ctx, info)) == NULL ||
+	    (port = lws_get_vhost_listen_port(s->vh_far)) <= 0) {
+		log_warnx("cannot listen for the storage host");
+		return -1;
+	}
+	snprintf(s->base_far, sizeof(s->base_far), strchr(host, ':') !=
+	    NULL ? "%s://[%s]:%d" : "%s://%s:%d", s->p->tls_cert != NULL ?
+	    "https" : "http", host, port);
+	log_info("storage host on %s", s->base_far);
+	return 0;
+}
+
 static int
 sim_server_start(struct sim_server *s)
 {
@@ -722,7 +762,7 @@ sim_server_start(struct sim_server *s)
 	    "%s://[%s]:%d" : "%s://%s:%d", p->tls_cert != NULL ? "https" :
 	    "http", host, s->port);
 	log_info("listening on %s", s->base);
-	return 0;
+	return sim_server_start_far(s, &info, host);
 }
 
 int

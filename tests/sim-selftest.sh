@@ -4,7 +4,7 @@
 # endpoints, the knobs, the requests that must fail a scenario, the frame
 # checks, TLS, and that no secret reaches the transcript.
 #
-#   sim-selftest.sh GF_CLOUD_SIM SIM_WS_PROBE
+#   sim-selftest.sh GF_CLOUD_SIM SIM_WS_PROBE [SIM_RAW]
 #
 # Synchronisation is by pipes (the sim prints its port, the probe each
 # action it gets) and wait(1); no sleeps.
@@ -12,6 +12,7 @@ set -u
 
 SIM=${1:?usage: sim-selftest.sh GF_CLOUD_SIM SIM_WS_PROBE}
 PROBE=${2:?usage: sim-selftest.sh GF_CLOUD_SIM SIM_WS_PROBE}
+RAW=${3:-}
 command -v curl >/dev/null || { echo "sim-selftest: SKIP: no curl" >&2; exit 77; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/sim-selftest.XXXXXX") || exit 1
 SERIAL=12345678
@@ -121,6 +122,7 @@ next_action() {
 	read -r -t 10 ACTION <&5 || fail "the probe got no action"
 }
 
+WAIT_RAW='{"await": "never", "timeout": 30}'
 mkdir "$W/pulse"
 head -c 5000 /dev/urandom >"$W/pulse/job.puls.gz"
 printf '\377\330a small jpeg\377\331' >"$W/small.jpg"
@@ -192,6 +194,40 @@ for d in rx tx http ws; do
 done
 grep -q -F "$tok1" "$W/secrets" || fail "the tokens are not in --secrets"
 expect "--secrets mode" "$(stat -c %a "$W/secrets")" 600
+
+# --- pipelined requests: each connection gets an answer and closes ---
+# lws 4.1.6 spun for ever on a request with a body pipelined behind
+# another; the sim now closes after every answer.  Each shape goes in one
+# write; sim_raw exits 2 when nothing comes back (a wedged loop).
+if [ -n "$RAW" ]; then
+	start_sim "$WAIT_RAW"
+	B="{\"serial\":\"S$SERIAL\",\"password\":\"$PW\"}"
+	printf 'POST /machines/sign_in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    ${#B} "$B" >"$W/SI"
+	printf 'POST /machines/sign_in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n' \
+	    ${#B} "$B" >"$W/CH"
+	printf 'GET /pulse/job.puls.gz HTTP/1.1\r\nHost: x\r\n\r\n' >"$W/GP"
+	printf 'GET /update/current HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n' \
+	    "$ST" >"$W/GU"
+	for shape in "SI SI:200" "SI SI SI SI:200" "GP SI:200" "SI GP:200" \
+	    "GU SI:401" "GP GP GP:200" "CH:411" "CH SI:411" "SI CH:200"; do
+		( cd "$W" && cat ${shape%:*} ) | "$RAW" "$PORT" 10 >"$W/raw.out"
+		expect "pipelined $shape: sim_raw" $? 0
+		expect "pipelined $shape: answers" "$(grep -a -c '^HTTP/1.1 ' "$W/raw.out")" 1
+		expect "pipelined $shape: status" "$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$W/raw.out")" "${shape#*:}"
+	done
+	# The loop still serves, its log did not run away, and it stops.
+	expect "sign-in after the pipelines" "$(sign_in)" 200
+	[ "$(wc -c <"$W/sim.log")" -lt 100000 ] || fail "the sim's log ran away: $(wc -c <"$W/sim.log") bytes"
+	# A wedged sim ignores SIGTERM: a watchdog kills it, so the test
+	# fails instead of hanging.
+	kill -TERM "$SIM_PID"
+	( sleep 10; kill -KILL "$SIM_PID" 2>/dev/null ) &
+	DOG=$!
+	stop_sim 1 "interrupted by signal 15"
+	kill "$DOG" 2>/dev/null
+	wait "$DOG" 2>/dev/null
+fi
 
 # --- requests that fail the scenario: status, then exit 1 with a reason ---
 WAIT='{"await": "never", "timeout": 30}'
@@ -281,6 +317,21 @@ stop_sim 1 "no button:pressed within 500 ms"
 stop_probe
 start_sim "$WAIT" --timeout 1
 stop_sim 1 "global timeout after 1 s (the machine never connected)"
+
+# A machine that never reads: 32 MiB stuck behind its socket.  The sim
+# must still exit soon after its global timeout (it took 15-30 s more,
+# flushing in lws_context_destroy); the watchdog turns a hang into a kill.
+start_sim '{"send_big": 16777216}
+{"send_big": 16777216}
+'"$WAIT" --timeout 2
+start_probe deaf
+( sleep 10; kill -KILL "$SIM_PID" 2>/dev/null ) &
+DOG=$!
+stop_sim 1 "global timeout after 2 s"
+kill "$DOG" 2>/dev/null
+wait "$DOG" 2>/dev/null
+kill "$PROBE_PID" 2>/dev/null
+stop_probe
 
 # --- TLS: https and wss with a throw-away CA ---
 if command -v openssl >/dev/null; then

@@ -9,6 +9,7 @@
  *   no-newline	a frame without its trailing newline
  *   leak	a log frame quoting the ws token
  *   wrong-end	"<type>:failed" instead of ":completed"
+ *   deaf	never reads a byte once connected (the sim's writes pile up)
  * It exits 0 when the sim closes the socket, 1 on error or after 30 s.
  */
 #include <signal.h>
@@ -125,6 +126,8 @@ probe_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		fprintf(stderr, "probe: connected\n");
+		if (strcmp(pr->mode, "deaf") == 0)
+			lws_rx_flow_control(wsi, 0);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		if (pr->inlen + len >= sizeof(pr->in)) {

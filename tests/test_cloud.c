@@ -846,7 +846,7 @@ static enum cloud_result
 download(struct cloud *c, const char *path, struct sink_log *s,
     const atomic_int *cancel)
 {
-	struct cloud_sink sink = { sink_declared, sink_data, s };
+	struct cloud_sink sink = { sink_declared, sink_data, s, 0 };
 	char url[128];
 
 	snprintf(url, sizeof(url), "%s%s", server_url, path);
@@ -866,9 +866,9 @@ test_download(void **state)
 	assert_false(s.data_before_declared);
 	assert_int_equal(s.got, FILE_LEN);
 	assert_false(s.mismatch);
-	/* No Bearer to an opaque URL, even one on the app host. */
+	/* A job URL on the app host (same origin) carries the Bearer. */
 	pthread_mutex_lock(&srv.lock);
-	assert_string_equal(srv.auth, "");
+	assert_memory_equal(srv.auth, "Bearer ", 7);
 	pthread_mutex_unlock(&srv.lock);
 
 	/* No Content-Length: nothing declared, all the data. */
@@ -899,7 +899,7 @@ test_download_refused(void **state)
 		{ "/missing", CLOUD_ERR_REFUSED },
 		{ "/error", CLOUD_ERR_NET },
 	};
-	struct cloud_sink sink = { sink_declared, sink_data, NULL };
+	struct cloud_sink sink = { sink_declared, sink_data, NULL, 0 };
 	struct sink_log s;
 	size_t i;
 
@@ -912,8 +912,10 @@ test_download_refused(void **state)
 		assert_int_equal(s.declared_calls, 0);
 		assert_int_equal(s.got, 0);
 	}
-	/* One request each, the loop's 5 redirects besides. */
-	assert_int_equal(srv_get(&srv.requests), 5 + 5);
+	/* One request each, the loop's 5 redirects besides, and the
+	 * sign-in first: these URLs are on the app host, so carry the
+	 * Bearer. */
+	assert_int_equal(srv_get(&srv.requests), 1 + 5 + 5);
 
 	i = (size_t)srv_get(&srv.requests);
 	sink.arg = &s;
@@ -927,6 +929,80 @@ test_download_refused(void **state)
 	    CLOUD_ERR_REFUSED);
 	assert_int_equal((size_t)srv_get(&srv.requests), i);
 	assert_int_equal(s.got, 0);
+}
+
+/* The Authorization the server saw last, copied. */
+static void
+srv_last_auth(char *buf, size_t len)
+{
+	pthread_mutex_lock(&srv.lock);
+	snprintf(buf, len, "%s", srv.auth);
+	pthread_mutex_unlock(&srv.lock);
+}
+
+/* download_auth: the token goes to server_url's origin only, unless the
+ * setting says always or never; "localhost" is another host. */
+static void
+test_download_auth(void **state)
+{
+	static const struct {
+		int		 mode;
+		const char	*host;
+		int		 bearer;
+	} t[] = {
+		{ CONFIG_DL_AUTH_SAME_ORIGIN, "127.0.0.1", 1 },
+		{ CONFIG_DL_AUTH_SAME_ORIGIN, "localhost", 0 },
+		{ CONFIG_DL_AUTH_ALWAYS, "localhost", 1 },
+		{ CONFIG_DL_AUTH_NEVER, "127.0.0.1", 0 },
+	};
+	struct fixture *fx = *state;
+	struct cloud_sink sink = { sink_declared, sink_data, NULL, 0 };
+	const char *port = strrchr(server_url, ':');
+	struct sink_log s;
+	char url[128], auth[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		sink.arg = &s;
+		fx->cf.download_auth = t[i].mode;
+		snprintf(url, sizeof(url), "http://%s%s/file/ok", t[i].host,
+		    port);
+		assert_int_equal(cloud_download(fx->c, url, &sink, NULL,
+		    NULL), CLOUD_OK);
+		assert_int_equal(s.got, FILE_LEN);
+		srv_last_auth(auth, sizeof(auth));
+		if (t[i].bearer != (strncmp(auth, "Bearer ", 7) == 0))
+			fail_msg("case %zu: Authorization '%s'", i, auth);
+	}
+	/* Another host that wants credentials: refused, no token sent. */
+	fx->cf.download_auth = CONFIG_DL_AUTH_SAME_ORIGIN;
+	snprintf(url, sizeof(url), "http://localhost%s/update/current", port);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_ERR_REFUSED);
+	srv_last_auth(auth, sizeof(auth));
+	assert_string_equal(auth, "");
+}
+
+/* Every byte received counts against max_bytes. */
+static void
+test_download_cap(void **state)
+{
+	struct fixture *fx = *state;
+	struct sink_log s = { 0 };
+	struct cloud_sink sink = { sink_declared, sink_data, &s, FILE_LEN / 2 };
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/file/nolength", server_url);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_ERR_REFUSED);
+	assert_true(s.got <= FILE_LEN / 2);
+	memset(&s, 0, sizeof(s));
+	sink.max_bytes = FILE_LEN;
+	snprintf(url, sizeof(url), "%s/redirect/ok", server_url);
+	assert_int_equal(cloud_download(fx->c, url, &sink, NULL, NULL),
+	    CLOUD_OK);
+	assert_int_equal(s.got, FILE_LEN);
 }
 
 static void
@@ -1095,7 +1171,7 @@ test_no_secrets_logged(void **state)
 		"user:pw",
 	};
 	static const uint8_t jpeg[] = { 0xff, 0xd8, 0xff, 0xd9 };
-	struct cloud_sink sink = { NULL, sink_data, NULL };
+	struct cloud_sink sink = { NULL, sink_data, NULL, 0 };
 	struct sink_log s = { 0 };
 	char path[] = "/tmp/test_cloud_log.XXXXXX", url[256], *ws, *v;
 	char buf[65536];
@@ -1160,6 +1236,8 @@ main(void)
 		FX(test_upload_presigned),
 		FX(test_download),
 		FX(test_download_refused),
+		FX(test_download_auth),
+		FX(test_download_cap),
 		FX(test_download_sink_refuses),
 		FX(test_download_cancel),
 		FX(test_threads),

@@ -125,6 +125,27 @@ check_defaults(const struct config *cf, const char *dir)
 	assert_int_equal(cf->save_sent_images, 0);
 	assert_true(cf->warm_up_delay == 0.0);
 	assert_true(cf->cool_down_delay == 0.0);
+	assert_true(cf->transfer_timeout == 900.0);
+	assert_int_equal(cf->min_speed, 1024);
+	assert_int_equal(cf->min_speed_time, 30);
+	assert_int_equal(cf->download_auth, CONFIG_DL_AUTH_SAME_ORIGIN);
+}
+
+static void
+check_transfer(const struct config *cf, const char *dir)
+{
+	(void)dir;
+	assert_true(cf->transfer_timeout == 60.0);
+	assert_int_equal(cf->min_speed, 2048);
+	assert_int_equal(cf->min_speed_time, 5);
+	assert_int_equal(cf->download_auth, CONFIG_DL_AUTH_ALWAYS);
+}
+
+static void
+check_dl_auth_never(const struct config *cf, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(cf->download_auth, CONFIG_DL_AUTH_NEVER);
 }
 
 static void
@@ -597,6 +618,25 @@ static const struct ccase {
 	    { "interpolation of 'material_thickness' in [EMULATOR] expands "
 	    "more than 1000 references" }, { NULL }, NULL,
 	    { { NULL, NULL, 0 } }, 0 },
+	{ "[SERVICE] transfer bounds and download_auth", MACH "[SERVICE]\n"
+	    "transfer_timeout = 60\nmin_speed = 2048\nmin_speed_time = 5\n"
+	    "download_auth = always\n", 0, { NULL }, { "gf.cfg" },
+	    check_transfer, { { NULL, NULL, 0 } }, 0 },
+	{ "download_auth never, any case", MACH "[SERVICE]\n"
+	    "download_auth = Never\n", 0, { NULL }, { "gf.cfg" },
+	    check_dl_auth_never, { { NULL, NULL, 0 } }, 0 },
+	{ "[SERVICE] bad transfer bounds", MACH "[SERVICE]\n"
+	    "transfer_timeout = 0.5\nmin_speed = 0\nmin_speed_time = 1e100\n"
+	    "download_auth = sometimes\n", -1,
+	    { "gf.cfg:5: transfer_timeout must be between 1 and",
+	    "gf.cfg:6: min_speed: '0' is not a whole number",
+	    "gf.cfg:7: min_speed_time: '1e100' is not a whole number",
+	    "gf.cfg:8: download_auth: 'sometimes' is not one of "
+	    "same-origin, always, never" }, { NULL }, NULL,
+	    { { NULL, NULL, 0 } }, 0 },
+	{ "transfer_timeout nan", MACH "[SERVICE]\ntransfer_timeout = nan\n",
+	    -1, { "gf.cfg:5: transfer_timeout must be between 1 and" },
+	    { NULL }, NULL, { { NULL, NULL, 0 } }, 0 },
 	{ "[FLASHFORGE] ports that clash", "[FLASHFORGE]\ntcp_port = 9000\n"
 	    "http_port = 9000\ndiscovery_port = 19000\ncheck_code = a-b\n", -1,
 	    { "gf.cfg:3: tcp_port and http_port are both 9000",
@@ -792,6 +832,8 @@ test_print_round_trip(void **state)
 	static const char cfg[] = MACH "hostname = gf-%%-lab\n"
 	    "head_firmware = 199234111\n"
 	    "[SERVICE]\nserver_url = http://localhost:8080/\nca_file = ca.pem\n"
+	    "transfer_timeout = 12.5\nmin_speed = 10\nmin_speed_time = 3\n"
+	    "download_auth = never\n"
 	    "[FACTORY_FIRMWARE]\ncheck = yes\ndownload_dir = fw\n"
 	    "fw_version = 2.6.1\n[EMULATOR]\nbypass_homing = on\n"
 	    "material_thickness = .230\nbutton_press_delay = 0.1\n"
@@ -861,6 +903,11 @@ test_print_round_trip(void **state)
 	assert_int_equal(a.save_sent_images, b.save_sent_images);
 	assert_true(a.warm_up_delay == b.warm_up_delay);
 	assert_true(a.cool_down_delay == b.cool_down_delay);
+	assert_true(a.transfer_timeout == b.transfer_timeout);
+	assert_int_equal(a.min_speed, b.min_speed);
+	assert_int_equal(a.min_speed_time, b.min_speed_time);
+	assert_int_equal(a.download_auth, b.download_auth);
+	assert_int_equal(a.download_auth, CONFIG_DL_AUTH_NEVER);
 
 	assert_string_equal(a.hostname, "gf-%-lab");
 	assert_string_equal(a.server_url, "http://localhost:8080");
@@ -941,7 +988,8 @@ test_sample(void **state)
 		"firmware_check", "firmware_dl_dir", "[LOGGING]", "dir",
 		"file", "level", "console_level", "save_sent_images",
 		"save_puls", "[THERMAL]", "[MOTION]", "warm_up_delay",
-		"cool_down_delay", "CREDENTIALS_DIRECTORY",
+		"cool_down_delay", "CREDENTIALS_DIRECTORY", "transfer_timeout",
+		"min_speed", "min_speed_time", "download_auth",
 	};
 	const char *src = getenv("GFE_SRC");
 	struct config cf;
