@@ -532,6 +532,9 @@ ff_http_accept(struct ff_server *s, struct lws *wsi)
 	struct ff_http_slot *q, *old = NULL;
 	size_t i;
 
+	/* Again for one socket: a CONNECT turned it raw; no tunnels. */
+	if (ff_http_slot(s, wsi) != NULL)
+		return -1;
 	if (s->http_open - s->http_dying >= FF_HTTP_MAX) {
 		for (i = 0; i < FF_HTTP_SLOTS; i++) {
 			q = &s->http[i];
@@ -809,6 +812,8 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_WSI_DESTROY:
 		ff_http_gone(s, wsi);
 		return 0;
+	case LWS_CALLBACK_RAW_ADOPT:
+		return -1;	/* a CONNECT turned it raw; no tunnels */
 	case LWS_CALLBACK_HTTP:
 		ff_http_touch(s, wsi);
 		if (r->status != 0)
