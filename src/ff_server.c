@@ -91,6 +91,7 @@ struct ff_udp {
 struct ff_server {
 	struct ff_model		*model;
 	struct loop		*loop;
+	int			 failed;	/* ff_server_new() undoes */
 	char			 bind_ip[64];
 	struct ff_udp		 udp[2];
 	struct ff_http_slot	 http[FF_HTTP_SLOTS];
@@ -443,7 +444,7 @@ ff_udp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		u->wsi = NULL;
 		/* Not at shutdown: lws gave it up (a hangup); open anew. */
-		if (!loop_stopping(u->s->loop)) {
+		if (!u->s->failed && !loop_stopping(u->s->loop)) {
 			log_warnx("flashforge: UDP port %d was closed; "
 			    "reopening", u->port);
 			lws_sul_schedule(loop_context(u->s->loop), 0, &u->sul,
@@ -565,15 +566,19 @@ ff_http_accept(struct ff_server *s, struct lws *wsi)
 	q->seen_ms = mono_now_ms();
 	q->evicting = 0;
 	s->http_open++;
+	/* Marks it ours for WSI_DESTROY, which also comes for the listening
+	 * socket, maybe after a failed ff_server_new() freed s. */
+	lws_set_opaque_user_data(wsi, s);
 	return 0;
 }
 
 static void
-ff_http_gone(struct ff_server *s, const struct lws *wsi)
+ff_http_gone(struct lws *wsi)
 {
+	struct ff_server *s = lws_get_opaque_user_data(wsi);
 	struct ff_http_slot *q;
 
-	if (wsi == NULL || (q = ff_http_slot(s, wsi)) == NULL)
+	if (s == NULL || (q = ff_http_slot(s, wsi)) == NULL)
 		return;
 	if (q->evicting)
 		s->http_dying--;
@@ -810,7 +815,7 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		return ff_http_accept(s, wsi);
 	case LWS_CALLBACK_WSI_DESTROY:
-		ff_http_gone(s, wsi);
+		ff_http_gone(wsi);
 		return 0;
 	case LWS_CALLBACK_RAW_ADOPT:
 		return -1;	/* a CONNECT turned it raw; no tunnels */
@@ -991,7 +996,12 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	return s;
 fail:
 	/* The loop is not running yet: this thread may destroy them, and
-	 * must, since they point at s. */
+	 * must, since they point at s.  No UDP socket is to reopen. */
+	s->failed = 1;
+	/* lws closes these after s is gone: they must not find it. */
+	for (i = 0; i < 2; i++)
+		if (s->udp[i].wsi != NULL)
+			lws_set_opaque_user_data(s->udp[i].wsi, NULL);
 	if (s->vh_udp != NULL)
 		lws_vhost_destroy(s->vh_udp);
 	if (s->vh_http != NULL)
