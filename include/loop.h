@@ -30,6 +30,9 @@ int		 loop_start(struct loop *l);
 void		 loop_wake(struct loop *l);
 /* Stops and joins the loop thread; the context stays until loop_free(). */
 void		 loop_stop(struct loop *l);
+/* 1 once loop_stop() was asked: the close callbacks that follow are
+ * the shutdown's, not a socket lost while serving. */
+int		 loop_stopping(struct loop *l);
 /* 1 once the loop thread has died of an lws error (it then raised
  * SIGTERM, so the daemon stops, and exits non-zero for Restart=). */
 int		 loop_failed(struct loop *l);

@@ -243,6 +243,14 @@ ff_http_ctl_light(struct ff_http_req *r, const cJSON *args)
 	ff_model_set_led(r->m, on, r->now);
 }
 
+/* A client's number as an int: clamped while still a double, since a
+ * cast of 1e10 is undefined (ff_http_get_num() turned NaN away). */
+static int
+ff_http_int(double v)
+{
+	return (int)(v < -1e6 ? -1e6 : v > 1e6 ? 1e6 : v);
+}
+
 static void
 ff_http_ctl_printer(struct ff_http_req *r, const cJSON *args)
 {
@@ -254,15 +262,15 @@ ff_http_ctl_printer(struct ff_http_req *r, const cJSON *args)
 		any = 1;
 	}
 	if (ff_http_get_num(args, "speed", &v)) {
-		ff_model_set_speed(r->m, (int)v);
+		ff_model_set_speed(r->m, ff_http_int(v));
 		any = 1;
 	}
 	if (ff_http_get_num(args, "chamberFan", &v)) {
-		ff_model_set_fan(r->m, FF_FAN_CHAMBER, (int)v);
+		ff_model_set_fan(r->m, FF_FAN_CHAMBER, ff_http_int(v));
 		any = 1;
 	}
 	if (ff_http_get_num(args, "coolingFan", &v)) {
-		ff_model_set_fan(r->m, FF_FAN_COOLING, (int)v);
+		ff_model_set_fan(r->m, FF_FAN_COOLING, ff_http_int(v));
 		any = 1;
 	}
 	if (!any)

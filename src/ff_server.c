@@ -14,6 +14,19 @@
  * client that stops reading is no longer read (flow control) and is
  * dropped when idle for FF_IDLE_SECS.  HTTP bodies are capped except an
  * upload's file, which is counted, never kept.
+ *
+ * HTTP gets the same rule: at most FF_HTTP_MAX connections, the quietest
+ * closed for a newcomer; lws's own timeouts (5 s for the headers, 5 s
+ * between body reads) end the slow ones.  Each connection carries one
+ * request: its response says "connection: close" and the socket closes
+ * after it, so a pipelined second request is never parsed (lws 4.1.6
+ * loops for ever on one that follows a body).  Each port has its own
+ * budget: past its cap and as many again still closing (one turn of the
+ * loop accepts a whole burst), a newcomer is refused, so a burst on one port cannot take the
+ * descriptors the others (or the Glowforge link) need.
+ *
+ * UDP is read by our own recvfrom() loop on a socket lws only watches
+ * (a raw file to it): lws 4.1 took a 0-byte datagram for a close.
  */
 #include <sys/socket.h>
 
@@ -48,11 +61,41 @@
 #define FF_UPLOAD_MAX	(1024ULL * 1024 * 1024)	/* bytes, one file */
 #define FF_LOGIN_HOLD_US 200000		/* µs a lone login's reply waits */
 #define FF_MCAST_GROUP	"225.0.0.9"
+#define FF_HTTP_MAX	32		/* HTTP connections at once */
+/* Evicted connections close on the loop's next turn, but one turn may
+ * accept a whole burst: up to a cap's worth of them may be closing. */
+#define FF_HTTP_SLOTS	(2 * FF_HTTP_MAX)
+#define FF_UDP_BURST	64		/* datagrams read per wake-up */
+#define FF_UDP_BUF	2048		/* bytes of a datagram looked at */
+#define FF_UDP_RETRY_US	1000000		/* µs before a lost socket reopens */
 
 struct ff_conn;
+struct ff_server;
+
+/* One HTTP connection, from accept to close. */
+struct ff_http_slot {
+	struct lws		*wsi;		/* NULL: free */
+	int64_t			 seen_ms;	/* last heard from */
+	int			 evicting;	/* closed for a newcomer */
+};
+
+/* One discovery socket. */
+struct ff_udp {
+	struct ff_server	*s;
+	struct lws		*wsi;		/* NULL: not watched */
+	int			 port, mcast;
+	int64_t			 err_ms;	/* last error logged */
+	lws_sorted_usec_list_t	 sul;		/* reopens it */
+};
 
 struct ff_server {
 	struct ff_model		*model;
+	struct loop		*loop;
+	int			 failed;	/* ff_server_new() undoes */
+	char			 bind_ip[64];
+	struct ff_udp		 udp[2];
+	struct ff_http_slot	 http[FF_HTTP_SLOTS];
+	int			 http_open, http_dying, http_evicted;
 	struct lws_vhost	*vh_tcp, *vh_http, *vh_udp;
 	int			 clients;	/* command connections open */
 	int			 dying;		/* of those, closed for newcomers */
@@ -86,6 +129,8 @@ struct ff_req {
 	char			 file[FF_NAME_MAX + 1];
 	uint64_t		 file_size;	/* bytes received */
 	int			 file_seen, print_now, upload_bad;
+	int			 name_long;	/* lws cuts names at 255 */
+	int			 sent;		/* response written: close */
 	char			*resp;		/* LWS_PRE headroom, then JSON */
 	size_t			 resp_len;
 	int			 status;
@@ -268,6 +313,9 @@ ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
+		/* Too many still closing: this port's budget is spent. */
+		if (s->dying >= FF_CLIENTS_MAX)
+			return -1;
 		if (s->clients - s->dying >= FF_CLIENTS_MAX)
 			ff_lru_evict(s);
 		else if (s->evicted > 0 && s->clients < FF_CLIENTS_MAX / 2) {
@@ -322,40 +370,102 @@ ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* ---- UDP discovery ---- */
 
+static int ff_udp_open(struct ff_udp *u);
+
+/* Answers what is queued on u's socket, FF_UDP_BURST at most a wake-up
+ * (poll says when more is left): every datagram, empty ones too. */
+static void
+ff_udp_read(struct ff_udp *u, int fd)
+{
+	unsigned char in[FF_UDP_BUF], reply[FF_DISCO_MODERN_LEN];
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	ssize_t n;
+	size_t rlen;
+	int i;
+
+	for (i = 0; i < FF_UDP_BURST; i++) {
+		salen = sizeof(sa);
+		n = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT,
+		    (struct sockaddr *)&sa, &salen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* One line a second at most; the socket stays. */
+			if (mono_now_ms() - u->err_ms >= 1000) {
+				u->err_ms = mono_now_ms();
+				log_warn("flashforge: UDP port %d", u->port);
+			}
+			return;
+		}
+		/* The reply's status byte says what the model is doing. */
+		ff_model_advance(u->s->model, mono_now_ms());
+		if ((rlen = ff_disco_reply(u->s->model, in, (size_t)n, reply,
+		    sizeof(reply))) == 0)
+			continue;
+		/* Datagrams: a reply that cannot leave now is simply lost,
+		 * as a probe may be; the client probes again. */
+		if (sendto(fd, reply, rlen, MSG_DONTWAIT,
+		    (struct sockaddr *)&sa, salen) == -1)
+			log_debug("flashforge: discovery reply: %s",
+			    strerror(errno));
+	}
+}
+
+static void
+ff_udp_retry(lws_sorted_usec_list_t *sul)
+{
+	struct ff_udp *u = lws_container_of(sul, struct ff_udp, sul);
+
+	if (ff_udp_open(u) == 0)
+		log_info("flashforge: UDP port %d watched again", u->port);
+	else
+		lws_sul_schedule(loop_context(u->s->loop), 0, &u->sul,
+		    ff_udp_retry, FF_UDP_RETRY_US);
+}
+
 static int
 ff_udp_callback(struct lws *wsi, enum lws_callback_reasons reason,
     void *user, void *in, size_t len)
 {
-	struct ff_server *s = ff_server_of(wsi);
-	const struct lws_udp *u;
-	unsigned char reply[FF_DISCO_MODERN_LEN];
-	size_t n;
+	struct ff_udp *u = lws_get_opaque_user_data(wsi);
 
 	(void)user;
-	if (s == NULL || reason != LWS_CALLBACK_RAW_RX)
+	(void)in;
+	(void)len;
+	if (u == NULL)
 		return 0;
-	if ((u = lws_get_udp(wsi)) == NULL)
-		return 0;
-	/* The reply's status byte says what the model is doing now. */
-	ff_model_advance(s->model, mono_now_ms());
-	if ((n = ff_disco_reply(s->model, in, len, reply, sizeof(reply))) == 0)
-		return 0;
-	/* Datagrams: a reply that cannot leave now is simply lost, as a
-	 * probe may be; the client probes again. */
-	if (sendto(lws_get_socket_fd(wsi), reply, n, MSG_DONTWAIT, &u->sa,
-	    u->salen) == -1)
-		log_debug("flashforge: discovery reply: %s", strerror(errno));
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		ff_udp_read(u, lws_get_socket_fd(wsi));
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		u->wsi = NULL;
+		/* Not at shutdown: lws gave it up (a hangup); open anew. */
+		if (!u->s->failed && !loop_stopping(u->s->loop)) {
+			log_warnx("flashforge: UDP port %d was closed; "
+			    "reopening", u->port);
+			lws_sul_schedule(loop_context(u->s->loop), 0, &u->sul,
+			    ff_udp_retry, FF_UDP_RETRY_US);
+		}
+		break;
+	default:
+		break;
+	}
 	return 0;
 }
 
-/* A UDP socket of ours, adopted by lws; -1 after logging. */
+/* A UDP socket of ours, bound and watched by lws; -1 after logging. */
 static int
-ff_udp_open(struct ff_server *s, const char *bind_ip, int port, int mcast)
+ff_udp_open(struct ff_udp *u)
 {
-	lws_sock_file_fd_type fd;
+	lws_adopt_desc_t ad;
 	struct sockaddr_in sa;
 	struct ip_mreq mr;
-	int sock, one = 1, any;
+	const char *bind_ip = u->s->bind_ip;
+	int sock, one = 1, any, port = u->port;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -363,7 +473,8 @@ ff_udp_open(struct ff_server *s, const char *bind_ip, int port, int mcast)
 	if (inet_pton(AF_INET, bind_ip, &sa.sin_addr) != 1)
 		return -1;	/* config_check() saw to it */
 	any = sa.sin_addr.s_addr == htonl(INADDR_ANY);
-	if ((sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
 		log_warn("flashforge: UDP socket");
 		return -1;
 	}
@@ -376,21 +487,26 @@ ff_udp_open(struct ff_server *s, const char *bind_ip, int port, int mcast)
 	}
 	/* A socket bound to one address never sees group traffic; the group
 	 * is joined only when listening on every interface. */
-	if (mcast && any) {
+	if (u->mcast && any) {
 		memset(&mr, 0, sizeof(mr));
 		inet_pton(AF_INET, FF_MCAST_GROUP, &mr.imr_multiaddr);
 		mr.imr_interface.s_addr = htonl(INADDR_ANY);
 		if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
 		    sizeof(mr)) == -1)
 			log_warn("flashforge: joining %s", FF_MCAST_GROUP);
-	} else if (mcast)
+	} else if (u->mcast)
 		log_info("flashforge: bind is %s: probes to %s:%d are not "
 		    "seen (bind 0.0.0.0 for them)", bind_ip, FF_MCAST_GROUP,
 		    port);
-	fd.sockfd = sock;
-	if (lws_adopt_descriptor_vhost(s->vh_udp, LWS_ADOPT_RAW_SOCKET_UDP,
-	    fd, "ff-disco", NULL) == NULL) {
-		/* lws closed the socket. */
+	/* A raw file to lws: it only says when to read. */
+	memset(&ad, 0, sizeof(ad));
+	ad.vh = u->s->vh_udp;
+	ad.type = LWS_ADOPT_RAW_FILE_DESC;
+	ad.fd.filefd = sock;
+	ad.vh_prot_name = "ff-disco";
+	ad.opaque = u;
+	if ((u->wsi = lws_adopt_descriptor_vhost_via_info(&ad)) == NULL) {
+		close(sock);
 		log_warnx("flashforge: cannot watch UDP port %d", port);
 		return -1;
 	}
@@ -398,6 +514,86 @@ ff_udp_open(struct ff_server *s, const char *bind_ip, int port, int mcast)
 }
 
 /* ---- HTTP 8898: the 5M-era API ---- */
+
+static struct ff_http_slot *
+ff_http_slot(struct ff_server *s, const struct lws *wsi)
+{
+	size_t i;
+
+	for (i = 0; i < FF_HTTP_SLOTS; i++)
+		if (s->http[i].wsi == wsi)
+			return &s->http[i];
+	return NULL;
+}
+
+/* A connection was accepted: 0 to keep it, -1 to refuse it. */
+static int
+ff_http_accept(struct ff_server *s, struct lws *wsi)
+{
+	struct ff_http_slot *q, *old = NULL;
+	size_t i;
+
+	/* Again for one socket: a CONNECT turned it raw; no tunnels. */
+	if (ff_http_slot(s, wsi) != NULL)
+		return -1;
+	if (s->http_open - s->http_dying >= FF_HTTP_MAX) {
+		for (i = 0; i < FF_HTTP_SLOTS; i++) {
+			q = &s->http[i];
+			if (q->wsi != NULL && !q->evicting && (old == NULL ||
+			    q->seen_ms < old->seen_ms))
+				old = q;
+		}
+		if (old != NULL) {
+			old->evicting = 1;
+			s->http_dying++;
+			lws_set_timeout(old->wsi, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+		}
+		/* One line per burst, not one per connection. */
+		if (s->http_evicted++ == 0)
+			log_warnx("flashforge: %d HTTP clients connected; "
+			    "closing the quietest for each newcomer",
+			    FF_HTTP_MAX);
+	} else if (s->http_evicted > 0 && s->http_open < FF_HTTP_MAX / 2) {
+		log_info("flashforge: %d HTTP connections were closed or "
+		    "refused for newcomers", s->http_evicted);
+		s->http_evicted = 0;
+	}
+	/* Every slot taken: too many still closing; refuse this one. */
+	if ((q = ff_http_slot(s, NULL)) == NULL)
+		return -1;
+	q->wsi = wsi;
+	q->seen_ms = mono_now_ms();
+	q->evicting = 0;
+	s->http_open++;
+	/* Marks it ours for WSI_DESTROY, which also comes for the listening
+	 * socket, maybe after a failed ff_server_new() freed s. */
+	lws_set_opaque_user_data(wsi, s);
+	return 0;
+}
+
+static void
+ff_http_gone(struct lws *wsi)
+{
+	struct ff_server *s = lws_get_opaque_user_data(wsi);
+	struct ff_http_slot *q;
+
+	if (s == NULL || (q = ff_http_slot(s, wsi)) == NULL)
+		return;
+	if (q->evicting)
+		s->http_dying--;
+	s->http_open--;
+	memset(q, 0, sizeof(*q));
+}
+
+static void
+ff_http_touch(struct ff_server *s, const struct lws *wsi)
+{
+	struct ff_http_slot *q;
+
+	if ((q = ff_http_slot(s, wsi)) != NULL)
+		q->seen_ms = mono_now_ms();
+}
 
 static void
 ff_req_clear(struct ff_req *r)
@@ -467,6 +663,12 @@ ff_upload_cb(void *data, const char *name, const char *filename, char *buf,
 		/* A path from the client is never a path here. */
 		base = strrchr(filename, '/');
 		base = base != NULL ? base + 1 : filename;
+		/* lws keeps 255 bytes of a name: a full one was cut. */
+		if (strlen(filename) >= FF_NAME_MAX) {
+			r->name_long = 1;
+			r->upload_bad = 1;
+			break;
+		}
 		if (r->file_seen || *base == '\0' ||
 		    strlen(base) >= sizeof(r->file)) {
 			r->upload_bad = 1;
@@ -519,6 +721,13 @@ ff_req_complete(struct ff_server *s, struct lws *wsi, struct ff_req *r)
 		    "\"message\":\"serialNumber or checkCode is wrong\"}");
 		return;
 	}
+	if (r->name_long) {
+		log_warnx("flashforge: upload refused: file name of %d bytes "
+		    "or more", FF_NAME_MAX);
+		ff_req_respond(r, 400, "{\"code\":1,"
+		    "\"message\":\"file name too long\"}");
+		return;
+	}
 	if (r->upload_bad || !r->file_seen) {
 		ff_req_respond(r, 400, "{\"code\":1,"
 		    "\"message\":\"no gcode file in the request\"}");
@@ -556,15 +765,39 @@ ff_req_send(struct lws *wsi, struct ff_req *r)
 	end = hdr + sizeof(hdr) - 1;
 	if (r->resp == NULL)
 		return -1;	/* out of memory: drop the connection */
+	/* One request per connection (see the top of the file). */
 	if (lws_add_http_common_headers(wsi, (unsigned int)r->status,
 	    "application/json", (lws_filepos_t)r->resp_len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+	    (const unsigned char *)"close", 5, &p, end) ||
 	    lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))
 		return -1;
 	if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
 	    LWS_WRITE_HTTP_FINAL) < (int)r->resp_len)
 		return -1;
 	ff_req_clear(r);
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	/* lws sends what it holds before the next writable callback,
+	 * which then closes. */
+	r->sent = 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* The answer is known: send it.  (Not lws_rx_flow_control(): in lws
+ * 4.1.6 it keeps the writable callback from coming.)  What follows in
+ * the read is ignored, then closed with the connection. */
+static void
+ff_req_done(struct lws *wsi)
+{
+	lws_callback_on_writable(wsi);
+}
+
+/* A POST whose body we cannot size: lws 4.1 reads no chunked body. */
+static int
+ff_req_unsized(struct lws *wsi)
+{
+	return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
+	    0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0;
 }
 
 static int
@@ -579,14 +812,30 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (s == NULL)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		return ff_http_accept(s, wsi);
+	case LWS_CALLBACK_WSI_DESTROY:
+		ff_http_gone(wsi);
+		return 0;
+	case LWS_CALLBACK_RAW_ADOPT:
+		return -1;	/* a CONNECT turned it raw; no tunnels */
 	case LWS_CALLBACK_HTTP:
+		ff_http_touch(s, wsi);
+		if (r->status != 0)
+			return 0;	/* answered already: closing */
 		ff_req_clear(r);
 		memset(r, 0, sizeof(*r));
 		snprintf(r->path, sizeof(r->path), "%s", (const char *)in);
 		if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
-			/* GET: no body will come; answer now. */
+			/* GET: no body is read; answer now. */
 			ff_req_complete(s, wsi, r);
-			lws_callback_on_writable(wsi);
+			ff_req_done(wsi);
+			return 0;
+		}
+		if (ff_req_unsized(wsi)) {
+			ff_req_respond(r, 411, "{\"code\":411,"
+			    "\"message\":\"Content-Length required\"}");
+			ff_req_done(wsi);
 			return 0;
 		}
 		if (strcmp(r->path, "/uploadGcode") == 0) {
@@ -600,6 +849,9 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
+		ff_http_touch(s, wsi);
+		if (r->status != 0)
+			return 0;	/* answered already */
 		if (r->spa != NULL) {
 			if (lws_spa_process(r->spa, in, (int)len) != 0)
 				r->upload_bad = 1;
@@ -617,12 +869,18 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		r->body[r->body_len] = '\0';
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* lws 4.1.6 calls this again while a pipelined request
+		 * waits unread; the first call answers. */
+		if (r->status != 0)
+			return 0;
 		if (r->spa != NULL && lws_spa_finalize(r->spa) != 0)
 			r->upload_bad = 1;
 		ff_req_complete(s, wsi, r);
-		lws_callback_on_writable(wsi);
+		ff_req_done(wsi);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (r->sent)
+			return -1;	/* all of it went: close */
 		if (r->resp == NULL && r->status == 0)
 			return 0;	/* not complete yet */
 		return ff_req_send(wsi, r);
@@ -679,10 +937,12 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	struct ff_server *s;
 	struct ff_params p;
 	const char *iface;
-	int http_port;
+	int http_port, i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
+	s->loop = loop;
+	snprintf(s->bind_ip, sizeof(s->bind_ip), "%s", cf->ff_bind);
 	memset(&p, 0, sizeof(p));
 	if (ff_model_kind_parse(cf->ff_model, &p.kind) == -1)
 		goto fail;
@@ -719,12 +979,15 @@ ff_server_new(struct loop *loop, const struct config *cf)
 			log_warnx("flashforge: cannot set up discovery");
 			goto fail;
 		}
-		if (cf->ff_discovery_port != 0 && ff_udp_open(s, cf->ff_bind,
-		    cf->ff_discovery_port, 0) == -1)
-			goto fail;
-		if (cf->ff_multicast_port != 0 && ff_udp_open(s, cf->ff_bind,
-		    cf->ff_multicast_port, 1) == -1)
-			goto fail;
+		s->udp[0].port = cf->ff_discovery_port;
+		s->udp[1].port = cf->ff_multicast_port;
+		s->udp[1].mcast = 1;
+		for (i = 0; i < 2; i++) {
+			s->udp[i].s = s;
+			if (s->udp[i].port != 0 && ff_udp_open(&s->udp[i]) ==
+			    -1)
+				goto fail;
+		}
 	}
 	log_info("flashforge: %s \"%s\" on %s: commands TCP %d, HTTP %d, "
 	    "discovery UDP %d and %d (0: off)", ff_model_kind_name(p.kind),
@@ -733,7 +996,12 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	return s;
 fail:
 	/* The loop is not running yet: this thread may destroy them, and
-	 * must, since they point at s. */
+	 * must, since they point at s.  No UDP socket is to reopen. */
+	s->failed = 1;
+	/* lws closes these after s is gone: they must not find it. */
+	for (i = 0; i < 2; i++)
+		if (s->udp[i].wsi != NULL)
+			lws_set_opaque_user_data(s->udp[i].wsi, NULL);
 	if (s->vh_udp != NULL)
 		lws_vhost_destroy(s->vh_udp);
 	if (s->vh_http != NULL)

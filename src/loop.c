@@ -17,9 +17,10 @@
 #include "loop.h"
 
 /* Sockets per loop: the status socket, the FlashForge listeners and their
- * clients (ff_server caps those), with room to spare.  lws sizes its
- * tables by this, not by RLIMIT_NOFILE, which may be a million. */
-#define LOOP_FD_LIMIT	256
+ * clients (ff_server gives each port a budget well below this), with
+ * room to spare.  lws sizes its tables by this, not by RLIMIT_NOFILE,
+ * which may be a million. */
+#define LOOP_FD_LIMIT	1024
 
 struct loop {
 	struct lws_context	*ctx;
@@ -150,6 +151,12 @@ loop_stop(struct loop *l)
 	lws_cancel_service(l->ctx);
 	pthread_join(l->thread, NULL);
 	l->started = 0;
+}
+
+int
+loop_stopping(struct loop *l)
+{
+	return atomic_load(&l->stop);
 }
 
 int

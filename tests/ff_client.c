@@ -19,6 +19,20 @@
  *	binary junk (must be answered), a client that never reads, 100
  *	connections at once.  Exit 0 if the printer answered M115 after
  *	each of them.
+ *   ff_client pipeline HOST HTTP_PORT TCP_PORT
+ *	Two or more HTTP requests in one write (GET, POST with and without
+ *	a body, chunked, cut short), each on a connection of its own: each
+ *	must get an HTTP response and then the end of the connection, and
+ *	TCP_PORT must answer M115 after each.
+ *   ff_client udpflood HOST PORT
+ *	Datagrams of odd sizes (empty, 1 byte, ..., 65000 bytes), an empty
+ *	one that must be answered, then the legacy probe from a fresh
+ *	socket, which must be answered too.
+ *   ff_client httpflood HOST HTTP_PORT TCP_PORT
+ *	300 half-sent HTTP requests held open (more than the 256 descriptors
+ *	the loop once had for every port), then 20 M115 probes on TCP_PORT,
+ *	each answered within PROBE_TIMEOUT_S, then a whole HTTP request,
+ *	which must be answered.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -36,6 +50,14 @@
 #include <unistd.h>
 
 #define CLIENT_TIMEOUT_S	20	/* a guard against hangs, not a check */
+/* A guard shorter than the daemon's own 5 s header timeout: past it,
+ * a flood of half-sent requests would have cleared itself. */
+#define PROBE_TIMEOUT_S		2
+#define PIPELINE_TIMEOUT_S	5	/* a guard: the answers come at once */
+#define HTTP_FLOOD		300	/* connections held open */
+#define TCP_PROBES		20
+
+static int timeout_s = CLIENT_TIMEOUT_S;
 
 static const char *host;
 static int port;
@@ -50,7 +72,7 @@ die(const char *what)
 static void
 timeouts(int fd)
 {
-	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+	struct timeval tv = { timeout_s, 0 };
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -393,12 +415,196 @@ cmd_abuse(void)
 	return bad;
 }
 
+/* The rest of what the server sends, until it closes: the length, or
+ * -1 if it did not close within the guard. */
+static ssize_t
+read_to_end(int fd, char *buf, size_t len)
+{
+	size_t have = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf + have, len - 1 - have, 0)) > 0) {
+		have += (size_t)n;
+		if (have == len - 1)
+			have = 0;	/* keep reading; only the end matters */
+	}
+	buf[have] = '\0';
+	if (n == -1 && errno != ECONNRESET)
+		return -1;
+	return (ssize_t)have;
+}
+
+static int
+cmd_pipeline(int tcp_port)
+{
+#define BODY "{\"serialNumber\":\"x\",\"checkCode\":\"y\"}"
+#define POST "POST /detail HTTP/1.1\r\nHost: p\r\nContent-Length: 36\r\n" \
+	"\r\n" BODY
+#define GET "GET /detail HTTP/1.1\r\nHost: p\r\n\r\n"
+#define CHUNKED "POST /detail HTTP/1.1\r\nHost: p\r\n" \
+	"Transfer-Encoding: chunked\r\n\r\n24\r\n" BODY "\r\n0\r\n\r\n"
+#define NOLEN "POST /control HTTP/1.1\r\nHost: p\r\n\r\n"
+	static const struct {
+		const char	*name;
+		const char	*req;
+		int		 refused;	/* closed with no answer */
+	} tcs[] = {
+		{ "POST+POST", POST POST, 0 },
+		{ "GET+POST", GET POST, 0 },
+		{ "POST+GET", POST GET, 0 },
+		{ "GET+GET", GET GET, 0 },
+		{ "chunked+POST", CHUNKED POST, 0 },
+		{ "POST+chunked", POST CHUNKED, 0 },
+		{ "no length+POST", NOLEN POST, 0 },
+		{ "POST x4", POST POST POST POST, 0 },
+		{ "POST+half a POST", POST "POST /detail HTTP/1.1\r\nCont", 0 },
+		{ "GET with a body+POST", "GET /detail HTTP/1.1\r\nHost: p\r\n"
+		  "Content-Length: 36\r\n\r\n" BODY POST, 0 },
+		{ "CONNECT+GET", "CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n" GET,
+		  1 },
+	};
+	static char buf[65536];
+	int http_port = port, fd, bad = 0;
+	size_t i;
+
+	timeout_s = PIPELINE_TIMEOUT_S;
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		port = http_port;
+		fd = dial();
+		put(fd, tcs[i].req, strlen(tcs[i].req));
+		/* Only the first response's start is looked at: the
+		 * buffer keeps what came last, so read it whole first. */
+		if (tcs[i].refused) {
+			if (read_to_end(fd, buf, sizeof(buf)) == -1) {
+				fprintf(stderr, "pipeline: %s: neither "
+				    "answered nor closed\n", tcs[i].name);
+				bad = 1;
+			}
+		} else if (recv(fd, buf, 12, MSG_WAITALL) != 12 ||
+		    strncmp(buf, "HTTP/1.1 ", 9) != 0) {
+			fprintf(stderr, "pipeline: %s: no HTTP response\n",
+			    tcs[i].name);
+			bad = 1;
+		} else if (read_to_end(fd, buf, sizeof(buf)) == -1) {
+			fprintf(stderr, "pipeline: %s: the connection stayed "
+			    "open\n", tcs[i].name);
+			bad = 1;
+		}
+		close(fd);
+		port = tcp_port;
+		if (!alive()) {
+			fprintf(stderr, "pipeline: %s: no answer on TCP after "
+			    "it\n", tcs[i].name);
+			return 1;
+		}
+	}
+	return bad;
+#undef BODY
+#undef POST
+#undef GET
+#undef CHUNKED
+#undef NOLEN
+}
+
+static int
+udp_socket(const struct sockaddr_in *to)
+{
+	struct sockaddr_in me;
+	int fd;
+
+	memset(&me, 0, sizeof(me));
+	me.sin_family = AF_INET;
+	me.sin_addr = to->sin_addr;
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket");
+	timeouts(fd);
+	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1)
+		die("bind");
+	return fd;
+}
+
+static int
+cmd_udpflood(void)
+{
+	static const size_t sizes[] = { 0, 1, 7, 19, 63, 65, 1500, 65000 };
+	static unsigned char junk[65000];
+	unsigned char buf[2048];
+	struct sockaddr_in sa;
+	size_t i, k;
+	int fd, bad = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	memset(junk, 0xa5, sizeof(junk));
+	fd = udp_socket(&sa);
+	for (k = 0; k < 10; k++)
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (sendto(fd, junk, sizes[i], 0,
+			    (struct sockaddr *)&sa, sizeof(sa)) == -1)
+				die("sendto");
+	close(fd);
+	/* An empty probe, as real clients send: answered. */
+	fd = udp_socket(&sa);
+	if (sendto(fd, junk, 0, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		die("sendto");
+	if (recv(fd, buf, sizeof(buf), 0) <= 0) {
+		fprintf(stderr, "udpflood: an empty datagram got no reply\n");
+		bad = 1;
+	}
+	close(fd);
+	/* Discovery still works. */
+	if (cmd_disco() != 0) {
+		fprintf(stderr, "udpflood: no reply to the probe after it\n");
+		bad = 1;
+	}
+	return bad;
+}
+
+static int
+cmd_httpflood(int tcp_port)
+{
+	static const char half[] = "POST /detail HTTP/1.1\r\nHost: f\r\n";
+	static const char whole[] = "GET /detail HTTP/1.1\r\nHost: f\r\n\r\n";
+	static int fds[HTTP_FLOOD];
+	char buf[64];
+	int http_port = port, i, bad = 0;
+
+	for (i = 0; i < HTTP_FLOOD; i++) {
+		fds[i] = dial();
+		put(fds[i], half, sizeof(half) - 1);
+	}
+	port = tcp_port;
+	timeout_s = PROBE_TIMEOUT_S;
+	for (i = 0; i < TCP_PROBES; i++)
+		if (!alive()) {
+			fprintf(stderr, "httpflood: TCP probe %d of %d got no "
+			    "answer\n", i + 1, TCP_PROBES);
+			bad = 1;
+			break;
+		}
+	timeout_s = CLIENT_TIMEOUT_S;
+	port = http_port;
+	i = dial();
+	put(i, whole, sizeof(whole) - 1);
+	if (recv(i, buf, 12, MSG_WAITALL) != 12 ||
+	    strncmp(buf, "HTTP/1.1 ", 9) != 0) {
+		fprintf(stderr, "httpflood: a whole request got no answer\n");
+		bad = 1;
+	}
+	close(i);
+	for (i = 0; i < HTTP_FLOOD; i++)
+		close(fds[i]);
+	return bad;
+}
+
 int
 main(int argc, char *argv[])
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: ff_client once|replay|disco|abuse HOST "
-		    "PORT [CMD|FILE]\n");
+		fprintf(stderr, "usage: ff_client once|replay|disco|abuse|"
+		    "pipeline|udpflood|httpflood HOST PORT [CMD|FILE|PORT]\n");
 		return 2;
 	}
 	host = argv[2];
@@ -411,6 +617,12 @@ main(int argc, char *argv[])
 		return cmd_disco();
 	if (strcmp(argv[1], "abuse") == 0)
 		return cmd_abuse();
+	if (strcmp(argv[1], "pipeline") == 0 && argc == 5)
+		return cmd_pipeline(atoi(argv[4]));
+	if (strcmp(argv[1], "udpflood") == 0)
+		return cmd_udpflood();
+	if (strcmp(argv[1], "httpflood") == 0 && argc == 5)
+		return cmd_httpflood(atoi(argv[4]));
 	fprintf(stderr, "ff_client: bad arguments\n");
 	return 2;
 }

@@ -10,7 +10,10 @@
 #    upload, and a print started over HTTP seen over TCP;
 #  - bad clients (over-long line, junk, a non-reader, a flood);
 #  - SIGHUP: a broken config is rejected and the printer keeps serving; a
-#    good one is applied.
+#    good one is applied;
+#  - the bounds: pipelined HTTP requests, odd and empty datagrams, a
+#    flood of half-sent HTTP requests; the command port keeps answering
+#    and SIGTERM still stops the daemon.
 # The daemon's readiness comes from its sd_notify messages (notify_probe),
 # never from a sleep.
 #
@@ -22,7 +25,8 @@ rm -rf "$work"
 mkdir -p "$work"
 pid= probe_pid=
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	# Only after a failure: a wedged daemon ignores SIGTERM.
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 	[ -n "$probe_pid" ] && kill "$probe_pid" 2>/dev/null
 	return 0
 }
@@ -255,6 +259,25 @@ r=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -X POST \
     --data-binary @"$work/big.json" "$url/detail")
 expect "a body over 64 KiB" "$r" 413
 echo "flashforge: HTTP endpoints, auth, upload, print seen over TCP"
+
+# ---- the bounds (issue 9) ----
+r=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -X POST \
+    -H 'Transfer-Encoding: chunked' --data-binary "{$auth}" "$url/detail") ||
+    true	# curl's exit status: the code (000) says it
+expect "a chunked POST" "$r" 411
+long=$(head -c 300 /dev/zero | tr '\0' n).gcode
+r=$(curl -sS --max-time 20 -X POST -H "serialNumber: $SERIAL" \
+    -H "checkCode: $CHECK" -F "gcodeFile=@$work/cube.gcode;filename=$long" \
+    "$url/uploadGcode") || true
+jqt "/uploadGcode, a 306-byte name" "$r" '.code != 0'
+grep -q "upload refused: file name" "$work/daemon.log" ||
+    fail "no log line for a long upload name"
+"$client" pipeline $host $http $tcp || fail "pipelined HTTP requests"
+"$client" udpflood $host $disco >/dev/null || fail "odd datagrams"
+"$client" httpflood $host $http $tcp || fail "an HTTP flood"
+grep -q "HTTP clients connected; closing the quietest" "$work/daemon.log" ||
+    fail "no log line for the HTTP flood"
+echo "flashforge: pipelining, odd datagrams, an HTTP flood: still serving"
 stop_daemon
 
 # Nothing secret in the log: the check code never appears.

@@ -331,6 +331,23 @@ static const struct control_case {
 	{ "no command", "{\"args\":{}}", FF_HTTP_BAD, "status", "ready", 0 },
 	{ "no args", "{\"cmd\":\"lightControl_cmd\"}", FF_HTTP_BAD,
 	  "lightStatus", "open", 0 },
+	/* Out of int's range: clamped as doubles, never cast first. */
+	{ "speed 1e10", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"speed\":1e10}}", FF_HTTP_OK, "printSpeedAdjust", NULL, 200 },
+	{ "speed -1e10", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"speed\":-1e10}}", FF_HTTP_OK, "printSpeedAdjust", NULL, 10 },
+	{ "chamber fan 1e10", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"chamberFan\":1e10}}", FF_HTTP_OK, "chamberFanSpeed", NULL,
+	  100 },
+	{ "cooling fan 1e10", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"coolingFan\":1e10}}", FF_HTTP_OK, "coolingFanSpeed", NULL,
+	  100 },
+	{ "z offset 1e300", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"zAxisCompensation\":1e300}}", FF_HTTP_OK,
+	  "zAxisCompensation", NULL, 5 },
+	/* cJSON reads 1e999 as infinity: not a number to act on. */
+	{ "speed infinite", "{\"cmd\":\"printerCtl_cmd\",\"args\":"
+	  "{\"speed\":1e999}}", FF_HTTP_BAD, "printSpeedAdjust", NULL, 10 },
 };
 
 static void

@@ -11,6 +11,7 @@
 #   fuzz_frame   a WebSocket message: frame_split() + frame_parse_action()
 #   fuzz_puls    a pulse file: header parser and streaming reader, gzip too
 #   fuzz_config  a configuration file: config_load() + config_print()
+#   fuzz_ff      FlashForge HTTP JSON bodies and TCP command lines
 # Environment: FUZZ_TARGETS="frame puls" runs a subset; FUZZ_JOBS=N runs N
 # fuzzing processes per target in parallel (-jobs=N -workers=N; their logs
 # go to BUILD-DIR/fuzz-run/TARGET/fuzz-K.log).
@@ -36,7 +37,7 @@ secs=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build=${2:-$src/build-fuzz}
-targets=${FUZZ_TARGETS:-frame puls config}
+targets=${FUZZ_TARGETS:-frame puls config ff}
 jobs=${FUZZ_JOBS:-1}
 cc=${CC:-clang}
 
@@ -66,6 +67,7 @@ for t in $targets; do
 	frame)	seeds=frames max_len=16384 ;;
 	puls)	seeds=puls max_len=16384 ;;
 	config)	seeds=config max_len=8192 ;;
+	ff)	seeds=ff max_len=8192 ;;
 	*)	echo "run-fuzz: unknown target $t" >&2; exit 2 ;;
 	esac
 	work=$build/fuzz-run/$t
