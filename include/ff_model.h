@@ -182,6 +182,7 @@ struct ff_params {
 	const char	*check_code;	/* HTTP API pair with serial */
 	const char	*ip;		/* for /detail ipAddr; may be NULL */
 	uint16_t	 tcp_port, http_port;	/* 0: the model's default */
+	uint16_t	 camera_port;	/* MJPEG stream; 0: no camera */
 };
 
 /* One consistent picture of the machine at one instant. */
@@ -234,6 +235,7 @@ const char	*ff_model_check_code(const struct ff_model *m);
 const char	*ff_model_ip(const struct ff_model *m);	/* "" when unknown */
 uint16_t	 ff_model_tcp_port(const struct ff_model *m);
 uint16_t	 ff_model_http_port(const struct ff_model *m);
+uint16_t	 ff_model_camera_port(const struct ff_model *m);	/* 0: none */
 
 /* Folds the time up to now_ms into the state (heaters, the job's end). */
 void		 ff_model_advance(struct ff_model *m, int64_t now_ms);

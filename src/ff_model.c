@@ -354,7 +354,7 @@ struct ff_model {
 	char			*serial;
 	char			*check_code;
 	char			*ip;
-	uint16_t		 tcp_port, http_port;
+	uint16_t		 tcp_port, http_port, camera_port;
 
 	int64_t			 t;		/* ms: the state is valid here */
 	struct ff_heat		 nozzle, bed;
@@ -479,6 +479,7 @@ ff_model_new(const struct ff_params *p, int64_t now_ms)
 		goto fail;
 	m->tcp_port = p->tcp_port != 0 ? p->tcp_port : fi->tcp_port;
 	m->http_port = p->http_port != 0 ? p->http_port : fi->http_port;
+	m->camera_port = p->camera_port;
 
 	m->t = now_ms;
 	m->nozzle.temp = fi->nozzle_ambient;
@@ -489,7 +490,7 @@ ff_model_new(const struct ff_params *p, int64_t now_ms)
 	m->led = fi->led_initial;
 	m->external_fan = 1;		/* invented: the exhaust runs idle */
 	m->speed_pct = 100;
-	m->camera = fi->http_api;	/* the 5M's camera streams by default */
+	m->camera = p->camera_port != 0;	/* on when there is one */
 	m->steppers = 1;
 	m->runout = 1;
 	m->tool_count = fi->tool_count;
@@ -578,6 +579,12 @@ uint16_t
 ff_model_http_port(const struct ff_model *m)
 {
 	return m->http_port;
+}
+
+uint16_t
+ff_model_camera_port(const struct ff_model *m)
+{
+	return m->camera_port;
 }
 
 static double

@@ -29,6 +29,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "ff_camera.h"
 #include "ff_disco.h"
 #include "ff_http.h"
 #include "ff_model.h"
@@ -54,6 +55,7 @@ struct ff_conn;
 struct ff_server {
 	struct ff_model		*model;
 	struct lws_vhost	*vh_tcp, *vh_http, *vh_udp;
+	struct ff_camera	*camera;	/* NULL: none */
 	int			 clients;	/* command connections open */
 	int			 dying;		/* of those, closed for newcomers */
 	int			 evicted;	/* since the last log line */
@@ -692,6 +694,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	p.ip = cf->ff_bind;
 	p.tcp_port = (uint16_t)cf->ff_tcp_port;
 	p.http_port = (uint16_t)cf->ff_http_port;
+	p.camera_port = (uint16_t)cf->ff_camera_port;
 	if ((s->model = ff_model_new(&p, mono_now_ms())) == NULL)
 		goto fail;
 
@@ -712,6 +715,9 @@ ff_server_new(struct loop *loop, const struct config *cf)
 		    cf->ff_bind, cf->ff_http_port);
 		goto fail;
 	}
+	if (cf->ff_camera_port != 0 && (s->camera = ff_camera_new(loop,
+	    s->model, cf->ff_bind, cf->ff_camera_port)) == NULL)
+		goto fail;
 	if (cf->ff_discovery_port != 0 || cf->ff_multicast_port != 0) {
 		if ((s->vh_udp = ff_vhost(s, loop, "ff-disco",
 		    ff_udp_protocols, NULL, CONTEXT_PORT_NO_LISTEN, 0)) ==
@@ -734,6 +740,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 fail:
 	/* The loop is not running yet: this thread may destroy them, and
 	 * must, since they point at s. */
+	ff_camera_abort(s->camera);
 	if (s->vh_udp != NULL)
 		lws_vhost_destroy(s->vh_udp);
 	if (s->vh_http != NULL)
@@ -750,6 +757,7 @@ ff_server_free(struct ff_server *s)
 {
 	if (s == NULL)
 		return;
+	ff_camera_free(s->camera);
 	ff_model_free(s->model);
 	free(s);
 }

@@ -31,6 +31,7 @@ new_model(enum ff_kind kind)
 		.serial = SERIAL,
 		.check_code = CODE,
 		.ip = "192.168.1.77",
+		.camera_port = 8080,
 	};
 	struct ff_model *m = ff_model_new(&p, 0);
 
@@ -311,11 +312,44 @@ static const struct control_case {
 	{ "exhaust", "{\"cmd\":\"circulateCtl_cmd\",\"args\":"
 	  "{\"external\":\"open\"}}", FF_HTTP_OK,
 	  "externalFanStatus", "open", 0 },
+	/* [FFAPI] sends all four, -200 where unset. */
 	{ "temperature", "{\"cmd\":\"temperatureCtl_cmd\",\"args\":"
-	  "{\"rightTargetTemp\":200,\"platTargetTemp\":55}}", FF_HTTP_OK,
-	  "platTargetTemp", NULL, 55 },
+	  "{\"rightNozzle\":200,\"leftNozzle\":-200,\"platform\":55,"
+	  "\"chamber\":-200}}", FF_HTTP_OK, "platTargetTemp", NULL, 55 },
+	{ "temperature nozzle set", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-200,\"leftNozzle\":-200,"
+	  "\"platform\":60,\"chamber\":-200}}", FF_HTTP_OK,
+	  "rightTargetTemp", NULL, 200 },
+	{ "temperature -200 unchanged", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-200,\"leftNozzle\":-200,"
+	  "\"platform\":-200,\"chamber\":-200}}", FF_HTTP_OK,
+	  "platTargetTemp", NULL, 60 },
+	{ "temperature -100 off", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-100,\"leftNozzle\":-200,"
+	  "\"platform\":-200,\"chamber\":-200}}", FF_HTTP_OK,
+	  "rightTargetTemp", NULL, 0 },
 	{ "temperature nothing", "{\"cmd\":\"temperatureCtl_cmd\","
-	  "\"args\":{\"x\":1}}", FF_HTTP_BAD, "rightTargetTemp", NULL, 200 },
+	  "\"args\":{\"x\":1}}", FF_HTTP_BAD, "platTargetTemp", NULL, 60 },
+	{ "camera on", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"open\"}}", FF_HTTP_OK, "cameraStreamUrl",
+	  "http://192.168.1.77:8080/?action=stream", 0 },
+	{ "camera off", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"close\"}}", FF_HTTP_OK, "cameraStreamUrl", "", 0 },
+	{ "camera bad", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"zoom\"}}", FF_HTTP_BAD, "cameraStreamUrl", "", 0 },
+	{ "shutdown timer", "{\"cmd\":\"delayClose_cmd\",\"args\":"
+	  "{\"automaticShutdown\":true,\"shutdownAfterTime\":30}}",
+	  FF_HTTP_OK, "autoShutdown", "open", 0 },
+	{ "shutdown minutes", "{\"cmd\":\"delayClose_cmd\",\"args\":"
+	  "{\"automaticShutdown\":\"close\"}}", FF_HTTP_OK,
+	  "autoShutdownTime", NULL, 30 },
+	{ "rename", "{\"cmd\":\"reName_cmd\",\"args\":"
+	  "{\"name\":\"Shop 5M\"}}", FF_HTTP_OK, "name", "Shop 5M", 0 },
+	{ "rename bad", "{\"cmd\":\"reName_cmd\",\"args\":"
+	  "{\"name\":\"\"}}", FF_HTTP_BAD, "name", "Shop 5M", 0 },
+	{ "calibration", "{\"cmd\":\"calibration_cmd\",\"args\":"
+	  "{\"levelingDetection\":false,\"vibrationCompensation\":false}}",
+	  FF_HTTP_OK, "status", "ready", 0 },
 	{ "pause without a job", "{\"cmd\":\"jobCtl_cmd\",\"args\":"
 	  "{\"jobID\":\"\",\"action\":\"pause\"}}", FF_HTTP_BUSY,
 	  "status", "ready", 0 },
@@ -429,6 +463,34 @@ tcp(struct ff_model *m, int64_t t, const char *in, const char *want)
 	assert_string_equal(c.buf, want);
 }
 
+/* Temperatures set over HTTP show in M105; a rename in M115. */
+static void
+test_control_over_tcp(void **state)
+{
+	struct ff_model *m = new_model(FF_ADVENTURER5M_PRO);
+
+	(void)state;
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"temperatureCtl_cmd\",\"args\":{\"rightNozzle\":210,"
+	    "\"leftNozzle\":-200,\"platform\":-200,\"chamber\":-200}}}", 0,
+	    FF_HTTP_OK);
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"temperatureCtl_cmd\",\"args\":{\"rightNozzle\":-200,"
+	    "\"leftNozzle\":-200,\"platform\":65,\"chamber\":-200}}}", 0,
+	    FF_HTTP_OK);
+	tcp(m, 0, "~M105\r\n", "CMD M105 Received.\r\n"
+	    "T0:25.0/210.0 T1:0.0/0.0 B:25.0/65.0\r\nok\r\n");
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"reName_cmd\",\"args\":{\"name\":\"Bench\"}}}", 0,
+	    FF_HTTP_OK);
+	tcp(m, 0, "~M115\r\n", "CMD M115 Received.\r\n"
+	    "Machine Type: Flashforge Adventurer 5M Pro\r\n"
+	    "Machine Name: Bench\r\nFirmware: v2.7.6\r\nSN: " SERIAL "\r\n"
+	    "X: 220 Y: 220 Z: 220\r\nTool Count: 1\r\n"
+	    "Mac Address:88:A9:A7:9C:42:07\n \r\nok\r\n");
+	ff_model_free(m);
+}
+
 /* A print started over HTTP, followed over TCP and HTTP. */
 static void
 test_print_gcode(void **state)
@@ -538,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_product),
 		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_control),
+		cmocka_unit_test(test_control_over_tcp),
 		cmocka_unit_test(test_gcode_list_and_thumb),
 		cmocka_unit_test(test_print_gcode),
 		cmocka_unit_test(test_cancel),
