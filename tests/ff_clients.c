@@ -14,7 +14,8 @@
  * and G1 get no reply: the next read is the next command's.  On the 5M and 5M
  * Pro, over HTTP: temperatureCtl_cmd with -200 for "unchanged", seen in
  * M105; the upload in /gcodeList and /gcodeThumb; cameraStreamUrl; the
- * MJPEG stream, two JPEG frames decoded; streamCtrl_cmd close ends it.
+ * MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
+ * streamCtrl_cmd close ends it.
  *
  * Replies are read until they are complete by their own structure (counts,
  * lengths, the PNG's IEND), never by waiting for silence.  Exit 0 when
@@ -506,29 +507,70 @@ jpeg_frame(struct conn *c)
 	return w;
 }
 
+/* A request on a new connection; the status line's code.  The headers
+ * are consumed. */
+static int
+camera_status(struct conn *c, const char *method)
+{
+	char req[256];
+	size_t n;
+	int code;
+
+	conn_open(c, cam_port);
+	snprintf(req, sizeof(req), "%s /?action=stream HTTP/1.1\r\n"
+	    "Host: %s:%d\r\n\r\n", method, host, cam_port);
+	send_str(c, req);
+	n = until(c, "\r\n\r\n");
+	c->buf[n - 1] = '\0';
+	if (strncmp((char *)c->buf, "HTTP/1.1 ", 9) != 0)
+		die("camera: %s", c->buf);
+	code = atoi((char *)c->buf + 9);
+	if (code == 200 &&
+	    strcasestr((char *)c->buf, "multipart/x-mixed-replace") == NULL)
+		die("camera: %s", c->buf);
+	consume(c, n);
+	return code;
+}
+
+/* With one stream open: [FFAPI]'s HEAD probe, then viewers up to the
+ * bound of 4; a fifth is refused. */
+static void
+camera_bounds(void)
+{
+	struct conn v[3], extra;
+	int i;
+
+	if (camera_status(&extra, "HEAD") != 200)
+		die("camera: HEAD refused");
+	conn_close(&extra);
+	for (i = 0; i < 3; i++) {
+		if (camera_status(&v[i], "GET") != 200)
+			die("camera: viewer %d refused", i + 2);
+		if (jpeg_frame(&v[i]) == 0)
+			die("camera: an empty frame");
+	}
+	if (camera_status(&extra, "GET") != 503)
+		die("camera: a fifth viewer was let in");
+	conn_close(&extra);
+	for (i = 0; i < 3; i++)
+		conn_close(&v[i]);
+}
+
 static void
 camera_client(const char *url)
 {
-	char want[128], req[256];
+	char want[128];
 	struct conn c;
-	size_t n;
 
 	snprintf(want, sizeof(want), "http://%s:%d/?action=stream", host,
 	    cam_port);
 	if (strcmp(url, want) != 0)
 		die("cameraStreamUrl \"%s\", want \"%s\"", url, want);
-	conn_open(&c, cam_port);
-	snprintf(req, sizeof(req), "GET /?action=stream HTTP/1.1\r\n"
-	    "Host: %s:%d\r\n\r\n", host, cam_port);
-	send_str(&c, req);
-	n = until(&c, "\r\n\r\n");
-	c.buf[n - 1] = '\0';
-	if (strncmp((char *)c.buf, "HTTP/1.1 200", 12) != 0 ||
-	    strcasestr((char *)c.buf, "multipart/x-mixed-replace") == NULL)
-		die("camera: %s", c.buf);
-	consume(&c, n);
+	if (camera_status(&c, "GET") != 200)
+		die("camera: GET refused");
 	if (jpeg_frame(&c) == 0 || jpeg_frame(&c) == 0)
 		die("camera: an empty frame");
+	camera_bounds();
 	conn_close(&c);
 }
 
