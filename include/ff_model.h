@@ -138,6 +138,7 @@ struct ff_info {
 	int		 m23_starts;	/* M23 alone starts the print */
 	int		 silent_moves;	/* no reply to G0/G1/G28/G90/G91/G92 */
 	const char	*m650;		/* M650's line */
+	const char	*estop_echo;	/* M112's line; NULL: none */
 
 	/* The machine. */
 	unsigned	 dims[3];	/* mm: build volume (M115, /detail) */

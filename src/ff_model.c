@@ -48,6 +48,10 @@
  * - Silent G-code moves: the A3 only (fw 1.3.7 [DOCS][FFAPI]).
  * - M650: "X: 1.0 Y: 0.5" on the A3 [SLG], "X: 0 Y: 0" on the Finder
  *   [ZTR]; the others have no source and answer as the Finder.
+ * - M105/M115 on the A3 keep the captured forms FLASHFORGE.md lists first
+ *   ("T0:27 /0 B:20/0", "SN:"), which every client parses, rather than fw
+ *   1.3.7's "ok T0:25/0" and "Serial Number:", which only [FFAPI]'s A3
+ *   client does; fw 1.3.7's M112 echo line is kept (it adds, not replaces).
  */
 static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 	[FF_FINDER] = {
@@ -135,6 +139,7 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.m23_starts = 0,
 		.silent_moves = 1,
 		.m650 = "X: 1.0 Y: 0.5",
+		.estop_echo = "echo: Emergency Stop!!!",	/* [DOCS] */
 		.dims = { 150, 150, 150 },
 		.axis_min = { 0, 0, 0 },
 		.axis_max = { 150, 150, 150 },

@@ -582,6 +582,24 @@ static void
 ff_proto_m112(struct ff_proto_ctx *c)
 {
 	ff_model_estop(c->m, c->now);
+	if (c->fi->estop_echo != NULL)
+		fprintf(c->out, "%s\r\n", c->fi->estop_echo);
+}
+
+/* M106 [S0..255]: the part-cooling fan (S absent: full); M107: off. */
+static void
+ff_proto_m106(struct ff_proto_ctx *c)
+{
+	double s = 255;
+
+	(void)ff_proto_param(c->args, 'S', &s);
+	ff_model_set_fan(c->m, FF_FAN_COOLING, (int)(s * 100 / 255 + 0.5));
+}
+
+static void
+ff_proto_m107(struct ff_proto_ctx *c)
+{
+	ff_model_set_fan(c->m, FF_FAN_COOLING, 0);
 }
 
 static void
@@ -655,6 +673,8 @@ static const struct ff_proto_cmd {
 	{ "M28", ff_proto_m28, 0 },
 	{ "M29", ff_proto_m29, 0 },
 	{ "M112", ff_proto_m112, 0 },
+	{ "M106", ff_proto_m106, 0 },
+	{ "M107", ff_proto_m107, 0 },
 	{ "M610", ff_proto_m610, 0 },
 	{ "M17", ff_proto_m17, 0 },
 	{ "M18", ff_proto_m18, 0 },

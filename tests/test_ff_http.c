@@ -463,6 +463,17 @@ tcp(struct ff_model *m, int64_t t, const char *in, const char *want)
 	assert_string_equal(c.buf, want);
 }
 
+static void
+detail_num(struct ff_model *m, const char *key, double want)
+{
+	cJSON *j = post_code(m, "/detail", "{" AUTH "}", 0, FF_HTTP_OK);
+
+	if (dnum(detail_of(j), key) != want)
+		fail_msg("/detail %s is %g, want %g", key,
+		    dnum(detail_of(j), key), want);
+	cJSON_Delete(j);
+}
+
 /* Temperatures set over HTTP show in M105; a rename in M115. */
 static void
 test_control_over_tcp(void **state)
@@ -480,6 +491,11 @@ test_control_over_tcp(void **state)
 	    FF_HTTP_OK);
 	tcp(m, 0, "~M105\r\n", "CMD M105 Received.\r\n"
 	    "T0:25.0/210.0 T1:0.0/0.0 B:25.0/65.0\r\nok\r\n");
+	/* And the other way: a fan set over TCP shows in /detail. */
+	tcp(m, 0, "~M106 S128\r\n", "CMD M106 Received.\r\nok\r\n");
+	detail_num(m, "coolingFanSpeed", 50);
+	tcp(m, 0, "~M107\r\n", "CMD M107 Received.\r\nok\r\n");
+	detail_num(m, "coolingFanSpeed", 0);
 	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
 	    "\"reName_cmd\",\"args\":{\"name\":\"Bench\"}}}", 0,
 	    FF_HTTP_OK);

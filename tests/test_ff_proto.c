@@ -398,6 +398,9 @@ static const struct reply_case {
 	    { 0, "~M18\r\n",
 	      "CMD M18 Received.\r\nprinting can not send M18\r\nok\r\n" },
 	    { 0, "~M650\r\n", "CMD M650 Received.\r\nX: 0 Y: 0\r\nok\r\n" } } },
+	{ "A3 M112 echoes", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M112\r\n",
+	      "CMD M112 Received.\r\necho: Emergency Stop!!!\r\nok\r\n" } } },
 	{ "A3 M650", FF_ADVENTURER3, NULL, 0, {
 	    { 0, "~M650\r\n",
 	      "CMD M650 Received.\r\nX: 1.0 Y: 0.5\r\nok\r\n" } } },
