@@ -45,7 +45,7 @@ struct ff_proto {
 	char		 line[FF_LINE_MAX + 1];	/* + the parsers' NUL */
 	enum ff_proto_mode mode;
 	enum ff_upload_state up;
-	char		 up_name[256];		/* FF_NAME_MAX + 1 */
+	char		 up_name[FF_NAME_MAX + 1];
 	uint64_t	 up_size;		/* bytes M28 announced */
 	uint64_t	 up_got;		/* bytes of file received */
 	uint32_t	 blk_no;		/* next block expected */

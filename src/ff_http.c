@@ -397,11 +397,12 @@ ff_http_ctl_delay(struct ff_http_req *r, const cJSON *args)
 	double min;
 
 	ff_model_snapshot(r->m, &st);
-	if (!ff_http_get_num(args, "shutdownAfterTime", &min))
+	if (!ff_http_get_num(args, "shutdownAfterTime", &min)) {
+		if (on == -1) {
+			ff_http_fail(r, FF_HTTP_BAD, "No setting given");
+			return;
+		}
 		min = st.shutdown_min;
-	if (on == -1 && min == st.shutdown_min) {
-		ff_http_fail(r, FF_HTTP_BAD, "No setting given");
-		return;
 	}
 	ff_model_set_shutdown(r->m, on == -1 ? st.auto_shutdown : on,
 	    (int)min);
