@@ -15,7 +15,7 @@
  * Pro, over HTTP: temperatureCtl_cmd with -200 for "unchanged", seen in
  * M105; the upload in /gcodeList and /gcodeThumb; cameraStreamUrl; the
  * MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
- * streamCtrl_cmd close ends it.
+ * streamCtrl_cmd close ends it, open brings it back.
  *
  * Replies are read until they are complete by their own structure (counts,
  * lengths, the PNG's IEND), never by waiting for silence.  Exit 0 when
@@ -574,7 +574,8 @@ camera_client(const char *url)
 	conn_close(&c);
 }
 
-/* After streamCtrl_cmd close: no stream; the connection gets no answer. */
+/* After streamCtrl_cmd close: no stream.  The connection is closed at
+ * once (refused, or accepted and closed unanswered). */
 static void
 camera_off(void)
 {
@@ -583,7 +584,7 @@ camera_off(void)
 	int fd;
 
 	if ((fd = dial(cam_port)) == -1)
-		return;		/* refused: closed indeed */
+		return;
 	snprintf(req, sizeof(req), "GET /?action=stream HTTP/1.1\r\n"
 	    "Host: %s:%d\r\n\r\n", host, cam_port);
 	(void)send(fd, req, strlen(req), MSG_NOSIGNAL);
@@ -646,6 +647,12 @@ http_client(void)
 		die("camera off, yet a cameraStreamUrl");
 	cJSON_Delete(j);
 	camera_off();
+	/* And on again: the stream is back. */
+	post_ok("/control", "\"payload\":{\"cmd\":\"streamCtrl_cmd\","
+	    "\"args\":{\"action\":\"open\"}}");
+	if (camera_status(&c, "GET") != 200 || jpeg_frame(&c) == 0)
+		die("camera on again: no stream");
+	conn_close(&c);
 	printf("ff_clients: %s: HTTP temperatures, files, camera ok\n",
 	    model);
 }
