@@ -19,7 +19,7 @@
 
 #define FF_LINE_MAX	4096	/* bytes of a line before its "\n" */
 #define FF_CODE_ECHO_MAX 64	/* bytes of an unknown code echoed back */
-#define FF_UPLOAD_MAX	(1024ULL * 1024 * 1024)	/* bytes of one M28 file */
+#define FF_TCP_UPLOAD_MAX (1024ULL * 1024 * 1024)	/* bytes of one M28 file */
 #define FF_BLOCK_DATA	4096	/* bytes of payload in an M28 block */
 #define FF_BLOCK_HEAD	16	/* 5A5AA5A5, number, length, CRC32 */
 

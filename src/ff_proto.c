@@ -25,7 +25,7 @@
  *   An upload that was short (a block header is not there, or a raw
  *   line "~M29" before the count), long (any line but M29 after the
  *   count), corrupt (bad block header or CRC: "N0000 error.") or over
- *   FF_UPLOAD_MAX stores nothing and M29 answers "Error: ...".  Lines
+ *   FF_TCP_UPLOAD_MAX stores nothing and M29 answers "Error: ...".  Lines
  *   after a failed upload are skipped until M29, and never drop the
  *   client for their length.
  * - Code and arguments need no space between them: "~M109S200".
@@ -454,7 +454,7 @@ ff_proto_m28(struct ff_proto_ctx *c)
 		fputs("Error: Cannot create file\r\n", c->out);
 		return;
 	}
-	if (size > FF_UPLOAD_MAX || (ff_model_file_find(c->m, name, NULL) ==
+	if (size > FF_TCP_UPLOAD_MAX || (ff_model_file_find(c->m, name, NULL) ==
 	    -1 && ff_model_file_count(c->m) >= FF_FILES_MAX)) {
 		log_warnx("M28: no room for %s (%llu bytes)", name, size);
 		fputs("Error: Not enough space\r\n", c->out);

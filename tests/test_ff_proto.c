@@ -572,7 +572,7 @@ enum up_how {
 	UP_SHORT,	/* half of the file, then M29 */
 	UP_LONG,	/* the file and one line more, then M29 */
 	UP_BADCRC,	/* block 1's payload altered */
-	UP_TOOBIG,	/* M28 announces more than FF_UPLOAD_MAX */
+	UP_TOOBIG,	/* M28 announces more than FF_TCP_UPLOAD_MAX */
 };
 
 static const char up_done[] =
@@ -692,7 +692,7 @@ run_upload(const struct upload_case *uc)
 	for (i = 0; i < uc->size; i++)
 		file[i] = (unsigned char)line[i % (sizeof(line) - 1)];
 	snprintf(cmd, sizeof(cmd), "~M28 %llu 0:/user/up.gcode\r\n",
-	    uc->how == UP_TOOBIG ? FF_UPLOAD_MAX + 1 :
+	    uc->how == UP_TOOBIG ? FF_TCP_UPLOAD_MAX + 1 :
 	    (unsigned long long)uc->size);
 	if (uc->how == UP_TOOBIG)
 		exchange(&p, m, 0, cmd, "CMD M28 Received.\r\n"
