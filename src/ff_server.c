@@ -740,13 +740,13 @@ ff_server_new(struct loop *loop, const struct config *cf)
 fail:
 	/* The loop is not running yet: this thread may destroy them, and
 	 * must, since they point at s. */
-	ff_camera_abort(s->camera);
 	if (s->vh_udp != NULL)
 		lws_vhost_destroy(s->vh_udp);
 	if (s->vh_http != NULL)
 		lws_vhost_destroy(s->vh_http);
 	if (s->vh_tcp != NULL)
 		lws_vhost_destroy(s->vh_tcp);
+	ff_camera_abort(s->camera);
 	ff_model_free(s->model);
 	free(s);
 	return NULL;
