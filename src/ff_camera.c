@@ -172,7 +172,11 @@ ff_camera_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		/* A camera switched off takes no one. */
 		return ff_camera_on(c) ? 0 : -1;
 	case LWS_CALLBACK_HTTP:
-		if (!ff_camera_on(c))
+		/* GET and HEAD only: a request with a body is not read, it
+		 * closes the connection. */
+		if (!ff_camera_on(c) ||
+		    (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) <= 0))
 			return -1;
 		ff_camera_request(c, wsi, v, (const char *)in);
 		return 0;

@@ -552,6 +552,13 @@ camera_bounds(void)
 	if (camera_status(&extra, "GET") != 503)
 		die("camera: a fifth viewer was let in");
 	conn_close(&extra);
+	/* Not a camera request: closed unanswered. */
+	conn_open(&extra, cam_port);
+	send_str(&extra, "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd");
+	/* End of stream, or a reset for the body left unread. */
+	if (recv(extra.fd, extra.buf, 64, 0) > 0)
+		die("camera: a POST was answered");
+	conn_close(&extra);
 	for (i = 0; i < 3; i++)
 		conn_close(&v[i]);
 }
