@@ -13,6 +13,7 @@
  *   cumulativePrintTime minutes, cumulativeFilament metres.
  *   cameraStreamUrl is http://<ip>:<camera_port>/?action=stream while the
  *   camera is on (streamCtrl_cmd), else "".  printFileThumbUrl is "".
+ *   autoShutdown and autoShutdownTime (minutes) show delayClose_cmd.
  * - /control args: lightControl_cmd {"status":"open"|"close"};
  *   printerCtl_cmd any of {"zAxisCompensation","speed","chamberFan",
  *   "coolingFan"} (numbers); circulateCtl_cmd {"internal","external":
@@ -27,7 +28,7 @@
  *   gets code 1 ("Error", the old http-api.md's code).
  * - /gcodeList: {"gcodeList":[names, in the order they arrived]}.
  * - /gcodeThumb {"fileName"}: {"imageData": base64 PNG}, one small grey
- *   placeholder for every file.
+ *   placeholder for every file, the PNG M662 sends (ff_model_thumb_png()).
  */
 #include <math.h>
 #include <stdio.h>
