@@ -403,6 +403,32 @@ test_control(void **state)
 	ff_model_free(m);
 }
 
+/* The base64 s decodes to the PNG ff_model_thumb_png() gives M662. */
+static void
+expect_tcp_png(const char *s)
+{
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char out[256];
+	const uint8_t *png;
+	size_t n = 0, len;
+	unsigned bits = 0, v = 0;
+	const char *p;
+
+	for (; *s != '\0' && *s != '='; s++) {
+		assert_non_null(p = strchr(abc, *s));
+		v = v << 6 | (unsigned)(p - abc);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			assert_true(n < sizeof(out));
+			out[n++] = (unsigned char)(v >> bits);
+		}
+	}
+	png = ff_model_thumb_png(&len);
+	assert_int_equal(n, len);
+	assert_memory_equal(out, png, len);
+}
+
 static void
 test_gcode_list_and_thumb(void **state)
 {
@@ -426,8 +452,9 @@ test_gcode_list_and_thumb(void **state)
 	    0, FF_HTTP_OK);
 	img = cJSON_GetObjectItemCaseSensitive(j, "imageData");
 	assert_true(cJSON_IsString(img));
-	/* Base64 of a PNG signature. */
+	/* Base64 of a PNG signature; the PNG M662 sends over TCP. */
 	assert_memory_equal(img->valuestring, "iVBORw0KGgo", 11);
+	expect_tcp_png(img->valuestring);
 	cJSON_Delete(j);
 	post_expect(m, "/gcodeThumb", "{" AUTH ",\"fileName\":\"c.3mf\"}", 0,
 	    FF_HTTP_BAD);
