@@ -24,4 +24,8 @@ struct camera_shot {
 int	 camera_take(const char *src_dir, const struct camera_shot *shot,
 	    uint8_t **jpeg, size_t *len, char *name, size_t namelen);
 
+/* The built-in lid frame with a job's progress (1..100 %) as a bar under
+ * the bed: the FlashForge's camera.  As camera_take() otherwise. */
+int	 camera_take_progress(int pct, uint8_t **jpeg, size_t *len);
+
 #endif

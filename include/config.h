@@ -86,6 +86,7 @@ struct config {
 	int	 ff_http_port;		/* default 8898, 0: off */
 	int	 ff_discovery_port;	/* legacy probe, default 48899, 0: off */
 	int	 ff_multicast_port;	/* 225.0.0.9 probe, default 19000, 0: off */
+	int	 ff_camera_port;	/* MJPEG stream, default 8080, 0: off */
 
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */

@@ -32,6 +32,7 @@
 #define FF_BED_TAU_MS		60000	/* ms: time constant of the bed */
 #define FF_TEMP_SNAP		0.05	/* °C: this close is the target */
 #define FF_JOB_MAX_MS		(30LL * 24 * 3600 * 1000) /* ms: longest print */
+#define FF_PRINTER_NAME_MAX	64	/* bytes of a name set by M610/reName_cmd */
 
 enum ff_kind {
 	FF_FINDER,
@@ -72,6 +73,18 @@ enum ff_fan {
 	FF_FAN_CHAMBER,		/* % */
 	FF_FAN_INTERNAL,	/* 0/1: circulation inside */
 	FF_FAN_EXTERNAL,	/* 0/1: exhaust */
+};
+
+/* M661's reply: the binary block of /data/ paths, or A3 fw 1.3.7's text. */
+enum ff_list_form {
+	FF_LIST_BINARY,		/* ok, 44AAAA44, N, N x (3A3AA3A3, L, path) */
+	FF_LIST_TEXT,		/* "info_list.size: N", names, no ok */
+};
+
+/* M662's reply: the PNG after "ok", or A3 fw 1.3.7's framed form. */
+enum ff_thumb_form {
+	FF_THUMB_RAW,		/* "ok\r\n" then the PNG */
+	FF_THUMB_A3,		/* "ack header length", A2A22A2A, L, PNG */
 };
 
 /*
@@ -118,6 +131,15 @@ struct ff_info {
 	/* M146: the reply's tail, captured as a bare "ok\n" */
 	const char	*led_ok;
 
+	/* Files over TCP. */
+	enum ff_list_form list_form;	/* M661 */
+	enum ff_thumb_form thumb_form;	/* M662 */
+	int		 upload_framed;	/* M28 data in 4112-byte blocks, else raw */
+	int		 m23_starts;	/* M23 alone starts the print */
+	int		 silent_moves;	/* no reply to G0/G1/G28/G90/G91/G92 */
+	const char	*m650;		/* M650's line */
+	const char	*estop_echo;	/* M112's line; NULL: none */
+
 	/* The machine. */
 	unsigned	 dims[3];	/* mm: build volume (M115, /detail) */
 	double		 axis_min[3];	/* mm: X Y Z limits of G1 */
@@ -161,6 +183,7 @@ struct ff_params {
 	const char	*check_code;	/* HTTP API pair with serial */
 	const char	*ip;		/* for /detail ipAddr; may be NULL */
 	uint16_t	 tcp_port, http_port;	/* 0: the model's default */
+	uint16_t	 camera_port;	/* MJPEG stream; 0: no camera */
 };
 
 /* One consistent picture of the machine at one instant. */
@@ -185,6 +208,12 @@ struct ff_status {
 	int		 internal_fan, external_fan;	/* 0/1 */
 	int		 speed_pct;	/* print speed adjustment, % */
 	double		 z_comp;	/* mm: Z offset */
+	int		 camera;	/* 0/1: streamCtrl_cmd */
+	int		 auto_shutdown;	/* 0/1: delayClose_cmd */
+	int		 shutdown_min;	/* min: delayClose_cmd's delay */
+	int		 steppers;	/* 0/1: M17/M18 */
+	int		 runout;	/* 0/1: M405/M406 filament sensor */
+	unsigned	 tool_count;	/* M611 */
 	int64_t		 total_print_ms;	/* every job so far */
 	double		 total_filament_mm;
 };
@@ -200,11 +229,14 @@ void		 ff_model_free(struct ff_model *m);
 
 const struct ff_info *ff_model_info(const struct ff_model *m);
 const char	*ff_model_name(const struct ff_model *m);
+/* M610 / reName_cmd: 1..FF_PRINTER_NAME_MAX printable bytes; -1 else. */
+int		 ff_model_set_name(struct ff_model *m, const char *name);
 const char	*ff_model_serial(const struct ff_model *m);
 const char	*ff_model_check_code(const struct ff_model *m);
 const char	*ff_model_ip(const struct ff_model *m);	/* "" when unknown */
 uint16_t	 ff_model_tcp_port(const struct ff_model *m);
 uint16_t	 ff_model_http_port(const struct ff_model *m);
+uint16_t	 ff_model_camera_port(const struct ff_model *m);	/* 0: none */
 
 /* Folds the time up to now_ms into the state (heaters, the job's end). */
 void		 ff_model_advance(struct ff_model *m, int64_t now_ms);
@@ -230,6 +262,10 @@ const char	*ff_model_file_name(const struct ff_model *m, size_t i,
 		    uint64_t *size);
 int		 ff_model_file_find(const struct ff_model *m, const char *name,
 		    uint64_t *size);
+/* 1 when ff_model_file_add() would take name, else 0. */
+int		 ff_model_file_name_ok(const char *name);
+/* The thumbnail every file has: a PNG (static, never freed). */
+const uint8_t	*ff_model_thumb_png(size_t *len);
 
 /* Job control; each returns 0, or -1 when the state does not allow it. */
 int		 ff_model_select(struct ff_model *m, const char *name,
@@ -260,6 +296,14 @@ void		 ff_model_set_led(struct ff_model *m, int on, int64_t now_ms);
 void		 ff_model_set_fan(struct ff_model *m, enum ff_fan f, int value);
 void		 ff_model_set_speed(struct ff_model *m, int pct);
 void		 ff_model_set_zcomp(struct ff_model *m, double mm);
+void		 ff_model_set_camera(struct ff_model *m, int on);
+void		 ff_model_set_shutdown(struct ff_model *m, int on, int minutes);
+/* M18 refuses while a job is on: -1. */
+int		 ff_model_set_steppers(struct ff_model *m, int on,
+		    int64_t now_ms);
+void		 ff_model_set_runout(struct ff_model *m, int on);
+/* M611: 1 or 2 tools; -1 for anything else. */
+int		 ff_model_set_tools(struct ff_model *m, unsigned n);
 
 const char	*ff_model_machine_name(enum ff_machine s);	/* "READY" */
 const char	*ff_model_move_name(enum ff_move s);		/* "MOVING" */

@@ -490,3 +490,30 @@ camera_take(const char *src_dir, const struct camera_shot *shot,
 		return 0;
 	return camera_builtin(shot, jpeg, len, name, namelen);
 }
+
+int
+camera_take_progress(int pct, uint8_t **jpeg, size_t *len)
+{
+	struct camera_image im;
+	const int x0 = 120, x1 = 1160, y0 = 918, y1 = 942;
+	int rv;
+
+	*jpeg = NULL;
+	*len = 0;
+	im.w = CAMERA_LID_W;
+	im.h = CAMERA_LID_H;
+	if ((im.px = malloc((size_t)im.w * (size_t)im.h * 3)) == NULL) {
+		log_warn("malloc");
+		return -1;
+	}
+	camera_draw_lid(&im, 0);
+	pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
+	if (pct > 0) {
+		camera_fill(&im, x0, y0, x1, y1, 60, 62, 66);
+		camera_fill(&im, x0, y0, x0 + (x1 - x0) * pct / 100, y1, 90,
+		    200, 120);
+	}
+	rv = camera_encode(&im, jpeg, len);
+	free(im.px);
+	return rv;
+}

@@ -143,6 +143,7 @@ static const struct config_key {
 	{ "FLASHFORGE", "http_port", CK_PORT, F(ff_http_port) },
 	{ "FLASHFORGE", "discovery_port", CK_PORT, F(ff_discovery_port) },
 	{ "FLASHFORGE", "multicast_port", CK_PORT, F(ff_multicast_port) },
+	{ "FLASHFORGE", "camera_port", CK_PORT, F(ff_camera_port) },
 #undef F
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
@@ -1363,6 +1364,7 @@ config_load(struct config *cf, const char *path)
 	cf->ff_http_port = 8898;
 	cf->ff_discovery_port = 48899;
 	cf->ff_multicast_port = 19000;
+	cf->ff_camera_port = 8080;
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
 	    (src->name = strdup(path)) == NULL) {
 		free(src);
@@ -1642,6 +1644,12 @@ config_check_ff(const struct config *cf)
 		    cf->ff_discovery_port);
 		bad = 1;
 	}
+	if (cf->ff_camera_port != 0 && (cf->ff_camera_port ==
+	    cf->ff_tcp_port || cf->ff_camera_port == cf->ff_http_port)) {
+		config_error(name, FF_LINE(ff_camera_port), "camera_port %d is "
+		    "already the tcp_port or http_port", cf->ff_camera_port);
+		bad = 1;
+	}
 #undef FF_LINE
 	return bad ? -1 : 0;
 }
@@ -1866,6 +1874,7 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "http_port = %d\n", cf->ff_http_port);
 	fprintf(fp, "discovery_port = %d\n", cf->ff_discovery_port);
 	fprintf(fp, "multicast_port = %d\n", cf->ff_multicast_port);
+	fprintf(fp, "camera_port = %d\n", cf->ff_camera_port);
 
 	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
 	    cf->glowforge && cf->ff_enabled ? ", " : "",

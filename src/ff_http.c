@@ -10,18 +10,25 @@
  * - /detail "status": "printing", "paused", "busy" (homing), "completed"
  *   (a finished job, until stateCtrl_cmd setClearPlatform or the next
  *   print), else "ready".  printDuration and estimatedTime are seconds,
- *   cumulativePrintTime minutes, cumulativeFilament metres.  We serve no
- *   camera or thumbnails by URL: cameraStreamUrl and printFileThumbUrl
- *   are "".
+ *   cumulativePrintTime minutes, cumulativeFilament metres.
+ *   cameraStreamUrl is http://<ip>:<camera_port>/?action=stream while the
+ *   camera is on (streamCtrl_cmd), else "".  printFileThumbUrl is "".
+ *   autoShutdown and autoShutdownTime (minutes) show delayClose_cmd.
  * - /control args: lightControl_cmd {"status":"open"|"close"};
  *   printerCtl_cmd any of {"zAxisCompensation","speed","chamberFan",
  *   "coolingFan"} (numbers); circulateCtl_cmd {"internal","external":
  *   "open"|"close"}; jobCtl_cmd {"action":"pause"|"continue"|"cancel"};
  *   stateCtrl_cmd {"action":"setClearPlatform"}; temperatureCtl_cmd
- *   {"rightTargetTemp","platTargetTemp"} (°C, the /detail names).
+ *   {"rightNozzle","leftNozzle","platform","chamber"} (°C; -200 leaves a
+ *   heater as it is, -100 switches it off; a model without the heater
+ *   ignores it); streamCtrl_cmd {"action":"open"|"close"}; delayClose_cmd
+ *   {"automaticShutdown": "open"|"close"|true|false|1|0,
+ *   "shutdownAfterTime": minutes}; reName_cmd {"name"}; calibration_cmd
+ *   (acknowledged: levelling takes no time here).  An unknown command
+ *   gets code 1 ("Error", the old http-api.md's code).
  * - /gcodeList: {"gcodeList":[names, in the order they arrived]}.
  * - /gcodeThumb {"fileName"}: {"imageData": base64 PNG}, one small grey
- *   placeholder for every file.
+ *   placeholder for every file, the PNG M662 sends (ff_model_thumb_png()).
  */
 #include <math.h>
 #include <stdio.h>
@@ -184,7 +191,7 @@ ff_http_detail(struct ff_http_req *r)
 {
 	const struct ff_info *fi = ff_model_info(r->m);
 	struct ff_status st;
-	char measure[64];
+	char measure[64], url[128];
 	cJSON *d;
 
 	ff_model_status(r->m, r->now, &st);
@@ -192,8 +199,14 @@ ff_http_detail(struct ff_http_req *r)
 		return;
 	snprintf(measure, sizeof(measure), "%uX%uX%u", fi->dims[0],
 	    fi->dims[1], fi->dims[2]);
-	ff_http_str(r, d, "autoShutdown", "close");
-	ff_http_str(r, d, "cameraStreamUrl", "");
+	ff_http_str(r, d, "autoShutdown", ff_http_open(st.auto_shutdown));
+	ff_http_num(r, d, "autoShutdownTime", st.shutdown_min);
+	if (st.camera && ff_model_camera_port(r->m) != 0) {
+		snprintf(url, sizeof(url), "http://%s:%u/?action=stream",
+		    ff_model_ip(r->m), (unsigned)ff_model_camera_port(r->m));
+		ff_http_str(r, d, "cameraStreamUrl", url);
+	} else
+		ff_http_str(r, d, "cameraStreamUrl", "");
 	ff_http_num(r, d, "chamberFanSpeed", st.chamber_fan);
 	ff_http_num(r, d, "chamberTemp", ff_http_round(st.chamber, 1));
 	ff_http_num(r, d, "coolingFanSpeed", st.cooling_fan);
@@ -326,22 +339,98 @@ ff_http_ctl_state(struct ff_http_req *r, const cJSON *args)
 		ff_http_fail(r, FF_HTTP_BUSY, "Printer busy");
 }
 
+/* One heater's argument: absent or -200 leaves it, -100 switches it off. */
+static int
+ff_http_temp_arg(const cJSON *args, const char *key, double *v)
+{
+	if (!ff_http_get_num(args, key, v) || *v == -200)
+		return 0;
+	if (*v == -100)
+		*v = 0;
+	return 1;
+}
+
 static void
 ff_http_ctl_temp(struct ff_http_req *r, const cJSON *args)
 {
+	static const char *const keys[] = {
+		"rightNozzle", "leftNozzle", "platform", "chamber",
+	};
 	double v;
+	size_t i;
 	int any = 0;
 
-	if (ff_http_get_num(args, "rightTargetTemp", &v)) {
-		ff_model_set_target(r->m, FF_HEATER_NOZZLE, v, r->now);
-		any = 1;
-	}
-	if (ff_http_get_num(args, "platTargetTemp", &v)) {
-		ff_model_set_target(r->m, FF_HEATER_BED, v, r->now);
-		any = 1;
-	}
-	if (!any)
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		any |= cJSON_HasObjectItem(args, keys[i]);
+	if (!any) {
 		ff_http_fail(r, FF_HTTP_BAD, "No temperature given");
+		return;
+	}
+	if (ff_http_temp_arg(args, "rightNozzle", &v))
+		ff_model_set_target(r->m, FF_HEATER_NOZZLE, v, r->now);
+	if (ff_http_temp_arg(args, "platform", &v))
+		ff_model_set_target(r->m, FF_HEATER_BED, v, r->now);
+	/* leftNozzle and chamber: one nozzle, no chamber heater here. */
+}
+
+static void
+ff_http_ctl_stream(struct ff_http_req *r, const cJSON *args)
+{
+	const char *a = ff_http_get_str(args, "action");
+
+	if (a == NULL || (strcmp(a, "open") != 0 && strcmp(a, "close") != 0)) {
+		ff_http_fail(r, FF_HTTP_BAD, "Invalid action");
+		return;
+	}
+	ff_model_set_camera(r->m, strcmp(a, "open") == 0);
+}
+
+/* "open"/"close", true/false or a number: 1/0; -1 when none. */
+static int
+ff_http_get_flag(const cJSON *obj, const char *key)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (cJSON_IsBool(j))
+		return cJSON_IsTrue(j);
+	if (cJSON_IsNumber(j))
+		return j->valuedouble != 0;
+	return ff_http_get_switch(obj, key);
+}
+
+static void
+ff_http_ctl_delay(struct ff_http_req *r, const cJSON *args)
+{
+	struct ff_status st;
+	int on = ff_http_get_flag(args, "automaticShutdown");
+	double min;
+
+	ff_model_snapshot(r->m, &st);
+	if (!ff_http_get_num(args, "shutdownAfterTime", &min)) {
+		if (on == -1) {
+			ff_http_fail(r, FF_HTTP_BAD, "No setting given");
+			return;
+		}
+		min = st.shutdown_min;
+	}
+	ff_model_set_shutdown(r->m, on == -1 ? st.auto_shutdown : on,
+	    (int)min);
+}
+
+static void
+ff_http_ctl_rename(struct ff_http_req *r, const cJSON *args)
+{
+	if (ff_model_set_name(r->m, ff_http_get_str(args, "name")) == -1) {
+		log_warnx("%s: reName_cmd: refused a name", ff_model_name(r->m));
+		ff_http_fail(r, FF_HTTP_BAD, "Invalid name");
+	}
+}
+
+static void
+ff_http_ctl_ack(struct ff_http_req *r, const cJSON *args)
+{
+	(void)r;
+	(void)args;
 }
 
 static const struct ff_http_ctl {
@@ -354,6 +443,10 @@ static const struct ff_http_ctl {
 	{ "jobCtl_cmd", ff_http_ctl_job },
 	{ "stateCtrl_cmd", ff_http_ctl_state },
 	{ "temperatureCtl_cmd", ff_http_ctl_temp },
+	{ "streamCtrl_cmd", ff_http_ctl_stream },
+	{ "delayClose_cmd", ff_http_ctl_delay },
+	{ "reName_cmd", ff_http_ctl_rename },
+	{ "calibration_cmd", ff_http_ctl_ack },
 };
 
 static void

@@ -28,6 +28,30 @@
  * The per-model table.  Values the captures in FLASHFORGE.md give are used
  * as they are; the rest are marked "invented": plausible values chosen
  * where the document is silent.
+ *
+ * Where FLASHFORGE.md's sources disagree, the choice per model:
+ * - M661: the binary block for every model but the Adventurer 3, whose
+ *   row follows fw 1.3.7 [DOCS] and the one client that parses its list
+ *   ([FFAPI]'s A3 client: text only); [MAUG]'s binary A3 list is older.
+ *   The Finder has no source: it gets the binary block, the legacy form
+ *   the 5M Pro and Guider 2S share.
+ * - M662: the PNG right after "ok" (5M/A4 [LEGACY]); the A3 gets fw
+ *   1.3.7's "ack header length" + A2A22A2A framing [DOCS][FFAPI], not
+ *   [MAUG]'s 2A2AA2A2, since that is what a client searching for the
+ *   magic finds.  The Finder: as the 5M (no source; [FFAPI]'s parse skips
+ *   to the PNG signature, so either framing works for it).
+ * - M28 data: framed 4112-byte blocks on the Finder [IGOR] and A3
+ *   [SLG, fw 1.1.7, the only A3 upload capture]; raw bytes on A4/5M.
+ * - M23: starts the print on the Finder [OCTO], A4 and 5M [LEGACY][FFAPI];
+ *   only selects on the A3, whose row is fw 1.3.7 [DOCS] (its client
+ *   sends M24 after M23, so a select-only M23 works for it).
+ * - Silent G-code moves: the A3 only (fw 1.3.7 [DOCS][FFAPI]).
+ * - M650: "X: 1.0 Y: 0.5" on the A3 [SLG], "X: 0 Y: 0" on the Finder
+ *   [ZTR]; the others have no source and answer as the Finder.
+ * - M105/M115 on the A3 keep the captured forms FLASHFORGE.md lists first
+ *   ("T0:27 /0 B:20/0", "SN:"), which every client parses, rather than fw
+ *   1.3.7's "ok T0:25/0" and "Serial Number:", which only [FFAPI]'s A3
+ *   client does; fw 1.3.7's M112 echo line is kept (it adds, not replaces).
  */
 static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 	[FF_FINDER] = {
@@ -50,6 +74,12 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.endstops = "X-max: 1 Y-max: 0 Z-max: 1",
 		.status_flags = "S:1 L:0 J:0 F:1",
 		.led_ok = "ok\n",
+		.list_form = FF_LIST_BINARY,
+		.thumb_form = FF_THUMB_RAW,
+		.upload_framed = 1,
+		.m23_starts = 1,
+		.silent_moves = 0,
+		.m650 = "X: 0 Y: 0",
 		.dims = { 140, 140, 140 },
 		.axis_min = { 0, 0, 0 },
 		.axis_max = { 140, 140, 140 },
@@ -103,6 +133,13 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.endstops = "X-max: 0 Y-max: 0 Z-min: 0",	/* invented */
 		.status_flags = "S:1 L:0 J:0 F:0",		/* invented */
 		.led_ok = "ok\n",		/* invented: as the Finder */
+		.list_form = FF_LIST_TEXT,
+		.thumb_form = FF_THUMB_A3,
+		.upload_framed = 1,
+		.m23_starts = 0,
+		.silent_moves = 1,
+		.m650 = "X: 1.0 Y: 0.5",
+		.estop_echo = "echo: Emergency Stop!!!",	/* [DOCS] */
 		.dims = { 150, 150, 150 },
 		.axis_min = { 0, 0, 0 },
 		.axis_max = { 150, 150, 150 },
@@ -150,6 +187,12 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.endstops = "X-max: 0 Y-max: 0 Z-min: 0",	/* invented */
 		.status_flags = "S:1 L:0 J:0 F:0",		/* invented */
 		.led_ok = "ok\n",
+		.list_form = FF_LIST_BINARY,
+		.thumb_form = FF_THUMB_RAW,
+		.upload_framed = 0,
+		.m23_starts = 1,
+		.silent_moves = 0,
+		.m650 = "X: 0 Y: 0",
 		.dims = { 220, 200, 250 },
 		.axis_min = { 0, 0, 0 },
 		.axis_max = { 220, 200, 250 },
@@ -198,6 +241,12 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.endstops = "X-max: 110 Y-max: 110 Z-min: 0",
 		.status_flags = "S:1 L:0 J:0 F:0",		/* invented */
 		.led_ok = "ok\n",
+		.list_form = FF_LIST_BINARY,
+		.thumb_form = FF_THUMB_RAW,
+		.upload_framed = 0,
+		.m23_starts = 1,
+		.silent_moves = 0,
+		.m650 = "X: 0 Y: 0",
 		.dims = { 220, 220, 220 },
 		/* Centred X/Y: the 5M Pro capture has X:-8.262 Y:-33.980. */
 		.axis_min = { -110, -110, 0 },
@@ -254,6 +303,12 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.endstops = "X-max: 110 Y-max: 110 Z-min: 0",
 		.status_flags = "S:1 L:0 J:0 F:0",		/* invented */
 		.led_ok = "ok\n",
+		.list_form = FF_LIST_BINARY,
+		.thumb_form = FF_THUMB_RAW,
+		.upload_framed = 0,
+		.m23_starts = 1,
+		.silent_moves = 0,
+		.m650 = "X: 0 Y: 0",
 		.dims = { 220, 220, 220 },
 		.axis_min = { -110, -110, 0 },
 		.axis_max = { 110, 110, 220 },
@@ -304,7 +359,7 @@ struct ff_model {
 	char			*serial;
 	char			*check_code;
 	char			*ip;
-	uint16_t		 tcp_port, http_port;
+	uint16_t		 tcp_port, http_port, camera_port;
 
 	int64_t			 t;		/* ms: the state is valid here */
 	struct ff_heat		 nozzle, bed;
@@ -318,6 +373,10 @@ struct ff_model {
 	int			 internal_fan, external_fan;	/* 0/1 */
 	int			 speed_pct;
 	double			 z_comp;	/* mm */
+	int			 camera, auto_shutdown;	/* 0/1 */
+	int			 shutdown_min;	/* min */
+	int			 steppers, runout;	/* 0/1 */
+	unsigned		 tool_count;
 
 	enum ff_job		 job;
 	char			 selected[FF_NAME_MAX + 1];	/* M23 */
@@ -425,6 +484,7 @@ ff_model_new(const struct ff_params *p, int64_t now_ms)
 		goto fail;
 	m->tcp_port = p->tcp_port != 0 ? p->tcp_port : fi->tcp_port;
 	m->http_port = p->http_port != 0 ? p->http_port : fi->http_port;
+	m->camera_port = p->camera_port;
 
 	m->t = now_ms;
 	m->nozzle.temp = fi->nozzle_ambient;
@@ -435,6 +495,10 @@ ff_model_new(const struct ff_params *p, int64_t now_ms)
 	m->led = fi->led_initial;
 	m->external_fan = 1;		/* invented: the exhaust runs idle */
 	m->speed_pct = 100;
+	m->camera = p->camera_port != 0;	/* on when there is one */
+	m->steppers = 1;
+	m->runout = 1;
+	m->tool_count = fi->tool_count;
 	m->job = FF_JOB_NONE;
 	m->last_done = fi->last_done;
 	m->last_total = fi->last_total;
@@ -472,6 +536,26 @@ ff_model_name(const struct ff_model *m)
 	return m->name;
 }
 
+int
+ff_model_set_name(struct ff_model *m, const char *name)
+{
+	size_t i, n;
+	char *dup;
+
+	if (name == NULL || (n = strlen(name)) == 0 ||
+	    n > FF_PRINTER_NAME_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 ||
+		    (unsigned char)name[i] >= 0x7f)
+			return -1;
+	if ((dup = strdup(name)) == NULL)
+		return -1;
+	free(m->name);
+	m->name = dup;
+	return 0;
+}
+
 const char *
 ff_model_serial(const struct ff_model *m)
 {
@@ -500,6 +584,12 @@ uint16_t
 ff_model_http_port(const struct ff_model *m)
 {
 	return m->http_port;
+}
+
+uint16_t
+ff_model_camera_port(const struct ff_model *m)
+{
+	return m->camera_port;
 }
 
 static double
@@ -694,6 +784,12 @@ ff_model_snapshot(const struct ff_model *m, struct ff_status *st)
 	st->external_fan = m->external_fan;
 	st->speed_pct = m->speed_pct;
 	st->z_comp = m->z_comp;
+	st->camera = m->camera;
+	st->auto_shutdown = m->auto_shutdown;
+	st->shutdown_min = m->shutdown_min;
+	st->steppers = m->steppers;
+	st->runout = m->runout;
+	st->tool_count = m->tool_count;
 	st->total_print_ms = m->total_print_ms;
 	st->total_filament_mm = m->total_filament_mm;
 	if (active) {
@@ -774,6 +870,29 @@ ff_model_file_find(const struct ff_model *m, const char *name, uint64_t *size)
 	if (size != NULL)
 		*size = m->files[i].size;
 	return 0;
+}
+
+/* A 4x4 grey PNG. */
+static const uint8_t ff_model_png[] = {
+	0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
+	0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x04,
+	0x08, 0x02, 0x00, 0x00, 0x00, 0x26, 0x93, 0x09, 0x29, 0x00, 0x00, 0x00,
+	0x0e, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x68, 0x40, 0x02, 0x0c,
+	0xc4, 0x71, 0x00, 0x70, 0x52, 0x18, 0x01, 0x9e, 0xae, 0xbe, 0x6f, 0x00,
+	0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+};
+
+int
+ff_model_file_name_ok(const char *name)
+{
+	return ff_model_name_ok(name);
+}
+
+const uint8_t *
+ff_model_thumb_png(size_t *len)
+{
+	*len = sizeof(ff_model_png);
+	return ff_model_png;
 }
 
 /* --- jobs ------------------------------------------------------------ */
@@ -1031,6 +1150,44 @@ void
 ff_model_set_zcomp(struct ff_model *m, double mm)
 {
 	m->z_comp = ff_model_clamp(mm, -5, 5);
+}
+
+void
+ff_model_set_camera(struct ff_model *m, int on)
+{
+	m->camera = on != 0;
+}
+
+void
+ff_model_set_shutdown(struct ff_model *m, int on, int minutes)
+{
+	m->auto_shutdown = on != 0;
+	m->shutdown_min = (int)ff_model_clamp(minutes, 0, 24 * 60);
+}
+
+int
+ff_model_set_steppers(struct ff_model *m, int on, int64_t now_ms)
+{
+	ff_model_advance(m, now_ms);
+	if (!on && ff_model_job_active(m))
+		return -1;
+	m->steppers = on != 0;
+	return 0;
+}
+
+void
+ff_model_set_runout(struct ff_model *m, int on)
+{
+	m->runout = on != 0;
+}
+
+int
+ff_model_set_tools(struct ff_model *m, unsigned n)
+{
+	if (n != 1 && n != 2)
+		return -1;
+	m->tool_count = n;
+	return 0;
 }
 
 const char *

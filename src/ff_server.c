@@ -42,6 +42,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "ff_camera.h"
 #include "ff_disco.h"
 #include "ff_http.h"
 #include "ff_model.h"
@@ -97,6 +98,7 @@ struct ff_server {
 	struct ff_http_slot	 http[FF_HTTP_SLOTS];
 	int			 http_open, http_dying, http_evicted;
 	struct lws_vhost	*vh_tcp, *vh_http, *vh_udp;
+	struct ff_camera	*camera;	/* NULL: none */
 	int			 clients;	/* command connections open */
 	int			 dying;		/* of those, closed for newcomers */
 	int			 evicted;	/* since the last log line */
@@ -952,6 +954,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	p.ip = cf->ff_bind;
 	p.tcp_port = (uint16_t)cf->ff_tcp_port;
 	p.http_port = (uint16_t)cf->ff_http_port;
+	p.camera_port = (uint16_t)cf->ff_camera_port;
 	if ((s->model = ff_model_new(&p, mono_now_ms())) == NULL)
 		goto fail;
 
@@ -972,6 +975,9 @@ ff_server_new(struct loop *loop, const struct config *cf)
 		    cf->ff_bind, cf->ff_http_port);
 		goto fail;
 	}
+	if (cf->ff_camera_port != 0 && (s->camera = ff_camera_new(loop,
+	    s->model, cf->ff_bind, cf->ff_camera_port)) == NULL)
+		goto fail;
 	if (cf->ff_discovery_port != 0 || cf->ff_multicast_port != 0) {
 		if ((s->vh_udp = ff_vhost(s, loop, "ff-disco",
 		    ff_udp_protocols, NULL, CONTEXT_PORT_NO_LISTEN, 0)) ==
@@ -1008,6 +1014,7 @@ fail:
 		lws_vhost_destroy(s->vh_http);
 	if (s->vh_tcp != NULL)
 		lws_vhost_destroy(s->vh_tcp);
+	ff_camera_abort(s->camera);
 	ff_model_free(s->model);
 	free(s);
 	return NULL;
@@ -1018,6 +1025,7 @@ ff_server_free(struct ff_server *s)
 {
 	if (s == NULL)
 		return;
+	ff_camera_free(s->camera);
 	ff_model_free(s->model);
 	free(s);
 }

@@ -74,6 +74,7 @@ write_config() {	# model name
 	http_port: $http
 	discovery_port: $disco
 	multicast_port: $mcast
+	camera_port: $((base + 4))
 	EOF
 }
 

@@ -31,6 +31,7 @@ new_model(enum ff_kind kind)
 		.serial = SERIAL,
 		.check_code = CODE,
 		.ip = "192.168.1.77",
+		.camera_port = 8080,
 	};
 	struct ff_model *m = ff_model_new(&p, 0);
 
@@ -311,11 +312,44 @@ static const struct control_case {
 	{ "exhaust", "{\"cmd\":\"circulateCtl_cmd\",\"args\":"
 	  "{\"external\":\"open\"}}", FF_HTTP_OK,
 	  "externalFanStatus", "open", 0 },
+	/* [FFAPI] sends all four, -200 where unset. */
 	{ "temperature", "{\"cmd\":\"temperatureCtl_cmd\",\"args\":"
-	  "{\"rightTargetTemp\":200,\"platTargetTemp\":55}}", FF_HTTP_OK,
-	  "platTargetTemp", NULL, 55 },
+	  "{\"rightNozzle\":200,\"leftNozzle\":-200,\"platform\":55,"
+	  "\"chamber\":-200}}", FF_HTTP_OK, "platTargetTemp", NULL, 55 },
+	{ "temperature nozzle set", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-200,\"leftNozzle\":-200,"
+	  "\"platform\":60,\"chamber\":-200}}", FF_HTTP_OK,
+	  "rightTargetTemp", NULL, 200 },
+	{ "temperature -200 unchanged", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-200,\"leftNozzle\":-200,"
+	  "\"platform\":-200,\"chamber\":-200}}", FF_HTTP_OK,
+	  "platTargetTemp", NULL, 60 },
+	{ "temperature -100 off", "{\"cmd\":\"temperatureCtl_cmd\","
+	  "\"args\":{\"rightNozzle\":-100,\"leftNozzle\":-200,"
+	  "\"platform\":-200,\"chamber\":-200}}", FF_HTTP_OK,
+	  "rightTargetTemp", NULL, 0 },
 	{ "temperature nothing", "{\"cmd\":\"temperatureCtl_cmd\","
-	  "\"args\":{\"x\":1}}", FF_HTTP_BAD, "rightTargetTemp", NULL, 200 },
+	  "\"args\":{\"x\":1}}", FF_HTTP_BAD, "platTargetTemp", NULL, 60 },
+	{ "camera on", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"open\"}}", FF_HTTP_OK, "cameraStreamUrl",
+	  "http://192.168.1.77:8080/?action=stream", 0 },
+	{ "camera off", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"close\"}}", FF_HTTP_OK, "cameraStreamUrl", "", 0 },
+	{ "camera bad", "{\"cmd\":\"streamCtrl_cmd\",\"args\":"
+	  "{\"action\":\"zoom\"}}", FF_HTTP_BAD, "cameraStreamUrl", "", 0 },
+	{ "shutdown timer", "{\"cmd\":\"delayClose_cmd\",\"args\":"
+	  "{\"automaticShutdown\":true,\"shutdownAfterTime\":30}}",
+	  FF_HTTP_OK, "autoShutdown", "open", 0 },
+	{ "shutdown minutes", "{\"cmd\":\"delayClose_cmd\",\"args\":"
+	  "{\"automaticShutdown\":\"close\"}}", FF_HTTP_OK,
+	  "autoShutdownTime", NULL, 30 },
+	{ "rename", "{\"cmd\":\"reName_cmd\",\"args\":"
+	  "{\"name\":\"Shop 5M\"}}", FF_HTTP_OK, "name", "Shop 5M", 0 },
+	{ "rename bad", "{\"cmd\":\"reName_cmd\",\"args\":"
+	  "{\"name\":\"\"}}", FF_HTTP_BAD, "name", "Shop 5M", 0 },
+	{ "calibration", "{\"cmd\":\"calibration_cmd\",\"args\":"
+	  "{\"levelingDetection\":false,\"vibrationCompensation\":false}}",
+	  FF_HTTP_OK, "status", "ready", 0 },
 	{ "pause without a job", "{\"cmd\":\"jobCtl_cmd\",\"args\":"
 	  "{\"jobID\":\"\",\"action\":\"pause\"}}", FF_HTTP_BUSY,
 	  "status", "ready", 0 },
@@ -386,6 +420,32 @@ test_control(void **state)
 	ff_model_free(m);
 }
 
+/* The base64 s decodes to the PNG ff_model_thumb_png() gives M662. */
+static void
+expect_tcp_png(const char *s)
+{
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char out[256];
+	const uint8_t *png;
+	size_t n = 0, len;
+	unsigned bits = 0, v = 0;
+	const char *p;
+
+	for (; *s != '\0' && *s != '='; s++) {
+		assert_non_null(p = strchr(abc, *s));
+		v = v << 6 | (unsigned)(p - abc);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			assert_true(n < sizeof(out));
+			out[n++] = (unsigned char)(v >> bits);
+		}
+	}
+	png = ff_model_thumb_png(&len);
+	assert_int_equal(n, len);
+	assert_memory_equal(out, png, len);
+}
+
 static void
 test_gcode_list_and_thumb(void **state)
 {
@@ -409,8 +469,9 @@ test_gcode_list_and_thumb(void **state)
 	    0, FF_HTTP_OK);
 	img = cJSON_GetObjectItemCaseSensitive(j, "imageData");
 	assert_true(cJSON_IsString(img));
-	/* Base64 of a PNG signature. */
+	/* Base64 of a PNG signature; the PNG M662 sends over TCP. */
 	assert_memory_equal(img->valuestring, "iVBORw0KGgo", 11);
+	expect_tcp_png(img->valuestring);
 	cJSON_Delete(j);
 	post_expect(m, "/gcodeThumb", "{" AUTH ",\"fileName\":\"c.3mf\"}", 0,
 	    FF_HTTP_BAD);
@@ -444,6 +505,50 @@ tcp(struct ff_model *m, int64_t t, const char *in, const char *want)
 	assert_int_equal(ff_proto_feed(&p, m, in, strlen(in), t, cap_emit, &c),
 	    0);
 	assert_string_equal(c.buf, want);
+}
+
+static void
+detail_num(struct ff_model *m, const char *key, double want)
+{
+	cJSON *j = post_code(m, "/detail", "{" AUTH "}", 0, FF_HTTP_OK);
+
+	if (dnum(detail_of(j), key) != want)
+		fail_msg("/detail %s is %g, want %g", key,
+		    dnum(detail_of(j), key), want);
+	cJSON_Delete(j);
+}
+
+/* Temperatures set over HTTP show in M105; a rename in M115. */
+static void
+test_control_over_tcp(void **state)
+{
+	struct ff_model *m = new_model(FF_ADVENTURER5M_PRO);
+
+	(void)state;
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"temperatureCtl_cmd\",\"args\":{\"rightNozzle\":210,"
+	    "\"leftNozzle\":-200,\"platform\":-200,\"chamber\":-200}}}", 0,
+	    FF_HTTP_OK);
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"temperatureCtl_cmd\",\"args\":{\"rightNozzle\":-200,"
+	    "\"leftNozzle\":-200,\"platform\":65,\"chamber\":-200}}}", 0,
+	    FF_HTTP_OK);
+	tcp(m, 0, "~M105\r\n", "CMD M105 Received.\r\n"
+	    "T0:25.0/210.0 T1:0.0/0.0 B:25.0/65.0\r\nok\r\n");
+	/* And the other way: a fan set over TCP shows in /detail. */
+	tcp(m, 0, "~M106 S128\r\n", "CMD M106 Received.\r\nok\r\n");
+	detail_num(m, "coolingFanSpeed", 50);
+	tcp(m, 0, "~M107\r\n", "CMD M107 Received.\r\nok\r\n");
+	detail_num(m, "coolingFanSpeed", 0);
+	post_expect(m, "/control", "{" AUTH ",\"payload\":{\"cmd\":"
+	    "\"reName_cmd\",\"args\":{\"name\":\"Bench\"}}}", 0,
+	    FF_HTTP_OK);
+	tcp(m, 0, "~M115\r\n", "CMD M115 Received.\r\n"
+	    "Machine Type: Flashforge Adventurer 5M Pro\r\n"
+	    "Machine Name: Bench\r\nFirmware: v2.7.6\r\nSN: " SERIAL "\r\n"
+	    "X: 220 Y: 220 Z: 220\r\nTool Count: 1\r\n"
+	    "Mac Address:88:A9:A7:9C:42:07\n \r\nok\r\n");
+	ff_model_free(m);
 }
 
 /* A print started over HTTP, followed over TCP and HTTP. */
@@ -555,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_product),
 		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_control),
+		cmocka_unit_test(test_control_over_tcp),
 		cmocka_unit_test(test_gcode_list_and_thumb),
 		cmocka_unit_test(test_print_gcode),
 		cmocka_unit_test(test_cancel),

@@ -591,6 +591,74 @@ test_settings(void **state)
 	ff_model_free(m);
 }
 
+static const struct name_case {
+	const char	*name;
+	int		 rc;
+} name_cases[] = {
+	{ "Workshop A3", 0 },
+	{ "x", 0 },
+	{ "0123456789012345678901234567890123456789012345678901234567890123",
+	  0 },		/* FF_PRINTER_NAME_MAX bytes */
+	{ "01234567890123456789012345678901234567890123456789012345678901234",
+	  -1 },
+	{ "", -1 },
+	{ "tab\there", -1 },
+	{ "new\nline", -1 },
+	{ "W\xc3\xbcrfel", -1 },	/* ASCII only: it goes into M115 */
+	{ NULL, -1 },
+};
+
+/* M610 / reName_cmd; a refused name leaves the old one. */
+static void
+test_rename(void **state)
+{
+	struct ff_model *m = new_model(FF_ADVENTURER3, 0);
+	char want[128];
+	size_t i;
+
+	(void)state;
+	snprintf(want, sizeof(want), "%s", ff_model_name(m));
+	for (i = 0; i < sizeof(name_cases) / sizeof(name_cases[0]); i++) {
+		const struct name_case *nc = &name_cases[i];
+
+		if (ff_model_set_name(m, nc->name) != nc->rc)
+			fail_msg("name %zu: rc is not %d", i, nc->rc);
+		if (nc->rc == 0)
+			snprintf(want, sizeof(want), "%s", nc->name);
+		assert_string_equal(ff_model_name(m), want);
+	}
+	ff_model_free(m);
+}
+
+/* M17/M18, M405/M406, M611, the camera and shutdown timer. */
+static void
+test_switches(void **state)
+{
+	struct ff_model *m = new_model(FF_FINDER, 0);
+	struct ff_status st;
+
+	(void)state;
+	assert_int_equal(ff_model_set_tools(m, 3), -1);
+	assert_int_equal(ff_model_set_tools(m, 0), -1);
+	assert_int_equal(ff_model_set_tools(m, 2), 0);
+	ff_model_set_runout(m, 0);
+	ff_model_set_camera(m, 1);
+	ff_model_set_shutdown(m, 1, 100000);
+	assert_int_equal(ff_model_set_steppers(m, 0, 0), 0);
+	ff_model_status(m, 0, &st);
+	assert_int_equal(st.tool_count, 2);
+	assert_int_equal(st.runout, 0);
+	assert_int_equal(st.camera, 1);
+	assert_int_equal(st.auto_shutdown, 1);
+	assert_int_equal(st.shutdown_min, 24 * 60);
+	assert_int_equal(st.steppers, 0);
+	/* Steppers stay on while a job runs. */
+	assert_int_equal(ff_model_print_file(m, "20mm_cube.g", 0), 0);
+	assert_int_equal(ff_model_set_steppers(m, 1, 0), 0);
+	assert_int_equal(ff_model_set_steppers(m, 0, 1000), -1);
+	ff_model_free(m);
+}
+
 int
 main(void)
 {
@@ -609,6 +677,8 @@ main(void)
 		cmocka_unit_test(test_moves),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_switches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

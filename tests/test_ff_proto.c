@@ -78,6 +78,15 @@ expect_bytes(const char *what, const struct capture *c, const char *want)
 		    esc(c->buf, c->len), esc(want, n));
 }
 
+static void
+expect_n(const char *what, const struct capture *c, const char *want,
+    size_t n)
+{
+	if (c->len != n || memcmp(c->buf, want, n) != 0)
+		fail_msg("%s:\n got  \"%s\"\n want \"%s\"", what,
+		    esc(c->buf, c->len), esc(want, n));
+}
+
 static struct ff_model *
 new_model(enum ff_kind kind, const char *name)
 {
@@ -113,8 +122,15 @@ exchange(struct ff_proto *p, struct ff_model *m, int64_t t, const char *in,
 struct step {
 	int64_t		 t;	/* ms */
 	const char	*in;
-	const char	*want;	/* NULL: any reply */
+	const char	*want;	/* NULL: any reply; "": no reply at all */
 };
+
+/* The thumbnail every file has (ff_model.c), as a C string. */
+#define PNG	"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x04" \
+    "\x00\x00\x00\x04\x08\x02\x00\x00\x00&\x93\x09)\x00\x00\x00" \
+    "\x0eIDATx\xda" "ch@\x02\x0c\xc4q\x00pR\x18\x01\x9e\xae\xbeo" \
+    "\x00\x00\x00\x00IEND\xae" "B`\x82"
+#define PNG_LEN	71
 
 #define STEPS_MAX	8
 
@@ -164,8 +180,9 @@ static const struct reply_case {
 	    { 0, "~M9999 X1\r\n", "CMD M9999 Received.\r\nok\r\n" } } },
 	{ "unknown G-code", FF_ADVENTURER5M_PRO, NULL, 0, {
 	    { 0, "~G92 X0\r\n", "CMD G92 Received.\r\nok\r\n" } } },
-	{ "M662 without thumbnails", FF_ADVENTURER5M, NULL, 0, {
-	    { 0, "~M662 20mm_cube.gcode\r\n", "CMD M662 Received.\r\nok\r\n" } } },
+	{ "M662 of a missing file", FF_ADVENTURER4, NULL, 0, {
+	    { 0, "~M662 /data/nope.gx\r\n",
+	      "CMD M662 Received.\r\nError: File not exists\r\nok\r\n" } } },
 
 	/* The Adventurer 3 (3C login text). */
 	{ "adventurer3 M601", FF_ADVENTURER3, NULL, 0, {
@@ -296,10 +313,97 @@ static const struct reply_case {
 	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
 	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: READY\r\n"
 	      "MoveMode: READY\r\nok\r\n" } } },
-	{ "M661 lists the card", FF_FINDER, "b.g", 10, {
+	{ "A3 M661 text, G-code only", FF_ADVENTURER3, "notes.txt", 10, {
 	    { 0, "~M661\r\n",
-	      "CMD M661 Received.\r\n0:/user/20mm_cube.g\r\n0:/user/b.g\r\n"
+	      "CMD M661 Received.\ninfo_list.size: 1\n20mm_cube.gx\n" } } },
+
+	/* Starting: M23 alone on the Finder/A4/5M, M23 + M24 on the A3. */
+	{ "finder M23 alone starts", FF_FINDER, NULL, 0, {
+	    { 0, "~M23 0:/user/20mm_cube.g\r\n",
+	      "CMD M23 Received.\r\nFile opened: 20mm_cube.g Size: 5525652"
+	      "\r\nFile selected\r\nok\r\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 1 Y-max: 0 Z-max: 1\r\n"
+	      "Status: S:1 L:0 J:0 F:1\r\nMachineStatus: BUILDING_FROM_SD\r\n"
+	      "MoveMode: MOVING\r\nok\r\n" } } },
+	{ "5M M23 of a /data/ name starts", FF_ADVENTURER5M, NULL, 0, {
+	    { 0, "~M23 /data/20mm_cube.gcode\r\n", NULL },
+	    { 0, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 0/100\nLayer: 1/104\r\n"
 	      "ok\r\n" } } },
+	{ "A3 M23 /data/ selects, M24 starts", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M23 /data/20mm_cube.gx\r\n",
+	      "CMD M23 Received.\r\nFile opened: 20mm_cube.gx Size: 1048576"
+	      "\r\nFile selected\r\nok\r\n" },
+	    { 0, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 0/100\r\nok\r\n" },
+	    { 0, "~M24\r\n", NULL },
+	    { 10000, "~M27\r\n",
+	      "CMD M27 Received.\r\nSD printing byte 1/100\r\nok\r\n" } } },
+
+	/* The Adventurer 3: silent moves, LED switch, rename. */
+	{ "A3 G-code moves are silent", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~G28\r\n", "" },
+	    { 10000, "~G90\r\n", "" },
+	    { 10000, "~G1 X10 Y20 Z5 F6000\r\n", "" },
+	    { 10000, "~G91\r\n", "" },
+	    { 10000, "~G92 X0\r\n", "" },
+	    { 10000, "~M114\r\n",
+	      "CMD M114 Received.\r\nX:10 Y:20 Z:5 A:0 B:0\r\nok\r\n" } } },
+	{ "A3 M146 0 and 1", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M146 0\r\n", "CMD M146 Received.\r\nok\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 0 Y-max: 0 Z-min: 0\r\n"
+	      "MachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 0\r\nCurrentFile: \r\n"
+	      "ok\r\n" },
+	    { 0, "~M146 1\r\n", "CMD M146 Received.\r\nok\n" },
+	    { 0, "~M119\r\n",
+	      "CMD M119 Received.\r\nEndstop: X-max: 0 Y-max: 0 Z-min: 0\r\n"
+	      "MachineStatus: READY\r\nMoveMode: READY\r\n"
+	      "Status: S:1 L:0 J:0 F:0\r\nLED: 1\r\nCurrentFile: \r\n"
+	      "ok\r\n" } } },
+	{ "A3 M610 renames", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M610 Workshop A3\r\n", "CMD M610 Received.\r\nok\r\n" },
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\nMachine Type: Flashforge Adventurer 3\r\n"
+	      "Machine Name: Workshop A3\r\nFirmware: v1.3.7\r\n"
+	      "SN: 62B08883\r\nX: 150 Y: 150 Z: 150\r\nTool Count: 1\r\n"
+	      "Mac Address: 88:A9:A7:90:2A:11\n\r\nok\r\n" } } },
+
+	/* The other commands clients send. */
+	{ "waits without a space", FF_ADVENTURER4, NULL, 0, {
+	    { 0, "~M109S200\r\n", "CMD M109 Received.\r\nok\r\n" },
+	    { 0, "~M190S60\r\n", "CMD M190 Received.\r\nok\r\n" },
+	    { 0, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:25/200 B:25/60\r\nok\r\n" },
+	    { 0, "~M190R40\r\n", "CMD M190 Received.\r\nok\r\n" },
+	    { 0, "~M105\r\n",
+	      "CMD M105 Received.\r\nT0:25/200 B:25/40\r\nok\r\n" } } },
+	{ "steppers, runout, tools, M650", FF_FINDER, NULL, 0, {
+	    { 0, "~M17\r\n", "CMD M17 Received.\r\nok\r\n" },
+	    { 0, "~M18\r\n", "CMD M18 Received.\r\nok\r\n" },
+	    { 0, "~M108 T0\r\n", "CMD M108 Received.\r\nok\r\n" },
+	    { 0, "~M405\r\n", "CMD M405 Received.\r\nok\r\n" },
+	    { 0, "~M406\r\n", "CMD M406 Received.\r\nok\r\n" },
+	    { 0, "~M650\r\n", "CMD M650 Received.\r\nX: 0 Y: 0\r\nok\r\n" },
+	    { 0, "~M611 S2\r\n", "CMD M611 Received.\r\nok\r\n" },
+	    { 0, "~M115\r\n",
+	      "CMD M115 Received.\r\nMachine Type: Flashforge Finder\r\n"
+	      "Machine Name: My Finder\r\nFirmware: V1.5 20160804\r\n"
+	      "SN: 62B08883\r\nX: 140  Y: 140  Z: 140\r\nTool Count: 2\r\n"
+	      "ok\r\n" } } },
+	{ "M18 refused while printing", FF_FINDER, NULL, 0, {
+	    { 0, "~M23 20mm_cube.g\r\n", NULL },
+	    { 0, "~M18\r\n",
+	      "CMD M18 Received.\r\nprinting can not send M18\r\nok\r\n" },
+	    { 0, "~M650\r\n", "CMD M650 Received.\r\nX: 0 Y: 0\r\nok\r\n" } } },
+	{ "A3 M112 echoes", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M112\r\n",
+	      "CMD M112 Received.\r\necho: Emergency Stop!!!\r\nok\r\n" } } },
+	{ "A3 M650", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M650\r\n",
+	      "CMD M650 Received.\r\nX: 1.0 Y: 0.5\r\nok\r\n" } } },
 
 	/* Motion. */
 	{ "finder relative and absolute moves", FF_FINDER, NULL, 0, {
@@ -378,15 +482,299 @@ test_replies(void **state)
 			cap_reset(c);
 			assert_int_equal(ff_proto_feed(&p, m, s->in,
 			    strlen(s->in), s->t, cap_emit, c), 0);
-			assert_int_equal(c->calls, 1);
 			snprintf(what, sizeof(what), "%s, step %zu (%s)",
 			    rc->name, k, esc(s->in, strlen(s->in)));
+			if (s->want != NULL && s->want[0] == '\0') {
+				if (c->calls != 0)
+					fail_msg("%s: a reply", what);
+				continue;
+			}
+			assert_int_equal(c->calls, 1);
 			if (s->want != NULL)
 				expect_bytes(what, c, s->want);
 		}
 		free(c);
 		ff_model_free(m);
 	}
+}
+
+/* Replies with binary parts: one command each, the bytes counted. */
+static const struct bin_case {
+	const char	*name;
+	enum ff_kind	 kind;
+	const char	*file;	/* added first, if not NULL */
+	uint64_t	 size;	/* bytes */
+	const char	*in;
+	const char	*want;
+	size_t		 want_len;	/* bytes */
+} bin_cases[] = {
+	/* M662: the PNG after "ok" (5M, with [FFAPI]'s /data/ prefix), or
+	 * the A3's framing. */
+	{ "5M M662 PNG after ok", FF_ADVENTURER5M, NULL, 0,
+	  "~M662 /data/20mm_cube.gcode\r\n",
+	      "CMD M662 Received.\r\nok\r\n" PNG,
+	  24 + PNG_LEN },
+	{ "finder M662 of a bare name", FF_FINDER, NULL, 0,
+	  "~M662 20mm_cube.g\r\n",
+	      "CMD M662 Received.\r\nok\r\n" PNG,
+	  24 + PNG_LEN },
+	{ "A3 M662 framed", FF_ADVENTURER3, NULL, 0,
+	  "~M662 0:/user/20mm_cube.gx\r\n",
+	      "CMD M662 Received.\nack header length: 71\n"
+	      "\xa2\xa2\x2a\x2a\x00\x00\x00\x47" PNG,
+	  19 + 22 + 8 + PNG_LEN },
+	/* M661: the binary block, /data/ paths ([MAUG]'s NM3.gx example). */
+	{ "5M M661 binary", FF_ADVENTURER5M, "NM3.gx", 10,
+	  "~M661\r\n",
+	      "CMD M661 Received.\r\nok\r\n"
+	      "\x44\xaa\xaa\x44\x00\x00\x00\x02"
+	      "\x3a\x3a\xa3\xa3\x00\x00\x00\x15/data/20mm_cube.gcode"
+	      "\x3a\x3a\xa3\xa3\x00\x00\x00\x0c/data/NM3.gx",
+	  24 + 8 + 8 + 21 + 8 + 12 },
+	{ "finder M661 binary", FF_FINDER, NULL, 0,
+	  "~M661\r\n",
+	      "CMD M661 Received.\r\nok\r\n"
+	      "\x44\xaa\xaa\x44\x00\x00\x00\x01"
+	      "\x3a\x3a\xa3\xa3\x00\x00\x00\x11/data/20mm_cube.g",
+	  24 + 8 + 8 + 17 },
+};
+
+static void
+test_bin_replies(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bin_cases) / sizeof(bin_cases[0]); i++) {
+		const struct bin_case *bc = &bin_cases[i];
+		struct ff_model *m = new_model(bc->kind, "My Finder");
+		struct capture *c = calloc(1, sizeof(*c));
+		struct ff_proto p;
+
+		assert_non_null(c);
+		ff_proto_init(&p);
+		if (bc->file != NULL)
+			assert_int_equal(ff_model_file_add(m, bc->file,
+			    bc->size), 0);
+		assert_int_equal(ff_proto_feed(&p, m, bc->in, strlen(bc->in),
+		    0, cap_emit, c), 0);
+		assert_int_equal(c->calls, 1);
+		expect_n(bc->name, c, bc->want, bc->want_len);
+		free(c);
+		ff_model_free(m);
+	}
+}
+
+/* --- M28/M29 uploads ------------------------------------------------ */
+
+enum up_how {
+	UP_EXACT,	/* every byte, then M29 */
+	UP_SHORT,	/* half of the file, then M29 */
+	UP_LONG,	/* the file and one line more, then M29 */
+	UP_BADCRC,	/* block 1's payload altered */
+	UP_TOOBIG,	/* M28 announces more than FF_TCP_UPLOAD_MAX */
+};
+
+static const char up_done[] =
+    "CMD M29 Received.\r\nDone saving file.\r\nok\r\n";
+static const char up_refused[] =
+    "CMD M29 Received.\r\nError: file size mismatch, file deleted\r\nok\r\n";
+
+static const struct upload_case {
+	const char	*name;
+	enum ff_kind	 kind;
+	size_t		 size;	/* bytes of the file */
+	enum up_how	 how;
+	const char	*m29;	/* M29's reply */
+	int		 stored;
+} upload_cases[] = {
+	{ "5M raw", FF_ADVENTURER5M, 7000, UP_EXACT, up_done, 1 },
+	{ "A4 raw, empty file", FF_ADVENTURER4, 0, UP_EXACT, up_done, 1 },
+	{ "5M Pro raw short", FF_ADVENTURER5M_PRO, 7000, UP_SHORT, up_refused,
+	  0 },
+	{ "A4 raw long", FF_ADVENTURER4, 7000, UP_LONG, up_refused, 0 },
+	{ "finder framed", FF_FINDER, 8400, UP_EXACT, up_done, 1 },
+	{ "A3 framed, one block", FF_ADVENTURER3, 4096, UP_EXACT, up_done, 1 },
+	{ "finder framed short", FF_FINDER, 8400, UP_SHORT, up_refused, 0 },
+	{ "A3 framed long", FF_ADVENTURER3, 8400, UP_LONG, up_refused, 0 },
+	{ "finder framed bad CRC", FF_FINDER, 8400, UP_BADCRC, up_refused, 0 },
+	{ "5M too big", FF_ADVENTURER5M, 0, UP_TOOBIG, NULL, 0 },
+};
+
+static uint32_t
+test_crc32(const unsigned char *b, size_t n)
+{
+	uint32_t crc = 0xffffffffU;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		crc ^= b[i];
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0xedb88320U : crc >> 1;
+	}
+	return crc ^ 0xffffffffU;
+}
+
+static void
+put32(unsigned char *b, uint32_t v)
+{
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+}
+
+/* The wire bytes for file[0..n): as they are, or in 4112-byte blocks;
+ * *acks gets the acknowledgements a printer sends for them. */
+static unsigned char *
+up_wire(const unsigned char *file, size_t n, int framed, size_t *len,
+    char *acks, size_t acks_size)
+{
+	unsigned char *w = malloc(n + (n / 4096 + 1) * 4112), *b;
+	size_t off, k, a = 0;
+	uint32_t no;
+
+	assert_non_null(w);
+	acks[0] = '\0';
+	if (!framed) {
+		memcpy(w, file, n);
+		*len = n;
+		return w;
+	}
+	for (off = 0, no = 0, b = w; off < n; off += k, no++, b += 4112) {
+		k = n - off < 4096 ? n - off : 4096;
+		memset(b, 0, 4112);
+		put32(b, 0x5a5aa5a5U);
+		put32(b + 4, no);
+		put32(b + 8, (uint32_t)k);
+		put32(b + 12, test_crc32(file + off, k));
+		memcpy(b + 16, file + off, k);
+		a += (size_t)snprintf(acks + a, acks_size - a, "N%04u ok.\r\n",
+		    no);
+	}
+	*len = (size_t)(b - w);
+	return w;
+}
+
+/* Feeds in pieces of 1000 bytes, splitting blocks and lines anywhere. */
+static void
+feed_chunks(struct ff_proto *p, struct ff_model *m, const unsigned char *b,
+    size_t n, struct capture *c)
+{
+	size_t off, k;
+
+	for (off = 0; off < n; off += k) {
+		k = n - off < 1000 ? n - off : 1000;
+		assert_int_equal(ff_proto_feed(p, m, b + off, k, 0, cap_emit,
+		    c), 0);
+	}
+}
+
+static void
+run_upload(const struct upload_case *uc)
+{
+	static const char line[] = "M104 S250\nG28\n";
+	const struct ff_info *fi = ff_model_kind_info(uc->kind);
+	struct ff_model *m = new_model(uc->kind, "P");
+	struct capture *c = calloc(1, sizeof(*c));
+	unsigned char *file = malloc(uc->size + 1), *w;
+	char cmd[128], acks[256], want[512];
+	struct ff_status st;
+	struct ff_proto p;
+	size_t i, wlen, send;
+	uint64_t size;
+
+	assert_non_null(c);
+	assert_non_null(file);
+	ff_proto_init(&p);
+	/* G-code that would heat and home the printer if it were run. */
+	for (i = 0; i < uc->size; i++)
+		file[i] = (unsigned char)line[i % (sizeof(line) - 1)];
+	snprintf(cmd, sizeof(cmd), "~M28 %llu 0:/user/up.gcode\r\n",
+	    uc->how == UP_TOOBIG ? FF_TCP_UPLOAD_MAX + 1 :
+	    (unsigned long long)uc->size);
+	if (uc->how == UP_TOOBIG)
+		exchange(&p, m, 0, cmd, "CMD M28 Received.\r\n"
+		    "Error: Not enough space\r\nok\r\n");
+	else
+		exchange(&p, m, 0, cmd, "CMD M28 Received.\r\n"
+		    "Writing to file: 0:/user/up.gcode\r\nok\r\n");
+
+	w = up_wire(file, uc->size, fi->upload_framed, &wlen, acks,
+	    sizeof(acks));
+	send = wlen;
+	if (uc->how == UP_SHORT) {
+		/* Half, on a line of the file or a block. */
+		send = fi->upload_framed ? 4112 : 14 * 250;
+		acks[fi->upload_framed ? 11 : 0] = '\0';
+	} else if (uc->how == UP_BADCRC) {
+		w[4112 + 16 + 5] ^= 0x01;
+		snprintf(acks, sizeof(acks), "N0000 ok.\r\nN0001 error.\r\n");
+	} else if (uc->how == UP_TOOBIG)
+		send = 0;
+	cap_reset(c);
+	feed_chunks(&p, m, w, send, c);
+	if (uc->how == UP_LONG)
+		feed_chunks(&p, m, (const unsigned char *)"G28\n", 4, c);
+	snprintf(want, sizeof(want), "%s", acks);
+	expect_bytes(uc->name, c, want);
+
+	if (uc->m29 != NULL)
+		exchange(&p, m, 0, "~M29\r\n", uc->m29);
+	if (uc->stored) {
+		assert_int_equal(ff_model_file_find(m, "up.gcode", &size), 0);
+		assert_int_equal(size, uc->size);
+	} else
+		assert_int_equal(ff_model_file_find(m, "up.gcode", NULL), -1);
+	/* None of the file's lines ran. */
+	ff_model_status(m, 0, &st);
+	assert_true(st.nozzle_target == 0);
+	assert_int_equal(st.machine, FF_MACHINE_READY);
+	/* Commands again afterwards. */
+	exchange(&p, m, 0, "~M650\r\n", fi->kind == FF_ADVENTURER3 ?
+	    "CMD M650 Received.\r\nX: 1.0 Y: 0.5\r\nok\r\n" :
+	    "CMD M650 Received.\r\nX: 0 Y: 0\r\nok\r\n");
+	free(w);
+	free(file);
+	free(c);
+	ff_model_free(m);
+}
+
+static void
+test_upload(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(upload_cases) / sizeof(upload_cases[0]); i++)
+		run_upload(&upload_cases[i]);
+}
+
+/* The uploaded file is listed by M661 and starts with M23. */
+static void
+test_upload_then_print(void **state)
+{
+	struct ff_model *m = new_model(FF_ADVENTURER5M, "P");
+	struct capture *c = calloc(1, sizeof(*c));
+	struct ff_proto p;
+	struct ff_status st;
+
+	(void)state;
+	assert_non_null(c);
+	ff_proto_init(&p);
+	assert_int_equal(ff_proto_feed(&p, m, "~M28 4 0:/user/a.gx\r\nG28\n"
+	    "~M29\r\n~M661\r\n", 38, 0, cap_emit, c), 0);
+	assert_non_null(memmem(c->buf, c->len, "\x00\x00\x00\x0a/data/a.gx",
+	    14));
+	cap_reset(c);
+	assert_int_equal(ff_proto_feed(&p, m, "~M23 0:/user/a.gx\r\n", 19, 0,
+	    cap_emit, c), 0);
+	ff_model_status(m, 1000, &st);
+	assert_int_equal(st.job, FF_JOB_PRINTING);
+	assert_string_equal(st.file, "a.gx");
+	free(c);
+	ff_model_free(m);
 }
 
 /* --- line assembly --------------------------------------------------- */
@@ -646,6 +1034,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_bin_replies),
+		cmocka_unit_test(test_upload),
+		cmocka_unit_test(test_upload_then_print),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_coalesced),
 		cmocka_unit_test(test_spellings),
