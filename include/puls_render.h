@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "puls.h"
+
 #define PULS_XY_MM	(0.15 / 8)	/* mm per X/Y step: microstep 8 */
 #define PULS_Z_MM	(0.70612 / 2)	/* mm per Z step: microstep 2 */
 #define PULS_BED_W	495.0		/* mm, assumed Glowforge bed */
@@ -43,6 +45,8 @@ struct puls_trace {
 	uint64_t	 le_ticks;	/* laser enabled */
 	uint64_t	 ortho[2];	/* single-axis XY steps: travel, cut */
 	uint64_t	 diag[2];	/* X+Y steps in one tick: travel, cut */
+	uint64_t	 moves[3];	/* ticks stepping X, Y, Z */
+	uint64_t	 lp;		/* laser power setting bytes */
 	/* Toolpath (only when path != 0 at init). */
 	int		 path;
 	double		 tol;		/* steps the drawing may stray */
@@ -80,6 +84,8 @@ void	 puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body,
 /* Closes the open run of the toolpath. */
 void	 puls_trace_finish(struct puls_trace *t);
 void	 puls_trace_free(struct puls_trace *t);
+/* The counts of puls_stats_add(), from the same pass. */
+void	 puls_trace_stats(const struct puls_trace *t, struct puls_stats *st);
 /* {"X": {"min", "max", "min_mm", "max_mm"}, "Y", "Z", "laser_on_s",
  * "travel_mm", "cut_mm"}; stfr in ticks per second. */
 cJSON	*puls_trace_json(const struct puls_trace *t, uint32_t stfr);

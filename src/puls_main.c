@@ -134,6 +134,8 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
 		goto done;
 	}
 	puls_stream_nocheck(in->s);
+	if (t != NULL)
+		puls_stream_nostats(in->s);	/* the trace counts */
 	if (strcmp(name, "-") == 0)
 		fd = STDIN_FILENO;
 	else if ((fd = open(name, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -374,6 +376,7 @@ static int
 gfp_stats_one(const char *name, int json)
 {
 	struct puls_trace t;
+	struct puls_stats st;
 	struct gfp_input in;
 	const struct puls_header *h;
 	cJSON *info = NULL, *ext = NULL;
@@ -386,8 +389,9 @@ gfp_stats_one(const char *name, int json)
 		goto done;
 	h = puls_stream_header(in.s);
 	puls_header_get(h, "STfr", &stfr);
-	if ((info = puls_info_json(h, puls_stream_body_size(in.s),
-	    puls_stream_stats(in.s))) == NULL ||
+	puls_trace_stats(&t, &st);
+	if ((info = puls_info_json(h, puls_stream_body_size(in.s), &st)) ==
+	    NULL ||
 	    (ext = puls_trace_json(&t, stfr)) == NULL) {
 		fprintf(stderr, "gf-puls: %s: out of memory\n", name);
 		goto done;

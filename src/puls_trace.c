@@ -324,8 +324,12 @@ puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body, size_t len)
 		k = &puls_ticks[body[i]];
 		t->ticks++;
 		t->le_ticks += k->le;
+		t->lp += k->lp;
 		if ((k->dx | k->dy | k->dz) == 0)
 			continue;
+		t->moves[0] += k->dx != 0;
+		t->moves[1] += k->dy != 0;
+		t->moves[2] += k->dz != 0;
 		px = t->x;
 		py = t->y;
 		t->x += k->dx;
@@ -383,6 +387,7 @@ puls_hsum8(__m128i v)
 struct puls_lanes {
 	__m128i		pos[3], mn[3], mx[3];
 	__m128i		le, ortho, ortho_le, diag, diag_le;	/* counts */
+	__m128i		moves[3], lp;				/* counts */
 };
 
 /* One tick of every lane. */
@@ -403,9 +408,12 @@ puls_lanes_tick(struct puls_lanes *L, __m128i c)
 		L->pos[a] = _mm_add_epi8(_mm_sub_epi8(L->pos[a], p), n);
 		L->mn[a] = _mm_min_epu8(L->mn[a], L->pos[a]);
 		L->mx[a] = _mm_max_epu8(L->mx[a], L->pos[a]);
+		m = _mm_or_si128(p, n);
+		L->moves[a] = _mm_sub_epi8(L->moves[a], m);
 		if (a < 2)
-			mv[a] = _mm_or_si128(p, n);
+			mv[a] = m;
 	}
+	L->lp = _mm_sub_epi8(L->lp, _mm_cmplt_epi8(c, _mm_setzero_si128()));
 	le = _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8((char)0x90)),
 	    _mm_set1_epi8(0x10));
 	o = _mm_xor_si128(mv[0], mv[1]);
@@ -447,6 +455,9 @@ puls_lanes_fold(struct puls_trace *t, const struct puls_lanes *L)
 	t->z = p[2];
 	t->ticks += PULS_CHUNK;
 	t->le_ticks += puls_hsum8(L->le);
+	for (a = 0; a < 3; a++)
+		t->moves[a] += puls_hsum8(L->moves[a]);
+	t->lp += puls_hsum8(L->lp);
 	t->ortho[1] += ortho_le;
 	t->ortho[0] += ortho - ortho_le;
 	t->diag[1] += diag_le;
@@ -463,8 +474,10 @@ puls_trace_chunk(struct puls_trace *t, const uint8_t *p)
 
 	for (a = 0; a < 3; a++)
 		L.pos[a] = L.mn[a] = L.mx[a] = _mm_set1_epi8((char)128);
-	L.le = L.ortho = L.ortho_le = L.diag = L.diag_le =
+	L.le = L.ortho = L.ortho_le = L.diag = L.diag_le = L.lp =
 	    _mm_setzero_si128();
+	for (a = 0; a < 3; a++)
+		L.moves[a] = _mm_setzero_si128();
 	for (j = 0; j < PULS_SEG; j += 16) {
 		for (i = 0; i < 16; i++)
 			r[i] = _mm_loadu_si128((const __m128i *)(const void *)
@@ -477,6 +490,179 @@ puls_trace_chunk(struct puls_trace *t, const uint8_t *p)
 }
 #endif
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PULS_HAVE_AVX2	1
+
+/*
+ * The same scan with AVX2, where the CPU has it (checked at run time; the
+ * build stays baseline x86-64): two chunks at once, one per 128-bit half
+ * (the AVX2 byte interleave works within halves, so the transpose is the
+ * same), and the decode as pshufb lookups on the low nibble (an index
+ * with bit 7 set, a power byte, looks up 0: no motion).
+ */
+#define PULS_AVX2 __attribute__((target("avx2")))
+
+#define PULS_NIB(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p) \
+	_mm256_setr_epi8(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, \
+	    a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)
+
+struct puls_lanes2 {
+	__m256i		pos[3], mn[3], mx[3];
+	__m256i		le, ortho, ortho_le, diag, diag_le;	/* counts */
+	__m256i		xmoves, zmoves, lp;			/* counts */
+};
+
+static PULS_AVX2 uint64_t
+puls_hsum8_avx2(__m256i v)
+{
+	__m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
+	__m128i h = _mm_add_epi64(_mm256_castsi256_si128(s),
+	    _mm256_extracti128_si256(s, 1));
+
+	return (uint64_t)_mm_cvtsi128_si64(h) +
+	    (uint64_t)_mm_cvtsi128_si64(_mm_srli_si128(h, 8));
+}
+
+static PULS_AVX2 void
+puls_lanes2_fold(struct puls_trace *t, const struct puls_lanes2 *L)
+{
+	uint8_t pos[3][32], mn[3][32], mx[3][32];
+	int64_t p[3] = { t->x, t->y, t->z }, lo, hi;
+	uint64_t ortho = puls_hsum8_avx2(L->ortho);
+	uint64_t diag = puls_hsum8_avx2(L->diag);
+	uint64_t ortho_le = puls_hsum8_avx2(L->ortho_le);
+	uint64_t diag_le = puls_hsum8_avx2(L->diag_le);
+	int a, i;
+
+	for (a = 0; a < 3; a++) {
+		_mm256_storeu_si256((__m256i *)(void *)pos[a], L->pos[a]);
+		_mm256_storeu_si256((__m256i *)(void *)mn[a], L->mn[a]);
+		_mm256_storeu_si256((__m256i *)(void *)mx[a], L->mx[a]);
+		/* Lanes 0-15: the first chunk's segments, then the second's. */
+		for (i = 0; i < 32; i++) {
+			lo = p[a] + mn[a][i] - 128;
+			hi = p[a] + mx[a][i] - 128;
+			if (lo < t->min[a])
+				t->min[a] = lo;
+			if (hi > t->max[a])
+				t->max[a] = hi;
+			p[a] += pos[a][i] - 128;
+		}
+	}
+	t->x = p[0];
+	t->y = p[1];
+	t->z = p[2];
+	t->ticks += 2 * PULS_CHUNK;
+	t->le_ticks += puls_hsum8_avx2(L->le);
+	t->moves[0] += puls_hsum8_avx2(L->xmoves);
+	/* Every X and Y step is one ortho tick or half a diagonal one. */
+	t->moves[1] += ortho + 2 * diag - puls_hsum8_avx2(L->xmoves);
+	t->moves[2] += puls_hsum8_avx2(L->zmoves);
+	t->lp += puls_hsum8_avx2(L->lp);
+	t->ortho[1] += ortho_le;
+	t->ortho[0] += ortho - ortho_le;
+	t->diag[1] += diag_le;
+	t->diag[0] += diag - diag_le;
+}
+
+/* Two chunks, p and p + PULS_CHUNK. */
+static PULS_AVX2 void
+puls_trace_chunk2_avx2(struct puls_trace *t, const uint8_t *p)
+{
+	const __m256i tdx = PULS_NIB(0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1,
+	    0, 1, 0, -1);
+	const __m256i tdy = PULS_NIB(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0,
+	    1, 1, 1, 1);
+	/* Z: bits 5-7 moved to 1-3; 8 and up is a power byte. */
+	const __m256i tdz = PULS_NIB(0, 0, -1, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0);
+	/* Exactly one of X and Y steps; both do. */
+	const __m256i tor = PULS_NIB(0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1,
+	    1, 0, 1, 0);
+	const __m256i tdi = PULS_NIB(0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0,
+	    0, 1, 0, 1);
+	const __m256i tmx = PULS_NIB(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+	    0, 1, 0, 1);
+	const __m256i tmz = PULS_NIB(0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0);
+	const __m256i m8f = _mm256_set1_epi8((char)0x8f);
+	const __m256i me0 = _mm256_set1_epi8((char)0xe0);
+	const __m256i m90 = _mm256_set1_epi8((char)0x90);
+	const __m256i v10 = _mm256_set1_epi8(0x10);
+	struct puls_lanes2 L;
+	__m256i r[16], o[16], c, xy, zi, d, le, cl;
+	int a, i, j, round;
+
+	for (a = 0; a < 3; a++)
+		L.pos[a] = L.mn[a] = L.mx[a] = _mm256_set1_epi8((char)128);
+	L.le = L.ortho = L.ortho_le = L.diag = L.diag_le = L.xmoves =
+	    L.zmoves = L.lp = _mm256_setzero_si256();
+	for (j = 0; j < PULS_SEG; j += 16) {
+		for (i = 0; i < 16; i++)
+			r[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(
+			    _mm_loadu_si128((const __m128i *)(const void *)
+			    (p + i * PULS_SEG + j))),
+			    _mm_loadu_si128((const __m128i *)(const void *)
+			    (p + PULS_CHUNK + i * PULS_SEG + j)), 1);
+		for (round = 0; round < 4; round++) {
+			for (i = 0; i < 8; i++) {
+				o[2 * i] = _mm256_unpacklo_epi8(r[i], r[i + 8]);
+				o[2 * i + 1] = _mm256_unpackhi_epi8(r[i],
+				    r[i + 8]);
+			}
+			memcpy(r, o, sizeof(o));
+		}
+		for (i = 0; i < 16; i++) {
+			c = r[i];
+			xy = _mm256_and_si256(c, m8f);
+			d = _mm256_shuffle_epi8(tdx, xy);
+			L.pos[0] = _mm256_add_epi8(L.pos[0], d);
+			d = _mm256_shuffle_epi8(tdy, xy);
+			L.pos[1] = _mm256_add_epi8(L.pos[1], d);
+			zi = _mm256_srli_epi16(_mm256_and_si256(c, me0), 4);
+			d = _mm256_shuffle_epi8(tdz, zi);
+			L.pos[2] = _mm256_add_epi8(L.pos[2], d);
+			L.xmoves = _mm256_add_epi8(L.xmoves,
+			    _mm256_shuffle_epi8(tmx, xy));
+			L.zmoves = _mm256_add_epi8(L.zmoves,
+			    _mm256_shuffle_epi8(tmz, zi));
+			L.lp = _mm256_sub_epi8(L.lp, _mm256_cmpgt_epi8(
+			    _mm256_setzero_si256(), c));
+			for (a = 0; a < 3; a++) {
+				L.mn[a] = _mm256_min_epu8(L.mn[a], L.pos[a]);
+				L.mx[a] = _mm256_max_epu8(L.mx[a], L.pos[a]);
+			}
+			le = _mm256_cmpeq_epi8(_mm256_and_si256(c, m90), v10);
+			L.le = _mm256_sub_epi8(L.le, le);
+			cl = _mm256_shuffle_epi8(tor, xy);
+			L.ortho = _mm256_add_epi8(L.ortho, cl);
+			L.ortho_le = _mm256_add_epi8(L.ortho_le,
+			    _mm256_and_si256(cl, le));
+			cl = _mm256_shuffle_epi8(tdi, xy);
+			L.diag = _mm256_add_epi8(L.diag, cl);
+			L.diag_le = _mm256_add_epi8(L.diag_le,
+			    _mm256_and_si256(cl, le));
+		}
+	}
+	puls_lanes2_fold(t, &L);
+}
+#endif
+
+#ifdef PULS_HAVE_AVX2
+/* 1 when the CPU has AVX2 and GFE_PULS_NOAVX2 is unset (tests, bench). */
+static int
+puls_trace_avx2(void)
+{
+	static int have = -1;
+
+	if (have == -1)
+		have = __builtin_cpu_supports("avx2") &&
+		    getenv("GFE_PULS_NOAVX2") == NULL;
+	return have;
+}
+#endif
+
 void
 puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
 {
@@ -484,6 +670,12 @@ puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
 		puls_trace_add_scalar(t, body, len);
 		return;
 	}
+#ifdef PULS_HAVE_AVX2
+	if (puls_trace_avx2())
+		for (; len >= 2 * PULS_CHUNK; body += 2 * PULS_CHUNK,
+		    len -= 2 * PULS_CHUNK)
+			puls_trace_chunk2_avx2(t, body);
+#endif
 #ifdef __SSE2__
 	for (; len >= PULS_CHUNK; body += PULS_CHUNK, len -= PULS_CHUNK)
 		puls_trace_chunk(t, body);
@@ -498,6 +690,20 @@ puls_trace_finish(struct puls_trace *t)
 		puls_trace_vertex(t, t->x, t->y, t->cut);
 		t->run = 0;
 	}
+}
+
+void
+puls_trace_stats(const struct puls_trace *t, struct puls_stats *st)
+{
+	/* moves = P + N and x = P - N, per axis. */
+	st->xp = (uint64_t)((int64_t)t->moves[0] + t->x) / 2;
+	st->xn = (uint64_t)((int64_t)t->moves[0] - t->x) / 2;
+	st->yp = (uint64_t)((int64_t)t->moves[1] + t->y) / 2;
+	st->yn = (uint64_t)((int64_t)t->moves[1] - t->y) / 2;
+	st->zp = (uint64_t)((int64_t)t->moves[2] + t->z) / 2;
+	st->zn = (uint64_t)((int64_t)t->moves[2] - t->z) / 2;
+	st->le = t->le_ticks;
+	st->lp = t->lp;
 }
 
 double

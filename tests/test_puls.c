@@ -921,6 +921,7 @@ test_info_json(void **state)
 struct ref_trace {
 	int64_t		pos[3], min[3], max[3];
 	uint64_t	ticks, le, ortho[2], diag[2];
+	uint64_t	pos_steps[3], neg_steps[3], lp;
 };
 
 static void
@@ -933,14 +934,18 @@ ref_trace_add(struct ref_trace *r, const uint8_t *p, size_t len)
 		uint8_t b = p[i];
 
 		r->ticks++;
-		if (b & 0x80)
+		if (b & 0x80) {
+			r->lp++;
 			continue;	/* power byte: nothing else */
+		}
 		le = (b & 0x10) != 0;
 		r->le += le;
 		d[0] = (b & 3) == 1 ? 1 : (b & 3) == 3 ? -1 : 0;
 		d[1] = (b & 0xc) == 0xc ? 1 : (b & 0xc) == 4 ? -1 : 0;
 		d[2] = (b & 0x60) == 0x60 ? 1 : (b & 0x60) == 0x20 ? -1 : 0;
 		for (a = 0; a < 3; a++) {
+			r->pos_steps[a] += d[a] > 0;
+			r->neg_steps[a] += d[a] < 0;
 			r->pos[a] += d[a];
 			if (r->pos[a] < r->min[a])
 				r->min[a] = r->pos[a];
@@ -957,6 +962,7 @@ ref_trace_add(struct ref_trace *r, const uint8_t *p, size_t len)
 static void
 assert_trace_equal(const struct puls_trace *t, const struct ref_trace *r)
 {
+	struct puls_stats st;
 	int a;
 
 	assert_int_equal(t->x, r->pos[0]);
@@ -972,6 +978,15 @@ assert_trace_equal(const struct puls_trace *t, const struct ref_trace *r)
 	assert_int_equal(t->ortho[1], r->ortho[1]);
 	assert_int_equal(t->diag[0], r->diag[0]);
 	assert_int_equal(t->diag[1], r->diag[1]);
+	puls_trace_stats(t, &st);
+	assert_int_equal(st.xp, r->pos_steps[0]);
+	assert_int_equal(st.xn, r->neg_steps[0]);
+	assert_int_equal(st.yp, r->pos_steps[1]);
+	assert_int_equal(st.yn, r->neg_steps[1]);
+	assert_int_equal(st.zp, r->pos_steps[2]);
+	assert_int_equal(st.zn, r->neg_steps[2]);
+	assert_int_equal(st.le, r->le);
+	assert_int_equal(st.lp, r->lp);
 }
 
 /* xorshift64: reproducible without the libc's rand(). */
