@@ -43,6 +43,7 @@
 #define GFP_DEPTH	5.0	/* mm, --hunt */
 #define GFP_POWER	100
 #define GFP_WIDTH	1200	/* px, render */
+#define GFP_MAX_LAPS	100000	/* generate --laps */
 
 static const char gfp_usage[] =
 "usage: gf-puls info [--serial N] FILE...\n"
@@ -51,7 +52,8 @@ static const char gfp_usage[] =
 "[--format png|svg]\n"
 "       gf-puls generate (--line DX,DY | --rect W,H | --hunt) [--speed MM/S]\n"
 "               [--accel MM/S2] [--laser] [--power 0-127] [--depth MM]\n"
-"               [--stfr HZ] [--serial N] [--gzip] -o FILE\n"
+"               [--stfr HZ] [--serial N] [--travel] [--laps N] [--gzip]\n"
+"               -o FILE\n"
 "       gf-puls --help\n";
 
 static const char gfp_help[] =
@@ -80,7 +82,8 @@ static const char gfp_help[] =
 "          back up).  Moves ramp with --accel (mm/s^2, default 1000; Z 50)\n"
 "          to --speed (mm/s, default 100; Z 5).  --stfr: ticks per second\n"
 "          (default 10000); --serial: MCsn (default 0, any machine);\n"
-"          --gzip: compress; -o - is stdout.\n"
+"          --gzip: compress; -o - is stdout.  --travel: the --rect with\n"
+"          the laser off; --laps N: the shape N times over (default 1).\n"
 "\n"
 "Exit status: 0 fine, 1 bad input, 2 usage.\n";
 
@@ -929,6 +932,8 @@ gfp_generate(int argc, char **argv)
 		{ "line", required_argument, NULL, 'l' },
 		{ "rect", required_argument, NULL, 'r' },
 		{ "hunt", no_argument, NULL, 'H' },
+		{ "travel", no_argument, NULL, 'T' },
+		{ "laps", required_argument, NULL, 'n' },
 		{ "speed", required_argument, NULL, 's' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "laser", no_argument, NULL, 'L' },
@@ -941,7 +946,7 @@ gfp_generate(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct puls_gen_move moves[4];
+	struct puls_gen_move moves[4], *all = NULL;
 	struct puls_gen_params p;
 	struct gfp_out o;
 	enum gfp_shape shape = GFP_NONE;
@@ -949,7 +954,8 @@ gfp_generate(int argc, char **argv)
 	uint64_t v;
 	const char *out = NULL, *shape_arg = NULL;
 	size_t n = 0;
-	int ch, laser = 0, rc = GFP_BAD;
+	int ch, laser = 0, travel = 0, rc = GFP_BAD;
+	uint64_t laps = 1, lap;
 	int32_t sa, sb;
 
 	memset(&p, 0, sizeof(p));
@@ -985,6 +991,15 @@ gfp_generate(int argc, char **argv)
 			break;
 		case 'L':
 			laser = 1;
+			break;
+		case 'T':
+			travel = 1;
+			break;
+		case 'n':
+			if (gfp_parse_u64(optarg, GFP_MAX_LAPS, &laps) == -1 ||
+			    laps == 0)
+				return gfp_usage_error("bad --laps (1 to "
+				    "100000): ", optarg);
 			break;
 		case 'p':
 			if (gfp_parse_u64(optarg, 127, &v) == -1)
@@ -1053,7 +1068,7 @@ gfp_generate(int argc, char **argv)
 		moves[2].dx = -sa;
 		moves[3].dy = -sb;
 		for (n = 0; n < 4; n++)
-			moves[n].laser = 1;
+			moves[n].laser = !travel;
 		break;
 	default:
 		if (gfp_steps(depth, PULS_Z_MM, &sa) == -1)
@@ -1063,14 +1078,24 @@ gfp_generate(int argc, char **argv)
 		break;
 	}
 
+	/* The shape again and again: a job that retraces itself. */
+	if ((all = calloc(n * laps, sizeof(*all))) == NULL) {
+		fprintf(stderr, "gf-puls: out of memory\n");
+		return GFP_BAD;
+	}
+	for (lap = 0; lap < laps; lap++)
+		memcpy(all + lap * n, moves, n * sizeof(*all));
 	o.name = out;
 	if (strcmp(out, "-") == 0) {
-		if (isatty(STDOUT_FILENO))
+		if (isatty(STDOUT_FILENO)) {
+			free(all);
 			return gfp_usage_error("generate: not writing a pulse "
 			    "file to a terminal", NULL);
+		}
 		o.fp = stdout;
 	} else if ((o.fp = fopen(out, "wbe")) == NULL) {
 		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+		free(all);
 		return GFP_BAD;
 	}
 	if (o.gzip && deflateInit2(&o.z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
@@ -1079,7 +1104,7 @@ gfp_generate(int argc, char **argv)
 		o.gzip = 0;
 		goto done;
 	}
-	if (puls_generate(&p, moves, n, gfp_out_sink, &o) == -1 ||
+	if (puls_generate(&p, all, n * laps, gfp_out_sink, &o) == -1 ||
 	    (o.gzip && gfp_out_deflate(&o, NULL, 0, Z_FINISH) == -1) ||
 	    fflush(o.fp) == EOF || ferror(o.fp)) {
 		fprintf(stderr, "gf-puls: %s: %s\n", out, o.failed ||
@@ -1088,6 +1113,7 @@ gfp_generate(int argc, char **argv)
 	}
 	rc = GFP_OK;
 done:
+	free(all);
 	if (o.gzip)
 		deflateEnd(&o.z);
 	if (o.fp != NULL && o.fp != stdout && fclose(o.fp) == EOF &&
