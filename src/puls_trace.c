@@ -171,7 +171,8 @@ puls_trace_seen(struct puls_trace *t, int64_t x0, int64_t y0, int64_t x1,
 }
 
 /* The toolpath reaches (x, y), laser cut since the last vertex. */
-static void
+/* Out of line: the tick loop stays small. */
+static __attribute__((noinline)) void
 puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 {
 	int64_t px = t->lastx, py = t->lasty;
@@ -202,7 +203,8 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 	puls_trace_push(t, x, y, cut, 0);
 }
 
-static void
+/* Out of line: the tick loop stays small. */
+static __attribute__((noinline)) void
 puls_trace_zmark(struct puls_trace *t, int dz)
 {
 	struct puls_zmark *m;
@@ -254,7 +256,8 @@ puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
 }
 
 /* One sample of the position into the open run. */
-static void
+/* Out of line: the tick loop stays small. */
+static __attribute__((noinline)) void
 puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
 {
 	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
@@ -312,6 +315,20 @@ puls_trace_path(struct puls_trace *t, int64_t px, int64_t py, int le)
 		puls_trace_sample(t, t->x, t->y);
 }
 
+/* The step and power byte counts, vectorised (puls_stats_add()). */
+static void
+puls_trace_count(struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	struct puls_stats st;
+
+	memset(&st, 0, sizeof(st));
+	puls_stats_add(&st, body, len);
+	t->moves[0] += st.xp + st.xn;
+	t->moves[1] += st.yp + st.yn;
+	t->moves[2] += st.zp + st.zn;
+	t->lp += st.lp;
+}
+
 void
 puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body, size_t len)
 {
@@ -320,16 +337,13 @@ puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body, size_t len)
 	size_t i;
 	int a;
 
+	puls_trace_count(t, body, len);
 	for (i = 0; i < len; i++) {
 		k = &puls_ticks[body[i]];
 		t->ticks++;
 		t->le_ticks += k->le;
-		t->lp += k->lp;
 		if ((k->dx | k->dy | k->dz) == 0)
 			continue;
-		t->moves[0] += k->dx != 0;
-		t->moves[1] += k->dy != 0;
-		t->moves[2] += k->dz != 0;
 		px = t->x;
 		py = t->y;
 		t->x += k->dx;
