@@ -1,8 +1,7 @@
 /*
  * puls_trace: see puls_render.h.
  *
- * Two ways through a body.  With a toolpath the head is followed tick by
- * tick (puls_trace_add_scalar()).  Without one (gf-puls stats) everything
+ * Two passes through a body.  The numbers (gf-puls stats): everything
  * is a count of masked bytes or a running min/max of positions, so the
  * body is scanned 16 lanes at a time: a chunk of 16 x PULS_SEG bytes is
  * split into 16 contiguous segments, one per lane, and transposed 16 x 16
@@ -12,7 +11,9 @@
  * unsigned min/max of SSE2 apply), and the 16 segments are chained at the
  * end of the chunk.  Bit for bit the same as the scalar loop (tested).
  *
- * The toolpath is simplified on the fly so memory follows the drawing,
+ * The toolpath (gf-puls render) is a second, sequential walk over the
+ * same bytes that only moves the head and feeds the simplification.  It
+ * is simplified on the fly so memory follows the drawing,
  * not the job: the position is sampled every tol steps and a vertex is
  * emitted only when the samples no longer fit a sleeve of half-width tol
  * around a straight line from the last vertex (the angular interval every
@@ -677,13 +678,10 @@ puls_trace_avx2(void)
 }
 #endif
 
-void
-puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
+/* Every count, extent and distance, without the toolpath. */
+static void
+puls_trace_scan(struct puls_trace *t, const uint8_t *body, size_t len)
 {
-	if (t->path) {
-		puls_trace_add_scalar(t, body, len);
-		return;
-	}
 #ifdef PULS_HAVE_AVX2
 	if (puls_trace_avx2())
 		for (; len >= 2 * PULS_CHUNK; body += 2 * PULS_CHUNK,
@@ -695,6 +693,50 @@ puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
 		puls_trace_chunk(t, body);
 #endif
 	puls_trace_add_scalar(t, body, len);
+}
+
+/* The toolpath alone, tick by tick, from the position before body. */
+static void
+puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	const struct puls_tick *k;
+	int64_t px, py;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		k = &puls_ticks[body[i]];
+		if ((k->dx | k->dy | k->dz) == 0)
+			continue;
+		px = t->x;
+		py = t->y;
+		t->x += k->dx;
+		t->y += k->dy;
+		t->z += k->dz;
+		if (k->dz != 0)
+			puls_trace_zmark(t, k->dz);
+		if ((k->dx | k->dy) != 0)
+			puls_trace_path(t, px, py, k->le);
+	}
+}
+
+void
+puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	int64_t x = t->x, y = t->y, z = t->z;
+
+	if (!t->path) {
+		puls_trace_scan(t, body, len);
+		return;
+	}
+	/* The numbers from the scan, then the walk for the drawing only:
+	 * it ends where the scan did. */
+	t->path = 0;
+	puls_trace_scan(t, body, len);
+	t->path = 1;
+	t->x = x;
+	t->y = y;
+	t->z = z;
+	puls_trace_walk(t, body, len);
 }
 
 void
