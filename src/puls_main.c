@@ -137,6 +137,7 @@ gfp_sink(const void *buf, size_t len, void *arg)
 
 static struct {
 	int		 on;		/* stderr is a terminal */
+	double		 after;		/* s before the bar shows */
 	uint64_t	 total;		/* bytes to read, 0 = unknown */
 	uint64_t	 done;		/* bytes read (atomic) */
 	double		 start, last;	/* s, monotonic */
@@ -157,9 +158,13 @@ gfp_now(void)
 static void
 gfp_progress_start(uint64_t total)
 {
+	const char *e = getenv("GFE_PULS_PROGRESS_AFTER");	/* tests */
+
 	gfp_progress.on = isatty(STDERR_FILENO);
+	gfp_progress.after = e != NULL ? atof(e) : GFP_PROGRESS_AFTER;
 	gfp_progress.total = total;
-	gfp_progress.start = gfp_progress.last = gfp_now();
+	gfp_progress.start = gfp_now();
+	gfp_progress.last = gfp_progress.start - GFP_PROGRESS_EVERY;
 }
 
 static void
@@ -173,7 +178,7 @@ gfp_progress_add(uint64_t n)
 	if (!gfp_progress.on || gfp_progress.total == 0)
 		return;
 	now = gfp_now();
-	if (now - gfp_progress.start < GFP_PROGRESS_AFTER ||
+	if (now - gfp_progress.start < gfp_progress.after ||
 	    now - gfp_progress.last < GFP_PROGRESS_EVERY ||
 	    pthread_mutex_trylock(&gfp_progress.mu) != 0)
 		return;

@@ -162,6 +162,15 @@ expect_rc 0 "$BIN" stats line.puls jobs/a.puls
     [ "$(head -n 1 out)" = "line.puls" ] || fail "stats text order"
 # never a progress bar when stderr is not a terminal
 [ -s err ] && fail "stats wrote to a non-TTY stderr: $(cat err)"
+GFE_PULS_PROGRESS_AFTER=0 "$BIN" stats line.puls rect.puls.gz >out 2>err
+[ -s err ] && fail "progress on a non-TTY stderr: $(cat err)"
+# on a terminal (script(1) gives one), it shows (threshold lowered)
+if command -v script >/dev/null 2>&1; then
+	GFE_PULS_PROGRESS_AFTER=0 script -qc "'$BIN' stats line.puls" \
+	    /dev/null >tty.out 2>&1 </dev/null
+	grep -q '100%' tty.out || fail "no progress bar on a TTY"
+	grep -q 'XEND' tty.out || fail "stats on a TTY: $(cat tty.out)"
+fi
 
 # --- render: laser-off travel retracing one small square (issue 9) ---
 # Each lap is the same pixels: memory must not grow with the laps (it
