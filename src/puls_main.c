@@ -47,7 +47,7 @@
 
 static const char gfp_usage[] =
 "usage: gf-puls info [--serial N] FILE...\n"
-"       gf-puls stats [--json] FILE...\n"
+"       gf-puls stats [--json] FILE|DIR...\n"
 "       gf-puls render FILE -o OUT.png|OUT.svg [--width PX] "
 "[--format png|svg]\n"
 "       gf-puls generate (--line DX,DY | --rect W,H | --hunt) [--speed MM/S]\n"
@@ -69,9 +69,11 @@ static const char gfp_help[] =
 "          one object per file (one line each, in argument order) shaped as\n"
 "          the .info, with the extras in one more member \"extents\":\n"
 "          {\"X\": {\"min\", \"max\" (steps), \"min_mm\", \"max_mm\"},\n"
-"          \"Y\", \"Z\", \"laser_on_s\", \"travel_mm\", \"cut_mm\"}.  The\n"
-"          extras need the position tick by tick, a second sequential\n"
-"          pass; the daemon counts with the fast one only.\n"
+"          \"Y\", \"Z\", \"laser_on_s\", \"travel_mm\", \"cut_mm\"}, all\n"
+"          from one vectorised pass over the body.  A DIR means\n"
+"          its .puls and .puls.gz files, by name.  Files are read on every\n"
+"          core; the output keeps the argument order.  On a terminal, a\n"
+"          progress bar shows on stderr after a second.\n"
 "render    draws the toolpath: cuts red, travel dashed blue, Z moves as\n"
 "          green triangles (down / up), on an assumed 495 x 279 mm bed with\n"
 "          the job starting at its top-left corner (+X right, +Y down), and\n"
