@@ -82,6 +82,9 @@ int	 puls_stream_compressed(const struct puls_stream *s);
 /* Added: skips puls_header_check() (offline analysis of any machine's
  * job); the header must still parse.  Call before the first feed. */
 void	 puls_stream_nocheck(struct puls_stream *s);
+/* Added: the sink counts (gf-puls, puls_trace_stats()): the stream's own
+ * puls_stream_stats() stay zero.  Call before the first feed. */
+void	 puls_stream_nostats(struct puls_stream *s);
 
 /* Job generation, for tests and gf-puls generate.  Writes a complete plain
  * pulse file (header with STfr, MCsn=0, PDfm=0; then the body) to sink. */

@@ -1,8 +1,9 @@
 /*
  * puls_render: the gf-puls tool's sequential decode of a pulse body (head
  * position tick by tick: extents, laser-on time, distances, and a
- * simplified toolpath) and its drawing with cairo.  The daemon does not
- * need positions: it counts with puls_stats_add(), which stays vectorised.
+ * simplified toolpath; puls_trace.c) and its drawing with cairo
+ * (puls_render.c).  The daemon does not need positions: it counts with
+ * puls_stats_add(), which stays vectorised.
  */
 #ifndef GFE_PULS_RENDER_H
 #define GFE_PULS_RENDER_H
@@ -11,15 +12,25 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "puls.h"
+
 #define PULS_XY_MM	(0.15 / 8)	/* mm per X/Y step: microstep 8 */
 #define PULS_Z_MM	(0.70612 / 2)	/* mm per Z step: microstep 2 */
 #define PULS_BED_W	495.0		/* mm, assumed Glowforge bed */
 #define PULS_BED_H	279.0		/* mm */
 
-/* The toolpath is one polyline: the head never jumps. */
+/* The toolpath: sub-paths of vertices.  The head never jumps, but a
+ * segment already drawn (the same pixels, the same style) is left out,
+ * and the pen lifts over it: retraced moves cost nothing. */
 struct puls_vertex {
 	int32_t		x, y;		/* steps */
 	int32_t		cut;		/* laser on from the previous vertex */
+	int32_t		move;		/* starts a sub-path: nothing before */
+};
+
+/* A segment seen, in pixel cells, laser state in the low bit of x0. */
+struct puls_seg {
+	int32_t		x0, y0, x1, y1;
 };
 
 struct puls_zmark {
@@ -34,6 +45,8 @@ struct puls_trace {
 	uint64_t	 le_ticks;	/* laser enabled */
 	uint64_t	 ortho[2];	/* single-axis XY steps: travel, cut */
 	uint64_t	 diag[2];	/* X+Y steps in one tick: travel, cut */
+	uint64_t	 moves[3];	/* ticks stepping X, Y, Z */
+	uint64_t	 lp;		/* laser power setting bytes */
 	/* Toolpath (only when path != 0 at init). */
 	int		 path;
 	double		 tol;		/* steps the drawing may stray */
@@ -42,6 +55,13 @@ struct puls_trace {
 	struct puls_zmark *zm;
 	size_t		 nzm, capzm;
 	int		 oom;		/* the toolpath is incomplete */
+	/* De-duplication of segments at pixel scale (bounded table). */
+	double		 cell;		/* steps per cell: one pixel */
+	struct puls_seg	*seen;		/* open addressing, PULS_SEEN_CAP */
+	size_t		 nseen;
+	int		 have_last;
+	int		 lifted;	/* last segment skipped: pen up */
+	int64_t		 lastx, lasty;	/* steps, the last vertex, kept or not */
 	/* The open run of the simplification (see puls_render.c). */
 	int		 run;
 	int		 cut;		/* laser state of the open run */
@@ -52,12 +72,20 @@ struct puls_trace {
 	double		 theta0, lo, hi;	/* radians, lo/hi from theta0 */
 };
 
-/* path: record the toolpath, simplified to within tol steps. */
+/* path: record the toolpath, simplified to within tol steps; segments
+ * equal at 2 * tol steps per pixel are kept once. */
 void	 puls_trace_init(struct puls_trace *t, int path, double tol);
+/* Any chunking gives the same result.  Without a path this is the
+ * vectorised scan (SSE2); with one, tick by tick. */
 void	 puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len);
+/* The same, one tick at a time: the reference the scan must equal. */
+void	 puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body,
+	    size_t len);
 /* Closes the open run of the toolpath. */
 void	 puls_trace_finish(struct puls_trace *t);
 void	 puls_trace_free(struct puls_trace *t);
+/* The counts of puls_stats_add(), from the same pass. */
+void	 puls_trace_stats(const struct puls_trace *t, struct puls_stats *st);
 /* {"X": {"min", "max", "min_mm", "max_mm"}, "Y", "Z", "laser_on_s",
  * "travel_mm", "cut_mm"}; stfr in ticks per second. */
 cJSON	*puls_trace_json(const struct puls_trace *t, uint32_t stfr);

@@ -67,6 +67,7 @@ struct puls_stream {
 	puls_sink_fn		 sink;
 	void			*sink_arg;
 	int			 check;		/* run puls_header_check() */
+	int			 count;		/* run puls_stats_add() */
 	int			 failed;
 	int			 compressed;	/* -1 unknown, 0 plain, 1 gz */
 	uint8_t			 held;		/* a lone first byte 0x1f */
@@ -398,6 +399,7 @@ puls_stream_new(uint64_t serial, uint64_t max_body, puls_sink_fn sink,
 	s->sink = sink;
 	s->sink_arg = sink_arg;
 	s->check = 1;
+	s->count = 1;
 	s->compressed = -1;
 	s->hwant = PULS_MAGIC_LEN;
 	return s;
@@ -418,6 +420,12 @@ void
 puls_stream_nocheck(struct puls_stream *s)
 {
 	s->check = 0;
+}
+
+void
+puls_stream_nostats(struct puls_stream *s)
+{
+	s->count = 0;
 }
 
 static int
@@ -491,7 +499,8 @@ puls_stream_body(struct puls_stream *s, const uint8_t *buf, size_t len)
 		    PULS_WARN_BODY / (1024 * 1024));
 		s->warned = 1;
 	}
-	puls_stats_add(&s->stats, buf, len);
+	if (s->count)
+		puls_stats_add(&s->stats, buf, len);
 	if (s->sink != NULL && s->sink(buf, len, s->sink_arg) != 0)
 		return puls_stream_fail(s, "keeping the job failed at "
 		    "byte %llu", (unsigned long long)s->plain_total);

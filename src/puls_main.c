@@ -17,6 +17,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <cairo.h>
 
@@ -39,15 +43,17 @@
 #define GFP_DEPTH	5.0	/* mm, --hunt */
 #define GFP_POWER	100
 #define GFP_WIDTH	1200	/* px, render */
+#define GFP_MAX_LAPS	100000	/* generate --laps */
 
 static const char gfp_usage[] =
 "usage: gf-puls info [--serial N] FILE...\n"
-"       gf-puls stats [--json] FILE...\n"
+"       gf-puls stats [--json] FILE|DIR...\n"
 "       gf-puls render FILE -o OUT.png|OUT.svg [--width PX] "
 "[--format png|svg]\n"
 "       gf-puls generate (--line DX,DY | --rect W,H | --hunt) [--speed MM/S]\n"
 "               [--accel MM/S2] [--laser] [--power 0-127] [--depth MM]\n"
-"               [--stfr HZ] [--serial N] [--gzip] -o FILE\n"
+"               [--stfr HZ] [--serial N] [--travel] [--laps N] [--gzip]\n"
+"               -o FILE\n"
 "       gf-puls --help\n";
 
 static const char gfp_help[] =
@@ -63,9 +69,11 @@ static const char gfp_help[] =
 "          one object per file (one line each, in argument order) shaped as\n"
 "          the .info, with the extras in one more member \"extents\":\n"
 "          {\"X\": {\"min\", \"max\" (steps), \"min_mm\", \"max_mm\"},\n"
-"          \"Y\", \"Z\", \"laser_on_s\", \"travel_mm\", \"cut_mm\"}.  The\n"
-"          extras need the position tick by tick, a second sequential\n"
-"          pass; the daemon counts with the fast one only.\n"
+"          \"Y\", \"Z\", \"laser_on_s\", \"travel_mm\", \"cut_mm\"}, all\n"
+"          from one vectorised pass over the body.  A DIR means\n"
+"          its .puls and .puls.gz files, by name.  Files are read on every\n"
+"          core; the output keeps the argument order.  On a terminal, a\n"
+"          progress bar shows on stderr after a second.\n"
 "render    draws the toolpath: cuts red, travel dashed blue, Z moves as\n"
 "          green triangles (down / up), on an assumed 495 x 279 mm bed with\n"
 "          the job starting at its top-left corner (+X right, +Y down), and\n"
@@ -76,13 +84,15 @@ static const char gfp_help[] =
 "          back up).  Moves ramp with --accel (mm/s^2, default 1000; Z 50)\n"
 "          to --speed (mm/s, default 100; Z 5).  --stfr: ticks per second\n"
 "          (default 10000); --serial: MCsn (default 0, any machine);\n"
-"          --gzip: compress; -o - is stdout.\n"
+"          --gzip: compress; -o - is stdout.  --travel: the --rect with\n"
+"          the laser off; --laps N: the shape N times over (default 1).\n"
 "\n"
 "Exit status: 0 fine, 1 bad input, 2 usage.\n";
 
 /* One input read through the stream. */
 struct gfp_input {
 	const char		*name;
+	FILE			*err;	/* where its error line goes */
 	struct puls_stream	*s;
 	struct puls_trace	*t;	/* NULL: no positions wanted */
 	uint64_t		 plain;	/* bytes through the sink */
@@ -117,9 +127,94 @@ gfp_sink(const void *buf, size_t len, void *arg)
 	return 0;
 }
 
+/*
+ * The progress bar: on a terminal only, after GFP_PROGRESS_AFTER of work,
+ * at most every GFP_PROGRESS_EVERY.  Readers add the bytes they read from
+ * any thread; whoever gets the lock draws.  Results printed to stdout
+ * clear it first (gfp_progress_clear()).
+ */
+#define GFP_PROGRESS_AFTER	1.0	/* s */
+#define GFP_PROGRESS_EVERY	0.1	/* s */
+#define GFP_PROGRESS_WIDTH	30	/* characters of bar */
+
+static struct {
+	int		 on;		/* stderr is a terminal */
+	double		 after;		/* s before the bar shows */
+	uint64_t	 total;		/* bytes to read, 0 = unknown */
+	uint64_t	 done;		/* bytes read (atomic) */
+	double		 start, last;	/* s, monotonic */
+	int		 shown;		/* a bar is on the line */
+	pthread_mutex_t	 mu;
+} gfp_progress = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static double
+gfp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* total: bytes of every input (0 when unknown, e.g. stdin). */
+static void
+gfp_progress_start(uint64_t total)
+{
+	const char *e = getenv("GFE_PULS_PROGRESS_AFTER");	/* tests */
+
+	gfp_progress.on = isatty(STDERR_FILENO);
+	gfp_progress.after = e != NULL ? atof(e) : GFP_PROGRESS_AFTER;
+	gfp_progress.total = total;
+	gfp_progress.start = gfp_now();
+	gfp_progress.last = gfp_progress.start - GFP_PROGRESS_EVERY;
+}
+
+static void
+gfp_progress_add(uint64_t n)
+{
+	uint64_t done;
+	double now;
+	int k;
+
+	done = __atomic_add_fetch(&gfp_progress.done, n, __ATOMIC_RELAXED);
+	if (!gfp_progress.on || gfp_progress.total == 0)
+		return;
+	now = gfp_now();
+	if (now - gfp_progress.start < gfp_progress.after ||
+	    now - gfp_progress.last < GFP_PROGRESS_EVERY ||
+	    pthread_mutex_trylock(&gfp_progress.mu) != 0)
+		return;
+	gfp_progress.last = now;
+	if (done > gfp_progress.total)
+		done = gfp_progress.total;
+	k = (int)(GFP_PROGRESS_WIDTH * done / gfp_progress.total);
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %.0f MB", k,
+	    "##############################", GFP_PROGRESS_WIDTH - k, "",
+	    (int)(100 * done / gfp_progress.total), done / 1e6);
+	fflush(stderr);
+	gfp_progress.shown = 1;
+	pthread_mutex_unlock(&gfp_progress.mu);
+}
+
+/* Erases the bar; with lock held on return when hold (then unlock). */
+static void
+gfp_progress_clear(void)
+{
+	if (!gfp_progress.on)
+		return;
+	pthread_mutex_lock(&gfp_progress.mu);
+	if (gfp_progress.shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		gfp_progress.shown = 0;
+	}
+	pthread_mutex_unlock(&gfp_progress.mu);
+}
+
 /* Reads name ("-": stdin) through a new stream into in; -1 printed. */
 static int
-gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
+gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
+    FILE *err)
 {
 	uint8_t *buf = NULL;
 	ssize_t n;
@@ -127,17 +222,20 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
 
 	memset(in, 0, sizeof(*in));
 	in->name = name;
+	in->err = err;
 	in->t = t;
 	if ((in->s = puls_stream_new(0, GFP_MAX_INPUT, gfp_sink, in)) ==
 	    NULL || (buf = malloc(GFP_READ_BUF)) == NULL) {
-		fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+		fprintf(err, "gf-puls: %s: out of memory\n", name);
 		goto done;
 	}
 	puls_stream_nocheck(in->s);
+	if (t != NULL)
+		puls_stream_nostats(in->s);	/* the trace counts */
 	if (strcmp(name, "-") == 0)
 		fd = STDIN_FILENO;
 	else if ((fd = open(name, O_RDONLY | O_CLOEXEC)) == -1) {
-		fprintf(stderr, "gf-puls: %s: %s\n", name, strerror(errno));
+		fprintf(err, "gf-puls: %s: %s\n", name, strerror(errno));
 		goto done;
 	}
 	for (;;) {
@@ -145,7 +243,7 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			fprintf(stderr, "gf-puls: %s: read at byte %llu: %s\n",
+			fprintf(err, "gf-puls: %s: read at byte %llu: %s\n",
 			    name, (unsigned long long)in->raw,
 			    strerror(errno));
 			goto done;
@@ -153,11 +251,12 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t)
 		if (n == 0)
 			break;
 		in->raw += (uint64_t)n;
+		gfp_progress_add((uint64_t)n);
 		if (puls_stream_feed(in->s, buf, (size_t)n) == -1)
 			break;
 	}
 	if (puls_stream_finish(in->s) == -1) {
-		fprintf(stderr, "gf-puls: %s: %s\n", name,
+		fprintf(err, "gf-puls: %s: %s\n", name,
 		    puls_stream_error(in->s));
 		goto done;
 	}
@@ -262,7 +361,7 @@ gfp_info_one(const char *name, int have_serial, uint64_t serial)
 	size_t i;
 	int c;
 
-	if (gfp_read(&in, name, NULL) == -1) {
+	if (gfp_read(&in, name, NULL, stderr) == -1) {
 		gfp_input_free(&in);
 		return GFP_BAD;
 	}
@@ -338,23 +437,23 @@ gfp_info(int argc, char **argv)
 }
 
 static void
-gfp_stats_text(const char *name, cJSON *info, cJSON *ext)
+gfp_stats_text(FILE *out, const char *name, cJSON *info, cJSON *ext)
 {
 	const cJSON *it, *ax;
 
-	printf("%s\n", name);
+	fprintf(out, "%s\n", name);
 	for (it = cJSON_GetObjectItem(info, "stats")->child; it != NULL;
 	    it = it->next)
-		printf("  %-4s %18.*f\n", it->string,
+		fprintf(out, "  %-4s %18.*f\n", it->string,
 		    it->valuedouble == floor(it->valuedouble) ? 0 : 6,
 		    it->valuedouble);
 	it = cJSON_GetObjectItem(info, "run_time");
-	printf("  run time       %s\n", cJSON_IsString(it) ?
+	fprintf(out, "  run time       %s\n", cJSON_IsString(it) ?
 	    it->valuestring : "unknown (no STfr)");
 	for (ax = ext->child; ax != NULL; ax = ax->next) {
 		if (!cJSON_IsObject(ax))
 			continue;
-		printf("  %s extent       %.0f .. %.0f steps (%.3f .. %.3f "
+		fprintf(out, "  %s extent       %.0f .. %.0f steps (%.3f .. %.3f "
 		    "mm)\n", ax->string,
 		    cJSON_GetObjectItem(ax, "min")->valuedouble,
 		    cJSON_GetObjectItem(ax, "max")->valuedouble,
@@ -363,17 +462,18 @@ gfp_stats_text(const char *name, cJSON *info, cJSON *ext)
 	}
 	it = cJSON_GetObjectItem(ext, "laser_on_s");
 	if (cJSON_IsNumber(it))
-		printf("  laser on       %.6f s\n", it->valuedouble);
-	printf("  travel         %.3f mm\n",
+		fprintf(out, "  laser on       %.6f s\n", it->valuedouble);
+	fprintf(out, "  travel         %.3f mm\n",
 	    cJSON_GetObjectItem(ext, "travel_mm")->valuedouble);
-	printf("  cut            %.3f mm\n",
+	fprintf(out, "  cut            %.3f mm\n",
 	    cJSON_GetObjectItem(ext, "cut_mm")->valuedouble);
 }
 
 static int
-gfp_stats_one(const char *name, int json)
+gfp_stats_one(const char *name, int json, FILE *out, FILE *err)
 {
 	struct puls_trace t;
+	struct puls_stats st;
 	struct gfp_input in;
 	const struct puls_header *h;
 	cJSON *info = NULL, *ext = NULL;
@@ -382,33 +482,245 @@ gfp_stats_one(const char *name, int json)
 	int rc = GFP_BAD;
 
 	puls_trace_init(&t, 0, 1);
-	if (gfp_read(&in, name, &t) == -1)
+	if (gfp_read(&in, name, &t, err) == -1)
 		goto done;
 	h = puls_stream_header(in.s);
 	puls_header_get(h, "STfr", &stfr);
-	if ((info = puls_info_json(h, puls_stream_body_size(in.s),
-	    puls_stream_stats(in.s))) == NULL ||
+	puls_trace_stats(&t, &st);
+	if ((info = puls_info_json(h, puls_stream_body_size(in.s), &st)) ==
+	    NULL ||
 	    (ext = puls_trace_json(&t, stfr)) == NULL) {
-		fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+		fprintf(err, "gf-puls: %s: out of memory\n", name);
 		goto done;
 	}
 	if (json) {
 		cJSON_AddItemToObject(info, "extents", ext);
 		ext = NULL;
 		if ((txt = cJSON_PrintUnformatted(info)) == NULL) {
-			fprintf(stderr, "gf-puls: %s: out of memory\n", name);
+			fprintf(err, "gf-puls: %s: out of memory\n", name);
 			goto done;
 		}
-		printf("%s\n", txt);
+		fprintf(out, "%s\n", txt);
 		cJSON_free(txt);
 	} else
-		gfp_stats_text(name, info, ext);
+		gfp_stats_text(out, name, info, ext);
 	rc = GFP_OK;
 done:
 	cJSON_Delete(info);
 	cJSON_Delete(ext);
 	puls_trace_free(&t);
 	gfp_input_free(&in);
+	return rc;
+}
+
+static int	gfp_suffix(const char *, const char *);
+
+/* One input of `stats`: its printed text, filled by a worker. */
+struct gfp_job {
+	char		*name;
+	char		*out, *err;	/* stdout and stderr text */
+	size_t		 outlen, errlen;
+	int		 rc;
+	int		 done;
+};
+
+struct gfp_pool {
+	struct gfp_job	*jobs;
+	size_t		 njobs, cap;
+	size_t		 next;		/* the next job to take */
+	int		 json;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;		/* a job is done */
+};
+
+static int
+gfp_pool_add(struct gfp_pool *p, const char *name)
+{
+	struct gfp_job *j;
+	size_t cap;
+
+	if (p->njobs == p->cap) {
+		cap = p->cap ? p->cap * 2 : 16;
+		if ((j = realloc(p->jobs, cap * sizeof(*j))) == NULL)
+			return -1;
+		p->jobs = j;
+		p->cap = cap;
+	}
+	j = &p->jobs[p->njobs];
+	memset(j, 0, sizeof(*j));
+	if ((j->name = strdup(name)) == NULL)
+		return -1;
+	p->njobs++;
+	return 0;
+}
+
+static int
+gfp_is_puls(const struct dirent *d)
+{
+	return d->d_name[0] != '.' && (gfp_suffix(d->d_name, ".puls") ||
+	    gfp_suffix(d->d_name, ".puls.gz"));
+}
+
+/* An argument: a file, or a folder's .puls/.puls.gz files by name. */
+static int
+gfp_pool_arg(struct gfp_pool *p, const char *arg, uint64_t *total)
+{
+	struct dirent **ents;
+	struct stat sb;
+	char path[PATH_MAX];
+	int i, n, rc = 0;
+
+	if (strcmp(arg, "-") == 0 || stat(arg, &sb) == -1 ||
+	    !S_ISDIR(sb.st_mode)) {
+		/* Errors (a missing file) are the reader's to report. */
+		if (strcmp(arg, "-") != 0 && stat(arg, &sb) == 0 &&
+		    S_ISREG(sb.st_mode))
+			*total += (uint64_t)sb.st_size;
+		return gfp_pool_add(p, arg);
+	}
+	if ((n = scandir(arg, &ents, gfp_is_puls, alphasort)) == -1) {
+		fprintf(stderr, "gf-puls: %s: %s\n", arg, strerror(errno));
+		return 1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "gf-puls: %s: no .puls or .puls.gz file\n", arg);
+		rc = 1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", arg, ents[i]->d_name);
+		if (rc != -1 && gfp_pool_add(p, path) == -1)
+			rc = -1;
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+			*total += (uint64_t)sb.st_size;
+		free(ents[i]);
+	}
+	free(ents);
+	return rc;
+}
+
+static void *
+gfp_worker(void *arg)
+{
+	struct gfp_pool *p = arg;
+	struct gfp_job *j;
+	FILE *out, *err;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->njobs)
+			return NULL;
+		j = &p->jobs[i];
+		out = open_memstream(&j->out, &j->outlen);
+		err = open_memstream(&j->err, &j->errlen);
+		if (out == NULL || err == NULL) {
+			j->rc = GFP_BAD;
+			if (out != NULL)
+				fclose(out);
+			if (err != NULL)
+				fclose(err);
+		} else {
+			j->rc = gfp_stats_one(j->name, p->json, out, err);
+			if (fclose(out) == EOF || fclose(err) == EOF)
+				j->rc = GFP_BAD;
+		}
+		pthread_mutex_lock(&p->mu);
+		j->done = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* Prints the jobs in argument order as they finish; the exit status. */
+static int
+gfp_pool_print(struct gfp_pool *p)
+{
+	struct gfp_job *j;
+	size_t i;
+	int rc = GFP_OK;
+
+	for (i = 0; i < p->njobs; i++) {
+		j = &p->jobs[i];
+		pthread_mutex_lock(&p->mu);
+		while (!j->done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+		gfp_progress_clear();
+		if (j->outlen > 0)
+			fwrite(j->out, 1, j->outlen, stdout);
+		fflush(stdout);
+		if (j->errlen > 0)
+			fwrite(j->err, 1, j->errlen, stderr);
+		if (j->rc != GFP_OK)
+			rc = GFP_BAD;
+		if (j->out == NULL && j->err == NULL)
+			fprintf(stderr, "gf-puls: %s: out of memory\n",
+			    j->name);
+		free(j->out);
+		free(j->err);
+		free(j->name);
+	}
+	return rc;
+}
+
+/*
+ * Every input on its own core: workers take the next file, print into
+ * memory, and the main thread writes the texts in argument order as
+ * they are done.  A bad file is its error line and exit status 1; the
+ * others are still reported.
+ */
+static int
+gfp_stats_many(char **args, int nargs, int json)
+{
+	struct gfp_pool p;
+	pthread_t *tid = NULL;
+	uint64_t total = 0;
+	long ncpu;
+	size_t i, nthr = 0;
+	int rc = GFP_OK, r;
+
+	memset(&p, 0, sizeof(p));
+	p.json = json;
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	for (r = 0; r < nargs; r++)
+		switch (gfp_pool_arg(&p, args[r], &total)) {
+		case -1:
+			fprintf(stderr, "gf-puls: out of memory\n");
+			rc = GFP_BAD;
+			goto done;
+		case 1:
+			rc = GFP_BAD;
+			break;
+		}
+	gfp_progress_start(total);
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	nthr = ncpu < 1 ? 1 : (size_t)ncpu;
+	if (nthr > p.njobs)
+		nthr = p.njobs;
+	if (nthr > 0 && (tid = calloc(nthr, sizeof(*tid))) == NULL) {
+		fprintf(stderr, "gf-puls: out of memory\n");
+		rc = GFP_BAD;
+		goto done;
+	}
+	for (i = 0; i < nthr; i++)
+		if (pthread_create(&tid[i], NULL, gfp_worker, &p) != 0)
+			break;
+	nthr = i;
+	if (nthr == 0 && p.njobs > 0)
+		gfp_worker(&p);	/* no thread: do it here */
+	if (gfp_pool_print(&p) != GFP_OK)
+		rc = GFP_BAD;
+	for (i = 0; i < nthr; i++)
+		pthread_join(tid[i], NULL);
+done:
+	gfp_progress_clear();
+	free(tid);
+	free(p.jobs);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
 	return rc;
 }
 
@@ -420,7 +732,7 @@ gfp_stats(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int ch, i, json = 0, rc = GFP_OK;
+	int ch, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -436,10 +748,7 @@ gfp_stats(int argc, char **argv)
 	}
 	if (optind == argc)
 		return gfp_usage_error("stats: no FILE", NULL);
-	for (i = optind; i < argc; i++)
-		if (gfp_stats_one(argv[i], json) != GFP_OK)
-			rc = GFP_BAD;
-	return rc;
+	return gfp_stats_many(argv + optind, argc - optind, json);
 }
 
 static int
@@ -462,6 +771,7 @@ gfp_render(int argc, char **argv)
 	};
 	struct puls_trace t;
 	struct gfp_input in;
+	struct stat sb;
 	const char *out = NULL, *format = NULL;
 	char title[512], rt[64], err[512];
 	uint64_t width = GFP_WIDTH;
@@ -508,13 +818,16 @@ gfp_render(int argc, char **argv)
 		    "(or use --format): ", out);
 
 	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
-	if (gfp_read(&in, argv[optind], &t) == -1)
+	gfp_progress_start(stat(argv[optind], &sb) == 0 &&
+	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
+	if (gfp_read(&in, argv[optind], &t, stderr) == -1)
 		goto done;
 	puls_header_get(puls_stream_header(in.s), "STfr", &stfr);
 	gfp_run_time(puls_stream_body_size(in.s), stfr, rt, sizeof(rt));
 	snprintf(title, sizeof(title), "%s: cut %.1f mm, travel %.1f mm, "
 	    "run time %s", argv[optind], puls_trace_cut_mm(&t),
 	    puls_trace_travel_mm(&t), rt);
+	gfp_progress_clear();
 	rc = puls_render(&t, out, svg, (int)width, title, err, sizeof(err));
 	/* No cairo object is left: drop its font caches, so a leak checker
 	 * sees only fontconfig's own (freed at exit by nobody). */
@@ -626,6 +939,8 @@ gfp_generate(int argc, char **argv)
 		{ "line", required_argument, NULL, 'l' },
 		{ "rect", required_argument, NULL, 'r' },
 		{ "hunt", no_argument, NULL, 'H' },
+		{ "travel", no_argument, NULL, 'T' },
+		{ "laps", required_argument, NULL, 'n' },
 		{ "speed", required_argument, NULL, 's' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "laser", no_argument, NULL, 'L' },
@@ -638,7 +953,7 @@ gfp_generate(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct puls_gen_move moves[4];
+	struct puls_gen_move moves[4], *all = NULL;
 	struct puls_gen_params p;
 	struct gfp_out o;
 	enum gfp_shape shape = GFP_NONE;
@@ -646,7 +961,8 @@ gfp_generate(int argc, char **argv)
 	uint64_t v;
 	const char *out = NULL, *shape_arg = NULL;
 	size_t n = 0;
-	int ch, laser = 0, rc = GFP_BAD;
+	int ch, laser = 0, travel = 0, rc = GFP_BAD;
+	uint64_t laps = 1, lap;
 	int32_t sa, sb;
 
 	memset(&p, 0, sizeof(p));
@@ -682,6 +998,15 @@ gfp_generate(int argc, char **argv)
 			break;
 		case 'L':
 			laser = 1;
+			break;
+		case 'T':
+			travel = 1;
+			break;
+		case 'n':
+			if (gfp_parse_u64(optarg, GFP_MAX_LAPS, &laps) == -1 ||
+			    laps == 0)
+				return gfp_usage_error("bad --laps (1 to "
+				    "100000): ", optarg);
 			break;
 		case 'p':
 			if (gfp_parse_u64(optarg, 127, &v) == -1)
@@ -750,7 +1075,7 @@ gfp_generate(int argc, char **argv)
 		moves[2].dx = -sa;
 		moves[3].dy = -sb;
 		for (n = 0; n < 4; n++)
-			moves[n].laser = 1;
+			moves[n].laser = !travel;
 		break;
 	default:
 		if (gfp_steps(depth, PULS_Z_MM, &sa) == -1)
@@ -760,14 +1085,24 @@ gfp_generate(int argc, char **argv)
 		break;
 	}
 
+	/* The shape again and again: a job that retraces itself. */
+	if ((all = calloc(n * laps, sizeof(*all))) == NULL) {
+		fprintf(stderr, "gf-puls: out of memory\n");
+		return GFP_BAD;
+	}
+	for (lap = 0; lap < laps; lap++)
+		memcpy(all + lap * n, moves, n * sizeof(*all));
 	o.name = out;
 	if (strcmp(out, "-") == 0) {
-		if (isatty(STDOUT_FILENO))
+		if (isatty(STDOUT_FILENO)) {
+			free(all);
 			return gfp_usage_error("generate: not writing a pulse "
 			    "file to a terminal", NULL);
+		}
 		o.fp = stdout;
 	} else if ((o.fp = fopen(out, "wbe")) == NULL) {
 		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+		free(all);
 		return GFP_BAD;
 	}
 	if (o.gzip && deflateInit2(&o.z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
@@ -776,7 +1111,7 @@ gfp_generate(int argc, char **argv)
 		o.gzip = 0;
 		goto done;
 	}
-	if (puls_generate(&p, moves, n, gfp_out_sink, &o) == -1 ||
+	if (puls_generate(&p, all, n * laps, gfp_out_sink, &o) == -1 ||
 	    (o.gzip && gfp_out_deflate(&o, NULL, 0, Z_FINISH) == -1) ||
 	    fflush(o.fp) == EOF || ferror(o.fp)) {
 		fprintf(stderr, "gf-puls: %s: %s\n", out, o.failed ||
@@ -785,6 +1120,7 @@ gfp_generate(int argc, char **argv)
 	}
 	rc = GFP_OK;
 done:
+	free(all);
 	if (o.gzip)
 		deflateEnd(&o.z);
 	if (o.fp != NULL && o.fp != stdout && fclose(o.fp) == EOF &&

@@ -1,13 +1,7 @@
 /*
  * puls_render: see puls_render.h.
  *
- * The trace follows the head tick by tick.  The toolpath it keeps is
- * simplified on the fly so memory follows the drawing, not the job: the
- * position is sampled every tol steps and a vertex is emitted only when
- * the samples no longer fit a sleeve of half-width tol around a straight
- * line from the last vertex (the angular interval every sample allows,
- * seen from the anchor, is intersected; when it empties the line bends).
- * A raster engraving of thousands of lines costs a few vertices per line.
+ * The trace and its toolpath: puls_trace.c.
  *
  * Drawing assumptions, stated in the picture: the job starts at the bed's
  * top-left corner, +X is right, +Y is down (towards the front), and the
@@ -26,295 +20,6 @@
 #define PULS_RENDER_PAD		24	/* px around the drawing */
 #define PULS_RENDER_TOP		30	/* px for the title */
 #define PULS_RENDER_BOTTOM	56	/* px for the scale and legend */
-#define PULS_RENDER_MAX_ZMARK	100000	/* Z marks kept */
-
-/* Per byte: dx, dy, dz (-1, 0, 1), laser enabled, power byte. */
-struct puls_tick {
-	int8_t		dx, dy, dz;
-	uint8_t		le, lp;
-};
-
-static struct puls_tick	puls_ticks[256];
-static int		puls_ticks_ready;
-
-/* PROTOCOL.md 8, once: the sequential twin of puls_stats_add(). */
-static void
-puls_trace_table(void)
-{
-	int b;
-
-	if (puls_ticks_ready)
-		return;
-	for (b = 0; b < 256; b++) {
-		struct puls_tick *k = &puls_ticks[b];
-
-		memset(k, 0, sizeof(*k));
-		if (b & 0x80) {
-			k->lp = 1;
-			continue;
-		}
-		k->le = (b & 0x10) != 0;
-		k->dx = (b & 0x03) == 0x01 ? 1 : (b & 0x03) == 0x03 ? -1 : 0;
-		k->dy = (b & 0x0c) == 0x0c ? 1 : (b & 0x0c) == 0x04 ? -1 : 0;
-		k->dz = (b & 0x60) == 0x60 ? 1 : (b & 0x60) == 0x20 ? -1 : 0;
-	}
-	puls_ticks_ready = 1;
-}
-
-void
-puls_trace_init(struct puls_trace *t, int path, double tol)
-{
-	memset(t, 0, sizeof(*t));
-	t->path = path;
-	t->tol = tol >= 1 ? tol : 1;
-	puls_trace_table();
-}
-
-void
-puls_trace_free(struct puls_trace *t)
-{
-	free(t->v);
-	free(t->zm);
-	t->v = NULL;
-	t->zm = NULL;
-	t->nv = t->capv = t->nzm = t->capzm = 0;
-}
-
-static void
-puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
-{
-	struct puls_vertex *nv;
-	size_t cap;
-
-	if (t->oom)
-		return;
-	if (x < INT32_MIN || x > INT32_MAX || y < INT32_MIN || y > INT32_MAX) {
-		t->oom = 1;	/* off any bed: stop drawing */
-		return;
-	}
-	if (t->nv == t->capv) {
-		cap = t->capv ? t->capv * 2 : 1024;
-		if ((nv = realloc(t->v, cap * sizeof(*nv))) == NULL) {
-			t->oom = 1;
-			return;
-		}
-		t->v = nv;
-		t->capv = cap;
-	}
-	t->v[t->nv].x = (int32_t)x;
-	t->v[t->nv].y = (int32_t)y;
-	t->v[t->nv].cut = cut;
-	t->nv++;
-}
-
-static void
-puls_trace_zmark(struct puls_trace *t, int dz)
-{
-	struct puls_zmark *m;
-	size_t cap;
-
-	if (t->nzm > 0) {
-		m = &t->zm[t->nzm - 1];
-		if (m->x == t->x && m->y == t->y)
-			goto count;
-	}
-	if (t->nzm >= PULS_RENDER_MAX_ZMARK)
-		return;
-	if (t->nzm == t->capzm) {
-		cap = t->capzm ? t->capzm * 2 : 64;
-		if ((m = realloc(t->zm, cap * sizeof(*m))) == NULL)
-			return;
-		t->zm = m;
-		t->capzm = cap;
-	}
-	m = &t->zm[t->nzm++];
-	memset(m, 0, sizeof(*m));
-	m->x = (int32_t)t->x;
-	m->y = (int32_t)t->y;
-count:
-	if (dz < 0)
-		m->down++;
-	else
-		m->up++;
-}
-
-/* Opens the sleeve at the anchor towards (x, y). */
-static void
-puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
-{
-	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
-	double d = hypot(dx, dy), h;
-
-	t->lx = x;
-	t->ly = y;
-	if (d <= t->tol) {
-		t->have_dir = 0;	/* still within reach of the anchor */
-		return;
-	}
-	h = asin(t->tol / d);
-	t->theta0 = atan2(dy, dx);
-	t->lo = -h;
-	t->hi = h;
-	t->have_dir = 1;
-}
-
-/* One sample of the position into the open run. */
-static void
-puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
-{
-	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
-	double d = hypot(dx, dy), h, delta, lo, hi;
-
-	t->sx = x;
-	t->sy = y;
-	if (!t->have_dir) {
-		puls_trace_aim(t, x, y);
-		return;
-	}
-	if (d <= t->tol) {
-		t->lx = x;
-		t->ly = y;
-		return;
-	}
-	h = asin(t->tol / d);
-	delta = remainder(atan2(dy, dx) - t->theta0, 2 * M_PI);
-	lo = fmax(t->lo, delta - h);
-	hi = fmin(t->hi, delta + h);
-	if (lo <= hi) {
-		t->lo = lo;
-		t->hi = hi;
-		t->lx = x;
-		t->ly = y;
-		return;
-	}
-	/* The line bends at the last sample that fitted. */
-	puls_trace_vertex(t, t->lx, t->ly, t->cut);
-	t->ax = t->lx;
-	t->ay = t->ly;
-	puls_trace_aim(t, x, y);
-}
-
-/* An X/Y move of one tick from (px, py) to the current position. */
-static void
-puls_trace_path(struct puls_trace *t, int64_t px, int64_t py, int le)
-{
-	if (!t->run) {
-		puls_trace_vertex(t, px, py, le);
-		t->run = 1;
-		t->cut = le;
-		t->ax = t->lx = t->sx = px;
-		t->ay = t->ly = t->sy = py;
-		t->have_dir = 0;
-	} else if (le != t->cut) {
-		/* Laser switched: the old run ends exactly here. */
-		puls_trace_vertex(t, px, py, t->cut);
-		t->cut = le;
-		t->ax = t->lx = t->sx = px;
-		t->ay = t->ly = t->sy = py;
-		t->have_dir = 0;
-	}
-	if (llabs(t->x - t->sx) >= t->tol || llabs(t->y - t->sy) >= t->tol)
-		puls_trace_sample(t, t->x, t->y);
-}
-
-void
-puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len)
-{
-	const struct puls_tick *k;
-	int64_t px, py;
-	size_t i;
-	int a;
-
-	for (i = 0; i < len; i++) {
-		k = &puls_ticks[body[i]];
-		t->ticks++;
-		t->le_ticks += k->le;
-		if ((k->dx | k->dy | k->dz) == 0)
-			continue;
-		px = t->x;
-		py = t->y;
-		t->x += k->dx;
-		t->y += k->dy;
-		t->z += k->dz;
-		for (a = 0; a < 3; a++) {
-			int64_t p = a == 0 ? t->x : a == 1 ? t->y : t->z;
-
-			if (p < t->min[a])
-				t->min[a] = p;
-			if (p > t->max[a])
-				t->max[a] = p;
-		}
-		if (k->dz != 0 && t->path)
-			puls_trace_zmark(t, k->dz);
-		if ((k->dx | k->dy) == 0)
-			continue;
-		if (k->dx != 0 && k->dy != 0)
-			t->diag[k->le]++;
-		else
-			t->ortho[k->le]++;
-		if (t->path)
-			puls_trace_path(t, px, py, k->le);
-	}
-}
-
-void
-puls_trace_finish(struct puls_trace *t)
-{
-	if (t->path && t->run) {
-		puls_trace_vertex(t, t->x, t->y, t->cut);
-		t->run = 0;
-	}
-}
-
-double
-puls_trace_travel_mm(const struct puls_trace *t)
-{
-	return ((double)t->ortho[0] + (double)t->diag[0] * M_SQRT2) *
-	    PULS_XY_MM;
-}
-
-double
-puls_trace_cut_mm(const struct puls_trace *t)
-{
-	return ((double)t->ortho[1] + (double)t->diag[1] * M_SQRT2) *
-	    PULS_XY_MM;
-}
-
-cJSON *
-puls_trace_json(const struct puls_trace *t, uint32_t stfr)
-{
-	static const char *const axes[] = { "X", "Y", "Z" };
-	cJSON *o, *a;
-	double mm;
-	int i;
-
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
-	for (i = 0; i < 3; i++) {
-		mm = i < 2 ? PULS_XY_MM : PULS_Z_MM;
-		if ((a = cJSON_AddObjectToObject(o, axes[i])) == NULL ||
-		    cJSON_AddNumberToObject(a, "min", (double)t->min[i]) ==
-		    NULL ||
-		    cJSON_AddNumberToObject(a, "max", (double)t->max[i]) ==
-		    NULL ||
-		    cJSON_AddNumberToObject(a, "min_mm",
-		    (double)t->min[i] * mm) == NULL ||
-		    cJSON_AddNumberToObject(a, "max_mm",
-		    (double)t->max[i] * mm) == NULL)
-			goto fail;
-	}
-	if ((stfr > 0 ? cJSON_AddNumberToObject(o, "laser_on_s",
-	    (double)t->le_ticks / stfr) :
-	    cJSON_AddNullToObject(o, "laser_on_s")) == NULL ||
-	    cJSON_AddNumberToObject(o, "travel_mm",
-	    puls_trace_travel_mm(t)) == NULL ||
-	    cJSON_AddNumberToObject(o, "cut_mm", puls_trace_cut_mm(t)) == NULL)
-		goto fail;
-	return o;
-fail:
-	cJSON_Delete(o);
-	return NULL;
-}
 
 /* --- drawing --- */
 
@@ -419,32 +124,49 @@ puls_draw_style(cairo_t *cr, int cut)
 	}
 }
 
+/*
+ * One path per style, one stroke each: travel first, cuts over it.  A
+ * sub-path starts where the style changes or the pen lifted over a
+ * segment drawn before (puls_trace.c), so cairo never sees a path that
+ * retraces itself, and the translucent travel is composited once.
+ */
+static void
+puls_draw_style_path(cairo_t *cr, const struct puls_view *v,
+    const struct puls_trace *t, int cut)
+{
+	double x, y;
+	size_t i;
+	int open = 0;
+
+	for (i = 1; i < t->nv; i++) {
+		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
+			open = 0;
+			continue;
+		}
+		if (!open) {
+			puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
+			    t->v[i - 1].y * PULS_XY_MM, &x, &y);
+			cairo_move_to(cr, x, y);
+			open = 1;
+		}
+		puls_view_px(v, t->v[i].x * PULS_XY_MM,
+		    t->v[i].y * PULS_XY_MM, &x, &y);
+		cairo_line_to(cr, x, y);
+	}
+	puls_draw_style(cr, cut);
+	cairo_stroke(cr);
+}
+
 static void
 puls_draw_path(cairo_t *cr, const struct puls_view *v,
     const struct puls_trace *t)
 {
-	double x, y;
-	size_t i;
-	int cut;
-
 	if (t->nv < 2)
 		return;
 	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
 	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-	/* Runs of one kind as one path: fast, and dashes stay even. */
-	for (i = 1; i < t->nv; ) {
-		cut = t->v[i].cut;
-		puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
-		    t->v[i - 1].y * PULS_XY_MM, &x, &y);
-		cairo_move_to(cr, x, y);
-		for (; i < t->nv && t->v[i].cut == cut; i++) {
-			puls_view_px(v, t->v[i].x * PULS_XY_MM,
-			    t->v[i].y * PULS_XY_MM, &x, &y);
-			cairo_line_to(cr, x, y);
-		}
-		puls_draw_style(cr, cut);
-		cairo_stroke(cr);
-	}
+	puls_draw_style_path(cr, v, t, 0);
+	puls_draw_style_path(cr, v, t, 1);
 	cairo_set_dash(cr, NULL, 0, 0);
 }
 

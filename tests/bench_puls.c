@@ -1,7 +1,7 @@
 /*
  * bench_puls: throughput of the pulse decoder on one core.
  *
- *	bench-puls [MiB]	(default 512)
+ *	bench-puls [MiB] [--gf-puls PATH]	(default 512)
  *
  * Builds a job in memory (a generated mix of travel, raster engraving,
  * cuts and Z moves, tiled to the size asked), then prints MB/s (10^6
@@ -9,7 +9,12 @@
  * puls_stats_add() over the body, for the whole streaming reader on the
  * plain file and on its gzip, for zlib's inflate alone on that gzip (the
  * floor for gzip input), and for memchr() and memcpy() passes over the
- * same buffer as the yardstick of memory bandwidth.  Build it
+ * same buffer as the yardstick of memory bandwidth; and puls_trace_add()
+ * (every field of gf-puls stats, one pass).  With --gf-puls, also the
+ * commands as users run them, each a whole process (best of BENCH_RUNS,
+ * after a first run that warms the page cache): gf-puls stats --json and
+ * gf-puls render of the job as one plain file, and gf-puls stats --json
+ * over a folder of BENCH_FILES files holding the same bytes.  Build it
  * optimised (CMAKE_BUILD_TYPE=Release): a Debug build measures -O0.
  */
 #include <math.h>
@@ -18,12 +23,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <zlib.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "log.h"
 #include "puls.h"
+#include "puls_render.h"
+
+extern char **environ;
 
 #define BENCH_RUNS	3
+#define BENCH_FILES	200	/* files in the folder of --gf-puls */
 
 struct bench_buf {
 	uint8_t		*p;
@@ -195,6 +209,116 @@ bench_stream(const uint8_t *in, size_t len, uint64_t want)
 	return t;
 }
 
+static int
+bench_write(const char *path, const uint8_t *a, size_t alen,
+    const uint8_t *b, size_t blen)
+{
+	FILE *fp;
+	int rc = 0;
+
+	if ((fp = fopen(path, "wb")) == NULL)
+		return -1;
+	if (fwrite(a, 1, alen, fp) != alen ||
+	    (blen > 0 && fwrite(b, 1, blen, fp) != blen))
+		rc = -1;
+	if (fclose(fp) == EOF)
+		rc = -1;
+	return rc;
+}
+
+/* Seconds of one whole run of argv, stdout to /dev/null; -1 failed. */
+static double
+bench_cmd(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	double t;
+	pid_t pid;
+	int st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
+	    O_WRONLY, 0);
+	t = bench_now();
+	if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		return -1;
+	return bench_now() - t;
+}
+
+/* Best of BENCH_RUNS after a warm-up run. */
+static void
+bench_cmd_report(const char *what, char *const argv[], size_t bytes)
+{
+	double t, best = INFINITY;
+	int run;
+
+	if (bench_cmd(argv) < 0) {
+		fprintf(stderr, "bench-puls: %s failed\n", argv[0]);
+		return;
+	}
+	for (run = 0; run < BENCH_RUNS; run++)
+		if ((t = bench_cmd(argv)) >= 0)
+			best = fmin(best, t);
+	printf("  %-38s %7.3f s  %7.0f MB/s\n", what, best, bytes / best / 1e6);
+}
+
+/* The commands as users run them, on the job as files in a temp dir. */
+static int
+bench_commands(const char *gfp, const uint8_t *buf, size_t len, size_t hl)
+{
+	char dir[] = "/tmp/bench-puls.XXXXXX", big[64], png[64], sub[64];
+	char path[96];
+	size_t body = len - hl, per = body / BENCH_FILES, i;
+	int rc = -1;
+
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(big, sizeof(big), "%s/big.puls", dir);
+	snprintf(png, sizeof(png), "%s/big.png", dir);
+	snprintf(sub, sizeof(sub), "%s/jobs", dir);
+	if (bench_write(big, buf, len, NULL, 0) == -1 || mkdir(sub, 0700) == -1)
+		goto done;
+	for (i = 0; i < BENCH_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/%03zu.puls", sub, i);
+		if (bench_write(path, buf, hl, buf + hl + i * per, per) == -1)
+			goto done;
+	}
+	printf("whole commands (%s), best of %d, warm cache:\n", gfp,
+	    BENCH_RUNS);
+	{
+		char a_stats[] = "stats", a_json[] = "--json";
+		char a_render[] = "render", a_o[] = "-o";
+		char *stats[] = { (char *)(uintptr_t)gfp, a_stats, a_json, big,
+		    NULL };
+		char *render[] = { (char *)(uintptr_t)gfp, a_render, big, a_o,
+		    png, NULL };
+		char *many[] = { (char *)(uintptr_t)gfp, a_stats, a_json, sub,
+		    NULL };
+
+		bench_cmd_report("gf-puls stats --json big.puls", stats, body);
+		bench_cmd_report("gf-puls render big.puls -o big.png", render,
+		    body);
+		bench_cmd_report("gf-puls stats --json DIR (200 files)", many,
+		    per * BENCH_FILES);
+	}
+	rc = 0;
+done:
+	for (i = 0; i < BENCH_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/%03zu.puls", sub, i);
+		unlink(path);
+	}
+	rmdir(sub);
+	unlink(big);
+	unlink(png);
+	rmdir(dir);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -203,14 +327,21 @@ main(int argc, char **argv)
 	uint8_t *buf, *copy, *gz, absent = 0;
 	size_t mib = 512, len, hl, bodylen, off, n, gzlen;
 	double t, best;
+	struct puls_trace tr;
+	const char *gfp = NULL;
 	int run, seen[256] = { 0 };
 	size_t i;
 	void *volatile hit;
 
 	log_init(LOG_TO_CONSOLE, LOG_ERR, NULL);
-	if (argc > 1 && (mib = strtoul(argv[1], NULL, 10)) == 0) {
-		fprintf(stderr, "usage: bench-puls [MiB]\n");
-		return 2;
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--gf-puls") == 0 && i + 1 < (size_t)argc)
+			gfp = argv[++i];
+		else if ((mib = strtoul(argv[i], NULL, 10)) == 0) {
+			fprintf(stderr, "usage: bench-puls [MiB] "
+			    "[--gf-puls PATH]\n");
+			return 2;
+		}
 	}
 	if (bench_job(&job) == -1)
 		return 1;
@@ -250,6 +381,17 @@ main(int argc, char **argv)
 	    (unsigned long long)st.yn, (unsigned long long)st.zp,
 	    (unsigned long long)st.zn, (unsigned long long)st.le,
 	    (unsigned long long)st.lp);
+
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++) {
+		puls_trace_init(&tr, 0, 1);
+		t = bench_now();
+		puls_trace_add(&tr, buf + hl, bodylen);
+		t = bench_now() - t;
+		best = fmin(best, t);
+		puls_trace_free(&tr);
+	}
+	bench_report("puls_trace_add (stats: every field)", bodylen, best);
 
 	best = INFINITY;
 	for (run = 0; run < BENCH_RUNS; run++)
@@ -303,6 +445,8 @@ main(int argc, char **argv)
 		best = fmin(best, t);
 	}
 	bench_report("memcpy", len, best);
+	if (gfp != NULL && bench_commands(gfp, buf, len, hl) == -1)
+		fprintf(stderr, "bench-puls: cannot write the job files\n");
 
 	free(copy);
 	free(buf);

@@ -141,6 +141,59 @@ gzip -c line.puls >trail.gz 2>/dev/null && printf 'junk' >>trail.gz &&
     { expect_rc 1 "$BIN" stats trail.gz
       grep -q 'trailing data' err || fail "trailing: $(cat err)"; }
 
+# --- many files and folders: argument order, a bad file among good ones ---
+mkdir jobs
+cp line.puls jobs/a.puls
+cp rect.puls.gz jobs/b.puls.gz
+cp badmagic.puls jobs/c.puls
+cp hunt.puls jobs/d.puls
+printf 'not a job' >jobs/notes.txt
+expect_rc 1 "$BIN" stats --json hunt.puls jobs nonexistent.puls line.puls
+[ "$(grep -c '^{' out)" -eq 5 ] || fail "stats DIR: $(grep -c '^{' out) objects"
+# hunt, a, b, d, line: Z, then X 5333, X 1066, Z, X 5333
+[ "$(grep -o '"XTOT":[0-9]*' out | tr '\n' ' ')" = \
+    '"XTOT":0 "XTOT":5333 "XTOT":1066 "XTOT":0 "XTOT":5333 ' ] ||
+    fail "stats DIR order: $(grep -o '"XTOT":[0-9]*' out | tr '\n' ' ')"
+grep -q 'jobs/c.puls: bad magic' err || fail "bad file in DIR: $(cat err)"
+grep -q 'nonexistent.puls' err || fail "missing file: $(cat err)"
+grep -q 'notes' err out && fail "stats DIR read a non-pulse file"
+expect_rc 0 "$BIN" stats line.puls jobs/a.puls
+[ "$(grep -c '^line.puls$\|^jobs/a.puls$' out)" -eq 2 ] &&
+    [ "$(head -n 1 out)" = "line.puls" ] || fail "stats text order"
+# never a progress bar when stderr is not a terminal
+[ -s err ] && fail "stats wrote to a non-TTY stderr: $(cat err)"
+GFE_PULS_PROGRESS_AFTER=0 "$BIN" stats line.puls rect.puls.gz >out 2>err
+[ -s err ] && fail "progress on a non-TTY stderr: $(cat err)"
+# on a terminal (script(1) gives one), it shows (threshold lowered)
+if command -v script >/dev/null 2>&1; then
+	GFE_PULS_PROGRESS_AFTER=0 script -qc "'$BIN' stats line.puls" \
+	    /dev/null >tty.out 2>&1 </dev/null
+	grep -q '100%' tty.out || fail "no progress bar on a TTY"
+	grep -q 'XEND' tty.out || fail "stats on a TTY: $(cat tty.out)"
+fi
+
+# --- render: laser-off travel retracing one small square (issue 9) ---
+# Each lap is the same pixels: memory must not grow with the laps (it
+# was quadratic: 32 MiB took 5 s and 53 MB, 120 MiB minutes and 1.8 GB).
+expect_rc 0 "$BIN" generate --rect 2,2 --travel --laps 300 -o lap1.puls
+expect_rc 0 "$BIN" generate --rect 2,2 --travel --laps 6000 -o lap2.puls
+expect_rc 0 "$BIN" stats --json lap2.puls
+expect_num out XEND 0
+expect_num out LE 0
+if [ -x /usr/bin/time ]; then
+	for f in lap1 lap2; do
+		/usr/bin/time -f '%M' -o $f.rss "$BIN" render $f.puls \
+		    -o $f.png --width 600 || fail "render $f"
+	done
+	a=$(tail -n 1 lap1.rss)
+	b=$(tail -n 1 lap2.rss)
+	# 20 times the body, at most 8 MB more (the old path: +30 MB)
+	[ $((b - a)) -lt 8192 ] || fail "render RSS grew ${a} -> ${b} KB"
+else
+	echo "no /usr/bin/time: render memory not checked" >&2
+	expect_rc 0 "$BIN" render lap2.puls -o lap2.png --width 600
+fi
+
 # --- usage: exit 2 ---
 expect_rc 2 "$BIN"
 expect_rc 2 "$BIN" frobnicate

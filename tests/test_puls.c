@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "puls.h"
+#include "puls_render.h"
 
 #define SERIAL		12345678ULL
 
@@ -914,6 +915,214 @@ test_info_json(void **state)
 	free(h);
 }
 
+/* --- the trace (gf-puls stats and render) --- */
+
+/* The reference: PROTOCOL.md 8 read one byte at a time, written here. */
+struct ref_trace {
+	int64_t		pos[3], min[3], max[3];
+	uint64_t	ticks, le, ortho[2], diag[2];
+	uint64_t	pos_steps[3], neg_steps[3], lp;
+};
+
+static void
+ref_trace_add(struct ref_trace *r, const uint8_t *p, size_t len)
+{
+	size_t i;
+	int a, d[3], le;
+
+	for (i = 0; i < len; i++) {
+		uint8_t b = p[i];
+
+		r->ticks++;
+		if (b & 0x80) {
+			r->lp++;
+			continue;	/* power byte: nothing else */
+		}
+		le = (b & 0x10) != 0;
+		r->le += le;
+		d[0] = (b & 3) == 1 ? 1 : (b & 3) == 3 ? -1 : 0;
+		d[1] = (b & 0xc) == 0xc ? 1 : (b & 0xc) == 4 ? -1 : 0;
+		d[2] = (b & 0x60) == 0x60 ? 1 : (b & 0x60) == 0x20 ? -1 : 0;
+		for (a = 0; a < 3; a++) {
+			r->pos_steps[a] += d[a] > 0;
+			r->neg_steps[a] += d[a] < 0;
+			r->pos[a] += d[a];
+			if (r->pos[a] < r->min[a])
+				r->min[a] = r->pos[a];
+			if (r->pos[a] > r->max[a])
+				r->max[a] = r->pos[a];
+		}
+		if (d[0] != 0 && d[1] != 0)
+			r->diag[le]++;
+		else if (d[0] != 0 || d[1] != 0)
+			r->ortho[le]++;
+	}
+}
+
+static void
+assert_trace_equal(const struct puls_trace *t, const struct ref_trace *r)
+{
+	struct puls_stats st;
+	int a;
+
+	assert_int_equal(t->x, r->pos[0]);
+	assert_int_equal(t->y, r->pos[1]);
+	assert_int_equal(t->z, r->pos[2]);
+	for (a = 0; a < 3; a++) {
+		assert_int_equal(t->min[a], r->min[a]);
+		assert_int_equal(t->max[a], r->max[a]);
+	}
+	assert_int_equal(t->ticks, r->ticks);
+	assert_int_equal(t->le_ticks, r->le);
+	assert_int_equal(t->ortho[0], r->ortho[0]);
+	assert_int_equal(t->ortho[1], r->ortho[1]);
+	assert_int_equal(t->diag[0], r->diag[0]);
+	assert_int_equal(t->diag[1], r->diag[1]);
+	puls_trace_stats(t, &st);
+	assert_int_equal(st.xp, r->pos_steps[0]);
+	assert_int_equal(st.xn, r->neg_steps[0]);
+	assert_int_equal(st.yp, r->pos_steps[1]);
+	assert_int_equal(st.yn, r->neg_steps[1]);
+	assert_int_equal(st.zp, r->pos_steps[2]);
+	assert_int_equal(st.zn, r->neg_steps[2]);
+	assert_int_equal(st.le, r->le);
+	assert_int_equal(st.lp, r->lp);
+}
+
+/* xorshift64: reproducible without the libc's rand(). */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * Random bodies of every kind the scan must get right: uniform bytes,
+ * long one-way runs (an extent moves every tick, across chunk and lane
+ * borders), and a wandering head; any size, any alignment, any chunking,
+ * path or not: the trace equals the reference loop, bit for bit.
+ */
+static void
+test_trace_property(void **state)
+{
+	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x60, 0x20,
+	    0x0d, 0x1f, 0x17, 0x00, 0x80, 0x6d };
+	struct puls_trace t;
+	struct ref_trace r;
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	uint8_t *buf;
+	size_t len, off, i, n, run;
+	int iter, kind;
+
+	(void)state;
+	buf = malloc(70000 + 64);
+	assert_non_null(buf);
+	for (iter = 0; iter < 400; iter++) {
+		kind = iter % 4;
+		len = iter < 40 ? (size_t)iter * 97 : rnd(&seed) % 70000;
+		off = rnd(&seed) % 64;
+		for (i = 0; i < len; ) {
+			run = kind == 0 ? 1 : 1 + rnd(&seed) %
+			    (kind == 1 ? 5000 : 300);
+			uint8_t b = kind == 0 ? (uint8_t)rnd(&seed) :
+			    runs[rnd(&seed) % sizeof(runs)];
+			for (n = 0; n < run && i < len; n++, i++)
+				buf[off + i] = kind == 3 && rnd(&seed) % 4 ?
+				    (uint8_t)rnd(&seed) : b;
+		}
+		memset(&r, 0, sizeof(r));
+		ref_trace_add(&r, buf + off, len);
+		puls_trace_init(&t, iter % 5 == 4, 12);
+		for (i = 0; i < len; i += n) {
+			n = iter % 3 == 0 ? len - i :
+			    1 + rnd(&seed) % (iter % 3 == 1 ? 50 : 5000);
+			if (n > len - i)
+				n = len - i;
+			puls_trace_add(&t, buf + off + i, n);
+		}
+		puls_trace_finish(&t);
+		assert_trace_equal(&t, &r);
+		puls_trace_free(&t);
+	}
+	free(buf);
+}
+
+/* Every byte value at every lane position of a chunk, one at a time. */
+static void
+test_trace_every_byte(void **state)
+{
+	struct puls_trace t;
+	struct ref_trace r;
+	uint8_t body[4096];
+	size_t at;
+	int b;
+
+	(void)state;
+	for (b = 0; b < 256; b++)
+		for (at = 0; at < sizeof(body); at += 109) {
+			memset(body, 0x00, sizeof(body));
+			memset(body, (uint8_t)b, at);	/* a run up to at */
+			memset(&r, 0, sizeof(r));
+			ref_trace_add(&r, body, sizeof(body));
+			puls_trace_init(&t, 0, 1);
+			puls_trace_add(&t, body, sizeof(body));
+			assert_trace_equal(&t, &r);
+			puls_trace_free(&t);
+		}
+}
+
+/*
+ * Issue 9 item 10: laser-off travel retracing one small square.  The
+ * toolpath keeps one square (a few vertices), however many times it is
+ * traced: cairo then strokes a path the size of the picture, not of the
+ * job (it was quadratic: minutes and gigabytes for 120 MiB).
+ */
+static void
+test_trace_retrace_bounded(void **state)
+{
+	static const size_t laps[] = { 1, 10, 300 };
+	struct puls_gen_params p;
+	struct puls_gen_move *m;
+	struct puls_trace t;
+	struct buf file;
+	size_t i, k, nv[3];
+	uint32_t hl;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		memset(&p, 0, sizeof(p));
+		memset(&file, 0, sizeof(file));
+		m = calloc(laps[k] * 4, sizeof(*m));
+		assert_non_null(m);
+		for (i = 0; i < laps[k]; i++) {
+			m[4 * i].dx = 107;	/* 2 mm */
+			m[4 * i + 1].dy = 107;
+			m[4 * i + 2].dx = -107;
+			m[4 * i + 3].dy = -107;
+		}
+		assert_int_equal(puls_generate(&p, m, laps[k] * 4, buf_sink,
+		    &file), 0);
+		hl = (uint32_t)file.p[4] | (uint32_t)file.p[5] << 8;
+		puls_trace_init(&t, 1, 12);
+		puls_trace_add(&t, file.p + hl, file.len - hl);
+		puls_trace_finish(&t);
+		assert_int_equal(t.oom, 0);
+		nv[k] = t.nv;
+		assert_true(nv[k] >= 5);	/* the square is drawn */
+		assert_int_equal(t.x, 0);
+		assert_int_equal(t.max[0], 107);
+		puls_trace_free(&t);
+		free(m);
+		free(file.p);
+	}
+	/* 300 laps keep what 10 keep, a few more at most (corner cells). */
+	assert_true(nv[2] <= nv[1] + 8);
+	assert_true(nv[2] < 64);
+}
+
 int
 main(void)
 {
@@ -932,6 +1141,9 @@ main(void)
 		cmocka_unit_test(test_generate_roundtrip),
 		cmocka_unit_test(test_generate_ramp),
 		cmocka_unit_test(test_info_json),
+		cmocka_unit_test(test_trace_property),
+		cmocka_unit_test(test_trace_every_byte),
+		cmocka_unit_test(test_trace_retrace_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
