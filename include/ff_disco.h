@@ -35,19 +35,28 @@
 #define FF_DISCO_READY		0
 #define FF_DISCO_BUSY		1	/* printing, paused or homing */
 
-#define FF_DISCO_PROBE_MAGIC	"www.usr"
-#define FF_DISCO_PROBE_MAX	64	/* bytes: longer datagrams are ignored
-					 * unless they carry the magic */
+/* UDP ports printers answer discovery from: 8899, 19000, 48899. */
+#define FF_DISCO_PORTS		8899, 19000, 48899
 
 /*
- * Given a datagram received (probe, len) on the legacy port or the
- * multicast group, writes this model's reply into buf and returns its
- * length; 0 means ignore the datagram (too long and not a probe: this is
- * also what keeps two emulators from answering each other's replies), or
- * buf is smaller than the reply.  The status is the model's as last
- * advanced: call ff_model_advance() first for the current one.
+ * Given a datagram received (probe, len, any length and content) on the
+ * legacy port or the multicast group, writes this model's reply into buf
+ * and returns its length; 0 means buf is smaller than the reply.  The
+ * status is the model's as last advanced: call ff_model_advance() first
+ * for the current one.
  */
 size_t	 ff_disco_reply(const struct ff_model *m, const void *probe,
 	    size_t len, unsigned char *buf, size_t bufsize);
+
+/*
+ * 1 if a datagram from src_port comes from a printer, not a client: the
+ * port is one printers answer from (FF_DISCO_PORTS) or one of ours (n
+ * ports, 0s ignored).  Such a datagram is a reply (or spoofed to look
+ * like one) and must not be answered, or two printers, or one printer and
+ * itself, would answer each other for ever.  Every client in FLASHFORGE.md
+ * probes from another port (18001-18003 or an ephemeral one).
+ */
+int	 ff_disco_from_printer(uint16_t src_port, const uint16_t *ours,
+	    size_t n);
 
 #endif

@@ -30,14 +30,29 @@ ff_disco_str(unsigned char *buf, size_t off, size_t len, const char *s)
 	memset(buf + off + n, 0, len - n);
 }
 
-static int
-ff_disco_is_probe(const void *probe, size_t len)
+/*
+ * Every datagram is a probe (FLASHFORGE.md: "answer every datagram (any
+ * length)"): clients send empty ones, 8 bytes, 16 hex characters,
+ * "discover" or the 20-byte "www.usr" probe, and nothing says a printer
+ * looks at the content.  The reply's size is the model's, whatever came
+ * in, so a long datagram gets no more than a probe would: one reply per
+ * datagram, output bounded by input as on a real printer.  What keeps two
+ * printers from answering each other for ever is the sender's port (see
+ * ff_disco_from_printer()), not the content.
+ */
+int
+ff_disco_from_printer(uint16_t src_port, const uint16_t *ours, size_t n)
 {
-	size_t mlen = strlen(FF_DISCO_PROBE_MAGIC);
+	static const uint16_t known[] = { FF_DISCO_PORTS };
+	size_t i;
 
-	if (len >= mlen && memcmp(probe, FF_DISCO_PROBE_MAGIC, mlen) == 0)
-		return 1;
-	return len <= FF_DISCO_PROBE_MAX;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (src_port == known[i])
+			return 1;
+	for (i = 0; i < n; i++)
+		if (ours[i] != 0 && src_port == ours[i])
+			return 1;
+	return 0;
 }
 
 size_t
@@ -49,8 +64,6 @@ ff_disco_reply(const struct ff_model *m, const void *probe, size_t len,
 	size_t rlen;
 
 	if (probe == NULL && len > 0)
-		return 0;
-	if (!ff_disco_is_probe(probe, len))
 		return 0;
 	rlen = fi->disco_modern ? FF_DISCO_MODERN_LEN : FF_DISCO_LEGACY_LEN;
 	if (buf == NULL || bufsize < rlen)

@@ -381,6 +381,8 @@ ff_udp_read(struct ff_udp *u, int fd)
 {
 	unsigned char in[FF_UDP_BUF], reply[FF_DISCO_MODERN_LEN];
 	struct sockaddr_storage sa;
+	const uint16_t ours[2] = { (uint16_t)u->s->udp[0].port,
+	    (uint16_t)u->s->udp[1].port };
 	socklen_t salen;
 	ssize_t n;
 	size_t rlen;
@@ -402,6 +404,11 @@ ff_udp_read(struct ff_udp *u, int fd)
 			}
 			return;
 		}
+		/* A long datagram is cut to FF_UDP_BUF and answered all
+		 * the same.  Not one from a printer: a reply. */
+		if (sa.ss_family == AF_INET && ff_disco_from_printer(ntohs(
+		    ((struct sockaddr_in *)&sa)->sin_port), ours, 2))
+			continue;
 		/* The reply's status byte says what the model is doing. */
 		ff_model_advance(u->s->model, mono_now_ms());
 		if ((rlen = ff_disco_reply(u->s->model, in, (size_t)n, reply,

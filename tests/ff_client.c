@@ -25,9 +25,10 @@
  *	must get an HTTP response and then the end of the connection, and
  *	TCP_PORT must answer M115 after each.
  *   ff_client udpflood HOST PORT
- *	Datagrams of odd sizes (empty, 1 byte, ..., 65000 bytes), an empty
- *	one that must be answered, then the legacy probe from a fresh
- *	socket, which must be answered too.
+ *	Datagrams of odd sizes (empty, 1 byte, ..., 65000 bytes) from a
+ *	socket that never reads, then one of each size from 0 to 65000
+ *	bytes from a fresh socket, each of which must get a discovery reply,
+ *	then the legacy probe, which must be answered too.
  *   ff_client httpflood HOST HTTP_PORT TCP_PORT
  *	300 half-sent HTTP requests held open (more than the 256 descriptors
  *	the loop once had for every port), then 20 M115 probes on TCP_PORT,
@@ -523,12 +524,31 @@ udp_socket(const struct sockaddr_in *to)
 	return fd;
 }
 
+/* One datagram of len bytes from a fresh socket: 0 if a discovery reply
+ * (140 or 276 bytes) comes back to that socket. */
+static int
+udp_answered(const struct sockaddr_in *sa, const void *buf, size_t len)
+{
+	unsigned char reply[2048];
+	ssize_t n;
+	int fd = udp_socket(sa);
+
+	if (sendto(fd, buf, len, 0, (const struct sockaddr *)sa,
+	    sizeof(*sa)) == -1)
+		die("sendto");
+	n = recv(fd, reply, sizeof(reply), 0);
+	close(fd);
+	return n == 140 || n == 276 ? 0 : -1;
+}
+
 static int
 cmd_udpflood(void)
 {
 	static const size_t sizes[] = { 0, 1, 7, 19, 63, 65, 1500, 65000 };
+	/* Each must be answered: what clients send, and longer. */
+	static const size_t answered[] = { 0, 1, 8, 16, 20, 64, 65, 140, 276,
+	    1500, 2049, 65000 };
 	static unsigned char junk[65000];
-	unsigned char buf[2048];
 	struct sockaddr_in sa;
 	size_t i, k;
 	int fd, bad = 0;
@@ -538,6 +558,7 @@ cmd_udpflood(void)
 	sa.sin_port = htons((uint16_t)port);
 	inet_pton(AF_INET, host, &sa.sin_addr);
 	memset(junk, 0xa5, sizeof(junk));
+	/* A flood from a socket that never reads its replies. */
 	fd = udp_socket(&sa);
 	for (k = 0; k < 10; k++)
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
@@ -545,15 +566,15 @@ cmd_udpflood(void)
 			    (struct sockaddr *)&sa, sizeof(sa)) == -1)
 				die("sendto");
 	close(fd);
-	/* An empty probe, as real clients send: answered. */
-	fd = udp_socket(&sa);
-	if (sendto(fd, junk, 0, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1)
-		die("sendto");
-	if (recv(fd, buf, sizeof(buf), 0) <= 0) {
-		fprintf(stderr, "udpflood: an empty datagram got no reply\n");
-		bad = 1;
-	}
-	close(fd);
+	/* A lost reply shows within PROBE_TIMEOUT_S: all are sent at once. */
+	timeout_s = PROBE_TIMEOUT_S;
+	for (i = 0; i < sizeof(answered) / sizeof(answered[0]); i++)
+		if (udp_answered(&sa, junk, answered[i]) == -1) {
+			fprintf(stderr, "udpflood: a datagram of %zu bytes got "
+			    "no reply\n", answered[i]);
+			bad = 1;
+		}
+	timeout_s = CLIENT_TIMEOUT_S;
 	/* Discovery still works. */
 	if (cmd_disco() != 0) {
 		fprintf(stderr, "udpflood: no reply to the probe after it\n");

@@ -118,11 +118,14 @@ static const struct probe_case {
 	{ "empty datagram", "", 0, 0, 1 },
 	{ "short probe", "\x00\x01", 2, 2, 1 },
 	{ "magic alone", "www.usr", 7, 7, 1 },
-	{ "64 junk bytes", "", 0, FF_DISCO_PROBE_MAX, 1 },
-	{ "65 junk bytes", "", 0, FF_DISCO_PROBE_MAX + 1, 0 },
+	{ "8-byte probe", "\xc0\xa8\x01\x0c\x46\x51\0\0", 8, 8, 1 },
+	{ "16 hex characters", "c0a800de46500000", 16, 16, 1 },
+	{ "discover", "discover", 8, 8, 1 },
+	{ "64 junk bytes", "", 0, 64, 1 },
+	{ "65 junk bytes", "", 0, 65, 1 },
 	{ "long magic probe", "www.usr", 7, 300, 1 },
-	{ "near magic, long", "www.usX", 7, 300, 0 },
-	{ "cut magic, long", "www.us", 6, 300, 0 },
+	{ "near magic, long", "www.usX", 7, 300, 1 },
+	{ "cut magic, long", "www.us", 6, 300, 1 },
 };
 
 static void
@@ -144,20 +147,48 @@ test_probes(void **state)
 		if ((n != 0) != c->answered)
 			fail_msg("%s: reply of %zu bytes", c->name, n);
 	}
-	/* A reply (ours or another emulator's) is not a probe. */
+	/* Content never matters, not even a reply's: the size is the
+	 * model's whatever came in. */
 	n = ff_disco_reply(five, "", 0, reply, sizeof(reply));
 	assert_int_equal(n, FF_DISCO_MODERN_LEN);
-	assert_int_equal(ff_disco_reply(m, reply, n, buf, sizeof(buf)), 0);
-	n = ff_disco_reply(m, "", 0, buf, sizeof(buf));
-	assert_int_equal(n, FF_DISCO_LEGACY_LEN);
-	assert_int_equal(ff_disco_reply(five, buf, n, reply, sizeof(reply)),
-	    0);
+	assert_int_equal(ff_disco_reply(m, reply, n, buf, sizeof(buf)),
+	    FF_DISCO_LEGACY_LEN);
+	assert_int_equal(ff_disco_reply(m, probe, sizeof(probe), buf,
+	    sizeof(buf)), FF_DISCO_LEGACY_LEN);
 	/* A NULL empty probe is an empty probe. */
 	assert_int_equal(ff_disco_reply(m, NULL, 0, buf, sizeof(buf)),
 	    FF_DISCO_LEGACY_LEN);
 	assert_int_equal(ff_disco_reply(m, NULL, 5, buf, sizeof(buf)), 0);
 	ff_model_free(m);
 	ff_model_free(five);
+}
+
+/* Which senders are printers (their datagrams are replies). */
+static const struct from_case {
+	uint16_t	 port;
+	int		 printer;
+} from_cases[] = {
+	{ 8899, 1 }, { 19000, 1 }, { 48899, 1 },	/* printers' ports */
+	{ 48900, 1 }, { 19001, 1 },			/* ours */
+	{ 18001, 0 }, { 18002, 0 }, { 18003, 0 },	/* FlashPrint, MAUG */
+	{ 40000, 0 }, { 1, 0 }, { 0, 0 },		/* ephemeral, odd */
+};
+
+static void
+test_from_printer(void **state)
+{
+	const uint16_t ours[2] = { 48900, 19001 }, none[2] = { 0, 0 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(from_cases) / sizeof(from_cases[0]); i++) {
+		if (ff_disco_from_printer(from_cases[i].port, ours, 2) !=
+		    from_cases[i].printer)
+			fail_msg("port %u", from_cases[i].port);
+	}
+	/* Ports left at 0 (off) match nothing. */
+	assert_int_equal(ff_disco_from_printer(0, none, 2), 0);
+	assert_int_equal(ff_disco_from_printer(48900, none, 2), 0);
 }
 
 static void
@@ -237,6 +268,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layouts),
 		cmocka_unit_test(test_probes),
+		cmocka_unit_test(test_from_printer),
 		cmocka_unit_test(test_small_buffer),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_ports_and_status),
