@@ -7,8 +7,8 @@
  * Bounded: at most FF_CAMERA_VIEWERS viewers (more get 503); one frame is
  * encoded per FF_CAMERA_FRAME_MS and shared by every viewer; a viewer whose
  * socket is still full when the next frame is due skips that frame, so
- * nothing piles up.  While the camera is off (streamCtrl_cmd close) new
- * connections are closed at once and open streams end.
+ * nothing piles up.  While the camera is off (streamCtrl_cmd close) the
+ * port is closed (connections are refused) and open streams end.
  */
 #ifndef GFE_FF_CAMERA_H
 #define GFE_FF_CAMERA_H
@@ -26,6 +26,9 @@ struct loop;
  * The model must outlive the camera. */
 struct ff_camera	*ff_camera_new(struct loop *loop, struct ff_model *m,
 			    const char *bind, int port);
+/* After the model's camera state may have changed (streamCtrl_cmd):
+ * closes the port when off, opens it again when on.  NULL: nothing. */
+void			 ff_camera_sync(struct ff_camera *c);
 /* After loop_free(): the vhost went with the context. */
 void			 ff_camera_free(struct ff_camera *c);
 /* Before loop_start() only: destroys the vhost too. */

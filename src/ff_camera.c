@@ -6,10 +6,23 @@
  * written whole with one lws_write(); what the socket does not take lws
  * keeps and sends before the next WRITEABLE, so a viewer holds at most one
  * frame, and a tick that finds its pipe still choked skips the frame.
+ *
+ * The listening socket is ours, not the vhost's: lws 4.1.6 keeps a
+ * vhost's listening socket open after lws_vhost_destroy() at run time,
+ * and a camera switched off must refuse connections (FLASHFORGE.md: the
+ * URL is "" when off).  lws only watches it (a raw file); we accept() and
+ * hand each connection to a vhost that listens on nothing.  Switched off,
+ * it is closed; on, opened again.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -22,10 +35,15 @@
 
 #define FF_CAMERA_BOUNDARY	"ffcamframe"
 #define FF_CAMERA_PART_HEAD	128	/* bytes of a part's header, at most */
+#define FF_CAMERA_BACKLOG	16	/* connections waiting for accept() */
+#define FF_CAMERA_ACCEPTS	16	/* accepted per wake-up */
 
 struct ff_camera {
 	struct ff_model		*m;
-	struct lws_vhost	*vh;
+	struct lws_vhost	*vh;		/* listens on nothing */
+	struct lws		*lsn;		/* our listening socket, or NULL */
+	char			 bind[64];
+	int			 port;
 	int			 viewers;
 	unsigned char		*part;		/* LWS_PRE, then the part */
 	size_t			 part_len;
@@ -158,6 +176,94 @@ ff_camera_on(struct ff_camera *c)
 	return st.camera;
 }
 
+/* Hands what waits on the listening socket to lws, a burst at most. */
+static void
+ff_camera_accept(struct ff_camera *c, int lfd)
+{
+	int i, fd;
+
+	for (i = 0; i < FF_CAMERA_ACCEPTS; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("flashforge camera: accept");
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		/* On failure lws closes fd itself. */
+		if (lws_adopt_socket_vhost(c->vh, fd) == NULL)
+			log_warnx("flashforge camera: cannot take a viewer");
+	}
+}
+
+/* Opens and watches the listening socket; -1 after logging. */
+static int
+ff_camera_listen(struct ff_camera *c)
+{
+	lws_adopt_desc_t ad;
+	struct sockaddr_in sa;
+	int fd, one = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)c->port);
+	if (inet_pton(AF_INET, c->bind, &sa.sin_addr) != 1)
+		return -1;	/* config_check() saw to it */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1) {
+		log_warn("flashforge camera: socket");
+		return -1;
+	}
+	/* Reopened at once after off, on: TIME_WAIT must not stop it. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(fd, FF_CAMERA_BACKLOG) == -1) {
+		log_warn("flashforge: cannot listen on TCP %s:%d (camera)",
+		    c->bind, c->port);
+		close(fd);
+		return -1;
+	}
+	memset(&ad, 0, sizeof(ad));
+	ad.vh = c->vh;
+	ad.type = LWS_ADOPT_RAW_FILE_DESC;
+	ad.fd.filefd = fd;
+	ad.vh_prot_name = "ff-camera";
+	if ((c->lsn = lws_adopt_descriptor_vhost_via_info(&ad)) == NULL) {
+		close(fd);
+		log_warnx("flashforge camera: cannot watch TCP port %d",
+		    c->port);
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes the listening socket now (lws closes the descriptor). */
+static void
+ff_camera_unlisten(struct ff_camera *c)
+{
+	if (c->lsn != NULL)
+		lws_set_timeout(c->lsn, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_SYNC);
+	c->lsn = NULL;
+}
+
+void
+ff_camera_sync(struct ff_camera *c)
+{
+	if (c == NULL)
+		return;
+	if (ff_camera_on(c) && c->lsn == NULL) {
+		if (ff_camera_listen(c) == 0)
+			log_info("flashforge camera: on, port %d open",
+			    c->port);
+	} else if (!ff_camera_on(c) && c->lsn != NULL) {
+		ff_camera_unlisten(c);
+		log_info("flashforge camera: off, port %d closed", c->port);
+	}
+}
+
 static int
 ff_camera_callback(struct lws *wsi, enum lws_callback_reasons reason,
     void *user, void *in, size_t len)
@@ -168,9 +274,14 @@ ff_camera_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (c == NULL)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		/* A camera switched off takes no one. */
-		return ff_camera_on(c) ? 0 : -1;
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (wsi == c->lsn)
+			ff_camera_accept(c, lws_get_socket_fd(wsi));
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (wsi == c->lsn)
+			c->lsn = NULL;
+		return 0;
 	case LWS_CALLBACK_HTTP:
 		/* GET and HEAD only: a request with a body is not read, it
 		 * closes the connection. */
@@ -219,17 +330,20 @@ ff_camera_new(struct loop *loop, struct ff_model *m, const char *bind,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->m = m;
+	c->port = port;
+	snprintf(c->bind, sizeof(c->bind), "%s", bind);
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ff-camera";
 	info.protocols = ff_camera_protocols;
-	info.port = port;
-	/* lws binds every interface for a NULL iface. */
-	info.iface = strcmp(bind, "0.0.0.0") == 0 ? NULL : bind;
+	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.user = c;
 	if ((c->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
-		log_warnx("flashforge: cannot listen on TCP %s:%d (camera)",
-		    bind, port);
+		log_warnx("flashforge camera: cannot set up");
 		free(c);
+		return NULL;
+	}
+	if (ff_camera_on(c) && ff_camera_listen(c) == -1) {
+		ff_camera_abort(c);
 		return NULL;
 	}
 	return c;
@@ -249,6 +363,7 @@ ff_camera_abort(struct ff_camera *c)
 {
 	if (c == NULL)
 		return;
+	ff_camera_unlisten(c);
 	lws_vhost_destroy(c->vh);
 	ff_camera_free(c);
 }

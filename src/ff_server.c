@@ -715,6 +715,9 @@ ff_req_complete(struct ff_server *s, struct lws *wsi, struct ff_req *r)
 		if (ff_http_handle(s->model, r->path, r->body != NULL ? r->body :
 		    "", r->body_len, mono_now_ms(), &json, &status) == -1)
 			json = NULL;
+		/* streamCtrl_cmd: the port closes (or opens) before the
+		 * answer leaves. */
+		ff_camera_sync(s->camera);
 		ff_req_respond(r, status, json);
 		free(json);
 		return;

@@ -15,7 +15,8 @@
  * Pro, over HTTP: temperatureCtl_cmd with -200 for "unchanged", seen in
  * M105; the upload in /gcodeList and /gcodeThumb; cameraStreamUrl; the
  * MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
- * streamCtrl_cmd close ends it, open brings it back.
+ * streamCtrl_cmd close ends it and closes the port (a connection is
+ * refused), open brings it back.
  *
  * Replies are read until they are complete by their own structure (counts,
  * lengths, the PNG's IEND), never by waiting for silence.  Exit 0 when
@@ -82,7 +83,10 @@ dial(int port)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		int e = errno;	/* the caller looks at it */
+
 		close(fd);
+		errno = e;
 		return -1;
 	}
 	return fd;
@@ -581,24 +585,20 @@ camera_client(const char *url)
 	conn_close(&c);
 }
 
-/* After streamCtrl_cmd close: no stream.  The connection is closed at
- * once (refused, or accepted and closed unanswered). */
+/* After streamCtrl_cmd close: the port is closed, a connection is
+ * refused (FLASHFORGE.md: cameraStreamUrl "" when off). */
 static void
 camera_off(void)
 {
-	char req[256], b[64];
-	ssize_t k;
 	int fd;
 
-	if ((fd = dial(cam_port)) == -1)
-		return;
-	snprintf(req, sizeof(req), "GET /?action=stream HTTP/1.1\r\n"
-	    "Host: %s:%d\r\n\r\n", host, cam_port);
-	(void)send(fd, req, strlen(req), MSG_NOSIGNAL);
-	k = recv(fd, b, sizeof(b), 0);
-	close(fd);
-	if (k > 0)
-		die("camera off, yet it answered");
+	if ((fd = dial(cam_port)) != -1) {
+		close(fd);
+		die("camera off, yet its port took a connection");
+	}
+	if (errno != ECONNREFUSED)
+		die("camera off: connect: %s, want ECONNREFUSED",
+		    strerror(errno));
 }
 
 static void
