@@ -25,7 +25,13 @@
  *   {"automaticShutdown": "open"|"close"|true|false|1|0,
  *   "shutdownAfterTime": minutes}; reName_cmd {"name"}; calibration_cmd
  *   (acknowledged: levelling takes no time here).  An unknown command
- *   gets code 1 ("Error", the old http-api.md's code).
+ *   gets code 1 ("Error", the old http-api.md's code).  FLASHFORGE.md
+ *   documents no code for an unknown command on the 5M/5M Pro: its only
+ *   list is that old, unverified http-api.md (1 Error, 2 Invalid
+ *   parameter, 3 Unauthorized, 4 Not found, 5 Busy), where 1 is the
+ *   general failure, and the one firmware known to answer one (Creator 5,
+ *   not emulated) acks it with 0, which would tell a client a command it
+ *   sent took effect when it did not.
  * - /gcodeList: {"gcodeList":[names, in the order they arrived]}.
  * - /gcodeThumb {"fileName"}: {"imageData": base64 PNG}, one small grey
  *   placeholder for every file, the PNG M662 sends (ff_model_thumb_png()).
