@@ -87,6 +87,8 @@ struct config {
 	int	 ff_discovery_port;	/* legacy probe, default 48899, 0: off */
 	int	 ff_multicast_port;	/* 225.0.0.9 probe, default 19000, 0: off */
 	int	 ff_camera_port;	/* MJPEG stream, default 8080, 0: off */
+	char	*ff_state_file;		/* M610's name; default
+					 * base_dir/flashforge.state */
 
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */

@@ -144,6 +144,7 @@ static const struct config_key {
 	{ "FLASHFORGE", "discovery_port", CK_PORT, F(ff_discovery_port) },
 	{ "FLASHFORGE", "multicast_port", CK_PORT, F(ff_multicast_port) },
 	{ "FLASHFORGE", "camera_port", CK_PORT, F(ff_camera_port) },
+	{ "FLASHFORGE", "state_file", CK_PATH, F(ff_state_file) },
 #undef F
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
@@ -1270,6 +1271,9 @@ config_defaults(struct config *cf)
 	if (cf->motion_dl_dir == NULL &&
 	    (cf->motion_dl_dir = config_join(cf->base_dir, "motion")) == NULL)
 		return -1;
+	if (cf->ff_state_file == NULL && (cf->ff_state_file =
+	    config_join(cf->base_dir, "flashforge.state")) == NULL)
+		return -1;
 	/* The cloud serial is written "S12345678" on the wire; people copy
 	 * it with the S. */
 	if (cf->serial != NULL &&
@@ -1875,6 +1879,7 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "discovery_port = %d\n", cf->ff_discovery_port);
 	fprintf(fp, "multicast_port = %d\n", cf->ff_multicast_port);
 	fprintf(fp, "camera_port = %d\n", cf->ff_camera_port);
+	config_print_str(fp, "state_file", cf->ff_state_file);
 
 	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
 	    cf->glowforge && cf->ff_enabled ? ", " : "",

@@ -48,6 +48,7 @@
 #include "ff_model.h"
 #include "ff_proto.h"
 #include "ff_server.h"
+#include "ff_state.h"
 #include "log.h"
 #include "loop.h"
 #include "mono.h"
@@ -99,6 +100,10 @@ struct ff_server {
 	int			 http_open, http_dying, http_evicted;
 	struct lws_vhost	*vh_tcp, *vh_http, *vh_udp;
 	struct ff_camera	*camera;	/* NULL: none */
+	/* The name kept across restarts (ff_state); path NULL: not kept. */
+	char			*state_path, *key_model, *key_serial;
+	char			*key_name;
+	char			 saved_name[FF_PRINTER_NAME_MAX + 1];
 	int			 clients;	/* command connections open */
 	int			 dying;		/* of those, closed for newcomers */
 	int			 evicted;	/* since the last log line */
@@ -145,6 +150,66 @@ ff_server_of(struct lws *wsi)
 
 	/* Some callbacks (GET_THREAD_ID) come without a vhost. */
 	return vh != NULL ? lws_get_vhost_user(vh) : NULL;
+}
+
+/* ---- the name, kept across restarts ---- */
+
+static void
+ff_state_key_of(const struct ff_server *s, struct ff_state_key *k)
+{
+	k->model = s->key_model;
+	k->serial = s->key_serial;
+	k->name = s->key_name;
+}
+
+/* Takes the name a previous run kept, if it is this printer's. */
+static void
+ff_server_restore(struct ff_server *s)
+{
+	struct ff_state_key k;
+	char name[FF_PRINTER_NAME_MAX + 1];
+
+	snprintf(s->saved_name, sizeof(s->saved_name), "%s",
+	    ff_model_name(s->model));
+	if (s->state_path == NULL)
+		return;
+	ff_state_key_of(s, &k);
+	if (ff_state_load(s->state_path, &k, name, sizeof(name)) != 0)
+		return;
+	if (ff_model_set_name(s->model, name) == -1) {
+		log_warnx("flashforge: %s: not a valid name; ignored",
+		    s->state_path);
+		return;
+	}
+	snprintf(s->saved_name, sizeof(s->saved_name), "%s", name);
+	log_info("flashforge: name \"%s\" kept from %s", name,
+	    s->state_path);
+}
+
+/* After a command: a new name (M610, reName_cmd) is written out once.
+ * A failure is logged and the name still holds for this run. */
+static void
+ff_server_persist(struct ff_server *s)
+{
+	struct ff_state_key k;
+	const char *name = ff_model_name(s->model);
+
+	if (s->state_path == NULL || strcmp(name, s->saved_name) == 0)
+		return;
+	snprintf(s->saved_name, sizeof(s->saved_name), "%s", name);
+	ff_state_key_of(s, &k);
+	if (ff_state_save(s->state_path, &k, name) == 0)
+		log_info("flashforge: renamed \"%s\", kept in %s", name,
+		    s->state_path);
+}
+
+static void
+ff_server_strings_free(struct ff_server *s)
+{
+	free(s->state_path);
+	free(s->key_model);
+	free(s->key_serial);
+	free(s->key_name);
 }
 
 /* ---- TCP 8899: the command port ---- */
@@ -253,6 +318,7 @@ ff_conn_feed(struct ff_server *s, struct ff_conn *c, const unsigned char *in,
 		in += n;
 		len -= n;
 	}
+	ff_server_persist(s);
 	if (c->out_len > 0 && !c->holding)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -718,6 +784,7 @@ ff_req_complete(struct ff_server *s, struct lws *wsi, struct ff_req *r)
 		/* streamCtrl_cmd: the port closes (or opens) before the
 		 * answer leaves. */
 		ff_camera_sync(s->camera);
+		ff_server_persist(s);
 		ff_req_respond(r, status, json);
 		free(json);
 		return;
@@ -967,6 +1034,14 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	p.camera_port = (uint16_t)cf->ff_camera_port;
 	if ((s->model = ff_model_new(&p, mono_now_ms())) == NULL)
 		goto fail;
+	if ((s->key_model = strdup(cf->ff_model)) == NULL ||
+	    (s->key_serial = strdup(cf->ff_serial)) == NULL ||
+	    (s->key_name = strdup(cf->ff_name)) == NULL)
+		goto fail;
+	if (cf->ff_state_file != NULL && cf->ff_state_file[0] != '\0' &&
+	    (s->state_path = strdup(cf->ff_state_file)) == NULL)
+		goto fail;
+	ff_server_restore(s);
 
 	/* lws binds every interface for a NULL iface. */
 	iface = strcmp(cf->ff_bind, "0.0.0.0") == 0 ? NULL : cf->ff_bind;
@@ -1026,6 +1101,7 @@ fail:
 		lws_vhost_destroy(s->vh_tcp);
 	ff_camera_abort(s->camera);
 	ff_model_free(s->model);
+	ff_server_strings_free(s);
 	free(s);
 	return NULL;
 }
@@ -1037,5 +1113,6 @@ ff_server_free(struct ff_server *s)
 		return;
 	ff_camera_free(s->camera);
 	ff_model_free(s->model);
+	ff_server_strings_free(s);
 	free(s);
 }

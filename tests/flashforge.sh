@@ -13,7 +13,9 @@
 #    good one is applied;
 #  - the bounds: pipelined HTTP requests, odd and empty datagrams, a
 #    flood of half-sent HTTP requests; the command port keeps answering
-#    and SIGTERM still stops the daemon.
+#    and SIGTERM still stops the daemon;
+#  - M610 on the Adventurer 3: the name survives a restart (M115 and
+#    discovery), until the configured name is edited.
 # The daemon's readiness comes from its sd_notify messages (notify_probe),
 # never from a sleep.
 #
@@ -280,6 +282,31 @@ grep -q "HTTP clients connected; closing the quietest" "$work/daemon.log" ||
     fail "no log line for the HTTP flood"
 echo "flashforge: pipelining, odd datagrams, an HTTP flood: still serving"
 stop_daemon
+
+# ---- M610: a new name survives a restart (the state file) ----
+SERIAL=SNRENAME0001 CHECK=abc123
+write_config adventurer3 "Before Rename"
+start_daemon
+"$client" once $host $tcp "M610 After Rename" >"$work/m610.out"
+grep -aq "CMD M610 Received" "$work/m610.out" || fail "M610: no reply"
+stop_daemon
+[ -f "$work/flashforge.state" ] || fail "M610: no state file"
+start_daemon
+"$client" once $host $tcp M115 >"$work/m610.M115"
+expect "name after M610 and a restart" "$(field "$work/m610.M115" \
+    'Machine Name')" "After Rename"
+"$client" disco $host $disco >"$work/m610.disco" || fail "M610: discovery"
+expect "discovery name after M610 and a restart" \
+    "$(sed -n 's/^name=//p' "$work/m610.disco")" "After Rename"
+stop_daemon
+# A name edited in the configuration wins over the kept one.
+write_config adventurer3 "Configured Again"
+start_daemon
+"$client" once $host $tcp M115 >"$work/m610b.M115"
+expect "configured name after an edit" "$(field "$work/m610b.M115" \
+    'Machine Name')" "Configured Again"
+stop_daemon
+echo "flashforge: M610's name kept across a restart"
 
 # Nothing secret in the log: the check code never appears.
 if grep -q "$CHECK" "$work/daemon.log"; then fail "check_code in the log"; fi
