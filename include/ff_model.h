@@ -108,6 +108,8 @@ struct ff_info {
 
 	/* M601 S1 */
 	const char	*login_ok;
+	const char	*login_taken;	/* while a session exists; NULL: the
+					 * login is accepted again */
 
 	/* M105 */
 	int		 temp_decimals;	/* 0: "24", 1: "220.3" */
@@ -231,6 +233,9 @@ const struct ff_info *ff_model_info(const struct ff_model *m);
 const char	*ff_model_name(const struct ff_model *m);
 /* M610 / reName_cmd: 1..FF_PRINTER_NAME_MAX printable bytes; -1 else. */
 int		 ff_model_set_name(struct ff_model *m, const char *name);
+/* Control sessions (M601 .. M602 or close): delta +1 opens one, -1 ends
+ * one; returns how many are open after it. */
+int		 ff_model_sessions(struct ff_model *m, int delta);
 const char	*ff_model_serial(const struct ff_model *m);
 const char	*ff_model_check_code(const struct ff_model *m);
 const char	*ff_model_ip(const struct ff_model *m);	/* "" when unknown */

@@ -55,9 +55,12 @@ struct ff_proto {
 	unsigned char	 head[FF_BLOCK_HEAD];
 	char		 tail[8];		/* raw data: the line so far */
 	size_t		 tail_len;
+	int		 session;		/* logged in: M601 .. M602 */
 };
 
 void	 ff_proto_init(struct ff_proto *p);
+/* The connection closed: ends its session on m, if it has one. */
+void	 ff_proto_close(struct ff_proto *p, struct ff_model *m);
 /*
  * Feeds received bytes: commands may be split across calls or several per
  * call.  For each complete command, emits its whole reply with one

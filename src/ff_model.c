@@ -52,6 +52,12 @@
  *   ("T0:27 /0 B:20/0", "SN:"), which every client parses, rather than fw
  *   1.3.7's "ok T0:25/0" and "Serial Number:", which only [FFAPI]'s A3
  *   client does; fw 1.3.7's M112 echo line is kept (it adds, not replaces).
+ * - M601 while a session exists: "Error: have been connected" on the A3
+ *   (fw 1.3.7 [DOCS]; [FFAPI] takes it as logged in).  A session is a
+ *   connection that logged in and has neither sent M602 nor closed; one
+ *   printer-wide, since "exists" names no connection.  The other models
+ *   have no source for a refusal and accept every login, as the Finder
+ *   capture does.
  */
 static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 	[FF_FINDER] = {
@@ -123,6 +129,7 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.mac_sep = " ",			/* "Mac Address: …\n\r\n" */
 		.mac_eol = "\n\r\n",
 		.login_ok = "Control Success V2.1.",	/* the 3C's text */
+		.login_taken = "Error: have been connected",	/* [DOCS] */
 		.temp_decimals = 0,
 		.nozzle_sep = " ",		/* "T0:27 /0 B:20/0" */
 		.bed_sep = "",
@@ -374,6 +381,7 @@ struct ff_model {
 	int			 speed_pct;
 	double			 z_comp;	/* mm */
 	int			 camera, auto_shutdown;	/* 0/1 */
+	int			 sessions;	/* connections logged in */
 	int			 shutdown_min;	/* min */
 	int			 steppers, runout;	/* 0/1 */
 	unsigned		 tool_count;
@@ -554,6 +562,15 @@ ff_model_set_name(struct ff_model *m, const char *name)
 	free(m->name);
 	m->name = dup;
 	return 0;
+}
+
+int
+ff_model_sessions(struct ff_model *m, int delta)
+{
+	m->sessions += delta;
+	if (m->sessions < 0)
+		m->sessions = 0;
+	return m->sessions;
 }
 
 const char *

@@ -11,7 +11,8 @@
  *   canonical name ("m115" gets "CMD M115 Received."), an unknown one as
  *   sent, its bytes outside '!'..'~' shown as '?' and cut at
  *   FF_CODE_ECHO_MAX, so junk is never reflected raw.
- * - M601 fails ("Control failed.") only for an explicit S other than 1.
+ * - M601 fails ("Control failed.") only for an explicit S other than 1
+ *   (and on the A3 while another session is open, see ff_model.c).
  * - M661/M662 take the model's form (ff_model.c says which and why);
  *   every file's thumbnail is the same small PNG.
  * - File names may come as "0:/user/<name>", "/data/<name>" or bare.
@@ -69,6 +70,14 @@ ff_proto_init(struct ff_proto *p)
 	memset(p, 0, sizeof(*p));
 	p->mode = FF_MODE_LINE;
 	p->up = FF_UP_NONE;
+}
+
+void
+ff_proto_close(struct ff_proto *p, struct ff_model *m)
+{
+	if (p->session)
+		ff_model_sessions(m, -1);
+	p->session = 0;
 }
 
 /* --- parsing --------------------------------------------------------- */
@@ -168,15 +177,26 @@ ff_proto_m601(struct ff_proto_ctx *c)
 {
 	double s;
 
-	if (ff_proto_param(c->args, 'S', &s) && s != 1)
+	if (ff_proto_param(c->args, 'S', &s) && s != 1) {
 		fputs("Control failed.\r\n", c->out);
-	else
-		fprintf(c->out, "%s\r\n", c->fi->login_ok);
+		return;
+	}
+	/* The A3 refuses a second session (ff_model.c says why). */
+	if (c->fi->login_taken != NULL && ff_model_sessions(c->m, 0) > 0) {
+		fprintf(c->out, "%s\r\n", c->fi->login_taken);
+		return;
+	}
+	if (!c->p->session) {
+		c->p->session = 1;
+		ff_model_sessions(c->m, 1);
+	}
+	fprintf(c->out, "%s\r\n", c->fi->login_ok);
 }
 
 static void
 ff_proto_m602(struct ff_proto_ctx *c)
 {
+	ff_proto_close(c->p, c->m);
 	fputs("Control Release.\r\n", c->out);
 }
 

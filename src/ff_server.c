@@ -424,6 +424,7 @@ ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c != NULL && c->counted) {
 			c->counted = 0;
+			ff_proto_close(&c->proto, s->model);
 			s->clients--;
 			if (c->evicting)
 				s->dying--;

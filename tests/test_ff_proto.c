@@ -1029,6 +1029,63 @@ test_two_connections(void **state)
 	ff_model_free(m);
 }
 
+/* M601 while a session exists: refused on the A3 only.  Steps in order
+ * on connections a and b of one printer. */
+static const struct session_step {
+	int		 conn;		/* 0: a, 1: b; 2: a closes */
+	const char	*in;
+	const char	*a3, *other;	/* replies; NULL: the same as a3 */
+} session_steps[] = {
+	{ 0, "~M601 S1\r\n", "Control Success V2.1.", "Control Success." },
+	{ 1, "~M601 S1\r\n", "Error: have been connected",
+	  "Control Success." },
+	{ 0, "~M601 S1\r\n", "Error: have been connected",
+	  "Control Success." },
+	{ 0, "~M602\r\n", "Control Release.", NULL },
+	{ 1, "~M601 S1\r\n", "Control Success V2.1.", "Control Success." },
+	{ 2, NULL, NULL, NULL },
+	{ 1, "~M602\r\n", "Control Release.", NULL },
+	{ 0, "~M601 S1\r\n", "Control Success V2.1.", "Control Success." },
+	{ 2, NULL, NULL, NULL },
+	{ 1, "~M601 S1\r\n", "Control Success V2.1.", "Control Success." },
+};
+
+static void
+test_sessions(void **state)
+{
+	static const enum ff_kind kinds[] = { FF_ADVENTURER3, FF_FINDER };
+	char want[128];
+	size_t i, k;
+
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		struct ff_model *m = new_model(kinds[k], "S");
+		struct ff_proto p[2];
+
+		ff_proto_init(&p[0]);
+		ff_proto_init(&p[1]);
+		for (i = 0; i < sizeof(session_steps) /
+		    sizeof(session_steps[0]); i++) {
+			const struct session_step *s = &session_steps[i];
+			const char *r = k == 0 || s->other == NULL ? s->a3 :
+			    s->other;
+
+			if (s->conn == 2) {
+				ff_proto_close(&p[0], m);
+				ff_proto_init(&p[0]);
+				continue;
+			}
+			snprintf(want, sizeof(want), "CMD M60%c Received.\r\n"
+			    "%s\r\nok\r\n", s->in[4], r);
+			exchange(&p[s->conn], m, 0, s->in, want);
+		}
+		ff_proto_close(&p[0], m);
+		ff_proto_close(&p[1], m);
+		assert_int_equal(ff_model_sessions(m, 0), 0);
+		ff_model_free(m);
+	}
+}
+
 int
 main(void)
 {
@@ -1045,6 +1102,7 @@ main(void)
 		cmocka_unit_test(test_junk),
 		cmocka_unit_test(test_long_code_echo),
 		cmocka_unit_test(test_two_connections),
+		cmocka_unit_test(test_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
