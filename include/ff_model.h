@@ -133,6 +133,9 @@ struct ff_info {
 	/* M146: the reply's tail, captured as a bare "ok\n" */
 	const char	*led_ok;
 
+	/* M653/M654: the reply's tail; NULL: "ok\r\n" */
+	const char	*ack_ok;
+
 	/* Files over TCP. */
 	enum ff_list_form list_form;	/* M661 */
 	enum ff_thumb_form thumb_form;	/* M662 */

@@ -58,6 +58,9 @@
  *   printer-wide, since "exists" names no connection.  The other models
  *   have no source for a refusal and accept every login, as the Finder
  *   capture does.
+ * - M653/M654 (meaning unknown): "ack: ok" on the A3 [DOCS]; M663: "ok"
+ *   [DOCS].  Both acknowledged, no effect; the other models, with no
+ *   source, end them in "ok" as any command.
  */
 static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 	[FF_FINDER] = {
@@ -130,6 +133,7 @@ static const struct ff_info ff_model_infos[FF_KIND_COUNT] = {
 		.mac_eol = "\n\r\n",
 		.login_ok = "Control Success V2.1.",	/* the 3C's text */
 		.login_taken = "Error: have been connected",	/* [DOCS] */
+		.ack_ok = "ack: ok\r\n",	/* M653/M654, [DOCS] */
 		.temp_decimals = 0,
 		.nozzle_sep = " ",		/* "T0:27 /0 B:20/0" */
 		.bed_sep = "",

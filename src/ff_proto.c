@@ -663,6 +663,14 @@ ff_proto_nothing(struct ff_proto_ctx *c)
 	(void)c;
 }
 
+/* M653/M654: acknowledged in the model's words, no effect. */
+static void
+ff_proto_ack(struct ff_proto_ctx *c)
+{
+	if (c->fi->ack_ok != NULL)
+		c->tail = c->fi->ack_ok;
+}
+
 /* Flags of a command. */
 #define FF_CMD_WHOLE	0x1	/* writes its whole reply, header and tail */
 #define FF_CMD_MOVE	0x2	/* a G-code move: silent on some models */
@@ -703,6 +711,9 @@ static const struct ff_proto_cmd {
 	{ "M406", ff_proto_m406, 0 },
 	{ "M611", ff_proto_m611, 0 },
 	{ "M650", ff_proto_m650, 0 },
+	{ "M653", ff_proto_ack, 0 },
+	{ "M654", ff_proto_ack, 0 },
+	{ "M663", ff_proto_nothing, 0 },
 	{ "G28", ff_proto_g28, FF_CMD_MOVE },
 	{ "G90", ff_proto_g90, FF_CMD_MOVE },
 	{ "G91", ff_proto_g91, FF_CMD_MOVE },

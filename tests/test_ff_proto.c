@@ -404,6 +404,12 @@ static const struct reply_case {
 	{ "A3 M650", FF_ADVENTURER3, NULL, 0, {
 	    { 0, "~M650\r\n",
 	      "CMD M650 Received.\r\nX: 1.0 Y: 0.5\r\nok\r\n" } } },
+	{ "A3 M653/M654/M663", FF_ADVENTURER3, NULL, 0, {
+	    { 0, "~M653 S1\r\n", "CMD M653 Received.\r\nack: ok\r\n" },
+	    { 0, "~M654 S0\r\n", "CMD M654 Received.\r\nack: ok\r\n" },
+	    { 0, "~m663\r\n", "CMD M663 Received.\r\nok\r\n" } } },
+	{ "Finder M653 as any command", FF_FINDER, NULL, 0, {
+	    { 0, "~M653 S1\r\n", "CMD M653 Received.\r\nok\r\n" } } },
 
 	/* Motion. */
 	{ "finder relative and absolute moves", FF_FINDER, NULL, 0, {
