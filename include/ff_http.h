@@ -35,6 +35,12 @@
  */
 int	 ff_http_handle(struct ff_model *m, const char *path, const char *body,
 	    size_t body_len, int64_t now_ms, char **resp, int *status);
+/* GET /getThum, printFileThumbUrl's target: the current job's image. */
+#define FF_HTTP_THUM_PATH	"/getThum"
+/* 0 and the job's PNG (static, len bytes) when a job's file is current;
+ * -1 when none is (404), or the model has no HTTP API. */
+int	 ff_http_get_thum(struct ff_model *m, int64_t now_ms,
+	    const uint8_t **png, size_t *len);
 /* 1 when serial and check_code are this printer's pair, else 0. */
 int	 ff_http_auth(const struct ff_model *m, const char *serial,
 	    const char *check_code);

@@ -12,7 +12,10 @@
  *   print), else "ready".  printDuration and estimatedTime are seconds,
  *   cumulativePrintTime minutes, cumulativeFilament metres.
  *   cameraStreamUrl is http://<ip>:<camera_port>/?action=stream while the
- *   camera is on (streamCtrl_cmd), else "".  printFileThumbUrl is "".
+ *   camera is on (streamCtrl_cmd), else "".  printFileThumbUrl is
+ *   http://<ip>:<http_port>/getThum while there is a job's file (the
+ *   facts' URL), else ""; GET /getThum answers that file's PNG (every
+ *   file has the same one), 404 when there is no job.
  *   autoShutdown and autoShutdownTime (minutes) show delayClose_cmd.
  * - /control args: lightControl_cmd {"status":"open"|"close"};
  *   printerCtl_cmd any of {"zAxisCompensation","speed","chamberFan",
@@ -60,6 +63,21 @@ struct ff_http_req {
 };
 
 typedef void (*ff_http_fn)(struct ff_http_req *);
+
+int
+ff_http_get_thum(struct ff_model *m, int64_t now_ms, const uint8_t **png,
+    size_t *len)
+{
+	struct ff_status st;
+
+	if (!ff_model_info(m)->http_api)
+		return -1;
+	ff_model_status(m, now_ms, &st);
+	if (st.file[0] == '\0')
+		return -1;
+	*png = ff_model_thumb_png(len);
+	return 0;
+}
 
 int
 ff_http_auth(const struct ff_model *m, const char *serial,
@@ -237,7 +255,12 @@ ff_http_detail(struct ff_http_req *r)
 	ff_http_num(r, d, "platTemp", ff_http_round(st.bed, 1));
 	ff_http_num(r, d, "printDuration", (double)(st.elapsed_ms / 1000));
 	ff_http_str(r, d, "printFileName", st.file);
-	ff_http_str(r, d, "printFileThumbUrl", "");
+	if (st.file[0] != '\0') {
+		snprintf(url, sizeof(url), "http://%s:%u" FF_HTTP_THUM_PATH,
+		    ff_model_ip(r->m), (unsigned)ff_model_http_port(r->m));
+		ff_http_str(r, d, "printFileThumbUrl", url);
+	} else
+		ff_http_str(r, d, "printFileThumbUrl", "");
 	ff_http_num(r, d, "printLayer", st.layer);
 	ff_http_num(r, d, "printProgress", ff_http_round(st.progress, 4));
 	ff_http_num(r, d, "printSpeedAdjust", st.speed_pct);

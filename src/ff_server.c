@@ -140,6 +140,7 @@ struct ff_req {
 	int			 sent;		/* response written: close */
 	char			*resp;		/* LWS_PRE headroom, then JSON */
 	size_t			 resp_len;
+	const char		*ctype;		/* NULL: application/json */
 	int			 status;
 };
 
@@ -703,6 +704,21 @@ ff_req_header(struct lws *wsi, const char *name, char *buf, size_t len)
 		buf[0] = '\0';
 }
 
+/* Sets a response of len bytes of ctype (NULL: out of memory). */
+static void
+ff_req_respond_bytes(struct ff_req *r, int status, const char *ctype,
+    const void *buf, size_t len)
+{
+	free(r->resp);
+	r->resp_len = 0;
+	r->status = status;
+	r->ctype = ctype;
+	if ((r->resp = malloc(LWS_PRE + len)) == NULL)
+		return;
+	memcpy(r->resp + LWS_PRE, buf, len);
+	r->resp_len = len;
+}
+
 /* Sets the response from a JSON string (NULL: out of memory). */
 static void
 ff_req_respond(struct ff_req *r, int status, const char *json)
@@ -778,6 +794,19 @@ ff_req_complete(struct ff_server *s, struct lws *wsi, struct ff_req *r)
 		    "\"message\":\"request body too large\"}");
 		return;
 	}
+	if (strcmp(r->path, FF_HTTP_THUM_PATH) == 0 && lws_hdr_total_length(
+	    wsi, WSI_TOKEN_GET_URI) > 0) {
+		/* An image, not JSON; no pair asked (a URL to fetch). */
+		const uint8_t *png;
+		size_t len;
+
+		if (ff_http_get_thum(s->model, mono_now_ms(), &png, &len) == 0)
+			ff_req_respond_bytes(r, 200, "image/png", png, len);
+		else
+			ff_req_respond(r, 404, "{\"code\":404,"
+			    "\"message\":\"no job\"}");
+		return;
+	}
 	if (strcmp(r->path, "/uploadGcode") != 0) {
 		if (ff_http_handle(s->model, r->path, r->body != NULL ? r->body :
 		    "", r->body_len, mono_now_ms(), &json, &status) == -1)
@@ -847,7 +876,8 @@ ff_req_send(struct lws *wsi, struct ff_req *r)
 		return -1;	/* out of memory: drop the connection */
 	/* One request per connection (see the top of the file). */
 	if (lws_add_http_common_headers(wsi, (unsigned int)r->status,
-	    "application/json", (lws_filepos_t)r->resp_len, &p, end) ||
+	    r->ctype != NULL ? r->ctype : "application/json",
+	    (lws_filepos_t)r->resp_len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 	    (const unsigned char *)"close", 5, &p, end) ||
 	    lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))

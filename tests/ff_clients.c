@@ -14,7 +14,7 @@
  * and G1 get no reply: the next read is the next command's.  On the 5M and 5M
  * Pro, over HTTP: temperatureCtl_cmd with -200 for "unchanged", seen in
  * M105; the upload in /gcodeList and /gcodeThumb; cameraStreamUrl; the
- * MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
+ * printFileThumbUrl's PNG; the MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
  * streamCtrl_cmd close ends it and closes the port (a connection is
  * refused), open brings it back.
  *
@@ -601,6 +601,36 @@ camera_off(void)
 		    strerror(errno));
 }
 
+/* printFileThumbUrl, fetched as a client does: a GET of the URL; the
+ * answer must be a PNG. */
+static void
+thumb_url(const char *url)
+{
+	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n',
+	    0x1a, '\n' };
+	char want[128], req[256];
+	struct conn c;
+	size_t n;
+
+	snprintf(want, sizeof(want), "http://%s:%d/getThum", host, http_port);
+	if (strcmp(url, want) != 0)
+		die("printFileThumbUrl \"%s\", want \"%s\"", url, want);
+	snprintf(req, sizeof(req), "GET /getThum HTTP/1.1\r\nHost: %s:%d\r\n"
+	    "\r\n", host, http_port);
+	conn_open(&c, http_port);
+	send_str(&c, req);
+	while (fill(&c) > 0)
+		;
+	n = until(&c, "\r\n\r\n");
+	c.buf[n - 1] = '\0';
+	if (strncmp((char *)c.buf, "HTTP/1.1 200", 12) != 0 ||
+	    strcasestr((char *)c.buf, "image/png") == NULL)
+		die("/getThum: %s", c.buf);
+	if (c.len - n < sizeof(sig) || memcmp(c.buf + n, sig, sizeof(sig)) != 0)
+		die("/getThum: not a PNG");
+	conn_close(&c);
+}
+
 static void
 http_client(void)
 {
@@ -645,6 +675,7 @@ http_client(void)
 	    strcmp(detail_str(j, "status"), "printing") != 0)
 		die("/detail: not printing " FILE_NAME);
 	camera_client(detail_str(j, "cameraStreamUrl"));
+	thumb_url(detail_str(j, "printFileThumbUrl"));
 	cJSON_Delete(j);
 
 	post_ok("/control", "\"payload\":{\"cmd\":\"streamCtrl_cmd\","

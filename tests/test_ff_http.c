@@ -247,6 +247,8 @@ static void
 test_detail(void **state)
 {
 	struct ff_model *m = new_model(FF_ADVENTURER5M_PRO);
+	const uint8_t *png;
+	size_t png_len;
 	const cJSON *d;
 	cJSON *j;
 
@@ -260,6 +262,8 @@ test_detail(void **state)
 	assert_string_equal(dstr(d, "measure"), "220X220X220");
 	assert_string_equal(dstr(d, "lightStatus"), "open");
 	assert_string_equal(dstr(d, "printFileName"), "");
+	assert_string_equal(dstr(d, "printFileThumbUrl"), "");
+	assert_int_equal(ff_http_get_thum(m, 0, &png, &png_len), -1);
 	assert_true(dnum(d, "pid") == 0x24);
 	assert_true(dnum(d, "rightTemp") == 25);
 	assert_true(dnum(d, "platTemp") == 25);
@@ -556,6 +560,8 @@ static void
 test_print_gcode(void **state)
 {
 	struct ff_model *m = new_model(FF_ADVENTURER5M_PRO);
+	const uint8_t *png;
+	size_t png_len;
 	const cJSON *d;
 	cJSON *j;
 
@@ -581,6 +587,10 @@ test_print_gcode(void **state)
 	d = detail_of(j);
 	assert_string_equal(dstr(d, "status"), "printing");
 	assert_string_equal(dstr(d, "printFileName"), "x.gx");
+	assert_string_equal(dstr(d, "printFileThumbUrl"),
+	    "http://192.168.1.77:8898/getThum");
+	assert_int_equal(ff_http_get_thum(m, 470700, &png, &png_len), 0);
+	assert_true(png_len > 8 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0);
 	assert_true(dnum(d, "printProgress") == 0.18);
 	assert_true(dnum(d, "printLayer") == 95);
 	assert_true(dnum(d, "targetPrintLayer") == 523);
