@@ -4,7 +4,8 @@
  * the URL /detail's cameraStreamUrl gives.  Frames are the built-in camera
  * drawing (camera.h): the bed, with the current job's progress as a bar.
  *
- * Bounded: at most FF_CAMERA_VIEWERS viewers (more get 503); one frame is
+ * Bounded: at most FF_CAMERA_VIEWERS viewers (more get 503) and 32
+ * connections of any kind (more are closed at once); one frame is
  * encoded per FF_CAMERA_FRAME_MS and shared by every viewer; a viewer whose
  * socket is still full when the next frame is due skips that frame, so
  * nothing piles up.  While the camera is off (streamCtrl_cmd close) the

@@ -37,6 +37,8 @@
 #define FF_CAMERA_PART_HEAD	128	/* bytes of a part's header, at most */
 #define FF_CAMERA_BACKLOG	16	/* connections waiting for accept() */
 #define FF_CAMERA_ACCEPTS	16	/* accepted per wake-up */
+#define FF_CAMERA_CONNS		32	/* connections open at once; past it a
+					 * newcomer is closed at once */
 
 struct ff_camera {
 	struct ff_model		*m;
@@ -45,6 +47,8 @@ struct ff_camera {
 	char			 bind[64];
 	int			 port;
 	int			 viewers;
+	int			 conns;		/* accepted, not yet destroyed */
+	int			 refused;	/* since the last log line */
 	unsigned char		*part;		/* LWS_PRE, then the part */
 	size_t			 part_len;
 	int64_t			 part_t;	/* ms: when it was drawn */
@@ -180,6 +184,7 @@ ff_camera_on(struct ff_camera *c)
 static void
 ff_camera_accept(struct ff_camera *c, int lfd)
 {
+	struct lws *wsi;
 	int i, fd;
 
 	for (i = 0; i < FF_CAMERA_ACCEPTS; i++) {
@@ -192,9 +197,28 @@ ff_camera_accept(struct ff_camera *c, int lfd)
 				continue;
 			return;
 		}
+		if (c->conns >= FF_CAMERA_CONNS) {
+			close(fd);
+			/* One line per burst, not one per connection. */
+			if (c->refused++ == 0)
+				log_warnx("flashforge camera: %d connections "
+				    "open; refusing newcomers",
+				    FF_CAMERA_CONNS);
+			continue;
+		}
+		if (c->refused > 0 && c->conns < FF_CAMERA_CONNS / 2) {
+			log_info("flashforge camera: %d connections were "
+			    "refused", c->refused);
+			c->refused = 0;
+		}
 		/* On failure lws closes fd itself. */
-		if (lws_adopt_socket_vhost(c->vh, fd) == NULL)
+		if ((wsi = lws_adopt_socket_vhost(c->vh, fd)) == NULL) {
 			log_warnx("flashforge camera: cannot take a viewer");
+			continue;
+		}
+		/* Marks it counted, for WSI_DESTROY. */
+		lws_set_opaque_user_data(wsi, c);
+		c->conns++;
 	}
 }
 
@@ -281,6 +305,12 @@ ff_camera_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		if (wsi == c->lsn)
 			c->lsn = NULL;
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (lws_get_opaque_user_data(wsi) == c) {
+			lws_set_opaque_user_data(wsi, NULL);
+			c->conns--;
+		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
 		/* GET and HEAD only: a request with a body is not read, it
