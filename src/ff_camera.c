@@ -225,6 +225,9 @@ ff_camera_new(struct loop *loop, struct ff_model *m, const char *bind,
 	info.port = port;
 	/* lws binds every interface for a NULL iface. */
 	info.iface = strcmp(bind, "0.0.0.0") == 0 ? NULL : bind;
+	/* As in ff_server.c: else an IPv4 bind listens everywhere. */
+	if (info.iface != NULL && strchr(info.iface, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.user = c;
 	if ((c->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
 		log_warnx("flashforge: cannot listen on TCP %s:%d (camera)",
