@@ -365,6 +365,8 @@ ff_camera_new(struct loop *loop, struct ff_model *m, const char *bind,
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "ff-camera";
 	info.protocols = ff_camera_protocols;
+	/* Listens on nothing: our own socket, bound to bind as an IPv4
+	 * address (never every interface), feeds it. */
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.user = c;
 	if ((c->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {

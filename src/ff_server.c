@@ -1031,10 +1031,14 @@ ff_vhost(struct ff_server *s, struct loop *loop, const char *name,
 	info.protocols = prot;
 	info.port = port;
 	info.iface = iface;
+	/* With IPv6 on, lws 4.1 cannot bind an IPv4 literal and listens on
+	 * every interface instead: a LAN client would reach a loopback bind. */
+	if (iface != NULL && strchr(iface, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.user = s;
 	if (raw) {
 		/* Accepted sockets go straight to our protocol, no HTTP. */
-		info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+		info.options |= LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
 		info.listen_accept_role = "raw-skt";
 		info.listen_accept_protocol = prot[0].name;
 	}

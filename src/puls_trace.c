@@ -26,6 +26,7 @@
  * was quadratic in time and memory, issue 9 item 10).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -48,7 +49,8 @@ struct puls_tick {
 };
 
 static struct puls_tick	puls_ticks[256];
-static int		puls_ticks_ready;
+/* gf-puls stats runs one trace per worker thread: build the table once. */
+static pthread_once_t	puls_ticks_once = PTHREAD_ONCE_INIT;
 
 /* PROTOCOL.md 8, once: the sequential twin of puls_stats_add(). */
 static void
@@ -56,8 +58,6 @@ puls_trace_table(void)
 {
 	int b;
 
-	if (puls_ticks_ready)
-		return;
 	for (b = 0; b < 256; b++) {
 		struct puls_tick *k = &puls_ticks[b];
 
@@ -71,7 +71,6 @@ puls_trace_table(void)
 		k->dy = (b & 0x0c) == 0x0c ? 1 : (b & 0x0c) == 0x04 ? -1 : 0;
 		k->dz = (b & 0x60) == 0x60 ? 1 : (b & 0x60) == 0x20 ? -1 : 0;
 	}
-	puls_ticks_ready = 1;
 }
 
 void
@@ -81,7 +80,7 @@ puls_trace_init(struct puls_trace *t, int path, double tol)
 	t->path = path;
 	t->tol = tol >= 1 ? tol : 1;
 	t->cell = 2 * t->tol;
-	puls_trace_table();
+	pthread_once(&puls_ticks_once, puls_trace_table);
 }
 
 void

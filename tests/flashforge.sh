@@ -119,6 +119,16 @@ echo "flashforge: finder captures replayed byte for byte"
 "$client" abuse $host $tcp || fail "a bad client hurt the printer"
 echo "flashforge: bad clients survived"
 
+# ---- bind 127.0.0.1 is loopback's one address, not every interface ----
+# All of 127/8 reaches loopback, so 127.0.0.2 stands in for a LAN
+# address: a listener bound to every interface would accept there.
+for p in $tcp $http $((base + 4)); do
+	if curl -s -m 5 -o /dev/null "http://127.0.0.2:$p/"; [ $? -ne 7 ]; then
+		fail "port $p answers on 127.0.0.2 with bind $host"
+	fi
+done
+echo "flashforge: listeners bound to $host only"
+
 # ---- SIGHUP: broken config rejected, good one applied ----
 cp "$work/ff.cfg" "$work/good.cfg"
 echo "tcp_port: banana" >>"$work/ff.cfg"
