@@ -1074,6 +1074,76 @@ test_trace_every_byte(void **state)
 		}
 }
 
+/* The toolpaths of two traces: the same vertices and Z marks, bit for bit. */
+static void
+assert_path_equal(const struct puls_trace *a, const struct puls_trace *b)
+{
+	assert_int_equal(a->oom, b->oom);
+	assert_int_equal(a->nv, b->nv);
+	assert_int_equal(a->nzm, b->nzm);
+	if (a->nv > 0)
+		assert_memory_equal(a->v, b->v, a->nv * sizeof(*a->v));
+	if (a->nzm > 0)
+		assert_memory_equal(a->zm, b->zm, a->nzm * sizeof(*a->zm));
+	assert_int_equal(a->x, b->x);
+	assert_int_equal(a->y, b->y);
+	assert_int_equal(a->z, b->z);
+}
+
+/*
+ * Issue 12: render skips 16 bytes at a time where the head only steps
+ * within a sample's reach.  Against the tick-by-tick walk, kept as
+ * puls_trace_add_scalar(): random heads (runs of one byte, drifting
+ * lines, idle, laser switches, Z, power bytes), every tolerance from one
+ * step to more than a vector's reach, any chunking: the same toolpath.
+ */
+static void
+test_trace_walk_property(void **state)
+{
+	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x11, 0x13,
+	    0x1c, 0x14, 0x0d, 0x1f, 0x17, 0x00, 0x10, 0x80, 0x60, 0x20,
+	    0x6d, 0x05, 0x15 };
+	static const double tols[] = { 1, 1.5, 2, 3.2, 7, 12, 16, 17, 40,
+	    1e12 };
+	struct puls_trace t, ref;
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+	uint8_t *buf, b, b2;
+	size_t len, i, n, run;
+	int iter, kind, mix;
+
+	(void)state;
+	buf = malloc(20000);
+	assert_non_null(buf);
+	for (iter = 0; iter < 240; iter++) {
+		kind = iter % 3;
+		len = rnd(&seed) % 20000;
+		for (i = 0; i < len; ) {
+			run = 1 + rnd(&seed) % (kind == 0 ? 8 : 400);
+			b = runs[rnd(&seed) % sizeof(runs)];
+			b2 = runs[rnd(&seed) % sizeof(runs)];
+			mix = (int)(rnd(&seed) % 8);	/* 1 in mix: b2 */
+			for (n = 0; n < run && i < len; n++, i++)
+				buf[i] = kind == 2 && mix > 0 &&
+				    rnd(&seed) % (uint64_t)mix == 0 ? b2 : b;
+		}
+		puls_trace_init(&t, 1, tols[iter % 10]);
+		puls_trace_init(&ref, 1, tols[iter % 10]);
+		for (i = 0; i < len; i += n) {
+			n = iter % 4 == 0 ? len - i : 1 + rnd(&seed) % 3000;
+			if (n > len - i)
+				n = len - i;
+			puls_trace_add(&t, buf + i, n);
+		}
+		puls_trace_add_scalar(&ref, buf, len);
+		puls_trace_finish(&t);
+		puls_trace_finish(&ref);
+		assert_path_equal(&t, &ref);
+		puls_trace_free(&t);
+		puls_trace_free(&ref);
+	}
+	free(buf);
+}
+
 /*
  * Issue 9 item 10: laser-off travel retracing one small square.  The
  * toolpath keeps one square (a few vertices), however many times it is
@@ -1143,6 +1213,7 @@ main(void)
 		cmocka_unit_test(test_info_json),
 		cmocka_unit_test(test_trace_property),
 		cmocka_unit_test(test_trace_every_byte),
+		cmocka_unit_test(test_trace_walk_property),
 		cmocka_unit_test(test_trace_retrace_bounded),
 	};
 
