@@ -37,6 +37,7 @@
 #define PULS_MAX_ZMARK	100000	/* Z marks kept */
 #define PULS_SEEN_CAP	(1U << 18)	/* segments in the table (4 MiB) */
 #define PULS_SEEN_EMPTY	INT32_MIN	/* x0 of a free slot */
+#define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half (16 MiB) */
 #define PULS_LANES	16
 #define PULS_SEG	112	/* ticks per lane per chunk: < 128 */
 #define PULS_CHUNK	(PULS_LANES * PULS_SEG)	/* bytes */
@@ -185,6 +186,14 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 		t->oom = 1;	/* off any bed: stop drawing */
 		return;
 	}
+	if (t->raw) {
+		/* A half for puls_trace_merge(): every vertex, bounded. */
+		if (t->nv >= PULS_RAW_CAP)
+			t->oom = 1;
+		else
+			puls_trace_push(t, x, y, cut, 0);
+		return;
+	}
 	t->lastx = x;
 	t->lasty = y;
 	t->have_last = 1;
@@ -204,16 +213,17 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 	puls_trace_push(t, x, y, cut, 0);
 }
 
-/* Out of line: the tick loop stays small. */
-static __attribute__((noinline)) void
-puls_trace_zmark(struct puls_trace *t, int dz)
+/* down/up Z steps at (x, y): one mark per place in a row. */
+static void
+puls_trace_zmark_add(struct puls_trace *t, int64_t x, int64_t y,
+    uint32_t down, uint32_t up)
 {
 	struct puls_zmark *m;
 	size_t cap;
 
 	if (t->nzm > 0) {
 		m = &t->zm[t->nzm - 1];
-		if (m->x == t->x && m->y == t->y)
+		if (m->x == (int32_t)x && m->y == (int32_t)y)
 			goto count;
 	}
 	if (t->nzm >= PULS_MAX_ZMARK)
@@ -227,13 +237,18 @@ puls_trace_zmark(struct puls_trace *t, int dz)
 	}
 	m = &t->zm[t->nzm++];
 	memset(m, 0, sizeof(*m));
-	m->x = (int32_t)t->x;
-	m->y = (int32_t)t->y;
+	m->x = (int32_t)x;
+	m->y = (int32_t)y;
 count:
-	if (dz < 0)
-		m->down++;
-	else
-		m->up++;
+	m->down += (int32_t)down;
+	m->up += (int32_t)up;
+}
+
+/* Out of line: the tick loop stays small. */
+static __attribute__((noinline)) void
+puls_trace_zmark(struct puls_trace *t, int dz)
+{
+	puls_trace_zmark_add(t, t->x, t->y, dz < 0, dz > 0);
 }
 
 /* Opens the sleeve at the anchor towards (x, y). */
@@ -860,6 +875,65 @@ puls_trace_finish(struct puls_trace *t)
 		puls_trace_vertex(t, t->x, t->y, t->cut);
 		t->run = 0;
 	}
+}
+
+void
+puls_trace_raw(struct puls_trace *t)
+{
+	t->raw = 1;
+}
+
+/* The numbers of b, which started at a's end, added to a. */
+static void
+puls_trace_merge_counts(struct puls_trace *a, const struct puls_trace *b)
+{
+	int64_t o[3] = { a->x, a->y, a->z };
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		if (b->min[k] + o[k] < a->min[k])
+			a->min[k] = b->min[k] + o[k];
+		if (b->max[k] + o[k] > a->max[k])
+			a->max[k] = b->max[k] + o[k];
+		a->moves[k] += b->moves[k];
+	}
+	a->x += b->x;
+	a->y += b->y;
+	a->z += b->z;
+	a->ticks += b->ticks;
+	a->le_ticks += b->le_ticks;
+	a->lp += b->lp;
+	for (k = 0; k < 2; k++) {
+		a->ortho[k] += b->ortho[k];
+		a->diag[k] += b->diag[k];
+	}
+}
+
+int
+puls_trace_merge(struct puls_trace *a, const struct puls_trace *b)
+{
+	int64_t ox = a->x, oy = a->y, x, y;
+	size_t i;
+
+	if (b->oom || !b->raw || b->run || a->raw)
+		return -1;
+	puls_trace_finish(a);	/* a's run ends at the join */
+	puls_trace_merge_counts(a, b);
+	if (!a->path)
+		return 0;
+	for (i = 0; i < b->nzm; i++)
+		puls_trace_zmark_add(a, b->zm[i].x + ox, b->zm[i].y + oy,
+		    (uint32_t)b->zm[i].down, (uint32_t)b->zm[i].up);
+	/* b's first vertex opens its run where a's closed: already there.
+	 * The rest go through a's de-duplication as if walked here. */
+	for (i = 0; i < b->nv; i++) {
+		x = b->v[i].x + ox;
+		y = b->v[i].y + oy;
+		if (i == 0 && a->have_last && x == a->lastx && y == a->lasty)
+			continue;
+		puls_trace_vertex(a, x, y, b->v[i].cut);
+	}
+	return 0;
 }
 
 void
