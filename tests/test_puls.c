@@ -1144,6 +1144,91 @@ test_trace_walk_property(void **state)
 	free(buf);
 }
 
+/* 1 when the vertices of t are, in order, places the head was at in
+ * body (started at the origin): a drawing that follows the path. */
+static int
+path_follows(const struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	int64_t x = 0, y = 0;
+	size_t i = 0, k;
+	uint8_t b;
+
+	for (k = 0; k < t->nv; k++) {
+		while (x != t->v[k].x || y != t->v[k].y) {
+			if (i == len)
+				return 0;
+			b = body[i++];
+			if (b & 0x80)
+				continue;
+			x += (b & 3) == 1 ? 1 : (b & 3) == 3 ? -1 : 0;
+			y += (b & 0xc) == 0xc ? 1 : (b & 0xc) == 4 ? -1 : 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Issue 12: render walks the second half of a big file on another core
+ * and merges.  Split anywhere: the numbers and Z marks are those of one
+ * walk, and the drawing still follows the path; a half that gave up
+ * (too many vertices) is refused.
+ */
+static void
+test_trace_merge_property(void **state)
+{
+	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x11, 0x13,
+	    0x1c, 0x14, 0x0d, 0x1f, 0x00, 0x80, 0x60, 0x20, 0x05 };
+	struct puls_trace t, a, b;
+	struct ref_trace r;
+	uint64_t seed = 0x853c49e6748fea9bULL;
+	uint8_t *buf, c;
+	size_t len, cut, i, n, run;
+	int iter, path;
+
+	(void)state;
+	buf = malloc(20000);
+	assert_non_null(buf);
+	for (iter = 0; iter < 120; iter++) {
+		len = rnd(&seed) % 20000;
+		for (i = 0; i < len; ) {
+			run = 1 + rnd(&seed) % 300;
+			c = runs[rnd(&seed) % sizeof(runs)];
+			for (n = 0; n < run && i < len; n++, i++)
+				buf[i] = c;
+		}
+		cut = iter % 5 == 0 ? 0 : iter % 5 == 1 ? len :
+		    rnd(&seed) % (len + 1);
+		path = iter % 7 != 6;
+		puls_trace_init(&t, path, 12);
+		puls_trace_init(&a, path, 12);
+		puls_trace_init(&b, path, 12);
+		puls_trace_raw(&b);
+		puls_trace_add(&t, buf, len);
+		puls_trace_finish(&t);
+		puls_trace_add(&a, buf, cut);
+		puls_trace_finish(&a);
+		puls_trace_add(&b, buf + cut, len - cut);
+		puls_trace_finish(&b);
+		assert_int_equal(puls_trace_merge(&a, &b), 0);
+		memset(&r, 0, sizeof(r));
+		ref_trace_add(&r, buf, len);
+		assert_trace_equal(&a, &r);
+		assert_int_equal(a.nzm, t.nzm);
+		if (t.nzm > 0)
+			assert_memory_equal(a.zm, t.zm, t.nzm * sizeof(*t.zm));
+		assert_true(path_follows(&a, buf, len));
+		assert_true(path_follows(&t, buf, len));
+		if (cut == len && path)	/* nothing after: one walk */
+			assert_path_equal(&a, &t);
+		b.oom = 1;
+		assert_int_equal(puls_trace_merge(&a, &b), -1);
+		puls_trace_free(&t);
+		puls_trace_free(&a);
+		puls_trace_free(&b);
+	}
+	free(buf);
+}
+
 /*
  * Issue 9 item 10: laser-off travel retracing one small square.  The
  * toolpath keeps one square (a few vertices), however many times it is
@@ -1214,6 +1299,7 @@ main(void)
 		cmocka_unit_test(test_trace_property),
 		cmocka_unit_test(test_trace_every_byte),
 		cmocka_unit_test(test_trace_walk_property),
+		cmocka_unit_test(test_trace_merge_property),
 		cmocka_unit_test(test_trace_retrace_bounded),
 	};
 
