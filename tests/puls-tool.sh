@@ -214,7 +214,8 @@ cut_ends() {
 	grep 'stroke-width:1.6;[^"]*stroke:rgb(85%,10%,10%)' "$1" | head -n 1 |
 	    sed 's/.* d="M \([^ ]* [^ ]*\) .* \([^ ]* [^ ]*\) "\/>/\1 \2/'
 }
-[ -n "$(cut_ends one/j.svg)" ] && [ "$(cut_ends split/j.svg)" = "$(cut_ends one/j.svg)" ] ||
+[ -n "$(cut_ends one/j.svg)" ] &&
+    [ "$(cut_ends split/j.svg)" = "$(cut_ends one/j.svg)" ] ||
     fail "split render: the cut ends $(cut_ends split/j.svg) vs $(cut_ends one/j.svg)"
 rm -rf split one big.puls
 
