@@ -691,12 +691,15 @@ puls_trace_chunk2_avx2(struct puls_trace *t, const uint8_t *p)
 static int
 puls_trace_avx2(void)
 {
-	static int have = -1;
+	static int have = -1;	/* atomic: render scans on two threads */
+	int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
 
-	if (have == -1)
-		have = __builtin_cpu_supports("avx2") &&
+	if (h == -1) {
+		h = __builtin_cpu_supports("avx2") &&
 		    getenv("GFE_PULS_NOAVX2") == NULL;
-	return have;
+		__atomic_store_n(&have, h, __ATOMIC_RELAXED);
+	}
+	return h;
 }
 #endif
 
