@@ -280,13 +280,12 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
 	return gfp_read_upto(in, name, t, err, UINT64_MAX);
 }
 
-static void	gfp_input_free(struct gfp_input *in);
-
 /* The second half of a plain body, walked on another thread. */
 struct gfp_half {
 	const char		*name;
 	uint64_t		 off, end;	/* bytes of the file */
-	struct puls_trace	 t;		/* raw, from the origin */
+	struct puls_trace	*t;		/* raw (&raw), or the first half's */
+	struct puls_trace	 raw;		/* from the origin */
 	int			 err;		/* errno, or -1: no memory */
 };
 
@@ -319,9 +318,12 @@ gfp_half_run(void *arg)
 		}
 		off += (uint64_t)n;
 		gfp_progress_add((uint64_t)n);
-		puls_trace_add(&h->t, buf, (size_t)n);
+		puls_trace_add(h->t, buf, (size_t)n);
+		if (h->t->raw && h->t->oom)
+			break;	/* given up: the first half's walk goes on */
 	}
-	puls_trace_finish(&h->t);
+	h->off = off;
+	puls_trace_finish(h->t);
 	close(fd);
 	free(buf);
 	return NULL;
@@ -341,7 +343,7 @@ gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
 	struct stat sb;
 	pthread_t tid;
 	uint8_t magic[PULS_MAGIC_LEN];
-	uint64_t hl;
+	uint64_t hl, mid;
 	int fd, rc;
 
 	*more = 0;
@@ -362,30 +364,35 @@ gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
 	h.name = name;
 	h.off = hl + ((uint64_t)sb.st_size - hl) / 2;
 	h.end = (uint64_t)sb.st_size;
-	puls_trace_init(&h.t, 1, t->tol);
-	puls_trace_raw(&h.t);
+	mid = h.off;
+	puls_trace_init(&h.raw, 1, t->tol);
+	puls_trace_raw(&h.raw);
+	h.t = &h.raw;
 	if (pthread_create(&tid, NULL, gfp_half_run, &h) != 0) {
-		puls_trace_free(&h.t);
+		puls_trace_free(&h.raw);
 		return gfp_read(in, name, t, stderr);
 	}
-	rc = gfp_read_upto(in, name, t, stderr, h.off);
+	rc = gfp_read_upto(in, name, t, stderr, mid);
 	pthread_join(tid, NULL);
-	if (rc == 0 && h.err != 0) {
-		fprintf(stderr, "gf-puls: %s: read at byte %llu: %s\n", name,
-		    (unsigned long long)h.off, h.err == -1 ?
-		    "out of memory" : strerror(h.err));
-		rc = -1;
+	if (rc == 0 && in->raw == mid && h.err == 0 &&
+	    puls_trace_merge(t, &h.raw) == 0)
+		*more = h.end - mid;
+	else if (rc == 0 && in->raw == mid) {
+		/* The half gave up (too many vertices) or failed: the first
+		 * half's walk goes on over it, from the join. */
+		h.t = t;
+		h.off = mid;
+		h.err = 0;
+		gfp_half_run(&h);
+		*more = h.off - mid;
+		if (h.err != 0) {
+			fprintf(stderr, "gf-puls: %s: read at byte %llu: "
+			    "%s\n", name, (unsigned long long)h.off,
+			    h.err == -1 ? "out of memory" : strerror(h.err));
+			rc = -1;
+		}
 	}
-	if (rc == 0 && in->raw == h.off && puls_trace_merge(t, &h.t) == 0)
-		*more = h.end - h.off;
-	else if (rc == 0) {
-		/* Too many vertices for a half: one walk, as always. */
-		puls_trace_free(t);
-		puls_trace_init(t, 1, h.t.tol);
-		gfp_input_free(in);
-		rc = gfp_read(in, name, t, stderr);
-	}
-	puls_trace_free(&h.t);
+	puls_trace_free(&h.raw);
 	return rc;
 }
 
