@@ -43,7 +43,7 @@
 #define GFP_DEPTH	5.0	/* mm, --hunt */
 #define GFP_POWER	100
 #define GFP_WIDTH	1200	/* px, render */
-#define GFP_SPLIT_MIN	(16ULL * 1024 * 1024)	/* bytes: render on 2 cores */
+#define GFP_SPLIT_MIN	(16ULL << 20)	/* bytes: render on 2 cores */
 #define GFP_MAX_LAPS	100000	/* generate --laps */
 
 static const char gfp_usage[] =
@@ -284,7 +284,7 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
 struct gfp_half {
 	const char		*name;
 	uint64_t		 off, end;	/* bytes of the file */
-	struct puls_trace	*t;		/* raw (&raw), or the first half's */
+	struct puls_trace	*t;		/* &raw, or the first half's */
 	struct puls_trace	 raw;		/* from the origin */
 	int			 err;		/* errno, or -1: no memory */
 };
@@ -357,7 +357,7 @@ gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
 	hl = rc ? (uint64_t)magic[4] | (uint64_t)magic[5] << 8 |
 	    (uint64_t)magic[6] << 16 | (uint64_t)magic[7] << 24 : 0;
 	/* gzip, or a header the stream will refuse: one reader says why. */
-	if (!rc || magic[0] == 0x1f || hl < PULS_MAGIC_LEN ||
+	if (!rc || memcmp(magic + 1, "GF1", 3) != 0 || hl < PULS_MAGIC_LEN ||
 	    hl >= (uint64_t)sb.st_size / 2)
 		return gfp_read(in, name, t, stderr);
 	memset(&h, 0, sizeof(h));

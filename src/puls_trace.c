@@ -37,7 +37,7 @@
 #define PULS_MAX_ZMARK	100000	/* Z marks kept */
 #define PULS_SEEN_CAP	(1U << 18)	/* segments in the table (4 MiB) */
 #define PULS_SEEN_EMPTY	INT32_MIN	/* x0 of a free slot */
-#define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half (16 MiB) */
+#define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half: 16 MiB */
 #define PULS_LANES	16
 #define PULS_SEG	112	/* ticks per lane per chunk: < 128 */
 #define PULS_CHUNK	(PULS_LANES * PULS_SEG)	/* bytes */
