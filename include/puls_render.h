@@ -55,6 +55,7 @@ struct puls_trace {
 	struct puls_zmark *zm;
 	size_t		 nzm, capzm;
 	int		 oom;		/* the toolpath is incomplete */
+	int		 raw;		/* every vertex kept: a merged half */
 	/* De-duplication of segments at pixel scale (bounded table). */
 	double		 cell;		/* steps per cell: one pixel */
 	struct puls_seg	*seen;		/* open addressing, PULS_SEEN_CAP */
@@ -81,6 +82,15 @@ void	 puls_trace_add(struct puls_trace *t, const uint8_t *body, size_t len);
 /* The same, one tick at a time: the reference the scan must equal. */
 void	 puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body,
 	    size_t len);
+/* The second half of a body walked apart (another thread), from the
+ * origin: vertices kept as they come (bounded), to be merged. */
+void	 puls_trace_raw(struct puls_trace *t);
+/* a: the first half, b: a raw trace of the bytes right after it,
+ * finished.  b's numbers are added to a's and its toolpath drawn on from
+ * a's end through a's de-duplication; the drawing differs from one walk
+ * only by a vertex on the path at the join.  -1: b is incomplete (too
+ * many vertices, off the bed): walk its bytes into a instead. */
+int	 puls_trace_merge(struct puls_trace *a, const struct puls_trace *b);
 /* Closes the open run of the toolpath. */
 void	 puls_trace_finish(struct puls_trace *t);
 void	 puls_trace_free(struct puls_trace *t);

@@ -43,6 +43,7 @@
 #define GFP_DEPTH	5.0	/* mm, --hunt */
 #define GFP_POWER	100
 #define GFP_WIDTH	1200	/* px, render */
+#define GFP_SPLIT_MIN	(16ULL << 20)	/* bytes: render on 2 cores */
 #define GFP_MAX_LAPS	100000	/* generate --laps */
 
 static const char gfp_usage[] =
@@ -211,10 +212,11 @@ gfp_progress_clear(void)
 	pthread_mutex_unlock(&gfp_progress.mu);
 }
 
-/* Reads name ("-": stdin) through a new stream into in; -1 printed. */
+/* Reads name ("-": stdin) through a new stream into in, the first
+ * limit bytes at most; -1 printed. */
 static int
-gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
-    FILE *err)
+gfp_read_upto(struct gfp_input *in, const char *name, struct puls_trace *t,
+    FILE *err, uint64_t limit)
 {
 	uint8_t *buf = NULL;
 	ssize_t n;
@@ -239,7 +241,8 @@ gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
 		goto done;
 	}
 	for (;;) {
-		n = read(fd, buf, GFP_READ_BUF);
+		n = read(fd, buf, limit - in->raw < GFP_READ_BUF ?
+		    (size_t)(limit - in->raw) : GFP_READ_BUF);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -267,6 +270,129 @@ done:
 	if (fd != -1 && fd != STDIN_FILENO)
 		close(fd);
 	free(buf);
+	return rc;
+}
+
+static int
+gfp_read(struct gfp_input *in, const char *name, struct puls_trace *t,
+    FILE *err)
+{
+	return gfp_read_upto(in, name, t, err, UINT64_MAX);
+}
+
+/* The second half of a plain body, walked on another thread. */
+struct gfp_half {
+	const char		*name;
+	uint64_t		 off, end;	/* bytes of the file */
+	struct puls_trace	*t;		/* &raw, or the first half's */
+	struct puls_trace	 raw;		/* from the origin */
+	int			 err;		/* errno, or -1: no memory */
+};
+
+static void *
+gfp_half_run(void *arg)
+{
+	struct gfp_half *h = arg;
+	uint64_t off = h->off;
+	uint8_t *buf;
+	ssize_t n;
+	int fd;
+
+	if ((buf = malloc(GFP_READ_BUF)) == NULL) {
+		h->err = -1;
+		return NULL;
+	}
+	if ((fd = open(h->name, O_RDONLY | O_CLOEXEC)) == -1) {
+		h->err = errno;
+		free(buf);
+		return NULL;
+	}
+	while (off < h->end) {
+		n = pread(fd, buf, h->end - off < GFP_READ_BUF ?
+		    (size_t)(h->end - off) : GFP_READ_BUF, (off_t)off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			h->err = n == 0 ? EIO : errno;	/* shrank under us */
+			break;
+		}
+		off += (uint64_t)n;
+		gfp_progress_add((uint64_t)n);
+		puls_trace_add(h->t, buf, (size_t)n);
+		if (h->t->raw && h->t->oom)
+			break;	/* given up: the first half's walk goes on */
+	}
+	h->off = off;
+	puls_trace_finish(h->t);
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * gfp_read() for render, on two cores when name is a big plain file: the
+ * second half of the body is walked on a thread from the origin and
+ * merged (puls_trace_merge(): positions are running sums, so it starts
+ * where the first half ends).  *more: body bytes the stream did not see.
+ */
+static int
+gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
+    uint64_t *more)
+{
+	struct gfp_half h;
+	struct stat sb;
+	pthread_t tid;
+	uint8_t magic[PULS_MAGIC_LEN];
+	uint64_t hl, mid;
+	int fd, rc;
+
+	*more = 0;
+	if (strcmp(name, "-") == 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2 ||
+	    (fd = open(name, O_RDONLY | O_CLOEXEC)) == -1)
+		return gfp_read(in, name, t, stderr);
+	rc = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size >= GFP_SPLIT_MIN &&
+	    pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic);
+	close(fd);
+	hl = rc ? (uint64_t)magic[4] | (uint64_t)magic[5] << 8 |
+	    (uint64_t)magic[6] << 16 | (uint64_t)magic[7] << 24 : 0;
+	/* gzip, or a header the stream will refuse: one reader says why. */
+	if (!rc || memcmp(magic + 1, "GF1", 3) != 0 || hl < PULS_MAGIC_LEN ||
+	    hl >= (uint64_t)sb.st_size / 2)
+		return gfp_read(in, name, t, stderr);
+	memset(&h, 0, sizeof(h));
+	h.name = name;
+	h.off = hl + ((uint64_t)sb.st_size - hl) / 2;
+	h.end = (uint64_t)sb.st_size;
+	mid = h.off;
+	puls_trace_init(&h.raw, 1, t->tol);
+	puls_trace_raw(&h.raw);
+	h.t = &h.raw;
+	if (pthread_create(&tid, NULL, gfp_half_run, &h) != 0) {
+		puls_trace_free(&h.raw);
+		return gfp_read(in, name, t, stderr);
+	}
+	rc = gfp_read_upto(in, name, t, stderr, mid);
+	pthread_join(tid, NULL);
+	if (rc == 0 && in->raw == mid && h.err == 0 &&
+	    puls_trace_merge(t, &h.raw) == 0)
+		*more = h.end - mid;
+	else if (rc == 0 && in->raw == mid) {
+		/* The half gave up (too many vertices) or failed: the first
+		 * half's walk goes on over it, from the join. */
+		h.t = t;
+		h.off = mid;
+		h.err = 0;
+		gfp_half_run(&h);
+		*more = h.off - mid;
+		if (h.err != 0) {
+			fprintf(stderr, "gf-puls: %s: read at byte %llu: "
+			    "%s\n", name, (unsigned long long)h.off,
+			    h.err == -1 ? "out of memory" : strerror(h.err));
+			rc = -1;
+		}
+	}
+	puls_trace_free(&h.raw);
 	return rc;
 }
 
@@ -775,6 +901,7 @@ gfp_render(int argc, char **argv)
 	const char *out = NULL, *format = NULL;
 	char title[512], rt[64], err[512];
 	uint64_t width = GFP_WIDTH;
+	uint64_t more = 0;
 	uint32_t stfr = 0;
 	int ch, svg, rc = GFP_BAD;
 
@@ -820,10 +947,11 @@ gfp_render(int argc, char **argv)
 	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
 	gfp_progress_start(stat(argv[optind], &sb) == 0 &&
 	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
-	if (gfp_read(&in, argv[optind], &t, stderr) == -1)
+	if (gfp_read_split(&in, argv[optind], &t, &more) == -1)
 		goto done;
 	puls_header_get(puls_stream_header(in.s), "STfr", &stfr);
-	gfp_run_time(puls_stream_body_size(in.s), stfr, rt, sizeof(rt));
+	gfp_run_time(puls_stream_body_size(in.s) + more, stfr, rt,
+	    sizeof(rt));
 	snprintf(title, sizeof(title), "%s: cut %.1f mm, travel %.1f mm, "
 	    "run time %s", argv[optind], puls_trace_cut_mm(&t),
 	    puls_trace_travel_mm(&t), rt);

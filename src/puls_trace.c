@@ -38,6 +38,7 @@
 #define PULS_MAX_ZMARK	100000	/* Z marks kept */
 #define PULS_SEEN_CAP	(1U << 18)	/* segments in the table (4 MiB) */
 #define PULS_SEEN_EMPTY	INT32_MIN	/* x0 of a free slot */
+#define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half: 16 MiB */
 #define PULS_LANES	16
 #define PULS_SEG	112	/* ticks per lane per chunk: < 128 */
 #define PULS_CHUNK	(PULS_LANES * PULS_SEG)	/* bytes */
@@ -184,6 +185,14 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 		t->oom = 1;	/* off any bed: stop drawing */
 		return;
 	}
+	if (t->raw) {
+		/* A half for puls_trace_merge(): every vertex, bounded. */
+		if (t->nv >= PULS_RAW_CAP)
+			t->oom = 1;
+		else
+			puls_trace_push(t, x, y, cut, 0);
+		return;
+	}
 	t->lastx = x;
 	t->lasty = y;
 	t->have_last = 1;
@@ -203,16 +212,17 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 	puls_trace_push(t, x, y, cut, 0);
 }
 
-/* Out of line: the tick loop stays small. */
-static __attribute__((noinline)) void
-puls_trace_zmark(struct puls_trace *t, int dz)
+/* down/up Z steps at (x, y): one mark per place in a row. */
+static void
+puls_trace_zmark_add(struct puls_trace *t, int64_t x, int64_t y,
+    uint32_t down, uint32_t up)
 {
 	struct puls_zmark *m;
 	size_t cap;
 
 	if (t->nzm > 0) {
 		m = &t->zm[t->nzm - 1];
-		if (m->x == t->x && m->y == t->y)
+		if (m->x == (int32_t)x && m->y == (int32_t)y)
 			goto count;
 	}
 	if (t->nzm >= PULS_MAX_ZMARK)
@@ -226,13 +236,18 @@ puls_trace_zmark(struct puls_trace *t, int dz)
 	}
 	m = &t->zm[t->nzm++];
 	memset(m, 0, sizeof(*m));
-	m->x = (int32_t)t->x;
-	m->y = (int32_t)t->y;
+	m->x = (int32_t)x;
+	m->y = (int32_t)y;
 count:
-	if (dz < 0)
-		m->down++;
-	else
-		m->up++;
+	m->down += (int32_t)down;
+	m->up += (int32_t)up;
+}
+
+/* Out of line: the tick loop stays small. */
+static __attribute__((noinline)) void
+puls_trace_zmark(struct puls_trace *t, int dz)
+{
+	puls_trace_zmark_add(t, t->x, t->y, dz < 0, dz > 0);
 }
 
 /* Opens the sleeve at the anchor towards (x, y). */
@@ -275,9 +290,16 @@ puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
 		return;
 	}
 	h = asin(t->tol / d);
-	delta = remainder(atan2(dy, dx) - t->theta0, 2 * M_PI);
-	lo = fmax(t->lo, delta - h);
-	hi = fmin(t->hi, delta + h);
+	/* remainder(delta, 2 pi), exactly: |delta| <= 2 pi, and past pi
+	 * the subtraction is exact (Sterbenz); libm's is slow. */
+	delta = atan2(dy, dx) - t->theta0;
+	if (delta > M_PI)
+		delta -= 2 * M_PI;
+	else if (delta < -M_PI)
+		delta += 2 * M_PI;
+	/* fmax/fmin without the libm calls: nothing here is NaN. */
+	lo = delta - h > t->lo ? delta - h : t->lo;
+	hi = delta + h < t->hi ? delta + h : t->hi;
 	if (lo <= hi) {
 		t->lo = lo;
 		t->hi = hi;
@@ -668,12 +690,15 @@ puls_trace_chunk2_avx2(struct puls_trace *t, const uint8_t *p)
 static int
 puls_trace_avx2(void)
 {
-	static int have = -1;
+	static int have = -1;	/* atomic: render scans on two threads */
+	int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
 
-	if (have == -1)
-		have = __builtin_cpu_supports("avx2") &&
+	if (h == -1) {
+		h = __builtin_cpu_supports("avx2") &&
 		    getenv("GFE_PULS_NOAVX2") == NULL;
-	return have;
+		__atomic_store_n(&have, h, __ATOMIC_RELAXED);
+	}
+	return h;
 }
 #endif
 
@@ -694,28 +719,135 @@ puls_trace_scan(struct puls_trace *t, const uint8_t *body, size_t len)
 	puls_trace_add_scalar(t, body, len);
 }
 
-/* The toolpath alone, tick by tick, from the position before body. */
+/* One tick of the toolpath walk. */
+static inline void
+puls_trace_walk1(struct puls_trace *t, uint8_t b)
+{
+	const struct puls_tick *k = &puls_ticks[b];
+	int64_t px, py;
+
+	if ((k->dx | k->dy | k->dz) == 0)
+		return;
+	px = t->x;
+	py = t->y;
+	t->x += k->dx;
+	t->y += k->dy;
+	t->z += k->dz;
+	if (k->dz != 0)
+		puls_trace_zmark(t, k->dz);
+	if ((k->dx | k->dy) != 0)
+		puls_trace_path(t, px, py, k->le);
+}
+
+#ifdef __SSE2__
+/* Running sums of 16 signed bytes (|sum| <= 16). */
+static inline __m128i
+puls_prefix16(__m128i s)
+{
+	s = _mm_add_epi8(s, _mm_slli_si128(s, 1));
+	s = _mm_add_epi8(s, _mm_slli_si128(s, 2));
+	s = _mm_add_epi8(s, _mm_slli_si128(s, 4));
+	return _mm_add_epi8(s, _mm_slli_si128(s, 8));
+}
+
+/* The step of an axis per byte (-1, 0, 1) and whether it moved. */
+static inline __m128i
+puls_axis16(__m128i c, uint8_t mask, uint8_t vp, uint8_t vn, __m128i *mv)
+{
+	__m128i m = _mm_and_si128(c, _mm_set1_epi8((char)mask));
+	__m128i p = _mm_cmpeq_epi8(m, _mm_set1_epi8((char)vp));
+	__m128i n = _mm_cmpeq_epi8(m, _mm_set1_epi8((char)vn));
+
+	*mv = _mm_or_si128(p, n);
+	return _mm_sub_epi8(n, p);	/* true lanes are -1 */
+}
+
+/* Lanes of c whose position leaves [lo, hi] (offsets from the start of
+ * the 16 bytes; already clamped to +-17, past any sum). */
+static inline __m128i
+puls_leaves16(__m128i pos, int64_t lo, int64_t hi)
+{
+	return _mm_or_si128(_mm_cmpgt_epi8(pos, _mm_set1_epi8((char)hi)),
+	    _mm_cmplt_epi8(pos, _mm_set1_epi8((char)lo)));
+}
+
+/*
+ * The bytes of 16 where puls_trace_walk1() would do more than move the
+ * head (a mask, bit i for byte i): a Z step, an X/Y step with the laser
+ * not in the open run's state, or the head T steps or more from the last
+ * sample on an axis.  Between those the walk only adds steps: their
+ * running sums give the position (*ox, *oy: after each byte).
+ */
+static inline unsigned
+puls_walk_events16(const struct puls_trace *t, __m128i c, int64_t tt,
+    __m128i *ox, __m128i *oy)
+{
+	__m128i mx, my, mz, dx, dy, ev, le;
+	int64_t bx = t->x - t->sx, by = t->y - t->sy;
+
+	dx = puls_axis16(c, 0x83, 0x01, 0x03, &mx);
+	dy = puls_axis16(c, 0x8c, 0x0c, 0x04, &my);
+	(void)puls_axis16(c, 0xe0, 0x60, 0x20, &mz);
+	*ox = puls_prefix16(dx);
+	*oy = puls_prefix16(dy);
+	le = _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8((char)0x90)),
+	    _mm_set1_epi8(0x10));
+	ev = _mm_and_si128(_mm_or_si128(mx, my),
+	    _mm_xor_si128(le, _mm_set1_epi8((char)-(t->cut != 0))));
+	ev = _mm_or_si128(ev, mz);
+	/* |bx + o| >= tt: o >= tt - bx or o <= -tt - bx; |bx| < tt. */
+	ev = _mm_or_si128(ev, puls_leaves16(*ox,
+	    tt + bx > 17 ? -17 : -tt - bx + 1, tt - bx > 17 ? 17 : tt - bx - 1));
+	ev = _mm_or_si128(ev, puls_leaves16(*oy,
+	    tt + by > 17 ? -17 : -tt - by + 1, tt - by > 17 ? 17 : tt - by - 1));
+	return (unsigned)_mm_movemask_epi8(ev);
+}
+#endif
+
+/*
+ * The toolpath alone, from the position before body.  The same as
+ * puls_trace_walk1() on every byte (tested), but 16 bytes where nothing
+ * happens but steps, the head staying within a sample's reach (under a
+ * pixel) with the laser as it was, cost a few vector operations.
+ */
 static void
 puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 {
-	const struct puls_tick *k;
-	int64_t px, py;
-	size_t i;
+	size_t i = 0;
+#ifdef __SSE2__
+	int8_t sx[16], sy[16];
+	int64_t tt = (int64_t)ceil(fmin(t->tol, 1e9));	/* llabs(d) >= tol */
+	__m128i ox, oy;
+	unsigned ev;
+	int e;
 
-	for (i = 0; i < len; i++) {
-		k = &puls_ticks[body[i]];
-		if ((k->dx | k->dy | k->dz) == 0)
+	while (len - i >= 16) {
+		if (!t->run || llabs(t->x - t->sx) >= tt ||
+		    llabs(t->y - t->sy) >= tt) {
+			puls_trace_walk1(t, body[i++]);	/* no open run yet */
 			continue;
-		px = t->x;
-		py = t->y;
-		t->x += k->dx;
-		t->y += k->dy;
-		t->z += k->dz;
-		if (k->dz != 0)
-			puls_trace_zmark(t, k->dz);
-		if ((k->dx | k->dy) != 0)
-			puls_trace_path(t, px, py, k->le);
+		}
+		ev = puls_walk_events16(t, _mm_loadu_si128((const __m128i *)
+		    (const void *)(body + i)), tt, &ox, &oy);
+		_mm_storeu_si128((__m128i *)(void *)sx, ox);
+		_mm_storeu_si128((__m128i *)(void *)sy, oy);
+		if (ev == 0) {
+			t->x += sx[15];
+			t->y += sy[15];
+			i += 16;
+			continue;
+		}
+		e = __builtin_ctz(ev);
+		if (e > 0) {
+			t->x += sx[e - 1];
+			t->y += sy[e - 1];
+		}
+		puls_trace_walk1(t, body[i + (size_t)e]);
+		i += (size_t)e + 1;
 	}
+#endif
+	for (; i < len; i++)
+		puls_trace_walk1(t, body[i]);
 }
 
 void
@@ -745,6 +877,65 @@ puls_trace_finish(struct puls_trace *t)
 		puls_trace_vertex(t, t->x, t->y, t->cut);
 		t->run = 0;
 	}
+}
+
+void
+puls_trace_raw(struct puls_trace *t)
+{
+	t->raw = 1;
+}
+
+/* The numbers of b, which started at a's end, added to a. */
+static void
+puls_trace_merge_counts(struct puls_trace *a, const struct puls_trace *b)
+{
+	int64_t o[3] = { a->x, a->y, a->z };
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		if (b->min[k] + o[k] < a->min[k])
+			a->min[k] = b->min[k] + o[k];
+		if (b->max[k] + o[k] > a->max[k])
+			a->max[k] = b->max[k] + o[k];
+		a->moves[k] += b->moves[k];
+	}
+	a->x += b->x;
+	a->y += b->y;
+	a->z += b->z;
+	a->ticks += b->ticks;
+	a->le_ticks += b->le_ticks;
+	a->lp += b->lp;
+	for (k = 0; k < 2; k++) {
+		a->ortho[k] += b->ortho[k];
+		a->diag[k] += b->diag[k];
+	}
+}
+
+int
+puls_trace_merge(struct puls_trace *a, const struct puls_trace *b)
+{
+	int64_t ox = a->x, oy = a->y, x, y;
+	size_t i;
+
+	if (b->oom || !b->raw || b->run || a->raw)
+		return -1;
+	puls_trace_finish(a);	/* a's run ends at the join */
+	puls_trace_merge_counts(a, b);
+	if (!a->path)
+		return 0;
+	for (i = 0; i < b->nzm; i++)
+		puls_trace_zmark_add(a, b->zm[i].x + ox, b->zm[i].y + oy,
+		    (uint32_t)b->zm[i].down, (uint32_t)b->zm[i].up);
+	/* b's first vertex opens its run where a's closed: already there.
+	 * The rest go through a's de-duplication as if walked here. */
+	for (i = 0; i < b->nv; i++) {
+		x = b->v[i].x + ox;
+		y = b->v[i].y + oy;
+		if (i == 0 && a->have_last && x == a->lastx && y == a->lasty)
+			continue;
+		puls_trace_vertex(a, x, y, b->v[i].cut);
+	}
+	return 0;
 }
 
 void

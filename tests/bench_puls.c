@@ -393,6 +393,20 @@ main(int argc, char **argv)
 	}
 	bench_report("puls_trace_add (stats: every field)", bodylen, best);
 
+	/* The render pass on one core: numbers and the toolpath at about
+	 * the tolerance of gf-puls render's 1200 px (half a pixel). */
+	best = INFINITY;
+	for (run = 0; run < BENCH_RUNS; run++) {
+		puls_trace_init(&tr, 1, 11.5);
+		t = bench_now();
+		puls_trace_add(&tr, buf + hl, bodylen);
+		puls_trace_finish(&tr);
+		t = bench_now() - t;
+		best = fmin(best, t);
+		puls_trace_free(&tr);
+	}
+	bench_report("puls_trace_add (render: + toolpath)", bodylen, best);
+
 	best = INFINITY;
 	for (run = 0; run < BENCH_RUNS; run++)
 		if ((t = bench_stream(buf, len, len)) >= 0)

@@ -1074,6 +1074,161 @@ test_trace_every_byte(void **state)
 		}
 }
 
+/* The toolpaths of two traces: the same vertices and Z marks, bit for bit. */
+static void
+assert_path_equal(const struct puls_trace *a, const struct puls_trace *b)
+{
+	assert_int_equal(a->oom, b->oom);
+	assert_int_equal(a->nv, b->nv);
+	assert_int_equal(a->nzm, b->nzm);
+	if (a->nv > 0)
+		assert_memory_equal(a->v, b->v, a->nv * sizeof(*a->v));
+	if (a->nzm > 0)
+		assert_memory_equal(a->zm, b->zm, a->nzm * sizeof(*a->zm));
+	assert_int_equal(a->x, b->x);
+	assert_int_equal(a->y, b->y);
+	assert_int_equal(a->z, b->z);
+}
+
+/*
+ * Issue 12: render skips 16 bytes at a time where the head only steps
+ * within a sample's reach.  Against the tick-by-tick walk, kept as
+ * puls_trace_add_scalar(): random heads (runs of one byte, drifting
+ * lines, idle, laser switches, Z, power bytes), every tolerance from one
+ * step to more than a vector's reach, any chunking: the same toolpath.
+ */
+static void
+test_trace_walk_property(void **state)
+{
+	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x11, 0x13,
+	    0x1c, 0x14, 0x0d, 0x1f, 0x17, 0x00, 0x10, 0x80, 0x60, 0x20,
+	    0x6d, 0x05, 0x15 };
+	static const double tols[] = { 1, 1.5, 2, 3.2, 7, 12, 16, 17, 40,
+	    1e12 };
+	struct puls_trace t, ref;
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+	uint8_t *buf, b, b2;
+	size_t len, i, n, run;
+	int iter, kind, mix;
+
+	(void)state;
+	buf = malloc(20000);
+	assert_non_null(buf);
+	for (iter = 0; iter < 240; iter++) {
+		kind = iter % 3;
+		len = rnd(&seed) % 20000;
+		for (i = 0; i < len; ) {
+			run = 1 + rnd(&seed) % (kind == 0 ? 8 : 400);
+			b = runs[rnd(&seed) % sizeof(runs)];
+			b2 = runs[rnd(&seed) % sizeof(runs)];
+			mix = (int)(rnd(&seed) % 8);	/* 1 in mix: b2 */
+			for (n = 0; n < run && i < len; n++, i++)
+				buf[i] = kind == 2 && mix > 0 &&
+				    rnd(&seed) % (uint64_t)mix == 0 ? b2 : b;
+		}
+		puls_trace_init(&t, 1, tols[iter % 10]);
+		puls_trace_init(&ref, 1, tols[iter % 10]);
+		for (i = 0; i < len; i += n) {
+			n = iter % 4 == 0 ? len - i : 1 + rnd(&seed) % 3000;
+			if (n > len - i)
+				n = len - i;
+			puls_trace_add(&t, buf + i, n);
+		}
+		puls_trace_add_scalar(&ref, buf, len);
+		puls_trace_finish(&t);
+		puls_trace_finish(&ref);
+		assert_path_equal(&t, &ref);
+		puls_trace_free(&t);
+		puls_trace_free(&ref);
+	}
+	free(buf);
+}
+
+/* 1 when the vertices of t are, in order, places the head was at in
+ * body (started at the origin): a drawing that follows the path. */
+static int
+path_follows(const struct puls_trace *t, const uint8_t *body, size_t len)
+{
+	int64_t x = 0, y = 0;
+	size_t i = 0, k;
+	uint8_t b;
+
+	for (k = 0; k < t->nv; k++) {
+		while (x != t->v[k].x || y != t->v[k].y) {
+			if (i == len)
+				return 0;
+			b = body[i++];
+			if (b & 0x80)
+				continue;
+			x += (b & 3) == 1 ? 1 : (b & 3) == 3 ? -1 : 0;
+			y += (b & 0xc) == 0xc ? 1 : (b & 0xc) == 4 ? -1 : 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Issue 12: render walks the second half of a big file on another core
+ * and merges.  Split anywhere: the numbers and Z marks are those of one
+ * walk, and the drawing still follows the path; a half that gave up
+ * (too many vertices) is refused.
+ */
+static void
+test_trace_merge_property(void **state)
+{
+	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x11, 0x13,
+	    0x1c, 0x14, 0x0d, 0x1f, 0x00, 0x80, 0x60, 0x20, 0x05 };
+	struct puls_trace t, a, b;
+	struct ref_trace r;
+	uint64_t seed = 0x853c49e6748fea9bULL;
+	uint8_t *buf, c;
+	size_t len, cut, i, n, run;
+	int iter, path;
+
+	(void)state;
+	buf = malloc(20000);
+	assert_non_null(buf);
+	for (iter = 0; iter < 120; iter++) {
+		len = rnd(&seed) % 20000;
+		for (i = 0; i < len; ) {
+			run = 1 + rnd(&seed) % 300;
+			c = runs[rnd(&seed) % sizeof(runs)];
+			for (n = 0; n < run && i < len; n++, i++)
+				buf[i] = c;
+		}
+		cut = iter % 5 == 0 ? 0 : iter % 5 == 1 ? len :
+		    rnd(&seed) % (len + 1);
+		path = iter % 7 != 6;
+		puls_trace_init(&t, path, 12);
+		puls_trace_init(&a, path, 12);
+		puls_trace_init(&b, path, 12);
+		puls_trace_raw(&b);
+		puls_trace_add(&t, buf, len);
+		puls_trace_finish(&t);
+		puls_trace_add(&a, buf, cut);
+		puls_trace_finish(&a);
+		puls_trace_add(&b, buf + cut, len - cut);
+		puls_trace_finish(&b);
+		assert_int_equal(puls_trace_merge(&a, &b), 0);
+		memset(&r, 0, sizeof(r));
+		ref_trace_add(&r, buf, len);
+		assert_trace_equal(&a, &r);
+		assert_int_equal(a.nzm, t.nzm);
+		if (t.nzm > 0)
+			assert_memory_equal(a.zm, t.zm, t.nzm * sizeof(*t.zm));
+		assert_true(path_follows(&a, buf, len));
+		assert_true(path_follows(&t, buf, len));
+		if (cut == len && path)	/* nothing after: one walk */
+			assert_path_equal(&a, &t);
+		b.oom = 1;
+		assert_int_equal(puls_trace_merge(&a, &b), -1);
+		puls_trace_free(&t);
+		puls_trace_free(&a);
+		puls_trace_free(&b);
+	}
+	free(buf);
+}
+
 /*
  * Issue 9 item 10: laser-off travel retracing one small square.  The
  * toolpath keeps one square (a few vertices), however many times it is
@@ -1143,6 +1298,8 @@ main(void)
 		cmocka_unit_test(test_info_json),
 		cmocka_unit_test(test_trace_property),
 		cmocka_unit_test(test_trace_every_byte),
+		cmocka_unit_test(test_trace_walk_property),
+		cmocka_unit_test(test_trace_merge_property),
 		cmocka_unit_test(test_trace_retrace_bounded),
 	};
 
