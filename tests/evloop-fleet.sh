@@ -8,6 +8,10 @@
 #
 #   evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N]
 #
+# EVLOOP_WRAP runs the probe under a tool, its report then goes to stderr:
+#   EVLOOP_WRAP='/usr/bin/time -v' evloop-fleet.sh SIM PROBE 1000
+#   EVLOOP_WRAP='valgrind --leak-check=full' evloop-fleet.sh SIM PROBE 200
+#
 # Synchronisation: the sim and the server print their ports into fifos;
 # the probe exits once all N are up; wait(1) for the rest.  No sleeps.
 set -u
@@ -53,6 +57,7 @@ wait "$SRV_PID"; srv_rc=$?
 wait "$SIM_PID"
 SRV_PID= SIM_PID=
 
+[ -n "${EVLOOP_WRAP:-}" ] && cat "$W/probe.log" >&2
 FAILS=0
 check() {	# WHAT GOT WANT
 	[ "$2" = "$3" ] && return
