@@ -68,12 +68,31 @@ probe_stop(struct probe *p)
 	evloop_stop(p->ev);
 }
 
+/* VmRSS in KiB with every machine up (before teardown), or -1. */
+static long
+probe_rss_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *fp;
+
+	if ((fp = fopen("/proc/self/status", "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(fp);
+	return kib;
+}
+
 static void
 probe_check_end(struct probe *p)
 {
 	if (evloop_stopping(p->ev))
 		return;
 	if (p->up == p->n) {
+		fprintf(stderr, "all %u up: VmRSS %ld KiB\n", p->n,
+		    probe_rss_kib());
 		printf("up %u\n", p->up);
 		fflush(stdout);
 		probe_stop(p);
