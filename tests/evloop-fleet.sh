@@ -6,7 +6,10 @@
 # saw all N up and tore down cleanly, the sim answered N sign-ins, and the
 # server saw N sockets.
 #
-#   evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N]
+#   evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N [tls]]
+#
+# With "tls", sign-ins are https and the sockets wss, under a throw-away
+# CA (skipped without openssl).
 #
 # EVLOOP_WRAP runs the probe under a tool, its report then goes to stderr:
 #   EVLOOP_WRAP='/usr/bin/time -v' evloop-fleet.sh SIM PROBE 1000
@@ -19,6 +22,7 @@ set -u
 SIM=${1:?usage: evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N]}
 PROBE=${2:?usage: evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N]}
 N=${3:-200}
+TLS=${4:-}
 SERIAL=12345678
 W=$(mktemp -d "${TMPDIR:-/tmp}/evloop-fleet.XXXXXX") || exit 1
 SIM_PID= SRV_PID=
@@ -37,20 +41,33 @@ fail() {
 # Each sign-in counts two secrets in the sim: keep to what it tracks.
 [ "$N" -le 2000 ] || fail "N=$N: the sim tracks at most 2000 sign-ins"
 ulimit -n "$(ulimit -Hn)"
+SIMTLS=() SRVTLS=() CA=() SCHEME=http
+if [ "$TLS" = tls ]; then
+	command -v openssl >/dev/null || { echo "evloop-fleet: SKIP: no openssl" >&2; exit 77; }
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 1 \
+	    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+	    >/dev/null 2>&1 || fail "openssl"
+	SIMTLS=(--tls-cert "$W/cert.pem" --tls-key "$W/key.pem")
+	SRVTLS=("$W/cert.pem" "$W/key.pem")
+	CA=("$W/cert.pem")
+	SCHEME=https
+fi
 
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
 printf '{"await": "never", "timeout": 170}\n' >"$W/scenario.jsonl"
 mkfifo "$W/simport" "$W/srvport"
 "$SIM" --port 0 --print-port --serial "$SERIAL" --password-file "$W/pw" \
-    --scenario "$W/scenario.jsonl" --timeout 170 >"$W/simport" 2>"$W/sim.log" &
+    --scenario "$W/scenario.jsonl" --timeout 170 "${SIMTLS[@]}" \
+    >"$W/simport" 2>"$W/sim.log" &
 SIM_PID=$!
 read -r -t 10 SIMPORT <"$W/simport" || fail "the sim did not start: $(cat "$W/sim.log")"
-"$PROBE" serve >"$W/srvport" 2>"$W/srv.log" &
+"$PROBE" serve "${SRVTLS[@]}" >"$W/srvport" 2>"$W/srv.log" &
 SRV_PID=$!
 read -r -t 10 SRVPORT <"$W/srvport" || fail "the server did not start: $(cat "$W/srv.log")"
 
-${EVLOOP_WRAP:-} "$PROBE" run "http://127.0.0.1:$SIMPORT" "$SRVPORT" "$N" \
-    "$SERIAL" "$W/pw" >"$W/probe.out" 2>"$W/probe.log"
+${EVLOOP_WRAP:-} "$PROBE" run "$SCHEME://127.0.0.1:$SIMPORT" "$SRVPORT" "$N" \
+    "$SERIAL" "$W/pw" "${CA[@]}" >"$W/probe.out" 2>"$W/probe.log"
 rc=$?
 kill -TERM "$SRV_PID" "$SIM_PID"
 wait "$SRV_PID"; srv_rc=$?
@@ -83,4 +100,4 @@ if [ $FAILS -ne 0 ]; then
 	echo "--- sim.log" >&2; tail -n 5 "$W/sim.log" >&2
 	exit 1
 fi
-echo "evloop-fleet: $N machines signed in and up on one loop"
+echo "evloop-fleet: $N machines signed in and up on one loop${TLS:+ ($TLS)}"

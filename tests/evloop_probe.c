@@ -1,15 +1,18 @@
 /*
  * evloop_probe: N machines on one evloop, over real loopback sockets.
  *
- *   evloop_probe serve
+ *   evloop_probe serve [CERT KEY]
  *	A WebSocket server on 127.0.0.1 (its own evloop, its own process):
  *	prints its port, accepts any path, stops on SIGTERM or SIGINT and
- *	prints "served N" (sockets ever established) to stderr.
- *   evloop_probe run SIM_URL WS_PORT N SERIAL PASSWORD_FILE
+ *	prints "served N" (sockets ever established) to stderr.  With a
+ *	certificate and key, it serves wss.
+ *   evloop_probe run SIM_URL WS_PORT N SERIAL PASSWORD_FILE [CA]
  *	Signs N machines in to gf-cloud-sim at SIM_URL through the curl
  *	multi, then opens each one's WebSocket (path /<its ws_token>) to
  *	the serve process with lws, both on one uv loop.  Once all N are
- *	up it prints "up N" and stops the loop cleanly.
+ *	up it prints "up N" and stops the loop cleanly.  With a CA file,
+ *	the sockets are wss and both trust only that CA (SIM_URL is then
+ *	https).
  *
  * The sim keeps one WebSocket (a second closes the first), so the
  * sockets go to the serve process until the sim serves a fleet.
@@ -49,6 +52,8 @@ struct probe {
 	uv_timer_t		 deadline;
 	uv_signal_t		 sig[2];
 	const char		*sim_url;
+	const char		*ca;		/* TLS when set (run) */
+	const char		*cert, *key;	/* TLS when set (serve) */
 	int			 ws_port;
 	unsigned		 n, signed_in, up, failed, served;
 	struct probe_machine	*m;
@@ -180,6 +185,8 @@ probe_ws_connect(struct probe_machine *m, const char *ws_token)
 	ci.protocol = PROBE_PROTOCOL;
 	ci.opaque_user_data = m;
 	ci.pwsi = &m->wsi;
+	if (m->p->ca != NULL)
+		ci.ssl_connection = LCCSCF_USE_SSL;
 	if (lws_client_connect_via_info(&ci) == NULL && m->wsi == NULL)
 		probe_fail(m, "ws connect failed at once");
 	explicit_bzero(path, sizeof(path));
@@ -248,6 +255,8 @@ probe_sign_in(struct probe_machine *m, const char *url, const char *serial,
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 60000L);
+	if (m->p->ca != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, m->p->ca);
 	if (evloop_http_start(m->p->ev, e, probe_signed_in, m) == -1) {
 		curl_easy_cleanup(e);
 		return -1;
@@ -306,6 +315,12 @@ probe_vhost(struct probe *p, int listen)
 	info.port = listen ? 0 : CONTEXT_PORT_NO_LISTEN;
 	info.iface = listen ? "127.0.0.1" : NULL;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (p->cert != NULL || p->ca != NULL)
+		/* lws reads it again per vhost, to give it an SSL_CTX. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.ssl_cert_filepath = p->cert;
+	info.ssl_private_key_filepath = p->key;
+	info.client_ssl_ca_filepath = p->ca;
 	info.protocols = listen ? probe_server_protocols :
 	    probe_client_protocols;
 	return lws_create_vhost(evloop_lws(p->ev), &info);
@@ -351,6 +366,7 @@ probe_run(struct probe *p, char **argv)
 	p->sim_url = argv[0];
 	p->ws_port = atoi(argv[1]);
 	p->n = (unsigned)strtoul(argv[2], NULL, 10);
+	p->ca = argv[5];	/* NULL (argv's end) without TLS */
 	if (p->n == 0 || p->n > PROBE_MAX_MACHINES || p->ws_port <= 0 ||
 	    probe_read_password(argv[4], pw, sizeof(pw)) == -1)
 		return -1;
@@ -378,17 +394,22 @@ main(int argc, char **argv)
 	struct probe p;
 	int serve, r;
 
-	serve = argc == 2 && strcmp(argv[1], "serve") == 0;
-	if (!serve && (argc != 7 || strcmp(argv[1], "run") != 0)) {
-		fprintf(stderr, "usage: evloop_probe serve\n"
+	serve = (argc == 2 || argc == 4) && strcmp(argv[1], "serve") == 0;
+	if (!serve && ((argc != 7 && argc != 8) ||
+	    strcmp(argv[1], "run") != 0)) {
+		fprintf(stderr, "usage: evloop_probe serve [CERT KEY]\n"
 		    "       evloop_probe run SIM_URL WS_PORT N SERIAL "
-		    "PASSWORD_FILE\n");
+		    "PASSWORD_FILE [CA]\n");
 		return 2;
 	}
 	log_init(LOG_TO_CONSOLE, LOG_INFO, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&p, 0, sizeof(p));
+	if (serve && argc == 4) {
+		p.cert = argv[2];
+		p.key = argv[3];
+	}
 	if ((p.ev = evloop_new(&p, PROBE_TRANSFERS)) == NULL)
 		return 1;
 	r = serve ? probe_serve(&p) : probe_run(&p, argv + 2);
