@@ -12,7 +12,8 @@
  *	the serve process with lws, both on one uv loop.  Once all N are
  *	up it prints "up N" and stops the loop cleanly.  With a CA file,
  *	the sockets are wss and both trust only that CA (SIM_URL is then
- *	https).
+ *	https).  SIM_URL "-": no sign-ins, the sockets alone (to measure
+ *	lws on the loop past what the sim can sign in).
  *
  * The sim keeps one WebSocket (a second closes the first), so the
  * sockets go to the serve process until the sim serves a fleet.
@@ -360,15 +361,17 @@ probe_read_password(const char *path, char *buf, size_t len)
 static int
 probe_run(struct probe *p, char **argv)
 {
-	char url[512], pw[256];
+	char url[512], pw[256] = "";
 	unsigned i;
+	int nosim;
 
 	p->sim_url = argv[0];
 	p->ws_port = atoi(argv[1]);
 	p->n = (unsigned)strtoul(argv[2], NULL, 10);
 	p->ca = argv[5];	/* NULL (argv's end) without TLS */
+	nosim = strcmp(p->sim_url, "-") == 0;
 	if (p->n == 0 || p->n > PROBE_MAX_MACHINES || p->ws_port <= 0 ||
-	    probe_read_password(argv[4], pw, sizeof(pw)) == -1)
+	    (!nosim && probe_read_password(argv[4], pw, sizeof(pw)) == -1))
 		return -1;
 	snprintf(url, sizeof(url), "%s/machines/sign_in", p->sim_url);
 	if ((p->hdr = curl_slist_append(NULL,
@@ -379,7 +382,9 @@ probe_run(struct probe *p, char **argv)
 	for (i = 0; i < p->n; i++) {
 		p->m[i].p = p;
 		p->m[i].idx = i;
-		if (probe_sign_in(&p->m[i], url, argv[3], pw) == -1)
+		if (nosim)
+			probe_ws_connect(&p->m[i], "no-sign-in");
+		else if (probe_sign_in(&p->m[i], url, argv[3], pw) == -1)
 			return -1;
 	}
 	explicit_bzero(pw, sizeof(pw));
