@@ -1,0 +1,64 @@
+/*
+ * evloop: one libuv loop that owns every event source of a fleet shard
+ * (issue 10): a libwebsockets context running on it as a foreign loop
+ * (LWS_SERVER_OPTION_LIBUV), libcurl's multi interface driven by
+ * uv_poll/uv_timer handles on it, and a curl share handle (DNS, TLS
+ * sessions, connections) for every transfer it starts.
+ *
+ * Ownership: the loop, the lws context, the multi and the share belong to
+ * the thread that calls evloop_run(); every evloop_* call but
+ * evloop_new() and evloop_free() happens on that thread, from inside a
+ * callback of the loop.  Nothing here takes a lock.
+ *
+ * Life: evloop_new() -> users add vhosts and timers -> evloop_run() ...
+ * evloop_stop() from a callback (lws context destroyed, transfers
+ * cancelled, handles closed) -> evloop_run() returns once every handle
+ * is closed -> evloop_free().
+ *
+ * Not linked into the daemon yet: the daemon still runs loop.c.
+ */
+#ifndef GFE_EVLOOP_H
+#define GFE_EVLOOP_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+struct evloop;
+struct lws_context;
+
+/* Called once per transfer, on the loop, after it left the multi; the
+ * callee owns the easy handle again (and usually cleans it up). */
+typedef void	(*evloop_http_done)(void *arg, CURL *easy, CURLcode rc);
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard limit; the new soft limit,
+ * or -1. */
+long		 evloop_raise_nofile(void);
+
+/* user: lws_context_user() of the context.  max_transfers caps the
+ * connections curl opens at once (0: no cap); more transfers queue. */
+struct evloop	*evloop_new(void *user, long max_transfers);
+/* After evloop_run() returned; stops first if evloop_stop() was never
+ * called. */
+void		 evloop_free(struct evloop *ev);
+/* Runs until evloop_stop() and every handle closed: 0, or -1 when
+ * handles were left (logged). */
+int		 evloop_run(struct evloop *ev);
+/* From a callback: destroys the lws context (its sockets close with
+ * their callbacks), cancels the transfers still running (each done()
+ * gets CURLE_ABORTED_BY_CALLBACK) and closes evloop's handles. */
+void		 evloop_stop(struct evloop *ev);
+int		 evloop_stopping(const struct evloop *ev);
+
+uv_loop_t	*evloop_uv(struct evloop *ev);
+/* For lws_create_vhost() and client connects; NULL once stopping. */
+struct lws_context *evloop_lws(struct evloop *ev);
+
+/* Starts a transfer the caller set up on easy (URL, body, ...): evloop
+ * adds the share handle and calls done(arg, easy, rc) when it ends.
+ * 0, or -1 (done is then never called). */
+int		 evloop_http_start(struct evloop *ev, CURL *easy,
+		    evloop_http_done done, void *arg);
+/* Transfers running or queued. */
+unsigned	 evloop_http_running(const struct evloop *ev);
+
+#endif

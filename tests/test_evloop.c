@@ -1,0 +1,211 @@
+/*
+ * Unit tests for evloop.c: teardown with transfers running or queued and
+ * with lws listening, on real loopback sockets.  Each case starts its
+ * transfers to a listener that accepts and never answers, stops once the
+ * listener has seen the connections it waits for, and checks that every
+ * transfer ended exactly once with CURLE_ABORTED_BY_CALLBACK and that the
+ * loop closed with no handle left.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <cmocka.h>
+#include <libwebsockets.h>
+
+#include "evloop.h"
+
+#define MAX_XFERS	8
+
+struct test_case {
+	const char	*name;
+	long		 cap;		/* evloop_new's max_transfers */
+	int		 transfers;	/* started to the silent listener */
+	int		 stop_at;	/* connections accepted, then stop */
+	int		 vhost;		/* an lws vhost listening too */
+};
+
+static const struct test_case cases[] = {
+	{ "nothing running", 0, 0, 0, 0 },
+	{ "an lws listener", 0, 0, 0, 1 },
+	{ "transfers in flight", 0, 5, 5, 0 },
+	{ "transfers queued past the cap", 2, 6, 2, 0 },
+	{ "transfers and lws together", 0, 3, 3, 1 },
+};
+
+struct run {
+	const struct test_case	*tc;
+	struct evloop		*ev;
+	uv_tcp_t		 listener;
+	uv_tcp_t		 peers[MAX_XFERS];
+	uv_timer_t		 kick;
+	int			 accepted;
+	struct xfer {
+		int		 done;	/* times done() was called */
+		CURLcode	 rc;
+	}			 xf[MAX_XFERS];
+};
+
+static const struct lws_protocols protocols[] = {
+	{ "test", lws_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void
+stop(struct run *r)
+{
+	int i;
+
+	uv_close((uv_handle_t *)&r->listener, NULL);
+	uv_close((uv_handle_t *)&r->kick, NULL);
+	for (i = 0; i < r->accepted; i++)
+		uv_close((uv_handle_t *)&r->peers[i], NULL);
+	evloop_stop(r->ev);
+	assert_int_equal(evloop_stopping(r->ev), 1);
+	assert_null(evloop_lws(r->ev));
+	assert_int_equal(evloop_http_running(r->ev), 0);
+}
+
+static void
+kick_cb(uv_timer_t *t)
+{
+	stop(t->data);
+}
+
+static void
+accept_cb(uv_stream_t *l, int status)
+{
+	struct run *r = l->data;
+	uv_tcp_t *peer = &r->peers[r->accepted];
+
+	assert_int_equal(status, 0);
+	assert_true(r->accepted < MAX_XFERS);
+	uv_tcp_init(l->loop, peer);
+	assert_int_equal(uv_accept(l, (uv_stream_t *)peer), 0);
+	if (++r->accepted == r->tc->stop_at)
+		stop(r);
+}
+
+static void
+done_cb(void *arg, CURL *easy, CURLcode rc)
+{
+	struct xfer *x = arg;
+
+	curl_easy_cleanup(easy);
+	x->done++;
+	x->rc = rc;
+}
+
+static int
+listen_silent(struct run *r)
+{
+	struct sockaddr_in sa;
+	int len = sizeof(sa);
+
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	uv_tcp_init(evloop_uv(r->ev), &r->listener);
+	r->listener.data = r;
+	if (uv_tcp_bind(&r->listener, (struct sockaddr *)&sa, 0) != 0 ||
+	    uv_listen((uv_stream_t *)&r->listener, 16, accept_cb) != 0 ||
+	    uv_tcp_getsockname(&r->listener, (struct sockaddr *)&sa, &len) !=
+	    0)
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
+static void
+run_case(const struct test_case *tc)
+{
+	struct lws_context_creation_info info;
+	struct run r;
+	char url[64];
+	CURL *e;
+	int i, port;
+
+	print_message("case: %s\n", tc->name);
+	memset(&r, 0, sizeof(r));
+	r.tc = tc;
+	assert_non_null(r.ev = evloop_new(&r, tc->cap));
+	assert_true((port = listen_silent(&r)) > 0);
+	uv_timer_init(evloop_uv(r.ev), &r.kick);
+	r.kick.data = &r;
+	if (tc->stop_at == 0)
+		uv_timer_start(&r.kick, kick_cb, 0, 0);
+	if (tc->vhost) {
+		memset(&info, 0, sizeof(info));
+		info.port = 0;
+		info.iface = "127.0.0.1";
+		info.protocols = protocols;
+		info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+		assert_non_null(lws_create_vhost(evloop_lws(r.ev), &info));
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	for (i = 0; i < tc->transfers; i++) {
+		assert_non_null(e = curl_easy_init());
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		assert_int_equal(evloop_http_start(r.ev, e, done_cb,
+		    &r.xf[i]), 0);
+	}
+	assert_int_equal(evloop_http_running(r.ev), tc->transfers);
+	assert_int_equal(evloop_run(r.ev), 0);
+	for (i = 0; i < tc->transfers; i++) {
+		assert_int_equal(r.xf[i].done, 1);
+		assert_int_equal(r.xf[i].rc, CURLE_ABORTED_BY_CALLBACK);
+	}
+	assert_int_equal(r.accepted, tc->stop_at);
+	/* Once stopped, nothing more starts. */
+	assert_non_null(e = curl_easy_init());
+	assert_int_equal(evloop_http_start(r.ev, e, done_cb, &r.xf[0]), -1);
+	curl_easy_cleanup(e);
+	evloop_free(r.ev);
+}
+
+static void
+test_cases(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+}
+
+static void
+test_raise_nofile(void **state)
+{
+	struct rlimit rl;
+	long n;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur > 256) {
+		/* Start low, as a default shell does. */
+		rl.rlim_cur = 256;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	n = evloop_raise_nofile();
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_true(rl.rlim_cur == rl.rlim_max);
+	assert_true(n == (long)(rl.rlim_max > 1048576 ? 1048576 :
+	    rl.rlim_max));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_raise_nofile),
+	};
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}
