@@ -442,6 +442,9 @@ ff_http_ctl_delay(struct ff_http_req *r, const cJSON *args)
 		}
 		min = st.shutdown_min;
 	}
+	/* Clamp while a double (1e10 minutes would overflow the cast);
+	 * ff_model_set_shutdown() bounds it to a day. */
+	min = min < 0 ? 0 : min > 24 * 60 ? 24 * 60 : min;
 	ff_model_set_shutdown(r->m, on == -1 ? st.auto_shutdown : on,
 	    (int)min);
 }

@@ -568,8 +568,9 @@ ff_proto_m611(struct ff_proto_ctx *c)
 {
 	double s;
 
+	/* Range first: casting -1 or 1e10 to unsigned is undefined. */
 	if (!ff_proto_param(c->args, 'S', &s) || s != floor(s) ||
-	    ff_model_set_tools(c->m, (unsigned)s) == -1)
+	    s < 0 || s > 255 || ff_model_set_tools(c->m, (unsigned)s) == -1)
 		fputs("Error: invalid tool count\r\n", c->out);
 }
 
@@ -613,6 +614,8 @@ ff_proto_m106(struct ff_proto_ctx *c)
 	double s = 255;
 
 	(void)ff_proto_param(c->args, 'S', &s);
+	/* Clamp while a double: a cast of S1e10 to int is undefined. */
+	s = s < 0 ? 0 : s > 255 ? 255 : s;
 	ff_model_set_fan(c->m, FF_FAN_COOLING, (int)(s * 100 / 255 + 0.5));
 }
 

@@ -347,6 +347,13 @@ static const struct control_case {
 	{ "shutdown minutes", "{\"cmd\":\"delayClose_cmd\",\"args\":"
 	  "{\"automaticShutdown\":\"close\"}}", FF_HTTP_OK,
 	  "autoShutdownTime", NULL, 30 },
+	/* A cast of 1e10 to int is undefined: clamped first (a day). */
+	{ "shutdown minutes huge", "{\"cmd\":\"delayClose_cmd\",\"args\":"
+	  "{\"automaticShutdown\":\"open\",\"shutdownAfterTime\":1e10}}",
+	  FF_HTTP_OK, "autoShutdownTime", NULL, 1440 },
+	{ "shutdown minutes negative", "{\"cmd\":\"delayClose_cmd\","
+	  "\"args\":{\"shutdownAfterTime\":-1e10}}",
+	  FF_HTTP_OK, "autoShutdownTime", NULL, 0 },
 	{ "rename", "{\"cmd\":\"reName_cmd\",\"args\":"
 	  "{\"name\":\"Shop 5M\"}}", FF_HTTP_OK, "name", "Shop 5M", 0 },
 	{ "rename bad", "{\"cmd\":\"reName_cmd\",\"args\":"

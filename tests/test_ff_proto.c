@@ -398,6 +398,14 @@ static const struct reply_case {
 	    { 0, "~M18\r\n",
 	      "CMD M18 Received.\r\nprinting can not send M18\r\nok\r\n" },
 	    { 0, "~M650\r\n", "CMD M650 Received.\r\nX: 0 Y: 0\r\nok\r\n" } } },
+	/* Out-of-range numbers are clamped or refused before any cast. */
+	{ "huge and negative arguments", FF_FINDER, NULL, 0, {
+	    { 0, "~M106 S1e10\r\n", "CMD M106 Received.\r\nok\r\n" },
+	    { 0, "~M106 S-1e10\r\n", "CMD M106 Received.\r\nok\r\n" },
+	    { 0, "~M611 S-1\r\n",
+	      "CMD M611 Received.\r\nError: invalid tool count\r\nok\r\n" },
+	    { 0, "~M611 S1e10\r\n",
+	      "CMD M611 Received.\r\nError: invalid tool count\r\nok\r\n" } } },
 	{ "A3 M112 echoes", FF_ADVENTURER3, NULL, 0, {
 	    { 0, "~M112\r\n",
 	      "CMD M112 Received.\r\necho: Emergency Stop!!!\r\nok\r\n" } } },
