@@ -125,19 +125,94 @@ puls_draw_style(cairo_t *cr, int cut)
 }
 
 /*
- * One path per style, one stroke each: travel first, cuts over it.  A
- * sub-path starts where the style changes or the pen lifted over a
- * segment drawn before (puls_trace.c), so cairo never sees a path that
- * retraces itself, and the translucent travel is composited once.
+ * A pen that strokes what it has every PULS_RENDER_FLUSH vertices, so
+ * cairo never holds (or builds stroke polygons for) a path longer than
+ * that: its memory was about 600 bytes a vertex, linear in the job.  A
+ * sub-path cut at a flush goes on with the dash offset it had reached
+ * (cairo restarts the dashes at every sub-path), and the round caps at
+ * the cut are the round join it would have had.
+ */
+#define PULS_RENDER_FLUSH	1024	/* vertices per stroke */
+
+struct puls_pen {
+	cairo_t		*cr;
+	size_t		 n;		/* line_to since the last stroke */
+	double		 x, y;		/* px, the pen */
+	double		 len;		/* px along the open sub-path */
+	double		 off;		/* px, dash offset of the first one */
+	int		 open;		/* a sub-path is open */
+	int		 dashed;
+};
+
+static void
+puls_pen_stroke(struct puls_pen *p, double off)
+{
+	static const double dash[] = { 4, 3 };
+
+	if (p->dashed)
+		cairo_set_dash(p->cr, dash, 2, off);
+	cairo_stroke(p->cr);
+	p->n = 0;
+}
+
+static void
+puls_pen_move(struct puls_pen *p, double x, double y)
+{
+	/* A continued sub-path, dashed from its offset, is stroked alone. */
+	if (p->n >= PULS_RENDER_FLUSH || (p->off != 0 && p->n > 0))
+		puls_pen_stroke(p, p->off);
+	p->off = 0;
+	cairo_move_to(p->cr, x, y);
+	p->x = x;
+	p->y = y;
+	p->len = 0;
+	p->open = 1;
+}
+
+static void
+puls_pen_line(struct puls_pen *p, double x, double y)
+{
+	cairo_line_to(p->cr, x, y);
+	p->len += hypot(x - p->x, y - p->y);
+	p->x = x;
+	p->y = y;
+	if (++p->n < PULS_RENDER_FLUSH)
+		return;
+	puls_pen_stroke(p, p->off);
+	p->off = p->len;
+	cairo_move_to(p->cr, x, y);
+}
+
+static void
+puls_pen_end(struct puls_pen *p)
+{
+	if (p->n > 0)
+		puls_pen_stroke(p, p->off);
+	cairo_new_path(p->cr);
+	p->open = 0;
+}
+
+/*
+ * Each style on a layer of its own, opaque: travel first, composited
+ * translucent once, cuts over it.  A sub-path starts where the style
+ * changes or the pen lifted over a segment drawn before (puls_trace.c).
  */
 static void
 puls_draw_style_path(cairo_t *cr, const struct puls_view *v,
     const struct puls_trace *t, int cut)
 {
+	struct puls_pen p;
 	double x, y;
 	size_t i;
 	int open = 0;
 
+	memset(&p, 0, sizeof(p));
+	p.cr = cr;
+	p.dashed = !cut;
+	cairo_push_group(cr);
+	puls_draw_style(cr, cut);
+	cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
+	    cut ? 0.1 : 0.85);
 	for (i = 1; i < t->nv; i++) {
 		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
 			open = 0;
@@ -146,15 +221,16 @@ puls_draw_style_path(cairo_t *cr, const struct puls_view *v,
 		if (!open) {
 			puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
 			    t->v[i - 1].y * PULS_XY_MM, &x, &y);
-			cairo_move_to(cr, x, y);
+			puls_pen_move(&p, x, y);
 			open = 1;
 		}
 		puls_view_px(v, t->v[i].x * PULS_XY_MM,
 		    t->v[i].y * PULS_XY_MM, &x, &y);
-		cairo_line_to(cr, x, y);
+		puls_pen_line(&p, x, y);
 	}
-	puls_draw_style(cr, cut);
-	cairo_stroke(cr);
+	puls_pen_end(&p);
+	cairo_pop_group_to_source(cr);
+	cairo_paint_with_alpha(cr, cut ? 1 : 0.8);
 }
 
 static void
