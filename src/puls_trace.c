@@ -39,6 +39,7 @@
 #define PULS_SEEN_CAP	(1U << 18)	/* segments in the table (4 MiB) */
 #define PULS_SEEN_EMPTY	INT32_MIN	/* x0 of a free slot */
 #define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half: 16 MiB */
+#define PULS_SINK_BATCH	4096	/* vertices kept before the sink */
 #define PULS_LANES	16
 #define PULS_SEG	112	/* ticks per lane per chunk: < 128 */
 #define PULS_CHUNK	(PULS_LANES * PULS_SEG)	/* bytes */
@@ -117,7 +118,24 @@ puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
 	t->v[t->nv].cut = cut;
 	t->v[t->nv].move = move;
 	t->nv++;
+	if (t->sink != NULL && t->nv >= PULS_SINK_BATCH)
+		puls_trace_flush(t);
 	return 0;
+}
+
+void
+puls_trace_sink(struct puls_trace *t, puls_vertex_sink *sink, void *arg)
+{
+	t->sink = sink;
+	t->sink_arg = arg;
+}
+
+void
+puls_trace_flush(struct puls_trace *t)
+{
+	if (t->sink != NULL && t->nv > 0)
+		t->sink(t->sink_arg, t->v, t->nv);
+	t->nv = 0;
 }
 
 /* 1: the segment's cells were drawn in this style before; else noted. */
