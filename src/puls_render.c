@@ -346,9 +346,10 @@ puls_canvas_layer(struct puls_canvas *c, int cut)
 	cairo_rectangle_t r = { 0, 0, c->v.width, c->v.height };
 	cairo_t *cr;
 
+	/* PNG: coverage only, a byte a pixel; the colour comes with it. */
 	c->lsf[cut] = c->svg ? cairo_recording_surface_create(
 	    CAIRO_CONTENT_COLOR_ALPHA, &r) : cairo_image_surface_create(
-	    CAIRO_FORMAT_ARGB32, c->v.width, c->v.height);
+	    CAIRO_FORMAT_A8, c->v.width, c->v.height);
 	if ((c->st = cairo_surface_status(c->lsf[cut])) != CAIRO_STATUS_SUCCESS)
 		return -1;
 	cr = c->pen[cut].cr = cairo_create(c->lsf[cut]);
@@ -454,8 +455,14 @@ puls_canvas_draw(struct puls_canvas *c, const struct puls_trace *t,
 	for (i = 0; i < 2; i++) {
 		puls_pen_end(&c->pen[i]);
 		cairo_surface_flush(c->lsf[i]);
-		cairo_set_source_surface(cr, c->lsf[i], 0, 0);
-		cairo_paint_with_alpha(cr, i ? 1 : 0.8);
+		if (c->svg) {
+			cairo_set_source_surface(cr, c->lsf[i], 0, 0);
+			cairo_paint_with_alpha(cr, i ? 1 : 0.8);
+			continue;
+		}
+		cairo_set_source_rgba(cr, i ? 0.85 : 0.15, i ? 0.1 : 0.35,
+		    i ? 0.1 : 0.85, i ? 1 : 0.8);
+		cairo_mask_surface(cr, c->lsf[i], 0, 0);
 	}
 	puls_draw_zmarks(cr, &c->v, t);
 	puls_draw_scale(cr, &c->v);
