@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 
 #include "puls.h"
@@ -60,6 +61,8 @@ struct puls_trace {
 	size_t		 nzm, capzm;
 	int		 oom;		/* the toolpath is incomplete */
 	int		 raw;		/* every vertex kept: a merged half */
+	FILE		*spill;		/* raw: older vertices, unlinked file */
+	size_t		 nspill;
 	puls_vertex_sink *sink;		/* NULL: keep every vertex in v */
 	void		*sink_arg;
 	/* De-duplication of segments at pixel scale (bounded table). */
