@@ -889,7 +889,8 @@ gfp_suffix(const char *s, const char *suffix)
  * The picture before the walk, so the toolpath is drawn as it comes and
  * memory stays the picture's whatever the job (issue 12): a first pass,
  * the vectorised scan, finds the extents that set the view.  stdin
- * cannot be read twice: *c NULL, the vertices are kept.  -1 printed.
+ * cannot be read twice, and an SVG grows with the vertices anyway: *c
+ * NULL, the vertices are kept.  -1 printed.
  */
 static int
 gfp_render_canvas(const char *name, struct puls_canvas **c, const char *out,
@@ -901,7 +902,7 @@ gfp_render_canvas(const char *name, struct puls_canvas **c, const char *out,
 	int rc;
 
 	*c = NULL;
-	if (strcmp(name, "-") == 0)
+	if (strcmp(name, "-") == 0 || svg)
 		return 0;
 	puls_trace_init(&ext, 0, 1);
 	rc = gfp_read(&in, name, &ext, stderr);

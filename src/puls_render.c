@@ -143,6 +143,7 @@ struct puls_pen {
 	double		 off;		/* px, dash offset of the first one */
 	int		 open;		/* a sub-path is open */
 	int		 dashed;
+	int		 used;		/* something was drawn */
 };
 
 static void
@@ -174,6 +175,7 @@ static void
 puls_pen_line(struct puls_pen *p, double x, double y)
 {
 	cairo_line_to(p->cr, x, y);
+	p->used = 1;
 	p->len += hypot(x - p->x, y - p->y);
 	p->x = x;
 	p->y = y;
@@ -326,16 +328,17 @@ puls_canvas_free(struct puls_canvas *c)
 {
 	int i;
 
+	/* The SVG surface first: it holds the layers it painted. */
+	if (c->cr != NULL)
+		cairo_destroy(c->cr);
+	if (c->sf != NULL)
+		cairo_surface_destroy(c->sf);
 	for (i = 0; i < 2; i++) {
 		if (c->pen[i].cr != NULL)
 			cairo_destroy(c->pen[i].cr);
 		if (c->lsf[i] != NULL)
 			cairo_surface_destroy(c->lsf[i]);
 	}
-	if (c->cr != NULL)
-		cairo_destroy(c->cr);
-	if (c->sf != NULL)
-		cairo_surface_destroy(c->sf);
 	free(c);
 }
 
@@ -343,13 +346,11 @@ puls_canvas_free(struct puls_canvas *c)
 static int
 puls_canvas_layer(struct puls_canvas *c, int cut)
 {
-	cairo_rectangle_t r = { 0, 0, c->v.width, c->v.height };
 	cairo_t *cr;
 
-	/* PNG: coverage only, a byte a pixel; the colour comes with it. */
-	c->lsf[cut] = c->svg ? cairo_recording_surface_create(
-	    CAIRO_CONTENT_COLOR_ALPHA, &r) : cairo_image_surface_create(
-	    CAIRO_FORMAT_A8, c->v.width, c->v.height);
+	/* Coverage only, a byte a pixel; the colour comes with it. */
+	c->lsf[cut] = cairo_image_surface_create(CAIRO_FORMAT_A8,
+	    c->v.width, c->v.height);
 	if ((c->st = cairo_surface_status(c->lsf[cut])) != CAIRO_STATUS_SUCCESS)
 		return -1;
 	cr = c->pen[cut].cr = cairo_create(c->lsf[cut]);
@@ -395,7 +396,8 @@ puls_canvas_open(const struct puls_trace *ext, const char *out, int svg,
 	if ((c->st = cairo_surface_status(c->sf)) != CAIRO_STATUS_SUCCESS)
 		goto fail;
 	c->cr = cairo_create(c->sf);
-	if (puls_canvas_layer(c, 0) == -1 || puls_canvas_layer(c, 1) == -1)
+	if (!svg && (puls_canvas_layer(c, 0) == -1 ||
+	    puls_canvas_layer(c, 1) == -1))
 		goto fail;
 	cairo_set_source_rgb(c->cr, 1, 1, 1);
 	cairo_paint(c->cr);
@@ -452,14 +454,11 @@ puls_canvas_draw(struct puls_canvas *c, const struct puls_trace *t,
 		cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
 		cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 2 && !c->svg; i++) {
 		puls_pen_end(&c->pen[i]);
+		if (!c->pen[i].used)
+			continue;	/* an empty layer: nothing to paint */
 		cairo_surface_flush(c->lsf[i]);
-		if (c->svg) {
-			cairo_set_source_surface(cr, c->lsf[i], 0, 0);
-			cairo_paint_with_alpha(cr, i ? 1 : 0.8);
-			continue;
-		}
 		cairo_set_source_rgba(cr, i ? 0.85 : 0.15, i ? 0.1 : 0.35,
 		    i ? 0.1 : 0.85, i ? 1 : 0.8);
 		cairo_mask_surface(cr, c->lsf[i], 0, 0);
@@ -520,6 +519,50 @@ done:
 	return rc;
 }
 
+/*
+ * SVG (its size follows the vertices anyway): the kept toolpath, one
+ * style at a time on a group, travel first.  A sub-path starts where the
+ * style changes or the pen lifted (puls_trace.c).
+ */
+static void
+puls_draw_kept(cairo_t *cr, const struct puls_view *v,
+    const struct puls_trace *t, int cut)
+{
+	struct puls_pen p;
+	double x, y;
+	size_t i;
+
+	if (t->nv < 2)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.cr = cr;
+	p.dashed = !cut;
+	cairo_push_group(cr);
+	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	puls_draw_style(cr, cut);
+	cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
+	    cut ? 0.1 : 0.85);
+	for (i = 1; i < t->nv; i++) {
+		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
+			p.open = 0;
+			continue;
+		}
+		if (!p.open) {
+			puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
+			    t->v[i - 1].y * PULS_XY_MM, &x, &y);
+			puls_pen_move(&p, x, y);
+		}
+		puls_view_px(v, t->v[i].x * PULS_XY_MM,
+		    t->v[i].y * PULS_XY_MM, &x, &y);
+		puls_pen_line(&p, x, y);
+	}
+	puls_pen_end(&p);
+	cairo_pop_group_to_source(cr);
+	cairo_paint_with_alpha(cr, cut ? 1 : 0.8);
+	cairo_set_dash(cr, NULL, 0, 0);
+}
+
 int
 puls_render(const struct puls_trace *t, const char *out, int svg, int width,
     const char *title, char *err, size_t errlen)
@@ -532,6 +575,11 @@ puls_render(const struct puls_trace *t, const char *out, int svg, int width,
 	}
 	if ((c = puls_canvas_open(t, out, svg, width, err, errlen)) == NULL)
 		return -1;
-	puls_canvas_sink(c, t->v, t->nv);
+	if (svg) {
+		puls_draw_kept(c->cr, &c->v, t, 0);
+		puls_draw_kept(c->cr, &c->v, t, 1);
+		c->nv = t->nv < 2 ? t->nv : 2;
+	} else
+		puls_canvas_sink(c, t->v, t->nv);
 	return puls_canvas_close(c, t, title, err, errlen);
 }
