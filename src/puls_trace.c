@@ -138,7 +138,9 @@ puls_trace_sink(struct puls_trace *t, puls_vertex_sink *sink, void *arg)
 void
 puls_trace_flush(struct puls_trace *t)
 {
-	if (t->sink != NULL && t->nv > 0)
+	if (t->sink == NULL)
+		return;		/* the vertices stay: no one took them */
+	if (t->nv > 0)
 		t->sink(t->sink_arg, t->v, t->nv);
 	t->nv = 0;
 }

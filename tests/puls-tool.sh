@@ -239,10 +239,17 @@ else
 	echo "no /usr/bin/time: dither render memory not checked" >&2
 	expect_rc 0 "$BIN" render dith8.puls -o dith8.png
 fi
-# stdin is read once: the vertices are kept (the title says "-")
+# stdin is read once: the vertices are kept (the title says "-"), and
+# drawn: the PNG is about the file's size, not a bare line's
 "$BIN" render - -o dith8s.png <dith8.puls || fail "render dither stdin"
+"$BIN" render dhead.puls -o dhead.png || fail "render dither head"
 [ "$(od -A n -c -N 4 dith8s.png | tr -d ' ')" = '211PNG' ] ||
     fail "render dither stdin: not a PNG"
+a=$(wc -c <dith8.png)
+b=$(wc -c <dith8s.png)
+c=$(wc -c <dhead.png)
+[ $((b - c)) -gt $(((a - c) / 2)) ] ||
+    fail "render dither stdin: $b bytes, the file $a, a bare line $c"
 rm -f dith8.puls dith33.puls dblk
 
 # --- render: a big plain file is walked in two halves (issue 12) ---

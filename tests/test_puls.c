@@ -1331,6 +1331,7 @@ test_trace_sink_spill(void **state)
 	struct puls_trace t, s, a, a2, b, b2;
 	struct vsink k, all;
 	uint8_t *buf;
+	size_t n;
 
 	(void)state;
 	buf = malloc(len);
@@ -1340,6 +1341,9 @@ test_trace_sink_spill(void **state)
 	puls_trace_init(&t, 1, 1);
 	puls_trace_add(&t, buf, len);
 	puls_trace_finish(&t);
+	n = t.nv;
+	puls_trace_flush(&t);	/* no sink: the vertices stay */
+	assert_int_equal(t.nv, n);
 	puls_trace_init(&s, 1, 1);
 	puls_trace_sink(&s, vsink_add, &k);
 	puls_trace_add(&s, buf, len);
