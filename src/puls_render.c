@@ -521,7 +521,8 @@ done:
 
 /*
  * SVG (its size follows the vertices anyway): the kept toolpath, one
- * style at a time on a group, travel first.  A sub-path starts where the
+ * style at a time, travel first; on a group composited once when the
+ * pen strokes it in parts.  A sub-path starts where the
  * style changes or the pen lifted (puls_trace.c).
  */
 static void
@@ -530,19 +531,27 @@ puls_draw_kept(cairo_t *cr, const struct puls_view *v,
 {
 	struct puls_pen p;
 	double x, y;
-	size_t i;
+	size_t i, n = 0;
+	int group;
 
 	if (t->nv < 2)
 		return;
+	for (i = 1; i < t->nv; i++)
+		n += !t->v[i].move && (t->v[i].cut != 0) == cut;
+	/* One stroke, as it always was; more overlap at their caps. */
+	group = n >= PULS_RENDER_FLUSH;
 	memset(&p, 0, sizeof(p));
 	p.cr = cr;
 	p.dashed = !cut;
-	cairo_push_group(cr);
+	cairo_save(cr);
+	if (group)
+		cairo_push_group(cr);
 	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
 	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
 	puls_draw_style(cr, cut);
-	cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
-	    cut ? 0.1 : 0.85);
+	if (group)
+		cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
+		    cut ? 0.1 : 0.85);
 	for (i = 1; i < t->nv; i++) {
 		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
 			p.open = 0;
@@ -558,9 +567,11 @@ puls_draw_kept(cairo_t *cr, const struct puls_view *v,
 		puls_pen_line(&p, x, y);
 	}
 	puls_pen_end(&p);
-	cairo_pop_group_to_source(cr);
-	cairo_paint_with_alpha(cr, cut ? 1 : 0.8);
-	cairo_set_dash(cr, NULL, 0, 0);
+	if (group) {
+		cairo_pop_group_to_source(cr);
+		cairo_paint_with_alpha(cr, cut ? 1 : 0.8);
+	}
+	cairo_restore(cr);
 }
 
 int
