@@ -144,6 +144,7 @@ struct puls_pen {
 	int		 open;		/* a sub-path is open */
 	int		 dashed;
 	int		 used;		/* something was drawn */
+	int		 whole;		/* one stroke at the end (SVG) */
 };
 
 static void
@@ -161,7 +162,8 @@ static void
 puls_pen_move(struct puls_pen *p, double x, double y)
 {
 	/* A continued sub-path, dashed from its offset, is stroked alone. */
-	if (p->n >= PULS_RENDER_FLUSH || (p->off != 0 && p->n > 0))
+	if (!p->whole && (p->n >= PULS_RENDER_FLUSH ||
+	    (p->off != 0 && p->n > 0)))
 		puls_pen_stroke(p, p->off);
 	p->off = 0;
 	cairo_move_to(p->cr, x, y);
@@ -179,7 +181,7 @@ puls_pen_line(struct puls_pen *p, double x, double y)
 	p->len += hypot(x - p->x, y - p->y);
 	p->x = x;
 	p->y = y;
-	if (++p->n < PULS_RENDER_FLUSH)
+	if (++p->n < PULS_RENDER_FLUSH || p->whole)
 		return;
 	puls_pen_stroke(p, p->off);
 	p->off = p->len;
@@ -520,10 +522,10 @@ done:
 }
 
 /*
- * SVG (its size follows the vertices anyway): the kept toolpath, one
- * style at a time, travel first; on a group composited once when the
- * pen strokes it in parts.  A sub-path starts where the
- * style changes or the pen lifted (puls_trace.c).
+ * SVG: the kept toolpath, one stroke per style as it always was (travel
+ * first): cairo writes the path out as text, no stroke is rasterised,
+ * and a group to composite parts leaks in cairo's SVG surface.  A
+ * sub-path starts where the style changes or the pen lifted.
  */
 static void
 puls_draw_kept(cairo_t *cr, const struct puls_view *v,
@@ -531,27 +533,18 @@ puls_draw_kept(cairo_t *cr, const struct puls_view *v,
 {
 	struct puls_pen p;
 	double x, y;
-	size_t i, n = 0;
-	int group;
+	size_t i;
 
 	if (t->nv < 2)
 		return;
-	for (i = 1; i < t->nv; i++)
-		n += !t->v[i].move && (t->v[i].cut != 0) == cut;
-	/* One stroke, as it always was; more overlap at their caps. */
-	group = n >= PULS_RENDER_FLUSH;
 	memset(&p, 0, sizeof(p));
 	p.cr = cr;
 	p.dashed = !cut;
+	p.whole = 1;
 	cairo_save(cr);
-	if (group)
-		cairo_push_group(cr);
 	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
 	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
 	puls_draw_style(cr, cut);
-	if (group)
-		cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
-		    cut ? 0.1 : 0.85);
 	for (i = 1; i < t->nv; i++) {
 		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
 			p.open = 0;
@@ -567,10 +560,6 @@ puls_draw_kept(cairo_t *cr, const struct puls_view *v,
 		puls_pen_line(&p, x, y);
 	}
 	puls_pen_end(&p);
-	if (group) {
-		cairo_pop_group_to_source(cr);
-		cairo_paint_with_alpha(cr, cut ? 1 : 0.8);
-	}
 	cairo_restore(cr);
 }
 
