@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 
 #include "puls.h"
@@ -38,6 +39,10 @@ struct puls_zmark {
 	int32_t		down, up;	/* Z steps each way there */
 };
 
+/* Takes n vertices in order (the trace then forgets them). */
+typedef void	puls_vertex_sink(void *arg, const struct puls_vertex *v,
+		    size_t n);
+
 struct puls_trace {
 	int64_t		 x, y, z;	/* steps, from the start */
 	int64_t		 min[3], max[3];	/* steps, X Y Z */
@@ -56,6 +61,10 @@ struct puls_trace {
 	size_t		 nzm, capzm;
 	int		 oom;		/* the toolpath is incomplete */
 	int		 raw;		/* every vertex kept: a merged half */
+	FILE		*spill;		/* raw: older vertices, unlinked file */
+	size_t		 nspill;
+	puls_vertex_sink *sink;		/* NULL: keep every vertex in v */
+	void		*sink_arg;
 	/* De-duplication of segments at pixel scale (bounded table). */
 	double		 cell;		/* steps per cell: one pixel */
 	struct puls_seg	*seen;		/* open addressing, PULS_SEEN_CAP */
@@ -91,6 +100,11 @@ void	 puls_trace_raw(struct puls_trace *t);
  * only by a vertex on the path at the join.  -1: b is incomplete (too
  * many vertices, off the bed): walk its bytes into a instead. */
 int	 puls_trace_merge(struct puls_trace *a, const struct puls_trace *b);
+/* Vertices go to sink in batches from now on, v holding a bounded
+ * few; puls_trace_flush() hands over the rest. */
+void	 puls_trace_sink(struct puls_trace *t, puls_vertex_sink *sink,
+	    void *arg);
+void	 puls_trace_flush(struct puls_trace *t);
 /* Closes the open run of the toolpath. */
 void	 puls_trace_finish(struct puls_trace *t);
 void	 puls_trace_free(struct puls_trace *t);
@@ -109,5 +123,17 @@ double	 puls_render_steps_per_px(int width);
  * stdout); 0, or -1 and the reason in err. */
 int	 puls_render(const struct puls_trace *t, const char *out, int svg,
 	    int width, const char *title, char *err, size_t errlen);
+/* The same, the vertices streamed: open with a trace holding the
+ * extents (a first pass), feed puls_canvas_sink() (a puls_vertex_sink),
+ * close with the finished trace (Z marks, oom).  Memory is the picture's,
+ * whatever the number of vertices.  close frees c; NULL/-1: err. */
+struct puls_canvas;
+struct puls_canvas *puls_canvas_open(const struct puls_trace *ext,
+	    const char *out, int svg, int width, char *err, size_t errlen);
+void	 puls_canvas_sink(void *c, const struct puls_vertex *v, size_t n);
+int	 puls_canvas_close(struct puls_canvas *c, const struct puls_trace *t,
+	    const char *title, char *err, size_t errlen);
+/* Frees c, writing nothing (an SVG file cairo opened is removed). */
+void	 puls_canvas_abort(struct puls_canvas *c);
 
 #endif

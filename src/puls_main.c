@@ -885,6 +885,37 @@ gfp_suffix(const char *s, const char *suffix)
 	return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+/*
+ * The picture before the walk, so the toolpath is drawn as it comes and
+ * memory stays the picture's whatever the job (issue 12): a first pass,
+ * the vectorised scan, finds the extents that set the view.  stdin
+ * cannot be read twice, and an SVG grows with the vertices anyway: *c
+ * NULL, the vertices are kept.  -1 printed.
+ */
+static int
+gfp_render_canvas(const char *name, struct puls_canvas **c, const char *out,
+    int svg, int width)
+{
+	struct puls_trace ext;
+	struct gfp_input in;
+	char err[512];
+	int rc;
+
+	*c = NULL;
+	if (strcmp(name, "-") == 0 || svg)
+		return 0;
+	puls_trace_init(&ext, 0, 1);
+	rc = gfp_read(&in, name, &ext, stderr);
+	gfp_input_free(&in);
+	if (rc == 0 && (*c = puls_canvas_open(&ext, out, svg, width, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "gf-puls: %s\n", err);
+		rc = -1;
+	}
+	puls_trace_free(&ext);
+	return rc;
+}
+
 static int
 gfp_render(int argc, char **argv)
 {
@@ -901,6 +932,7 @@ gfp_render(int argc, char **argv)
 	const char *out = NULL, *format = NULL;
 	char title[512], rt[64], err[512];
 	uint64_t width = GFP_WIDTH;
+	struct puls_canvas *canvas = NULL;
 	uint64_t more = 0;
 	uint32_t stfr = 0;
 	int ch, svg, rc = GFP_BAD;
@@ -945,10 +977,18 @@ gfp_render(int argc, char **argv)
 		    "(or use --format): ", out);
 
 	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
+	memset(&in, 0, sizeof(in));
 	gfp_progress_start(stat(argv[optind], &sb) == 0 &&
-	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
+	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size *
+	    (strcmp(argv[optind], "-") != 0 ? 2 : 1) : 0);
+	if (gfp_render_canvas(argv[optind], &canvas, out, svg, (int)width) ==
+	    -1)
+		goto done;
+	if (canvas != NULL)
+		puls_trace_sink(&t, puls_canvas_sink, canvas);
 	if (gfp_read_split(&in, argv[optind], &t, &more) == -1)
 		goto done;
+	puls_trace_flush(&t);
 	puls_header_get(puls_stream_header(in.s), "STfr", &stfr);
 	gfp_run_time(puls_stream_body_size(in.s) + more, stfr, rt,
 	    sizeof(rt));
@@ -956,7 +996,12 @@ gfp_render(int argc, char **argv)
 	    "run time %s", argv[optind], puls_trace_cut_mm(&t),
 	    puls_trace_travel_mm(&t), rt);
 	gfp_progress_clear();
-	rc = puls_render(&t, out, svg, (int)width, title, err, sizeof(err));
+	if (canvas != NULL) {
+		rc = puls_canvas_close(canvas, &t, title, err, sizeof(err));
+		canvas = NULL;
+	} else
+		rc = puls_render(&t, out, svg, (int)width, title, err,
+		    sizeof(err));
 	/* No cairo object is left: drop its font caches, so a leak checker
 	 * sees only fontconfig's own (freed at exit by nobody). */
 	cairo_debug_reset_static_data();
@@ -967,6 +1012,8 @@ gfp_render(int argc, char **argv)
 	}
 	rc = GFP_OK;
 done:
+	if (canvas != NULL)
+		puls_canvas_abort(canvas);
 	puls_trace_free(&t);
 	gfp_input_free(&in);
 	return rc;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cairo.h>
 #include <cairo-svg.h>
 
@@ -125,49 +126,75 @@ puls_draw_style(cairo_t *cr, int cut)
 }
 
 /*
- * One path per style, one stroke each: travel first, cuts over it.  A
- * sub-path starts where the style changes or the pen lifted over a
- * segment drawn before (puls_trace.c), so cairo never sees a path that
- * retraces itself, and the translucent travel is composited once.
+ * A pen that strokes what it has every PULS_RENDER_FLUSH vertices, so
+ * cairo never holds (or builds stroke polygons for) a path longer than
+ * that: its memory was about 600 bytes a vertex, linear in the job.  A
+ * sub-path cut at a flush goes on with the dash offset it had reached
+ * (cairo restarts the dashes at every sub-path), and the round caps at
+ * the cut are the round join it would have had.
  */
-static void
-puls_draw_style_path(cairo_t *cr, const struct puls_view *v,
-    const struct puls_trace *t, int cut)
-{
-	double x, y;
-	size_t i;
-	int open = 0;
+#define PULS_RENDER_FLUSH	1024	/* vertices per stroke */
 
-	for (i = 1; i < t->nv; i++) {
-		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
-			open = 0;
-			continue;
-		}
-		if (!open) {
-			puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
-			    t->v[i - 1].y * PULS_XY_MM, &x, &y);
-			cairo_move_to(cr, x, y);
-			open = 1;
-		}
-		puls_view_px(v, t->v[i].x * PULS_XY_MM,
-		    t->v[i].y * PULS_XY_MM, &x, &y);
-		cairo_line_to(cr, x, y);
-	}
-	puls_draw_style(cr, cut);
-	cairo_stroke(cr);
+struct puls_pen {
+	cairo_t		*cr;
+	size_t		 n;		/* line_to since the last stroke */
+	double		 x, y;		/* px, the pen */
+	double		 len;		/* px along the open sub-path */
+	double		 off;		/* px, dash offset of the first one */
+	int		 open;		/* a sub-path is open */
+	int		 dashed;
+	int		 used;		/* something was drawn */
+	int		 whole;		/* one stroke at the end (SVG) */
+};
+
+static void
+puls_pen_stroke(struct puls_pen *p, double off)
+{
+	static const double dash[] = { 4, 3 };
+
+	if (p->dashed)
+		cairo_set_dash(p->cr, dash, 2, off);
+	cairo_stroke(p->cr);
+	p->n = 0;
 }
 
 static void
-puls_draw_path(cairo_t *cr, const struct puls_view *v,
-    const struct puls_trace *t)
+puls_pen_move(struct puls_pen *p, double x, double y)
 {
-	if (t->nv < 2)
+	/* A continued sub-path, dashed from its offset, is stroked alone. */
+	if (!p->whole && (p->n >= PULS_RENDER_FLUSH ||
+	    (p->off != 0 && p->n > 0)))
+		puls_pen_stroke(p, p->off);
+	p->off = 0;
+	cairo_move_to(p->cr, x, y);
+	p->x = x;
+	p->y = y;
+	p->len = 0;
+	p->open = 1;
+}
+
+static void
+puls_pen_line(struct puls_pen *p, double x, double y)
+{
+	cairo_line_to(p->cr, x, y);
+	p->used = 1;
+	p->len += hypot(x - p->x, y - p->y);
+	p->x = x;
+	p->y = y;
+	if (++p->n < PULS_RENDER_FLUSH || p->whole)
 		return;
-	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-	puls_draw_style_path(cr, v, t, 0);
-	puls_draw_style_path(cr, v, t, 1);
-	cairo_set_dash(cr, NULL, 0, 0);
+	puls_pen_stroke(p, p->off);
+	p->off = p->len;
+	cairo_move_to(p->cr, x, y);
+}
+
+static void
+puls_pen_end(struct puls_pen *p)
+{
+	if (p->n > 0)
+		puls_pen_stroke(p, p->off);
+	cairo_new_path(p->cr);
+	p->open = 0;
 }
 
 /* A triangle pointing down (lens down) or up at (x, y). */
@@ -268,23 +295,6 @@ puls_draw_legend(cairo_t *cr, const struct puls_view *v)
 	puls_draw_text(cr, x + 16, y + 4, 11, "Z move");
 }
 
-static void
-puls_draw(cairo_t *cr, const struct puls_view *v, const struct puls_trace *t,
-    const char *title)
-{
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
-	puls_draw_bed(cr, v);
-	puls_draw_path(cr, v, t);
-	puls_draw_zmarks(cr, v, t);
-	puls_draw_scale(cr, v);
-	puls_draw_legend(cr, v);
-	if (title != NULL) {
-		cairo_set_source_rgb(cr, 0, 0, 0);
-		puls_draw_text(cr, PULS_RENDER_PAD, 19, 12, title);
-	}
-}
-
 static cairo_status_t
 puls_render_stdout(void *closure, const unsigned char *data,
     unsigned int len)
@@ -294,58 +304,282 @@ puls_render_stdout(void *closure, const unsigned char *data,
 	    CAIRO_STATUS_WRITE_ERROR;
 }
 
+/*
+ * The picture being drawn: the bed on the surface, then each style on a
+ * layer of its own, opaque (travel composited translucent once at the
+ * end, cuts over it).  A segment is drawn in its end's style unless the
+ * end starts a sub-path: the style changed or the pen lifted over a
+ * segment drawn before (puls_trace.c).
+ */
+struct puls_canvas {
+	struct puls_view	 v;
+	cairo_surface_t		*sf;
+	cairo_t			*cr;
+	cairo_surface_t		*lsf[2];	/* layers: travel, cut */
+	struct puls_pen		 pen[2];
+	struct puls_vertex	 prev;
+	int			 have_prev;
+	size_t			 nv;		/* vertices fed, up to 2 */
+	int			 svg, tostdout;
+	cairo_status_t		 st;
+	const char		*out;
+};
+
+static void
+puls_canvas_free(struct puls_canvas *c)
+{
+	int i;
+
+	/* The SVG surface first: it holds the layers it painted. */
+	if (c->cr != NULL)
+		cairo_destroy(c->cr);
+	if (c->sf != NULL)
+		cairo_surface_destroy(c->sf);
+	for (i = 0; i < 2; i++) {
+		if (c->pen[i].cr != NULL)
+			cairo_destroy(c->pen[i].cr);
+		if (c->lsf[i] != NULL)
+			cairo_surface_destroy(c->lsf[i]);
+	}
+	free(c);
+}
+
+/* A layer the size of the picture: pixels for PNG, vectors for SVG. */
+static int
+puls_canvas_layer(struct puls_canvas *c, int cut)
+{
+	cairo_t *cr;
+
+	/* Coverage only, a byte a pixel; the colour comes with it. */
+	c->lsf[cut] = cairo_image_surface_create(CAIRO_FORMAT_A8,
+	    c->v.width, c->v.height);
+	if ((c->st = cairo_surface_status(c->lsf[cut])) != CAIRO_STATUS_SUCCESS)
+		return -1;
+	cr = c->pen[cut].cr = cairo_create(c->lsf[cut]);
+	c->pen[cut].dashed = !cut;
+	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	puls_draw_style(cr, cut);
+	cairo_set_source_rgb(cr, cut ? 0.85 : 0.15, cut ? 0.1 : 0.35,
+	    cut ? 0.1 : 0.85);
+	return (c->st = cairo_status(cr)) == CAIRO_STATUS_SUCCESS ? 0 : -1;
+}
+
+static void
+puls_canvas_err(struct puls_canvas *c, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s", c->out,
+	    c->st == CAIRO_STATUS_WRITE_ERROR && errno != 0 ?
+	    strerror(errno) : cairo_status_to_string(c->st));
+}
+
+struct puls_canvas *
+puls_canvas_open(const struct puls_trace *ext, const char *out, int svg,
+    int width, char *err, size_t errlen)
+{
+	struct puls_canvas *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory for the picture");
+		return NULL;
+	}
+	c->out = out;
+	c->svg = svg;
+	c->tostdout = strcmp(out, "-") == 0;
+	puls_view_fit(&c->v, ext, width);
+	if (svg) {
+		c->sf = c->tostdout ? cairo_svg_surface_create_for_stream(
+		    puls_render_stdout, NULL, c->v.width, c->v.height) :
+		    cairo_svg_surface_create(out, c->v.width, c->v.height);
+		cairo_svg_surface_set_document_unit(c->sf, CAIRO_SVG_UNIT_PX);
+	} else
+		c->sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24,
+		    c->v.width, c->v.height);
+	if ((c->st = cairo_surface_status(c->sf)) != CAIRO_STATUS_SUCCESS)
+		goto fail;
+	c->cr = cairo_create(c->sf);
+	if (!svg && (puls_canvas_layer(c, 0) == -1 ||
+	    puls_canvas_layer(c, 1) == -1))
+		goto fail;
+	cairo_set_source_rgb(c->cr, 1, 1, 1);
+	cairo_paint(c->cr);
+	puls_draw_bed(c->cr, &c->v);
+	return c;
+fail:
+	puls_canvas_err(c, err, errlen);
+	puls_canvas_free(c);
+	return NULL;
+}
+
+void
+puls_canvas_sink(void *arg, const struct puls_vertex *v, size_t n)
+{
+	struct puls_canvas *c = arg;
+	struct puls_pen *p;
+	double x, y;
+	size_t i;
+	int cut;
+
+	for (i = 0; i < n; i++) {
+		cut = v[i].cut != 0;
+		/* A sub-path of either style ends unless it goes on here. */
+		c->pen[!cut].open = 0;
+		if (!c->have_prev || v[i].move)
+			c->pen[cut].open = 0;
+		else {
+			p = &c->pen[cut];
+			if (!p->open) {
+				puls_view_px(&c->v, c->prev.x * PULS_XY_MM,
+				    c->prev.y * PULS_XY_MM, &x, &y);
+				puls_pen_move(p, x, y);
+			}
+			puls_view_px(&c->v, v[i].x * PULS_XY_MM,
+			    v[i].y * PULS_XY_MM, &x, &y);
+			puls_pen_line(p, x, y);
+		}
+		c->prev = v[i];
+		c->have_prev = 1;
+	}
+	c->nv = c->nv + n > 2 ? 2 : c->nv + n;
+}
+
+/* The layers on the picture, the marks and legend over them. */
+static void
+puls_canvas_draw(struct puls_canvas *c, const struct puls_trace *t,
+    const char *title)
+{
+	cairo_t *cr = c->cr;
+	int i;
+
+	/* A toolpath rounds the marks and legend too (as it always did). */
+	if (c->nv >= 2) {
+		cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+		cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	}
+	for (i = 0; i < 2 && !c->svg; i++) {
+		puls_pen_end(&c->pen[i]);
+		if (!c->pen[i].used)
+			continue;	/* an empty layer: nothing to paint */
+		cairo_surface_flush(c->lsf[i]);
+		cairo_set_source_rgba(cr, i ? 0.85 : 0.15, i ? 0.1 : 0.35,
+		    i ? 0.1 : 0.85, i ? 1 : 0.8);
+		cairo_mask_surface(cr, c->lsf[i], 0, 0);
+	}
+	puls_draw_zmarks(cr, &c->v, t);
+	puls_draw_scale(cr, &c->v);
+	puls_draw_legend(cr, &c->v);
+	if (title != NULL) {
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		puls_draw_text(cr, PULS_RENDER_PAD, 19, 12, title);
+	}
+}
+
+void
+puls_canvas_abort(struct puls_canvas *c)
+{
+	int file = c->svg && !c->tostdout;
+	const char *out = c->out;
+
+	puls_canvas_free(c);
+	if (file)
+		(void)unlink(out);	/* cairo opened it: no half picture */
+}
+
 int
-puls_render(const struct puls_trace *t, const char *out, int svg, int width,
+puls_canvas_close(struct puls_canvas *c, const struct puls_trace *t,
     const char *title, char *err, size_t errlen)
 {
-	cairo_surface_t *sf = NULL;
-	cairo_status_t st;
-	struct puls_view v;
-	cairo_t *cr = NULL;
-	int tostdout = strcmp(out, "-") == 0, rc = -1;
+	int rc = -1;
 
 	if (t->oom) {
 		snprintf(err, errlen, "out of memory for the toolpath");
+		puls_canvas_free(c);
 		return -1;
 	}
-	puls_view_fit(&v, t, width);
-	if (svg) {
-		sf = tostdout ? cairo_svg_surface_create_for_stream(
-		    puls_render_stdout, NULL, v.width, v.height) :
-		    cairo_svg_surface_create(out, v.width, v.height);
-		cairo_svg_surface_set_document_unit(sf, CAIRO_SVG_UNIT_PX);
-	} else
-		sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, v.width,
-		    v.height);
-	if ((st = cairo_surface_status(sf)) != CAIRO_STATUS_SUCCESS)
+	puls_canvas_draw(c, t, title);
+	if ((c->st = cairo_status(c->cr)) != CAIRO_STATUS_SUCCESS)
 		goto done;
-	cr = cairo_create(sf);
-	puls_draw(cr, &v, t, title);
-	if ((st = cairo_status(cr)) != CAIRO_STATUS_SUCCESS)
-		goto done;
-	if (!svg) {
-		st = tostdout ? cairo_surface_write_to_png_stream(sf,
+	if (!c->svg) {
+		c->st = c->tostdout ? cairo_surface_write_to_png_stream(c->sf,
 		    puls_render_stdout, NULL) :
-		    cairo_surface_write_to_png(sf, out);
-		if (st != CAIRO_STATUS_SUCCESS)
+		    cairo_surface_write_to_png(c->sf, c->out);
+		if (c->st != CAIRO_STATUS_SUCCESS)
 			goto done;
 	}
-	cairo_surface_finish(sf);	/* the SVG is written here */
-	if ((st = cairo_surface_status(sf)) != CAIRO_STATUS_SUCCESS)
+	cairo_surface_finish(c->sf);	/* the SVG is written here */
+	if ((c->st = cairo_surface_status(c->sf)) != CAIRO_STATUS_SUCCESS)
 		goto done;
-	if (tostdout && fflush(stdout) == EOF) {
-		st = CAIRO_STATUS_WRITE_ERROR;
+	if (c->tostdout && fflush(stdout) == EOF) {
+		c->st = CAIRO_STATUS_WRITE_ERROR;
 		goto done;
 	}
 	rc = 0;
 done:
 	if (rc == -1)
-		snprintf(err, errlen, "%s: %s", out,
-		    st == CAIRO_STATUS_WRITE_ERROR && errno != 0 ?
-		    strerror(errno) : cairo_status_to_string(st));
-	if (cr != NULL)
-		cairo_destroy(cr);
-	if (sf != NULL)
-		cairo_surface_destroy(sf);
+		puls_canvas_err(c, err, errlen);
+	puls_canvas_free(c);
 	return rc;
+}
+
+/*
+ * SVG: the kept toolpath, one stroke per style as it always was (travel
+ * first): cairo writes the path out as text, no stroke is rasterised,
+ * and a group to composite parts leaks in cairo's SVG surface.  A
+ * sub-path starts where the style changes or the pen lifted.
+ */
+static void
+puls_draw_kept(cairo_t *cr, const struct puls_view *v,
+    const struct puls_trace *t, int cut)
+{
+	struct puls_pen p;
+	double x, y;
+	size_t i;
+
+	if (t->nv < 2)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.cr = cr;
+	p.dashed = !cut;
+	p.whole = 1;
+	cairo_save(cr);
+	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	puls_draw_style(cr, cut);
+	for (i = 1; i < t->nv; i++) {
+		if (t->v[i].move || (t->v[i].cut != 0) != cut) {
+			p.open = 0;
+			continue;
+		}
+		if (!p.open) {
+			puls_view_px(v, t->v[i - 1].x * PULS_XY_MM,
+			    t->v[i - 1].y * PULS_XY_MM, &x, &y);
+			puls_pen_move(&p, x, y);
+		}
+		puls_view_px(v, t->v[i].x * PULS_XY_MM,
+		    t->v[i].y * PULS_XY_MM, &x, &y);
+		puls_pen_line(&p, x, y);
+	}
+	puls_pen_end(&p);
+	cairo_restore(cr);
+}
+
+int
+puls_render(const struct puls_trace *t, const char *out, int svg, int width,
+    const char *title, char *err, size_t errlen)
+{
+	struct puls_canvas *c;
+
+	if (t->oom) {
+		snprintf(err, errlen, "out of memory for the toolpath");
+		return -1;
+	}
+	if ((c = puls_canvas_open(t, out, svg, width, err, errlen)) == NULL)
+		return -1;
+	if (svg) {
+		puls_draw_kept(c->cr, &c->v, t, 0);
+		puls_draw_kept(c->cr, &c->v, t, 1);
+		c->nv = t->nv < 2 ? t->nv : 2;
+	} else
+		puls_canvas_sink(c, t->v, t->nv);
+	return puls_canvas_close(c, t, title, err, errlen);
 }

@@ -39,6 +39,8 @@
 #define PULS_SEEN_CAP	(1U << 18)	/* segments in the table (4 MiB) */
 #define PULS_SEEN_EMPTY	INT32_MIN	/* x0 of a free slot */
 #define PULS_RAW_CAP	(1U << 20)	/* vertices of a raw half: 16 MiB */
+#define PULS_RAW_MEM	(1U << 16)	/* of them in memory, the rest spilt */
+#define PULS_SINK_BATCH	4096	/* vertices kept before the sink */
 #define PULS_LANES	16
 #define PULS_SEG	112	/* ticks per lane per chunk: < 128 */
 #define PULS_CHUNK	(PULS_LANES * PULS_SEG)	/* bytes */
@@ -90,6 +92,10 @@ puls_trace_free(struct puls_trace *t)
 	free(t->v);
 	free(t->zm);
 	free(t->seen);
+	if (t->spill != NULL)
+		fclose(t->spill);
+	t->spill = NULL;
+	t->nspill = 0;
 	t->v = NULL;
 	t->zm = NULL;
 	t->seen = NULL;
@@ -117,7 +123,26 @@ puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
 	t->v[t->nv].cut = cut;
 	t->v[t->nv].move = move;
 	t->nv++;
+	if (t->sink != NULL && t->nv >= PULS_SINK_BATCH)
+		puls_trace_flush(t);
 	return 0;
+}
+
+void
+puls_trace_sink(struct puls_trace *t, puls_vertex_sink *sink, void *arg)
+{
+	t->sink = sink;
+	t->sink_arg = arg;
+}
+
+void
+puls_trace_flush(struct puls_trace *t)
+{
+	if (t->sink == NULL)
+		return;		/* the vertices stay: no one took them */
+	if (t->nv > 0)
+		t->sink(t->sink_arg, t->v, t->nv);
+	t->nv = 0;
 }
 
 /* 1: the segment's cells were drawn in this style before; else noted. */
@@ -171,6 +196,27 @@ puls_trace_seen(struct puls_trace *t, int64_t x0, int64_t y0, int64_t x1,
 	return 0;
 }
 
+/* A half for puls_trace_merge(): every vertex, at most PULS_RAW_CAP,
+ * the older ones in a temporary file so memory stays bounded. */
+static void
+puls_trace_raw_push(struct puls_trace *t, int64_t x, int64_t y, int cut)
+{
+	if (t->nspill + t->nv >= PULS_RAW_CAP ||
+	    puls_trace_push(t, x, y, cut, 0) == -1) {
+		t->oom = 1;
+		return;
+	}
+	if (t->nv < PULS_RAW_MEM)
+		return;
+	if ((t->spill == NULL && (t->spill = tmpfile()) == NULL) ||
+	    fwrite(t->v, sizeof(*t->v), t->nv, t->spill) != t->nv) {
+		t->oom = 1;	/* given up: the first half walks it */
+		return;
+	}
+	t->nspill += t->nv;
+	t->nv = 0;
+}
+
 /* The toolpath reaches (x, y), laser cut since the last vertex. */
 /* Out of line: the tick loop stays small. */
 static __attribute__((noinline)) void
@@ -186,11 +232,7 @@ puls_trace_vertex(struct puls_trace *t, int64_t x, int64_t y, int cut)
 		return;
 	}
 	if (t->raw) {
-		/* A half for puls_trace_merge(): every vertex, bounded. */
-		if (t->nv >= PULS_RAW_CAP)
-			t->oom = 1;
-		else
-			puls_trace_push(t, x, y, cut, 0);
+		puls_trace_raw_push(t, x, y, cut);
 		return;
 	}
 	t->lastx = x;
@@ -911,13 +953,37 @@ puls_trace_merge_counts(struct puls_trace *a, const struct puls_trace *b)
 	}
 }
 
+/* b's vertices v, offset to a's end (ox, oy), drawn on from a through
+ * its de-duplication as if walked here.  first: b's first vertex opens
+ * its run where a's closed, already there. */
+static void
+puls_trace_merge_vertices(struct puls_trace *a, const struct puls_vertex *v,
+    size_t n, int first, int64_t ox, int64_t oy)
+{
+	int64_t x, y;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x = v[i].x + ox;
+		y = v[i].y + oy;
+		if (i == 0 && first && a->have_last && x == a->lastx &&
+		    y == a->lasty)
+			continue;
+		puls_trace_vertex(a, x, y, v[i].cut);
+	}
+}
+
 int
 puls_trace_merge(struct puls_trace *a, const struct puls_trace *b)
 {
-	int64_t ox = a->x, oy = a->y, x, y;
-	size_t i;
+	struct puls_vertex buf[4096];	/* 64 KiB of spilt vertices at a time */
+	int64_t ox = a->x, oy = a->y;
+	size_t i, n;
 
 	if (b->oom || !b->raw || b->run || a->raw)
+		return -1;
+	if (b->spill != NULL && (fflush(b->spill) == EOF ||
+	    fseek(b->spill, 0, SEEK_SET) == -1))
 		return -1;
 	puls_trace_finish(a);	/* a's run ends at the join */
 	puls_trace_merge_counts(a, b);
@@ -926,15 +992,15 @@ puls_trace_merge(struct puls_trace *a, const struct puls_trace *b)
 	for (i = 0; i < b->nzm; i++)
 		puls_trace_zmark_add(a, b->zm[i].x + ox, b->zm[i].y + oy,
 		    (uint32_t)b->zm[i].down, (uint32_t)b->zm[i].up);
-	/* b's first vertex opens its run where a's closed: already there.
-	 * The rest go through a's de-duplication as if walked here. */
-	for (i = 0; i < b->nv; i++) {
-		x = b->v[i].x + ox;
-		y = b->v[i].y + oy;
-		if (i == 0 && a->have_last && x == a->lastx && y == a->lasty)
-			continue;
-		puls_trace_vertex(a, x, y, b->v[i].cut);
+	for (i = 0; i < b->nspill; i += n) {
+		n = b->nspill - i < 4096 ? b->nspill - i : 4096;
+		if (fread(buf, sizeof(*buf), n, b->spill) != n) {
+			a->oom = 1;	/* the toolpath is incomplete */
+			return 0;
+		}
+		puls_trace_merge_vertices(a, buf, n, i == 0, ox, oy);
 	}
+	puls_trace_merge_vertices(a, b->v, b->nv, b->nspill == 0, ox, oy);
 	return 0;
 }
 

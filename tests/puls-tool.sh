@@ -194,6 +194,64 @@ else
 	expect_rc 0 "$BIN" render lap2.puls -o lap2.png --width 600
 fi
 
+# --- render: a dithered raster, memory bounded by the picture (issue 12) ---
+# Rows of 4000 ticks, the laser toggled at random every tick, one Y step
+# between rows: thousands of vertices a row, none retraced.  The picture
+# is drawn as the body is walked, so 4 times the body must not cost more
+# memory (it did: 4 MiB 39 MB, 16.5 MiB 111 MB).  The larger one is over
+# GFP_SPLIT_MIN: its second half, walked apart, spills to a file.
+dither_block() {
+	i=0
+	while [ $i -lt 64 ]; do
+		head -c 4000 /dev/urandom |
+		    tr '\000-\177\200-\377' '[\001*128][\021*128]'
+		printf '\014'
+		head -c 4000 /dev/urandom |
+		    tr '\000-\177\200-\377' '[\003*128][\023*128]'
+		printf '\014'
+		i=$((i + 1))
+	done
+}
+expect_rc 0 "$BIN" generate --line 1,1 -o dhead.puls
+hl=$(od -A n -t u1 -j 4 -N 1 dhead.puls | tr -d ' ')
+dither_block >dblk
+for n in 8 33; do
+	head -c "$hl" dhead.puls >dith$n.puls
+	i=0
+	while [ $i -lt $n ]; do
+		cat dblk
+		i=$((i + 1))
+	done >>dith$n.puls
+done
+if [ -x /usr/bin/time ]; then
+	# Under ASan, freed blocks wait in a quarantine (256 MB): keep it
+	# small, or it is what grows.
+	for f in dith8 dith33; do
+		ASAN_OPTIONS="quarantine_size_mb=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+		    /usr/bin/time -f '%M' -o $f.rss "$BIN" render $f.puls \
+		    -o $f.png || fail "render $f"
+	done
+	a=$(tail -n 1 dith8.rss)
+	b=$(tail -n 1 dith33.rss)
+	echo "dither render RSS: ${a} -> ${b} KB" >&2
+	[ $((b - a)) -lt 8192 ] || fail "dither render RSS grew ${a} -> ${b} KB"
+else
+	echo "no /usr/bin/time: dither render memory not checked" >&2
+	expect_rc 0 "$BIN" render dith8.puls -o dith8.png
+fi
+# stdin is read once: the vertices are kept (the title says "-"), and
+# drawn: the PNG is about the file's size, not a bare line's
+"$BIN" render - -o dith8s.png <dith8.puls || fail "render dither stdin"
+"$BIN" render dhead.puls -o dhead.png || fail "render dither head"
+[ "$(od -A n -c -N 4 dith8s.png | tr -d ' ')" = '211PNG' ] ||
+    fail "render dither stdin: not a PNG"
+a=$(wc -c <dith8.png)
+b=$(wc -c <dith8s.png)
+c=$(wc -c <dhead.png)
+[ $((b - c)) -gt $(((a - c) / 2)) ] ||
+    fail "render dither stdin: $b bytes, the file $a, a bare line $c"
+rm -f dith8.puls dith33.puls dblk
+
 # --- render: a big plain file is walked in two halves (issue 12) ---
 # The same job as gzip is read in one walk: the pictures differ at most
 # in the toolpath's own line (a vertex on the path at the join).

@@ -1278,6 +1278,124 @@ test_trace_retrace_bounded(void **state)
 	assert_true(nv[2] < 64);
 }
 
+/* A sink that keeps what it is given, for comparison. */
+struct vsink {
+	struct puls_vertex	*v;
+	size_t			 n, cap, calls;
+};
+
+static void
+vsink_add(void *arg, const struct puls_vertex *v, size_t n)
+{
+	struct vsink *k = arg;
+
+	while (k->n + n > k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 4096;
+		k->v = realloc(k->v, k->cap * sizeof(*k->v));
+		assert_non_null(k->v);
+	}
+	memcpy(k->v + k->n, v, n * sizeof(*v));
+	k->n += n;
+	k->calls++;
+}
+
+/* Serpentine rows of 500 ticks, the laser toggled at random. */
+static void
+dither_body(uint8_t *buf, size_t len)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	size_t i;
+	int fwd = 1;
+
+	for (i = 0; i < len; i++) {
+		if (i % 501 == 500) {
+			buf[i] = 0x0c;	/* one Y step */
+			fwd = !fwd;
+			continue;
+		}
+		buf[i] = (uint8_t)((fwd ? 0x01 : 0x03) |
+		    (rnd(&seed) & 1 ? 0x10 : 0));
+	}
+}
+
+/*
+ * Issue 12: render memory bounded by the picture.  With a sink the trace
+ * hands over exactly the vertices it would have kept, holding a bounded
+ * few; a raw half spills most of its vertices to a file and the merge
+ * reads them back as if they had stayed in memory.
+ */
+static void
+test_trace_sink_spill(void **state)
+{
+	const size_t len = 600000, cut = 300000;
+	struct puls_trace t, s, a, a2, b, b2;
+	struct vsink k, all;
+	uint8_t *buf;
+	size_t n;
+
+	(void)state;
+	buf = malloc(len);
+	assert_non_null(buf);
+	dither_body(buf, len);
+	memset(&k, 0, sizeof(k));
+	puls_trace_init(&t, 1, 1);
+	puls_trace_add(&t, buf, len);
+	puls_trace_finish(&t);
+	n = t.nv;
+	puls_trace_flush(&t);	/* no sink: the vertices stay */
+	assert_int_equal(t.nv, n);
+	puls_trace_init(&s, 1, 1);
+	puls_trace_sink(&s, vsink_add, &k);
+	puls_trace_add(&s, buf, len);
+	puls_trace_finish(&s);
+	assert_true(s.nv < 4096);
+	puls_trace_flush(&s);
+	assert_int_equal(s.nv, 0);
+	assert_true(k.calls > 2);
+	assert_int_equal(k.n, t.nv);
+	assert_memory_equal(k.v, t.v, t.nv * sizeof(*t.v));
+
+	/* The second half spills; merged, it draws as if it had not. */
+	puls_trace_init(&a, 1, 1);
+	puls_trace_init(&a2, 1, 1);
+	puls_trace_init(&b, 1, 1);
+	puls_trace_raw(&b);
+	puls_trace_add(&a, buf, cut);
+	puls_trace_add(&a2, buf, cut);
+	puls_trace_add(&b, buf + cut, len - cut);
+	puls_trace_finish(&b);
+	assert_int_equal(b.oom, 0);
+	assert_true(b.nspill >= 65536);
+	assert_true(b.nv < 65536);
+	memset(&all, 0, sizeof(all));
+	all.cap = b.nspill;
+	all.v = malloc(all.cap * sizeof(*all.v));
+	assert_non_null(all.v);
+	assert_int_equal(fseek(b.spill, 0, SEEK_SET), 0);
+	assert_int_equal(fread(all.v, sizeof(*all.v), b.nspill, b.spill),
+	    b.nspill);
+	all.n = b.nspill;
+	vsink_add(&all, b.v, b.nv);
+	b2 = b;			/* the same half, every vertex in memory */
+	b2.spill = NULL;
+	b2.nspill = 0;
+	b2.v = all.v;
+	b2.nv = all.n;
+	assert_int_equal(puls_trace_merge(&a, &b), 0);
+	assert_int_equal(puls_trace_merge(&a2, &b2), 0);
+	assert_int_equal(a.nv, a2.nv);
+	assert_memory_equal(a.v, a2.v, a.nv * sizeof(*a.v));
+	assert_true(path_follows(&a, buf, len));
+	puls_trace_free(&t);
+	puls_trace_free(&s);
+	puls_trace_free(&a);
+	puls_trace_free(&a2);
+	puls_trace_free(&b);
+	free(all.v);
+	free(k.v);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -1301,6 +1419,7 @@ main(void)
 		cmocka_unit_test(test_trace_walk_property),
 		cmocka_unit_test(test_trace_merge_property),
 		cmocka_unit_test(test_trace_retrace_bounded),
+		cmocka_unit_test(test_trace_sink_spill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
