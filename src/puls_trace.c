@@ -503,43 +503,66 @@ puls_lanes_tick(struct puls_lanes *L, __m128i c)
 	L->diag_le = _mm_sub_epi8(L->diag_le, _mm_and_si128(d, le));
 }
 
-/* The 16 segments of a chunk, chained in order into the trace. */
+/*
+ * Chains n lane segments per axis into the trace, in lane order: each
+ * lane's biased end (pos) moves the head, its biased min/max widen the
+ * extents.  Arrays are [3][n], flattened.  Shared by the SSE2 and AVX2
+ * folds; called once per chunk, so the call costs nothing measurable.
+ */
 static void
-puls_lanes_fold(struct puls_trace *t, const struct puls_lanes *L)
+puls_lanes_chain(struct puls_trace *t, const uint8_t *pos, const uint8_t *mn,
+    const uint8_t *mx, int n)
 {
-	uint8_t pos[3][PULS_LANES], mn[3][PULS_LANES], mx[3][PULS_LANES];
 	int64_t p[3] = { t->x, t->y, t->z }, lo, hi;
-	uint64_t ortho = puls_hsum8(L->ortho), diag = puls_hsum8(L->diag);
-	uint64_t ortho_le = puls_hsum8(L->ortho_le);
-	uint64_t diag_le = puls_hsum8(L->diag_le);
 	int a, i;
 
 	for (a = 0; a < 3; a++) {
-		_mm_storeu_si128((__m128i *)(void *)pos[a], L->pos[a]);
-		_mm_storeu_si128((__m128i *)(void *)mn[a], L->mn[a]);
-		_mm_storeu_si128((__m128i *)(void *)mx[a], L->mx[a]);
-		for (i = 0; i < PULS_LANES; i++) {
-			lo = p[a] + mn[a][i] - 128;
-			hi = p[a] + mx[a][i] - 128;
+		for (i = 0; i < n; i++) {
+			lo = p[a] + mn[a * n + i] - 128;
+			hi = p[a] + mx[a * n + i] - 128;
 			if (lo < t->min[a])
 				t->min[a] = lo;
 			if (hi > t->max[a])
 				t->max[a] = hi;
-			p[a] += pos[a][i] - 128;
+			p[a] += pos[a * n + i] - 128;
 		}
 	}
 	t->x = p[0];
 	t->y = p[1];
 	t->z = p[2];
+}
+
+/* Every X and Y step is one ortho tick or half a diagonal one. */
+static void
+puls_lanes_kinds(struct puls_trace *t, uint64_t ortho, uint64_t ortho_le,
+    uint64_t diag, uint64_t diag_le)
+{
+	t->ortho[1] += ortho_le;
+	t->ortho[0] += ortho - ortho_le;
+	t->diag[1] += diag_le;
+	t->diag[0] += diag - diag_le;
+}
+
+/* The 16 segments of a chunk, chained in order into the trace. */
+static void
+puls_lanes_fold(struct puls_trace *t, const struct puls_lanes *L)
+{
+	uint8_t pos[3][PULS_LANES], mn[3][PULS_LANES], mx[3][PULS_LANES];
+	int a;
+
+	for (a = 0; a < 3; a++) {
+		_mm_storeu_si128((__m128i *)(void *)pos[a], L->pos[a]);
+		_mm_storeu_si128((__m128i *)(void *)mn[a], L->mn[a]);
+		_mm_storeu_si128((__m128i *)(void *)mx[a], L->mx[a]);
+	}
+	puls_lanes_chain(t, pos[0], mn[0], mx[0], PULS_LANES);
 	t->ticks += PULS_CHUNK;
 	t->le_ticks += puls_hsum8(L->le);
 	for (a = 0; a < 3; a++)
 		t->moves[a] += puls_hsum8(L->moves[a]);
 	t->lp += puls_hsum8(L->lp);
-	t->ortho[1] += ortho_le;
-	t->ortho[0] += ortho - ortho_le;
-	t->diag[1] += diag_le;
-	t->diag[0] += diag - diag_le;
+	puls_lanes_kinds(t, puls_hsum8(L->ortho), puls_hsum8(L->ortho_le),
+	    puls_hsum8(L->diag), puls_hsum8(L->diag_le));
 }
 
 /* One chunk of PULS_CHUNK bytes: lane i takes bytes [i * PULS_SEG, ...). */
@@ -606,31 +629,17 @@ static PULS_AVX2 void
 puls_lanes2_fold(struct puls_trace *t, const struct puls_lanes2 *L)
 {
 	uint8_t pos[3][32], mn[3][32], mx[3][32];
-	int64_t p[3] = { t->x, t->y, t->z }, lo, hi;
 	uint64_t ortho = puls_hsum8_avx2(L->ortho);
 	uint64_t diag = puls_hsum8_avx2(L->diag);
-	uint64_t ortho_le = puls_hsum8_avx2(L->ortho_le);
-	uint64_t diag_le = puls_hsum8_avx2(L->diag_le);
-	int a, i;
+	int a;
 
 	for (a = 0; a < 3; a++) {
 		_mm256_storeu_si256((__m256i *)(void *)pos[a], L->pos[a]);
 		_mm256_storeu_si256((__m256i *)(void *)mn[a], L->mn[a]);
 		_mm256_storeu_si256((__m256i *)(void *)mx[a], L->mx[a]);
-		/* Lanes 0-15: the first chunk's segments, then the second's. */
-		for (i = 0; i < 32; i++) {
-			lo = p[a] + mn[a][i] - 128;
-			hi = p[a] + mx[a][i] - 128;
-			if (lo < t->min[a])
-				t->min[a] = lo;
-			if (hi > t->max[a])
-				t->max[a] = hi;
-			p[a] += pos[a][i] - 128;
-		}
 	}
-	t->x = p[0];
-	t->y = p[1];
-	t->z = p[2];
+	/* Lanes 0-15: the first chunk's segments, then the second's. */
+	puls_lanes_chain(t, pos[0], mn[0], mx[0], 32);
 	t->ticks += 2 * PULS_CHUNK;
 	t->le_ticks += puls_hsum8_avx2(L->le);
 	t->moves[0] += puls_hsum8_avx2(L->xmoves);
@@ -638,10 +647,8 @@ puls_lanes2_fold(struct puls_trace *t, const struct puls_lanes2 *L)
 	t->moves[1] += ortho + 2 * diag - puls_hsum8_avx2(L->xmoves);
 	t->moves[2] += puls_hsum8_avx2(L->zmoves);
 	t->lp += puls_hsum8_avx2(L->lp);
-	t->ortho[1] += ortho_le;
-	t->ortho[0] += ortho - ortho_le;
-	t->diag[1] += diag_le;
-	t->diag[0] += diag - diag_le;
+	puls_lanes_kinds(t, ortho, puls_hsum8_avx2(L->ortho_le), diag,
+	    puls_hsum8_avx2(L->diag_le));
 }
 
 /* Two chunks, p and p + PULS_CHUNK. */
