@@ -885,6 +885,31 @@ test_loop_stop_in_flight(void **state)
 	assert_int_equal(cloud_ops_running(fx->c), 0);
 }
 
+/* cloud_abort() (shutdown, from any thread): ops in flight end, new ones
+ * send nothing. */
+static void
+test_abort(void **state)
+{
+	struct fx *fx = *state;
+	struct sink_log s = { 0 };
+	struct res x, y;
+	int before;
+
+	download(fx, fx->c, fx->srv.url, "/silent", &s, 0, &x);
+	while (fx->srv.held < 1 && !fx->timed_out)
+		uv_run(fx->loop, UV_RUN_ONCE);
+	cloud_abort(fx->c);
+	run_ops(fx);
+	assert_int_equal(x.calls, 1);
+	assert_int_equal(x.r, CLOUD_ERR_CANCELLED);
+	before = fx->srv.requests;
+	probe(fx, fx->c, &y);
+	run_ops(fx);
+	assert_int_equal(y.r, CLOUD_ERR_CANCELLED);
+	assert_int_equal(fx->srv.requests, before);
+	run_until(fx, &fx->srv.hangups);
+}
+
 /* --- many at once --- */
 
 static void
@@ -1187,6 +1212,7 @@ main(void)
 		FX(test_cancel_upload_body),
 		FX(test_free_in_flight),
 		FX(test_loop_stop_in_flight),
+		FX(test_abort),
 		FX(test_concurrent_downloads),
 		FX(test_fleet_identities),
 		FX(test_log_lines),
