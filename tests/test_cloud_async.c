@@ -687,6 +687,36 @@ test_download_refused(void **state)
 	assert_null(cloud_fw_probe_start(fx->c, fx->ev, NULL, &x));
 }
 
+/* The limits of the blocking calls hold on the loop too: a stalled body
+ * ends at transfer_timeout, or below min_speed for min_speed_time. */
+static void
+test_download_limits(void **state)
+{
+	static const struct {
+		double		 timeout;	/* s */
+		int		 speed;		/* bytes/s */
+		int		 speed_time;	/* s */
+	} t[] = {
+		{ 1, 0, 0 },
+		{ 0, 1000000, 1 },
+	};
+	struct fx *fx = *state;
+	struct sink_log s;
+	struct res x;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		fx->cf.transfer_timeout = t[i].timeout;
+		fx->cf.min_speed = t[i].speed;
+		fx->cf.min_speed_time = t[i].speed_time;
+		memset(&s, 0, sizeof(s));
+		download(fx, fx->c, fx->srv.url, "/drip", &s, 0, &x);
+		run_ops(fx);
+		assert_int_equal(x.r, CLOUD_ERR_NET);
+		assert_int_equal(s.got, TSRV_DRIP_SENT);
+	}
+}
+
 /* --- cancel --- */
 
 static void
@@ -1205,6 +1235,7 @@ main(void)
 		FX(test_download_replay),
 		FX(test_download_cap),
 		FX(test_download_refused),
+		FX(test_download_limits),
 		FX(test_cancel_before_start),
 		FX(test_cancel_waiting_sign_in),
 		FX(test_cancel_in_flight),
