@@ -1901,14 +1901,15 @@ cloud_async_kick(uv_timer_t *t)
 	cloud_async_run(op, cloud_op_first(op));
 }
 
-/* A new op of c, or NULL when nothing may start. */
+/* A new op of c, or NULL when nothing may start (has_done: the caller
+ * gave a done()). */
 static struct cloud_op *
 cloud_async_new(struct cloud *c, struct evloop *ev, enum cloud_kind kind,
-    void *done, void *arg)
+    int has_done, void *arg)
 {
 	struct cloud_op *op;
 
-	if (c == NULL || ev == NULL || done == NULL || c->dying ||
+	if (c == NULL || ev == NULL || !has_done || c->dying ||
 	    (op = cloud_op_new(c, ev, kind)) == NULL)
 		return NULL;
 	op->arg = arg;
@@ -1939,7 +1940,7 @@ cloud_sign_in_start(struct cloud *c, struct evloop *ev,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_SIGN_IN, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_SIGN_IN, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.token = done;
@@ -1952,7 +1953,7 @@ cloud_fw_probe_start(struct cloud *c, struct evloop *ev,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_PROBE, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_PROBE, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.text = done;
@@ -1966,7 +1967,7 @@ cloud_upload_start(struct cloud *c, struct evloop *ev, const char *endpoint,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_UPLOAD, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_UPLOAD, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.plain = done;
@@ -1981,7 +1982,7 @@ cloud_download_start(struct cloud *c, struct evloop *ev, const char *url,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_DOWNLOAD, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_DOWNLOAD, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.plain = done;
