@@ -886,6 +886,46 @@ test_free_in_flight(void **state)
 	assert_int_equal(fx->srv.hangups, 2);
 }
 
+/* A done() that frees the cloud while its sign-in wakes the others: the
+ * rest end cancelled, once each, and the cloud goes after the last. */
+static struct cloud **free_me;
+
+static void
+res_text_free(void *arg, enum cloud_result r, char *text)
+{
+	res_text(arg, r, text);
+	if (*free_me != NULL) {
+		cloud_free(*free_me);
+		*free_me = NULL;
+	}
+}
+
+static void
+test_free_from_done(void **state)
+{
+	struct fx *fx = *state;
+	struct res x[4];
+	int i, net = 0, cancelled = 0;
+
+	fx->srv.signin_status = 503;
+	free_me = &fx->c;
+	for (i = 0; i < 4; i++) {
+		res_init(&x[i], fx);
+		assert_non_null(cloud_fw_probe_start(fx->c, fx->ev,
+		    res_text_free, &x[i]));
+	}
+	run_ops(fx);
+	assert_null(fx->c);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(x[i].calls, 1);
+		net += x[i].r == CLOUD_ERR_NET;
+		cancelled += x[i].r == CLOUD_ERR_CANCELLED;
+	}
+	assert_int_equal(net, 1);
+	assert_int_equal(cancelled, 3);
+	assert_int_equal(fx->srv.requests, 1);
+}
+
 /* evloop_stop() with ops under way: each ends cancelled. */
 static void
 test_loop_stop_in_flight(void **state)
@@ -1243,6 +1283,7 @@ main(void)
 		FX(test_cancel_upload_body),
 		FX(test_free_in_flight),
 		FX(test_loop_stop_in_flight),
+		FX(test_free_from_done),
 		FX(test_abort),
 		FX(test_concurrent_downloads),
 		FX(test_fleet_identities),
