@@ -311,6 +311,16 @@ chmod 600 "$work/sample.cfg"
 run check-sample 0 -n -c sample.cfg
 hasnt check-sample err "unknown"
 has check-sample out "password = ********"
+# Its [FLEET] section, uncommented and [MACHINE]'s login removed, too.
+sed -e '/^serial:/d' -e '/^password:/d' \
+    -e 's/^#\(\[FLEET\]\|count:\|serial_first:\|password_file:\)/\1/' \
+    -e 's/^#\(connect_rate:\|keep_jobs:\)/\1/' \
+    "$src/gf-machine-emulator.cfg.sample" >"$work/sample-fleet.cfg"
+chmod 600 "$work/sample-fleet.cfg"
+run check-sample-fleet 0 -n -c sample-fleet.cfg --shard 1/2
+hasnt check-sample-fleet err "unknown"
+has check-sample-fleet out "# machines in the fleet: 10000"
+has check-sample-fleet out "# shard 1/2: machines 5000 to 9999 (5000) of 10000, 500 sign-ins/s, keeps no stepper files"
 
 if [ "$failed" -ne 0 ]; then
 	echo "$failed check(s) failed" >&2

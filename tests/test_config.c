@@ -1113,6 +1113,8 @@ test_sample(void **state)
 		"save_puls", "[THERMAL]", "[MOTION]", "warm_up_delay",
 		"cool_down_delay", "CREDENTIALS_DIRECTORY", "transfer_timeout",
 		"min_speed", "min_speed_time", "download_auth",
+		"[FLEET]", "count", "serial_first", "machines_file",
+		"connect_rate", "keep_jobs", "JOB_COMPLETION_INDEX",
 	};
 	const char *src = getenv("GFE_SRC");
 	struct config cf;
