@@ -253,6 +253,15 @@ main(int argc, char *argv[])
 		config_free(&cf);
 		return 2;
 	}
+	/* Until emulator.c runs a struct fleet (issue 10), a [FLEET] would
+	 * only retry a sign-in without a serial: say so and stop. */
+	if (cf.fleet && !check) {
+		fprintf(stderr, "gf-machine-emulator: %s: [FLEET] is checked "
+		    "and sharded, but this daemon runs [MACHINE] only so far\n",
+		    cf.path);
+		config_free(&cf);
+		return 2;
+	}
 	if (check) {
 		config_free(&cf);
 		if (fflush(stdout) == EOF || ferror(stdout)) {
