@@ -968,6 +968,24 @@ config_parse_dl_auth(const char *val)
 	return -1;
 }
 
+/* A rate per second: above 0, at most CONFIG_RATE_MAX (NaN is neither). */
+static int
+config_set_rate(struct config *cf, const struct config_key *k,
+    const char *val, int line)
+{
+	double d;
+
+	if (config_parse_double(val, &d) == -1 ||
+	    !(d > 0 && d <= CONFIG_RATE_MAX)) {
+		config_error(cf->src->name, line, "%s: '%s' is not a rate "
+		    "above 0 and at most %g per second", k->key, val,
+		    CONFIG_RATE_MAX);
+		return -1;
+	}
+	*config_double_field(cf, k->off) = d;
+	return 0;
+}
+
 /* Pass 3: one key's value into its field.  -1 after reporting. */
 static int
 config_set(struct config *cf, const struct config_key *k, const char *val,
@@ -1048,15 +1066,7 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		*config_int_field(cf, k->off) = (int)d;
 		return 0;
 	case CK_RATE:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d > 0 && d <= CONFIG_RATE_MAX)) {
-			config_error(src->name, line, "%s: '%s' is not a rate "
-			    "above 0 and at most %g per second", k->key, val,
-			    CONFIG_RATE_MAX);
-			return -1;
-		}
-		*config_double_field(cf, k->off) = d;
-		return 0;
+		return config_set_rate(cf, k, val, line);
 	case CK_DL_AUTH:
 		if ((v = config_parse_dl_auth(val)) == -1) {
 			config_error(src->name, line, "%s: '%s' is not one of "
@@ -1604,6 +1614,38 @@ config_fleet_csv(struct config *cf)
 	return rc;
 }
 
+/* The password (and a fleet's machines_file): what holds secrets.  st is
+ * the config file's.  -1 after reporting. */
+static int
+config_load_secrets(struct config *cf, const struct stat *st)
+{
+	struct config_src *src = cf->src;
+	int ki, pw_line, file_line, rc;
+
+	ki = config_key_index("MACHINE", "password_file");
+	file_line = ki != -1 ? src->applied[ki] : 0;
+	ki = config_key_index("MACHINE", "password");
+	pw_line = ki != -1 ? src->applied[ki] : 0;
+	if (pw_line != 0)
+		config_check_mode(src->name, pw_line, st,
+		    "this file holds the password but");
+	/* [FLEET]'s one password for all is read as [MACHINE]'s would be;
+	 * config_check_fleet() refuses [MACHINE]'s login beside it. */
+	ki = config_key_index("FLEET", "password_file");
+	if (cf->fleet_password_file != NULL && cf->password_file == NULL &&
+	    ki != -1)
+		rc = config_password(cf, pw_line, cf->fleet_password_file,
+		    src->applied[ki]);
+	else
+		rc = config_password(cf, pw_line, cf->password_file,
+		    file_line);
+	if (cf->fleet_machines_file != NULL &&
+	    config_sect_find(src, "FLEET") != CONFIG_NONE &&
+	    config_fleet_csv(cf) == -1)
+		rc = -1;
+	return rc;
+}
+
 int
 config_load(struct config *cf, const char *path)
 {
@@ -1613,7 +1655,7 @@ config_load(struct config *cf, const char *path)
 	struct stat st;
 	char *buf = NULL, *slash;
 	size_t len = 0, i;
-	int errors = 0, line, rc, pw_line, file_line, ki;
+	int errors = 0, line, rc;
 
 	memset(cf, 0, sizeof(*cf));
 	cf->button_press_delay = 1;
@@ -1672,28 +1714,7 @@ config_load(struct config *cf, const char *path)
 		config_buf_wipe(&val);
 	}
 	config_unknown(src);
-	ki = config_key_index("MACHINE", "password_file");
-	file_line = ki != -1 ? src->applied[ki] : 0;
-	ki = config_key_index("MACHINE", "password");
-	pw_line = ki != -1 ? src->applied[ki] : 0;
-	if (pw_line != 0)
-		config_check_mode(src->name, pw_line, &st,
-		    "this file holds the password but");
-	/* [FLEET]'s one password for all is read as [MACHINE]'s would be;
-	 * config_check_fleet() refuses [MACHINE]'s login beside it. */
-	ki = config_key_index("FLEET", "password_file");
-	if (cf->fleet_password_file != NULL && cf->password_file == NULL &&
-	    ki != -1)
-		rc = config_password(cf, pw_line, cf->fleet_password_file,
-		    src->applied[ki]);
-	else
-		rc = config_password(cf, pw_line, cf->password_file,
-		    file_line);
-	if (rc == -1)
-		errors++;
-	if (cf->fleet_machines_file != NULL &&
-	    config_sect_find(src, "FLEET") != CONFIG_NONE &&
-	    config_fleet_csv(cf) == -1)
+	if (config_load_secrets(cf, &st) == -1)
 		errors++;
 	if (config_defaults(cf) == -1) {
 		config_error(src->name, 0, "out of memory");
@@ -2217,6 +2238,28 @@ config_print_level(FILE *fp, const char *key, int pri)
 		fprintf(fp, "%s = %d\n", key, pri);
 }
 
+/* [FLEET]: serial_first is half of every machine's login, so only
+ * said to be set. */
+static void
+config_print_fleet(const struct config *cf, FILE *fp)
+{
+	fputs("\n[FLEET]\n", fp);
+	if (cf->fleet_count != 0)
+		fprintf(fp, "count = %d\n", cf->fleet_count);
+	else
+		fputs("# count: (not set)\n", fp);
+	/* Half of every machine's login: said to be set, not shown. */
+	fprintf(fp, "# serial_first: %s\n", cf->fleet_serial_first !=
+	    NULL ? "(set, not shown)" : "(not set)");
+	config_print_str(fp, "password_file", cf->fleet_password_file);
+	config_print_str(fp, "machines_file", cf->fleet_machines_file);
+	config_print_double(fp, "connect_rate",
+	    cf->fleet_connect_rate);
+	config_print_bool(fp, "keep_jobs", cf->keep_jobs);
+	fprintf(fp, "# machines in the fleet: %zu\n",
+	    config_fleet_size(cf));
+}
+
 void
 config_print(const struct config *cf, FILE *fp)
 {
@@ -2289,23 +2332,8 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "camera_port = %d\n", cf->ff_camera_port);
 	config_print_str(fp, "state_file", cf->ff_state_file);
 
-	if (cf->fleet) {
-		fputs("\n[FLEET]\n", fp);
-		if (cf->fleet_count != 0)
-			fprintf(fp, "count = %d\n", cf->fleet_count);
-		else
-			fputs("# count: (not set)\n", fp);
-		/* Half of every machine's login: said to be set, not shown. */
-		fprintf(fp, "# serial_first: %s\n", cf->fleet_serial_first !=
-		    NULL ? "(set, not shown)" : "(not set)");
-		config_print_str(fp, "password_file", cf->fleet_password_file);
-		config_print_str(fp, "machines_file", cf->fleet_machines_file);
-		config_print_double(fp, "connect_rate",
-		    cf->fleet_connect_rate);
-		config_print_bool(fp, "keep_jobs", cf->keep_jobs);
-		fprintf(fp, "# machines in the fleet: %zu\n",
-		    config_fleet_size(cf));
-	}
+	if (cf->fleet)
+		config_print_fleet(cf, fp);
 
 	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
 	    cf->glowforge && cf->ff_enabled ? ", " : "",

@@ -134,7 +134,8 @@ shard_parse(struct shard_opt *so)
 
 /*
  * The shard into the config, and its machines checked: an empty shard or
- * shards without a Glowforge are errors.  With --check-config a summary
+ * shards without a Glowforge are errors.  With --check-config the config
+ * and a summary
  * (indices and counts: serials are half a login), with --print-shard only
  * "first_index count fleet_size".
  */
@@ -147,6 +148,8 @@ shard_apply(struct config *cf, const struct shard_opt *so, int check,
 
 	cf->shard_index = so->index;
 	cf->shard_count = so->count;
+	if (check && !print_shard)
+		config_print(cf, stdout);
 	if (!cf->glowforge) {
 		if (so->count == 1)
 			return 0;
@@ -166,6 +169,26 @@ shard_apply(struct config *cf, const struct shard_opt *so, int check,
 		    fl.first, fl.first + fl.n - 1, fl.n, fl.total,
 		    fl.connect_rate, fl.keep_jobs ? "keeps" : "keeps no");
 	fleet_free(&fl);
+	/* Until emulator.c runs a struct fleet (issue 10), a [FLEET] would
+	 * only retry a sign-in without a serial: say so and stop. */
+	if (cf->fleet && !check) {
+		fprintf(stderr, "gf-machine-emulator: %s: [FLEET] is checked "
+		    "and sharded, but this daemon runs [MACHINE] only so far\n",
+		    cf->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* --check-config's exit status: what it printed must have been written. */
+static int
+check_done(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "gf-machine-emulator: stdout: %s\n",
+		    strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 
@@ -247,29 +270,13 @@ main(int argc, char *argv[])
 		config_free(&cf);
 		return 2;
 	}
-	if (check && !print_shard)
-		config_print(&cf, stdout);
 	if (shard_apply(&cf, &so, check, print_shard) == -1) {
-		config_free(&cf);
-		return 2;
-	}
-	/* Until emulator.c runs a struct fleet (issue 10), a [FLEET] would
-	 * only retry a sign-in without a serial: say so and stop. */
-	if (cf.fleet && !check) {
-		fprintf(stderr, "gf-machine-emulator: %s: [FLEET] is checked "
-		    "and sharded, but this daemon runs [MACHINE] only so far\n",
-		    cf.path);
 		config_free(&cf);
 		return 2;
 	}
 	if (check) {
 		config_free(&cf);
-		if (fflush(stdout) == EOF || ferror(stdout)) {
-			fprintf(stderr, "gf-machine-emulator: stdout: %s\n",
-			    strerror(errno));
-			return 1;
-		}
-		return 0;
+		return check_done();
 	}
 
 	level = foreground ? cf.console_level : cf.log_level;
