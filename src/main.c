@@ -135,9 +135,8 @@ shard_parse(struct shard_opt *so)
 /*
  * The shard into the config, and its machines checked: an empty shard or
  * shards without a Glowforge are errors.  With --check-config the config
- * and a summary
- * (indices and counts: serials are half a login), with --print-shard only
- * "first_index count fleet_size".
+ * and a summary (indices and counts: serials are half a login); with
+ * --print-shard only "first_index count fleet_size".
  */
 static int
 shard_apply(struct config *cf, const struct shard_opt *so, int check,

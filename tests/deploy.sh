@@ -83,6 +83,12 @@ shards = int(shards)
 for key in ("completions", "parallelism"):
     if spec.get(key) != shards:
         die("the Job's %s is %r, --shards is %d" % (key, spec.get(key), shards))
+for e in ctr.get("env", []):
+    if e["name"] == "JOB_COMPLETION_INDEX":
+        ref = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if ref != "metadata.annotations['batch.kubernetes.io/job-completion-index']":
+            die("JOB_COMPLETION_INDEX is not the pod's completion index: %r"
+                % e)
 if argv.count("-c") != 1:
     die("the pod must name its config with -c once: %s" % argv)
 cfgpath = argv[argv.index("-c") + 1]
@@ -258,6 +264,8 @@ negative bad-config "--check-config on the ConfigMap" \
 negative too-many-shards "has no machines" \
     's/count = 10000/count = 3/' configmap.yaml
 negative bad-yaml "does not parse" 's/^spec:/spec: [/' job.yaml
+negative wrong-index "not the pod's completion index" \
+    's/job-completion-index/job-name/' job.yaml
 
 if [ "$failed" -ne 0 ]; then
 	echo "deploy: $failed check(s) failed" >&2
