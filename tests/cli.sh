@@ -46,6 +46,8 @@ good() {
 run help 0 --help
 has help out "usage: gf-machine-emulator"
 has help out "--check-config"
+has help out "--shard I/N"
+has help out "--print-shard"
 run help-short 0 -h
 has help-short out "usage:"
 run version 0 --version
