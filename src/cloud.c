@@ -22,6 +22,7 @@
 #include "cloud.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "trust.h"
 
 #define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
@@ -478,6 +479,7 @@ cloud_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	if (x->sink != NULL) {
+		metrics_add(METRICS_BYTES_DOWN, n);
 		if (x->sink->data(buf, n, x->sink->arg) != 0) {
 			x->stop = CLOUD_STOP_SINK;
 			return 0;
@@ -1069,6 +1071,8 @@ cloud_upload(struct cloud *c, const char *endpoint, const char *type,
 		cloud_head(&x, head, sizeof(head));
 		log_warnx("%s: status %ld", head, x.status);
 	}
+	if (r == CLOUD_OK)
+		metrics_add(METRICS_BYTES_UP, len);
 	cloud_xfer_reset(&x);
 	free(url);
 	return r;

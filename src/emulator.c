@@ -31,6 +31,7 @@
 #include "event.h"
 #include "ff_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "mono.h"
 #include "queue.h"
@@ -131,10 +132,13 @@ emulator_link(void *arg)
 	int probed = 0, auth_reported = 0;
 	char *token = NULL;
 
+	metrics_machine_move(-1, METRICS_SIGNING_IN);
 	while (!emulator_is_stopping(e)) {
 		r = cloud_sign_in(e->cloud, &token);
 		if (r == CLOUD_ERR_CANCELLED)
 			break;		/* shutdown aborted it */
+		metrics_inc(r == CLOUD_OK ? METRICS_SIGN_INS :
+		    METRICS_SIGN_IN_FAILURES);
 		if (r == CLOUD_ERR_AUTH) {
 			/* One clear line, then quiet, slow retries. */
 			if (!auth_reported)
@@ -170,6 +174,7 @@ emulator_link(void *arg)
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		metrics_machine_move(METRICS_SIGNING_IN, METRICS_ONLINE);
 		/* After the socket is asked for: the ws_token lives ~30 s and
 		 * a slow probe must not outlast it. */
 		if (!probed && e->cf->fw_check) {
@@ -178,8 +183,10 @@ emulator_link(void *arg)
 		}
 
 		up = ws_wait_closed(e->ws);
+		metrics_machine_move(METRICS_ONLINE, METRICS_SIGNING_IN);
 		if (emulator_is_stopping(e))
 			break;
+		metrics_inc(METRICS_RECONNECTS);
 		if (up >= EMULATOR_HEALTHY_MS)
 			backoff = EMULATOR_BACKOFF_MIN;
 		wait = emulator_jitter(backoff, &seed);
@@ -190,6 +197,7 @@ emulator_link(void *arg)
 		if (emulator_sleep(e, wait))
 			break;
 	}
+	metrics_machine_move(METRICS_SIGNING_IN, -1);
 	return NULL;
 }
 
