@@ -36,6 +36,7 @@
 #include "mono.h"
 #include "queue.h"
 #include "sequence.h"
+#include "web.h"
 #include "ws.h"
 
 #define EMULATOR_QUEUE_MAX	1000	/* frames; the reference's bound */
@@ -53,6 +54,7 @@ struct emulator {
 	const struct config	*cf;
 	struct loop		*loop;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
+	struct web		*web;		/* or NULL: no [WEB] */
 	struct seq_table	*seq;
 	struct cloud		*cloud;
 	struct ws		*ws;
@@ -258,6 +260,9 @@ emulator_up(struct emulator *e, const struct config *cf)
 		return -1;
 	if (cf->ff_enabled && (e->ff = ff_server_new(e->loop, cf)) == NULL)
 		return -1;
+	if (cf->web_enabled == 1 && (e->web = web_new(loop_context(e->loop),
+	    cf)) == NULL)
+		return -1;
 	if (loop_start(e->loop) == -1)
 		return -1;
 	if (cf->glowforge) {
@@ -298,6 +303,7 @@ emulator_down(struct emulator *e)
 	/* Destroying the context calls back into ws and ff: they go after. */
 	loop_free(e->loop);
 	ff_server_free(e->ff);
+	web_free(e->web);
 	dispatch_free(e->dispatch);
 	ws_free(e->ws);
 	queue_free(e->rx);
