@@ -497,10 +497,8 @@ web_writeable(struct web *w, struct lws *wsi, struct web_req *r)
 	if (!r->hdr_sent) {
 		if (web_send_headers(wsi, r) == -1)
 			return -1;
-		if (r->body == WB_SSE) {
-			lws_http_mark_sse(wsi);
+		if (r->body == WB_SSE)
 			lws_set_timer_usecs(wsi, WEB_KEEPALIVE_US);
-		}
 		if (r->head || (r->body != WB_SSE && r->len == 0)) {
 			/* Nothing follows: closed once the headers left. */
 			web_req_clear(r);
