@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cairo.h>
 #include <cjson/cJSON.h>
 
 #include "log.h"
@@ -578,8 +579,12 @@ web_jobs_free(struct web_jobs *wj)
 	pthread_mutex_lock(&wj->mtx);
 	pthread_cond_broadcast(&wj->cond);
 	pthread_mutex_unlock(&wj->mtx);
-	if (wj->started)
+	if (wj->started) {
 		pthread_join(wj->thread, NULL);
+		/* No cairo object is left: its font caches go too (a leak
+		 * checker then sees only fontconfig's own, as gf-puls). */
+		cairo_debug_reset_static_data();
+	}
 	free(wj->snap.json);
 	free(wj->snap.names);
 	pthread_cond_destroy(&wj->cond);
