@@ -437,7 +437,9 @@ web_send_sse(struct web *w, struct lws *wsi, struct web_req *r)
 		return -1;
 	if (r->hseq == 0 && r->hver == 0)
 		fputs("retry: 3000\n\n", fp);
-	if (hver != r->hver || r->hseq == 0) {
+	/* The keep-alive brings the machines' state too (a sign-in changes
+	 * it without an action). */
+	if (hver != r->hver || r->hseq == 0 || r->ka) {
 		if ((st = web_status_json(w, r->hseq)) == NULL ||
 		    (json = cJSON_PrintUnformatted(st)) == NULL)
 			goto done;

@@ -35,6 +35,7 @@
 #define WEB_JOBS_INFO_MAX	(256 * 1024)	/* bytes of a .info read */
 #define WEB_JOBS_READ_BUF	(256 * 1024)	/* bytes per read of a .puls */
 #define WEB_JOBS_FAILED_MAX	64		/* names not drawn, remembered */
+#define WEB_JOBS_FILE_MODE	0640		/* as the store's: a design */
 
 struct web_jobs_snap {
 	char			*json;
@@ -310,7 +311,8 @@ web_jobs_write_json(struct web_jobs *wj, const char *name, const cJSON *j)
 		rc = fputs(text, fp) == EOF ? -1 : 0;
 		if (fclose(fp) != 0)
 			rc = -1;
-		if (rc == 0 && rename(tmp, path) == -1)
+		if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
+		    rename(tmp, path) == -1))
 			rc = -1;
 		if (rc == -1)
 			unlink(tmp);
@@ -351,8 +353,11 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 	    base, puls_trace_cut_mm(&t), puls_trace_travel_mm(&t));
 	rc = puls_canvas_close(c, &t, title, err, sizeof(err));
 	c = NULL;
-	if (rc == 0 && (rc = rename(tmp, png)) == -1)
-		snprintf(err, sizeof(err), "rename: %s", strerror(errno));
+	if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
+	    rename(tmp, png) == -1)) {
+		snprintf(err, sizeof(err), "keeping it: %s", strerror(errno));
+		rc = -1;
+	}
 	snprintf(view, sizeof(view), "%s.view.json", base);
 	if (rc == 0 && ((j = puls_trace_json(&t, stfr)) == NULL ||
 	    web_jobs_write_json(wj, view, j) == -1))
