@@ -167,6 +167,36 @@ done
 for fd in "${fds[@]}"; do
 	exec {fd}<&-
 done
+# A client that asks for a big job and never reads holds neither the loop
+# nor memory: the file leaves a chunk at a time as the socket drains.
+# (The job is junk: listed, served, never drawn.)
+big=2026-01-03_000000_motion_888
+head -c $((64 << 20)) /dev/urandom >"$work/motion/.$big.puls" &&
+    mv "$work/motion/.$big.puls" "$work/motion/$big.puls" &&
+    echo '{}' >"$work/motion/$big.info"
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$(cat "$work/daemon.pid")/status"; }
+# Listed at the worker's next look: await its "jobs" event.
+exec {ev}< <(exec curl -sS -N --max-time 10 "$url/api/events")
+while IFS= read -r line <&"$ev"; do
+	[ "$line" = 'event: jobs' ] || continue
+	get /api/jobs "$out/f" >/dev/null
+	jq -e --arg b "$big" 'any(.jobs[]; .name == $b)' "$out/f" >/dev/null &&
+	    break
+done
+exec {ev}<&-
+before=$(rss)
+exec {slow}<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /jobs/%s.puls HTTP/1.1\r\nHost: x\r\n\r\n' "$big" >&"$slow"
+# The loop goes on serving while that one is stuck.
+for i in 1 2 3 4 5; do
+	[ "$(get /api/status "$out/f")" = 200 ] ||
+	    fail "/api/status not served while a client does not read"
+done
+after=$(rss)
+[ $((after - before)) -lt 16384 ] ||
+    fail "RSS grew by $((after - before)) kB for a 64 MiB file not read"
+exec {slow}<&-
+rm -f "$work/motion/$big.puls" "$work/motion/$big.info"
 # An oversized request is refused, and the server goes on.
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
     -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$url/metrics")

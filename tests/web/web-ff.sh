@@ -1,7 +1,9 @@
 #!/bin/bash
 # web-ff.sh: /metrics counts a FlashForge's clients: a FlashForge-only
 # daemon with [WEB]; two command connections (three command lines) and
-# one HTTP API request, then /metrics and /api/status must say so.
+# one HTTP API request, then /metrics and /api/status must say so.  The
+# page listens on every interface here (allow_remote), which the log
+# must say.
 #   web-ff.sh DAEMON WORK_DIR
 set -u
 daemon=${1:?} work=${2:?}
@@ -29,7 +31,8 @@ camera_port: 0
 state_file: $work/ff.state
 
 [WEB]
-listen: 127.0.0.1:0
+listen: 0.0.0.0:0
+allow_remote: True
 
 [LOGGING]
 file: $work/daemon.log
@@ -39,8 +42,10 @@ pid=$!
 # The line that names the port: followed as the log grows, no polling.
 url=$(timeout 20 tail -n +1 -F --pid=$pid "$work/daemon.log" 2>/dev/null |
     grep -m1 -o -E 'web: listening on http://[0-9.:]+' |
-    sed 's/^web: listening on //')
+    sed 's/^web: listening on http:\/\/0\.0\.0\.0/http:\/\/127.0.0.1/')
 [ -n "$url" ] || { cat "$work/stderr" >&2; echo "web-ff: no web line" >&2; exit 1; }
+grep -q 'NOTICE.*web: listening on http://0\.0\.0\.0:[0-9]*, reachable from other hosts (allow_remote)' \
+    "$work/daemon.log" || fail "no log line says the page is reachable from other hosts"
 
 cmd() {	# LINES...: one connection, the lines, each reply's "ok" read
 	local n=0 line
