@@ -34,6 +34,7 @@
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics.h"
 #include "trust.h"
 
 #define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
@@ -599,6 +600,7 @@ cloud_write_sink(struct cloud_xfer *x, char *buf, size_t n)
 {
 	int rc;
 
+	metrics_add(METRICS_BYTES_DOWN, n);
 	x->in_cb = 1;
 	rc = x->sink->data(buf, n, x->sink->arg);
 	x->in_cb = 0;
@@ -1453,6 +1455,8 @@ cloud_upload_reply(struct cloud_op *op)
 		cloud_head(&op->x, head, sizeof(head));
 		log_warnx("%s: status %ld", head, op->x.status);
 	}
+	if (r == CLOUD_OK)
+		metrics_add(METRICS_BYTES_UP, op->x.bodylen);
 	return r;
 }
 

@@ -32,7 +32,9 @@
 #include "dispatch.h"
 #include "event.h"
 #include "frame.h"
+#include "history.h"
 #include "log.h"
+#include "metrics.h"
 #include "mono.h"
 #include "puls.h"
 #include "queue.h"
@@ -131,6 +133,7 @@ dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
     const cJSON *extra)
 {
 	log_debug("event %s (action %lld)", name, (long long)action_id);
+	history_event(action_id, name);
 	pthread_mutex_lock(&d->txmtx);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
 	pthread_mutex_unlock(&d->txmtx);
@@ -276,6 +279,7 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 		goto done;
 	}
 	if (r == CLOUD_ERR_SINK) {
+		metrics_inc(METRICS_JOBS_REFUSED);
 		log_warnx("job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl.ps));
 		goto done;
@@ -283,6 +287,7 @@ dispatch_step_download(struct job *j, const struct seq_step *st)
 	if (r != CLOUD_OK)
 		goto done;	/* cloud said why, with the job's id */
 	if (puls_stream_finish(dl.ps) == -1) {
+		metrics_inc(METRICS_JOBS_REFUSED);
 		log_warnx("job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl.ps));
 		goto done;
@@ -548,6 +553,7 @@ dispatch_job_run(void *arg)
 	int r = 0;
 
 	log_info("%s %lld: started", j->a.type, (long long)j->a.id);
+	history_started(j->a.id);
 	for (i = 0; i < j->seq->nsteps && r == 0; i++) {
 		st = &j->seq->steps[i];
 		/* After the terminal event (1.x sends a few more) a cancel
@@ -814,6 +820,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 		frame_action_free(a);
 		return;
 	}
+	history_received(a->id, a->type);
 	pthread_mutex_lock(&d->mtx);
 	dispatch_next(d);
 	if (d->stopping) {

@@ -31,10 +31,12 @@
 #include "event.h"
 #include "ff_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "mono.h"
 #include "queue.h"
 #include "sequence.h"
+#include "web.h"
 #include "ws.h"
 
 #define EMULATOR_QUEUE_MAX	1000	/* frames; the reference's bound */
@@ -52,6 +54,7 @@ struct emulator {
 	const struct config	*cf;
 	struct loop		*loop;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
+	struct web		*web;		/* or NULL: no [WEB] */
 	struct seq_table	*seq;
 	struct cloud		*cloud;
 	struct ws		*ws;
@@ -131,10 +134,13 @@ emulator_link(void *arg)
 	int probed = 0, auth_reported = 0;
 	char *token = NULL;
 
+	metrics_machine_move(-1, METRICS_SIGNING_IN);
 	while (!emulator_is_stopping(e)) {
 		r = cloud_sign_in(e->cloud, &token);
 		if (r == CLOUD_ERR_CANCELLED)
 			break;		/* shutdown aborted it */
+		metrics_inc(r == CLOUD_OK ? METRICS_SIGN_INS :
+		    METRICS_SIGN_IN_FAILURES);
 		if (r == CLOUD_ERR_AUTH) {
 			/* One clear line, then quiet, slow retries. */
 			if (!auth_reported)
@@ -170,6 +176,7 @@ emulator_link(void *arg)
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		metrics_machine_move(METRICS_SIGNING_IN, METRICS_ONLINE);
 		/* After the socket is asked for: the ws_token lives ~30 s and
 		 * a slow probe must not outlast it. */
 		if (!probed && e->cf->fw_check) {
@@ -178,8 +185,10 @@ emulator_link(void *arg)
 		}
 
 		up = ws_wait_closed(e->ws);
+		metrics_machine_move(METRICS_ONLINE, METRICS_SIGNING_IN);
 		if (emulator_is_stopping(e))
 			break;
+		metrics_inc(METRICS_RECONNECTS);
 		if (up >= EMULATOR_HEALTHY_MS)
 			backoff = EMULATOR_BACKOFF_MIN;
 		wait = emulator_jitter(backoff, &seed);
@@ -190,6 +199,7 @@ emulator_link(void *arg)
 		if (emulator_sleep(e, wait))
 			break;
 	}
+	metrics_machine_move(METRICS_SIGNING_IN, -1);
 	return NULL;
 }
 
@@ -250,6 +260,9 @@ emulator_up(struct emulator *e, const struct config *cf)
 		return -1;
 	if (cf->ff_enabled && (e->ff = ff_server_new(e->loop, cf)) == NULL)
 		return -1;
+	if (cf->web_enabled == 1 && (e->web = web_new(loop_context(e->loop),
+	    cf)) == NULL)
+		return -1;
 	if (loop_start(e->loop) == -1)
 		return -1;
 	if (cf->glowforge) {
@@ -290,6 +303,7 @@ emulator_down(struct emulator *e)
 	/* Destroying the context calls back into ws and ff: they go after. */
 	loop_free(e->loop);
 	ff_server_free(e->ff);
+	web_free(e->web);
 	dispatch_free(e->dispatch);
 	ws_free(e->ws);
 	queue_free(e->rx);
