@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "sim_fleet.h"
 #include "sim_http.h"
@@ -58,6 +59,10 @@ struct sim_conn {
 
 struct sim_server {
 	const struct sim_server_params	*p;
+	struct evloop		*ev;		/* libuv + lws, one thread */
+	uv_timer_t		 uv_stop;	/* ends the loop, outside lws */
+	uv_signal_t		 uv_sig[2];	/* SIGINT, SIGTERM */
+	int			 uv_open;	/* those handles are open */
 	struct lws_context	*ctx;
 	struct lws_vhost	*vh;
 	struct lws_protocols	 protocols[3];
@@ -87,8 +92,7 @@ struct sim_server {
 	int			 sig_seen;
 };
 
-static volatile sig_atomic_t	 sim_server_signal;
-static struct lws_context	*volatile sim_server_sigctx;
+static int			 sim_server_signal;	/* on the loop */
 
 static int64_t
 sim_server_now(const struct sim_server *s)
@@ -131,6 +135,7 @@ sim_server_record_ws(struct sim_server *s, const char *event, int code)
 	cJSON_Delete(o);
 }
 
+static void	 sim_server_done(struct sim_server *s);
 static void	 sim_server_sul_player(lws_sorted_usec_list_t *sul);
 static void	 sim_server_sul_stop(lws_sorted_usec_list_t *sul);
 static void	 sim_server_sul_load(lws_sorted_usec_list_t *sul);
@@ -179,7 +184,7 @@ sim_server_after_load(struct sim_server *s)
 	if (!s->stopping && sim_load_done(s->load))
 		sim_server_begin_stop(s);
 	if (s->stopping && s->nopen == 0 && sim_http_active(s->http) == 0)
-		s->done = 1;
+		sim_server_done(s);
 }
 
 /* After every callback: follow the player. */
@@ -209,7 +214,7 @@ sim_server_after(struct sim_server *s)
 	if (!s->stopping)
 		sim_server_begin_stop(s);
 	if (sim_server_conn0(s)->ws == NULL && sim_http_active(s->http) == 0)
-		s->done = 1;
+		sim_server_done(s);
 }
 
 static void
@@ -242,7 +247,7 @@ sim_server_sul_stop(lws_sorted_usec_list_t *sul)
 			lws_set_timeout(ws, PENDING_TIMEOUT_USER_OK,
 			    LWS_TO_KILL_ASYNC);
 		}
-	s->done = 1;
+	sim_server_done(s);
 }
 
 static void
@@ -607,6 +612,8 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	}
 	r = sim_http_callback(s->http, wsi, reason, user, in, len);
+	if (s->done)
+		return r;	/* the context is going */
 	/* A request may end a wait (await_signin), or start a load. */
 	if (s->load != NULL)
 		lws_sul_schedule(s->ctx, 0, &s->sul_load, sim_server_sul_load,
@@ -835,12 +842,42 @@ sim_server_lws_log(int level, const char *line)
 	log_emit(pri, 0, "lws", "lws", "%.*s", (int)n, line);
 }
 
+static void	 sim_server_check_signal(struct sim_server *s);
+
 static void
-sim_server_on_signal(int sig)
+sim_server_on_signal(uv_signal_t *h, int sig)
 {
 	sim_server_signal = sig;
-	if (sim_server_sigctx != NULL)
-		lws_cancel_service(sim_server_sigctx);
+	sim_server_check_signal(h->data);
+}
+
+static void
+sim_server_stop_cb(uv_timer_t *t)
+{
+	struct sim_server *s = t->data;
+
+	if (s->uv_open) {
+		s->uv_open = 0;
+		uv_close((uv_handle_t *)&s->uv_stop, NULL);
+		uv_close((uv_handle_t *)&s->uv_sig[0], NULL);
+		uv_close((uv_handle_t *)&s->uv_sig[1], NULL);
+	}
+	/* The context goes, its sockets' callbacks run, then the loop
+	 * drains and evloop_run() returns. */
+	evloop_stop(s->ev);
+}
+
+/* The run is over: the loop is stopped from a timer of its own, never
+ * from inside an lws callback (that would destroy the context under
+ * it). */
+static void
+sim_server_done(struct sim_server *s)
+{
+	if (s->done)
+		return;
+	s->done = 1;
+	if (s->uv_open)
+		uv_timer_start(&s->uv_stop, sim_server_stop_cb, 0, 0);
 }
 
 /* The second listener: same protocols, another port, so another origin
@@ -872,16 +909,13 @@ sim_server_start(struct sim_server *s)
 	struct lws_context_creation_info info;
 	const char *host;
 
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	if (p->tls_cert != NULL)
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.user = s;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	if ((s->ctx = lws_create_context(&info)) == NULL) {
-		log_warnx("cannot create the lws context");
+	/* The daemon's loop design: lws on libuv, descriptors up to the
+	 * hard limit, a header pool sized for thousands of handshakes. */
+	if ((s->ev = evloop_new(s, 0)) == NULL)
 		return -1;
-	}
+	s->ctx = evloop_lws(s->ev);
+	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
+	    sim_server_lws_log);
 
 	s->protocols[0].name = "http";
 	s->protocols[0].callback = sim_server_http_cb;
@@ -889,7 +923,10 @@ sim_server_start(struct sim_server *s)
 	s->protocols[1].name = "glowforge";
 	s->protocols[1].callback = sim_server_ws_cb;
 	s->protocols[1].per_session_data_size = sizeof(struct sim_ws_sess);
-	s->protocols[1].rx_buffer_size = 16384;
+	/* Frames come in pieces past it (and are joined): keep a fleet's
+	 * per-socket buffers small. */
+	s->protocols[1].rx_buffer_size = sim_fleet_count(s->fleet) == 1 ?
+	    16384 : 4096;
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "gf-cloud-sim";
@@ -1046,19 +1083,24 @@ sim_server_setup(struct sim_server *s)
 	    sim_server_new_player(s);
 }
 
-static void
-sim_server_signals(struct sim_server *s)
+/* Signals and the stop timer, on the loop. */
+static int
+sim_server_handles(struct sim_server *s)
 {
-	struct sigaction sa;
+	uv_loop_t *loop = evloop_uv(s->ev);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sim_server_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sim_server_sigctx = s->ctx;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_timer_init(loop, &s->uv_stop) != 0)
+		return -1;
+	uv_signal_init(loop, &s->uv_sig[0]);
+	uv_signal_init(loop, &s->uv_sig[1]);
+	s->uv_open = 1;
+	s->uv_stop.data = s->uv_sig[0].data = s->uv_sig[1].data = s;
+	if (uv_signal_start(&s->uv_sig[0], sim_server_on_signal, SIGINT) !=
+	    0 || uv_signal_start(&s->uv_sig[1], sim_server_on_signal,
+	    SIGTERM) != 0)
+		return -1;
+	return 0;
 }
 
 /* The scenario's verdict and its files. */
@@ -1107,13 +1149,9 @@ sim_server_loop(struct sim_server *s)
 		lws_sul_schedule(s->ctx, 0, &s->sul_global,
 		    sim_server_sul_global,
 		    (lws_usec_t)s->p->timeout_secs * LWS_US_PER_SEC);
-	while (!s->done) {
-		if (lws_service(s->ctx, 0) < 0) {
-			sim_server_fail(s, "the event loop failed");
-			break;
-		}
-		sim_server_check_signal(s);
-	}
+	if (evloop_run(s->ev) == -1)
+		log_warnx("the event loop left handles open");
+	s->ctx = NULL;
 }
 
 int
@@ -1129,7 +1167,8 @@ sim_server_run(const struct sim_server_params *p)
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
 	    sim_server_lws_log);
-	if (sim_server_setup(&s) == -1 || sim_server_start(&s) == -1)
+	if (sim_server_setup(&s) == -1 || sim_server_start(&s) == -1 ||
+	    sim_server_handles(&s) == -1)
 		goto done;
 	if (p->print_port) {
 		printf("%d\n", s.port);
@@ -1138,16 +1177,22 @@ sim_server_run(const struct sim_server_params *p)
 			goto done;
 		}
 	}
-	sim_server_signals(&s);
 	sim_server_loop(&s);
 	if (s.load != NULL)
 		rc = sim_load_finish(s.load, sim_server_now_us(&s));
 	else
 		rc = sim_server_verdict(&s);
 done:
-	sim_server_sigctx = NULL;
-	if (s.ctx != NULL)
-		lws_context_destroy(s.ctx);
+	if (s.ev != NULL) {
+		if (s.uv_open) {
+			/* A set-up error: nothing ran yet. */
+			s.uv_open = 0;
+			uv_close((uv_handle_t *)&s.uv_stop, NULL);
+			uv_close((uv_handle_t *)&s.uv_sig[0], NULL);
+			uv_close((uv_handle_t *)&s.uv_sig[1], NULL);
+		}
+		evloop_free(s.ev);
+	}
 	for (i = 0; s.conns != NULL && i < sim_fleet_count(s.fleet); i++)
 		while ((f = s.conns[i].txh) != NULL) {
 			s.conns[i].txh = f->next;
