@@ -316,6 +316,8 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 		l->m[m->idx].current = 0;
 		sim_load_idle(l, m->idx);
 	}
+	if (l->total > 0 && l->nact == l->total && l->ended >= l->nact)
+		l->done = 1;	/* all answered: no need to wait longer */
 }
 
 /* One line of a frame (PROTOCOL.md 4.2); 0, or -1 when it was bad. */
@@ -500,12 +502,16 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 			break;
 		}
 	}
-	if ((l->nact == l->total && l->ended >= l->nact) || now_us >=
-	    l->end_us) {
+	/* With no action to send (--rate 0), the sim only serves the fleet
+	 * until the end (or a signal). */
+	if ((l->total > 0 && l->nact == l->total && l->ended >= l->nact) ||
+	    now_us >= l->end_us) {
 		l->done = 1;
 		return -1;
 	}
-	if (l->nact < l->total && l->nact >= due)
+	if (l->nact == l->total)
+		t = l->end_us;	/* only terminals to wait for */
+	else if (l->nact >= due)
 		t = l->start_us + (int64_t)ceil((double)l->nact * 1e6 /
 		    l->p.rate);
 	else

@@ -6,17 +6,18 @@
  *	prints its port, accepts any path, stops on SIGTERM or SIGINT and
  *	prints "served N" (sockets ever established) to stderr.  With a
  *	certificate and key, it serves wss.
- *   evloop_probe run SIM_URL WS_PORT N SERIAL PASSWORD_FILE [CA]
- *	Signs N machines in to gf-cloud-sim at SIM_URL through the curl
- *	multi, then opens each one's WebSocket (path /<its ws_token>) to
- *	the serve process with lws, both on one uv loop.  Once all N are
+ *   evloop_probe run SIM_URL WS_PORT N SERIAL_FIRST PASSWORD_FILE [CA]
+ *	Signs N machines (serials SERIAL_FIRST .. SERIAL_FIRST+N-1, one
+ *	password) in to gf-cloud-sim at SIM_URL through the curl multi,
+ *	then opens each one's WebSocket (path /<its ws_token>, subprotocol
+ *	"glowforge") to WS_PORT: the sim's own port, where each machine
+ *	has its own socket, or a serve process.  Both on one uv loop.  Once
+ *	all N are
  *	up it prints "up N" and stops the loop cleanly.  With a CA file,
  *	the sockets are wss and both trust only that CA (SIM_URL is then
  *	https).  SIM_URL "-": no sign-ins, the sockets alone (to measure
  *	lws on the loop past what the sim can sign in).
  *
- * The sim keeps one WebSocket (a second closes the first), so the
- * sockets go to the serve process until the sim serves a fleet.
  * Exit: 0 all up and a clean teardown, 1 a failure, 2 usage.
  */
 #include <signal.h>
@@ -33,7 +34,7 @@
 #define PROBE_MAX_MACHINES	20000
 #define PROBE_DEADLINE_MS	120000	/* a wedged run fails, not hangs */
 #define PROBE_TRANSFERS		64	/* sign-ins in flight at most */
-#define PROBE_PROTOCOL		"gf-probe"
+#define PROBE_PROTOCOL		"glowforge"	/* what the sim wants */
 
 struct probe;
 
@@ -240,13 +241,13 @@ probe_signed_in(void *arg, CURL *easy, CURLcode rc)
 }
 
 static int
-probe_sign_in(struct probe_machine *m, const char *url, const char *serial,
-    const char *pw)
+probe_sign_in(struct probe_machine *m, const char *url,
+    unsigned long long serial, const char *pw)
 {
 	CURL *e;
 
 	snprintf(m->body, sizeof(m->body),
-	    "{\"serial\":\"S%s\",\"password\":\"%s\"}", serial, pw);
+	    "{\"serial\":\"S%llu\",\"password\":\"%s\"}", serial, pw);
 	if ((e = curl_easy_init()) == NULL)
 		return -1;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -384,7 +385,8 @@ probe_run(struct probe *p, char **argv)
 		p->m[i].idx = i;
 		if (nosim)
 			probe_ws_connect(&p->m[i], "no-sign-in");
-		else if (probe_sign_in(&p->m[i], url, argv[3], pw) == -1)
+		else if (probe_sign_in(&p->m[i], url,
+		    strtoull(argv[3], NULL, 10) + i, pw) == -1)
 			return -1;
 	}
 	explicit_bzero(pw, sizeof(pw));
@@ -403,7 +405,7 @@ main(int argc, char **argv)
 	if (!serve && ((argc != 7 && argc != 8) ||
 	    strcmp(argv[1], "run") != 0)) {
 		fprintf(stderr, "usage: evloop_probe serve [CERT KEY]\n"
-		    "       evloop_probe run SIM_URL WS_PORT N SERIAL "
+		    "       evloop_probe run SIM_URL WS_PORT N SERIAL_FIRST "
 		    "PASSWORD_FILE [CA]\n");
 		return 2;
 	}
