@@ -21,10 +21,13 @@ set -u
 SIM=${1:?usage: sim-fleet.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR [pass|negative]}
 DAEMON=${2:?usage}
 MODE=${3:-pass}
-N=3
+# For figures: SIM_FLEET_N daemons, SIM_FLEET_RATE actions/s for
+# SIM_FLEET_DURATION s, SIM_FLEET_PROFILE instead of settings + lid_image;
+# SIM_FLEET_SHOW=1 prints the summary and the sim's log.
+N=${SIM_FLEET_N:-3}
 FIRST=20000001
-RATE=30
-DURATION=3
+RATE=${SIM_FLEET_RATE:-30}
+DURATION=${SIM_FLEET_DURATION:-3}
 GUARD=${GFE_TERM_GUARD:-30}
 command -v jq >/dev/null || { echo "sim-fleet: SKIP: no jq" >&2; exit 77; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/sim-fleet.XXXXXX") || exit 1
@@ -47,7 +50,9 @@ fail() {
 }
 
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
-if [ "$MODE" = negative ]; then
+if [ -n "${SIM_FLEET_PROFILE:-}" ]; then
+	cp "$SIM_FLEET_PROFILE" "$W/profile.jsonl" || exit 1
+elif [ "$MODE" = negative ]; then
 	cat >"$W/profile.jsonl" <<'P'
 # Wrong on purpose: settings completes, so the sim must fail the run.
 {"send": {"action_type": "settings"}, "expect": "settings:failed"}
@@ -158,6 +163,7 @@ else
 		check "daemon $i's sockets" "$(grep -c 'status socket up' "$W/d$i/daemon.log")" 1
 	done
 	# Every machine took part: each got actions.
+	# shellcheck disable=SC2034
 	for i in $(seq 1 $N); do
 		n=$(grep -c -E 'lid_image|settings' "$W/d$i/daemon.log")
 		[ "$n" -gt 0 ] || { echo "FAIL: daemon $i got no action" >&2; FAILS=$((FAILS + 1)); }
