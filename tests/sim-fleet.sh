@@ -169,6 +169,10 @@ else
 		[ "$n" -gt 0 ] || { echo "FAIL: daemon $i got no action" >&2; FAILS=$((FAILS + 1)); }
 	done
 fi
+if grep -q -E 'Sanitizer|runtime error:' "$W/sim.log" "$W"/d*/stderr; then
+	echo "FAIL: $(grep -h -m3 -E 'Sanitizer|runtime error:' "$W/sim.log" "$W"/d*/stderr)" >&2
+	FAILS=$((FAILS + 1))
+fi
 if grep -q -F -f "$W/pw" "$W/sim.log" "$W"/d*/daemon.log; then
 	echo "FAIL: the password reached a log" >&2
 	FAILS=$((FAILS + 1))
