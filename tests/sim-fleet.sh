@@ -2,7 +2,7 @@
 # sim-fleet.sh: gf-cloud-sim serving a fleet, in load mode, against
 # several real daemons (one machine each) on loopback.
 #
-#   sim-fleet.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR [pass|negative]
+#   sim-fleet.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR [pass|negative|csv]
 #
 # pass: 3 daemons with serials S..S+2 sign in; daemon 1 is restarted (a
 # second sign-in and a second socket of machine 1); the load (settings +
@@ -13,6 +13,9 @@
 # violations; daemons 2 and 3 kept their one socket.
 # negative: the profile expects settings:failed; the sim must exit 1
 # and count the violations.
+# csv: as pass, but the machines come from --machines-file, each with a
+# password of its own; first, a CSV with a bad line must be refused (exit
+# 2) with a message naming that line.
 #
 # Synchronisation: the sim prints its port; each daemon's "status socket
 # up" line is awaited with tail -F; no sleeps.
@@ -50,6 +53,31 @@ fail() {
 }
 
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+pw_of() {	# I: machine I's password
+	if [ "$MODE" = csv ]; then
+		printf '%s%02d' "$(head -c 62 "$W/pw")" "$1"
+	else
+		cat "$W/pw"
+	fi
+}
+FLEET=(--machines $N --serial-first $FIRST --password-file "$W/pw")
+if [ "$MODE" = csv ]; then
+	{
+		echo "# serial,password,hostname"
+		for i in $(seq 1 $N); do
+			echo "S$((FIRST + i - 1)),$(pw_of "$i"),gf-$i.test"
+		done
+	} >"$W/fleet.csv"
+	FLEET=(--machines-file "$W/fleet.csv")
+	printf '1,a\n\n3\n' >"$W/bad.csv"
+	printf '{"send": {"action_type": "settings"}}\n' >"$W/one.jsonl"
+	"$SIM" --machines-file "$W/bad.csv" --load "$W/one.jsonl" --rate 1 \
+	    --duration 1 >/dev/null 2>"$W/bad.log"
+	rc=$?
+	[ $rc -eq 2 ] || fail "a bad CSV: exit $rc, not 2"
+	grep -q -F "$W/bad.csv:3: expected serial,password[,hostname]" \
+	    "$W/bad.log" || fail "a bad CSV: no line number: $(cat "$W/bad.log")"
+fi
 if [ -n "${SIM_FLEET_PROFILE:-}" ]; then
 	cp "$SIM_FLEET_PROFILE" "$W/profile.jsonl" || exit 1
 elif [ "$MODE" = negative ]; then
@@ -65,8 +93,7 @@ P
 fi
 
 mkfifo "$W/simport"
-"$SIM" --port 0 --print-port --machines $N --serial-first $FIRST \
-    --password-file "$W/pw" --load "$W/profile.jsonl" --rate $RATE \
+"$SIM" --port 0 --print-port "${FLEET[@]}" --load "$W/profile.jsonl" --rate $RATE \
     --duration $DURATION --grace 10 --ramp 60 --start-after-signins $((N + 1)) \
     --summary-json "$W/summary.json" --secrets "$W/secrets" \
     >"$W/simport" 2>"$W/sim.log" &
@@ -100,7 +127,7 @@ server_url: http://127.0.0.1:$PORT
 status_service_url: ws://127.0.0.1:$PORT
 [MACHINE]
 serial: $((FIRST + i - 1))
-password: $(cat "$W/pw")
+password: $(pw_of "$i")
 [EMULATOR]
 motion_dl_dir: $d/motion
 button_press_delay: 0.2
@@ -173,7 +200,8 @@ if grep -q -E 'Sanitizer|runtime error:' "$W/sim.log" "$W"/d*/stderr; then
 	echo "FAIL: $(grep -h -m3 -E 'Sanitizer|runtime error:' "$W/sim.log" "$W"/d*/stderr)" >&2
 	FAILS=$((FAILS + 1))
 fi
-if grep -q -F -f "$W/pw" "$W/sim.log" "$W"/d*/daemon.log; then
+for i in $(seq 1 $N); do pw_of "$i"; echo; done >"$W/pws"
+if grep -q -F -f "$W/pws" "$W/sim.log" "$W"/d*/daemon.log; then
 	echo "FAIL: the password reached a log" >&2
 	FAILS=$((FAILS + 1))
 fi
