@@ -42,6 +42,7 @@ struct sim_load_action {
 	uint16_t	 step;
 	uint16_t	 nev;		/* events so far */
 	uint8_t		 terminals;
+	uint8_t		 bad;		/* its order was already reported */
 };
 
 struct sim_load_mach {
@@ -269,8 +270,8 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 	size_t k;
 
 	if (a == NULL || a->machine != m->idx) {
-		sim_load_violation(l, "S%s: event %s for action %lld, which "
-		    "the sim never sent it", m->serial, ev, (long long)id);
+		sim_load_violation(l, "S%s: event %s for action %lld, not "
+		    "one the sim sent it", m->serial, ev, (long long)id);
 		return;
 	}
 	st = &l->steps[a->step];
@@ -284,10 +285,12 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 		    "event, %s", m->serial, (long long)id, ev);
 		return;
 	}
-	if (st->events != NULL) {
+	if (st->events != NULL && !a->bad) {
 		want = a->nev < st->nevents ? cJSON_GetArrayItem(st->events,
 		    a->nev) : NULL;
-		if (want == NULL || strcmp(want->valuestring, ev) != 0)
+		/* One report per action: the rest follows from it. */
+		a->bad = want == NULL || strcmp(want->valuestring, ev) != 0;
+		if (a->bad)
 			sim_load_violation(l, "S%s: action %lld (line %d): "
 			    "event #%d is %s, expected %s", m->serial,
 			    (long long)id, st->lineno, a->nev + 1, ev,
@@ -308,7 +311,7 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 		sim_load_violation(l, "S%s: action %lld (line %d) ended %s, "
 		    "expected %s", m->serial, (long long)id, st->lineno, ev,
 		    st->expect);
-	else if (st->events != NULL && a->nev != st->nevents)
+	else if (st->events != NULL && !a->bad && a->nev != st->nevents)
 		sim_load_violation(l, "S%s: action %lld (line %d) ended after "
 		    "%d events, expected %d", m->serial, (long long)id,
 		    st->lineno, a->nev, st->nevents);
