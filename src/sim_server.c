@@ -93,6 +93,7 @@ struct sim_server {
 };
 
 static int			 sim_server_signal;	/* on the loop */
+static const lws_retry_bo_t	 sim_server_no_idle;	/* all zero */
 
 static int64_t
 sim_server_now(const struct sim_server *s)
@@ -935,6 +936,10 @@ sim_server_start(struct sim_server *s)
 	info.protocols = s->protocols;
 	/* HTTP/1.1 only: the machine's libcurl would otherwise pick h2. */
 	info.alpn = "http/1.1";
+	/* No lws validity timer per socket: each one is a sorted-list
+	 * insert, O(sockets), on every frame received.  The machines ping
+	 * us; a dead socket shows as a failed write or a close. */
+	info.retry_and_idle_policy = &sim_server_no_idle;
 	if (strchr(p->listen, ':') == NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (p->tls_cert != NULL) {
