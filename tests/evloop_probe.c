@@ -38,6 +38,8 @@
 
 struct probe;
 
+static const lws_retry_bo_t	probe_no_idle;	/* all zero */
+
 struct probe_machine {
 	struct probe		*p;
 	unsigned		 idx;
@@ -186,6 +188,9 @@ probe_ws_connect(struct probe_machine *m, const char *ws_token)
 	ci.origin = "127.0.0.1";
 	ci.protocol = PROBE_PROTOCOL;
 	ci.opaque_user_data = m;
+	/* No lws validity timer per socket: in lws 4.1 each is a sorted-list
+	 * insert, O(sockets), as the sim found. */
+	ci.retry_and_idle_policy = &probe_no_idle;
 	ci.pwsi = &m->wsi;
 	if (m->p->ca != NULL)
 		ci.ssl_connection = LCCSCF_USE_SSL;
