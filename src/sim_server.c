@@ -85,8 +85,10 @@ struct sim_server {
 	lws_sorted_usec_list_t	 sul_player;
 	lws_sorted_usec_list_t	 sul_global;
 	lws_sorted_usec_list_t	 sul_stop;
-	lws_sorted_usec_list_t	 sul_load;
-	lws_sorted_usec_list_t	 sul_progress;
+	/* The load's timers are libuv's (ms): an lws sul due between two
+	 * ms makes lws spin on its uv timer until it is ripe. */
+	uv_timer_t		 uv_load;
+	uv_timer_t		 uv_progress;
 	int			 stopping;
 	int			 done;
 	int			 sig_seen;
@@ -139,7 +141,7 @@ sim_server_record_ws(struct sim_server *s, const char *event, int code)
 static void	 sim_server_done(struct sim_server *s);
 static void	 sim_server_sul_player(lws_sorted_usec_list_t *sul);
 static void	 sim_server_sul_stop(lws_sorted_usec_list_t *sul);
-static void	 sim_server_sul_load(lws_sorted_usec_list_t *sul);
+static void	 sim_server_load_cb(uv_timer_t *t);
 
 /* The scenario's machine: the fleet's only one. */
 static struct sim_conn *
@@ -167,8 +169,10 @@ sim_server_begin_stop(struct sim_server *s)
 	s->stopping = 1;
 	lws_sul_cancel(&s->sul_player);
 	lws_sul_cancel(&s->sul_global);
-	lws_sul_cancel(&s->sul_load);
-	lws_sul_cancel(&s->sul_progress);
+	if (s->uv_open) {
+		uv_timer_stop(&s->uv_load);
+		uv_timer_stop(&s->uv_progress);
+	}
 	for (i = 0; i < sim_fleet_count(s->fleet); i++)
 		if (s->conns[i].ws != NULL)
 			sim_server_close(s->conns[i].ws);
@@ -617,8 +621,7 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		return r;	/* the context is going */
 	/* A request may end a wait (await_signin), or start a load. */
 	if (s->load != NULL)
-		lws_sul_schedule(s->ctx, 0, &s->sul_load, sim_server_sul_load,
-		    0);
+		uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
 	else if (s->player != NULL)
 		sim_scenario_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
@@ -853,15 +856,23 @@ sim_server_on_signal(uv_signal_t *h, int sig)
 }
 
 static void
+sim_server_close_handles(struct sim_server *s)
+{
+	uv_close((uv_handle_t *)&s->uv_stop, NULL);
+	uv_close((uv_handle_t *)&s->uv_load, NULL);
+	uv_close((uv_handle_t *)&s->uv_progress, NULL);
+	uv_close((uv_handle_t *)&s->uv_sig[0], NULL);
+	uv_close((uv_handle_t *)&s->uv_sig[1], NULL);
+}
+
+static void
 sim_server_stop_cb(uv_timer_t *t)
 {
 	struct sim_server *s = t->data;
 
 	if (s->uv_open) {
 		s->uv_open = 0;
-		uv_close((uv_handle_t *)&s->uv_stop, NULL);
-		uv_close((uv_handle_t *)&s->uv_sig[0], NULL);
-		uv_close((uv_handle_t *)&s->uv_sig[1], NULL);
+		sim_server_close_handles(s);
 	}
 	/* The context goes, its sockets' callbacks run, then the loop
 	 * drains and evloop_run() returns. */
@@ -973,33 +984,28 @@ sim_server_start(struct sim_server *s)
 }
 
 static void
-sim_server_sul_load(lws_sorted_usec_list_t *sul)
+sim_server_load_cb(uv_timer_t *t)
 {
-	struct sim_server *s = (struct sim_server *)(void *)((char *)sul -
-	    offsetof(struct sim_server, sul_load));
+	struct sim_server *s = t->data;
 	int64_t now, next;
 
 	if (s->stopping)
 		return;
 	now = sim_server_now_us(s);
 	next = sim_load_tick(s->load, now);
-	if (next >= 0)
-		lws_sul_schedule(s->ctx, 0, &s->sul_load, sim_server_sul_load,
-		    next > now ? next - now : 0);
+	if (next >= 0)	/* in whole ms, rounded up: never early */
+		uv_timer_start(&s->uv_load, sim_server_load_cb, next > now ?
+		    (uint64_t)(next - now + 999) / 1000 : 0, 0);
 	sim_server_after(s);
 }
 
 static void
-sim_server_sul_progress(lws_sorted_usec_list_t *sul)
+sim_server_progress_cb(uv_timer_t *t)
 {
-	struct sim_server *s = (struct sim_server *)(void *)((char *)sul -
-	    offsetof(struct sim_server, sul_progress));
+	struct sim_server *s = t->data;
 
-	if (s->stopping)
-		return;
-	sim_load_progress(s->load, sim_server_now_us(s), stderr);
-	lws_sul_schedule(s->ctx, 0, &s->sul_progress, sim_server_sul_progress,
-	    LWS_US_PER_SEC);
+	if (!s->stopping)
+		sim_load_progress(s->load, sim_server_now_us(s), stderr);
 }
 
 /* The scenario's player, on the fleet's only machine. */
@@ -1095,12 +1101,15 @@ sim_server_handles(struct sim_server *s)
 	uv_loop_t *loop = evloop_uv(s->ev);
 
 	signal(SIGPIPE, SIG_IGN);
-	if (uv_timer_init(loop, &s->uv_stop) != 0)
+	if (uv_timer_init(loop, &s->uv_stop) != 0 ||
+	    uv_timer_init(loop, &s->uv_load) != 0 ||
+	    uv_timer_init(loop, &s->uv_progress) != 0)
 		return -1;
 	uv_signal_init(loop, &s->uv_sig[0]);
 	uv_signal_init(loop, &s->uv_sig[1]);
 	s->uv_open = 1;
 	s->uv_stop.data = s->uv_sig[0].data = s->uv_sig[1].data = s;
+	s->uv_load.data = s->uv_progress.data = s;
 	if (uv_signal_start(&s->uv_sig[0], sim_server_on_signal, SIGINT) !=
 	    0 || uv_signal_start(&s->uv_sig[1], sim_server_on_signal,
 	    SIGTERM) != 0)
@@ -1145,11 +1154,10 @@ static void
 sim_server_loop(struct sim_server *s)
 {
 	if (s->load != NULL) {
-		lws_sul_schedule(s->ctx, 0, &s->sul_load, sim_server_sul_load,
-		    0);
+		uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
 		if (s->p->load->progress)
-			lws_sul_schedule(s->ctx, 0, &s->sul_progress,
-			    sim_server_sul_progress, LWS_US_PER_SEC);
+			uv_timer_start(&s->uv_progress,
+			    sim_server_progress_cb, 1000, 1000);
 	} else
 		lws_sul_schedule(s->ctx, 0, &s->sul_global,
 		    sim_server_sul_global,
@@ -1192,9 +1200,7 @@ done:
 		if (s.uv_open) {
 			/* A set-up error: nothing ran yet. */
 			s.uv_open = 0;
-			uv_close((uv_handle_t *)&s.uv_stop, NULL);
-			uv_close((uv_handle_t *)&s.uv_sig[0], NULL);
-			uv_close((uv_handle_t *)&s.uv_sig[1], NULL);
+			sim_server_close_handles(&s);
 		}
 		evloop_free(s.ev);
 	}

@@ -7,12 +7,16 @@
 # Passes when the probe saw all N up and tore down cleanly, and the sim's
 # summary says N sign-ins and N machines connected, all at once.
 #
-#   evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N [tls|nosim]]
+#   evloop-fleet.sh GF_CLOUD_SIM EVLOOP_PROBE [N [tls|nosim|load]]
 #
 # With "tls", sign-ins are https and the sockets wss, under a throw-away
 # CA (skipped without openssl).  With "nosim", no sim and no sign-ins:
 # the N sockets alone, opened at once to a second evloop_probe ("serve"),
-# skipped when the descriptor limit is too low for N.
+# skipped when the descriptor limit is too low for N.  With "load", the
+# sim runs a load (settings, EVLOOP_RATE actions/s, default 200, for
+# EVLOOP_DURATION s, default 5) over the N machines, which answer every
+# action at once (EVLOOP_PROBE_ANSWER=1); the sim ends the run itself and
+# its summary must show every action completed, none lost.
 #
 # EVLOOP_WRAP runs the probe under a tool, its report then goes to stderr:
 #   EVLOOP_WRAP='/usr/bin/time -v' evloop-fleet.sh SIM PROBE 1000
@@ -63,12 +67,17 @@ fi
 
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
 # Rate 0: the profile is never played; the sim serves until SIGTERM.
-printf '{"send": {"action_type": "settings"}}\n' >"$W/profile.jsonl"
+RATE=0 DURATION=170
+if [ "$TLS" = load ]; then
+	RATE=${EVLOOP_RATE:-200} DURATION=${EVLOOP_DURATION:-5}
+	export EVLOOP_PROBE_ANSWER=1
+fi
+printf '{"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}\n' >"$W/profile.jsonl"
 mkfifo "$W/simport" "$W/srvport"
 if [ "$TLS" != nosim ]; then
 	"$SIM" --port 0 --print-port --machines "$N" --serial-first "$SERIAL" \
-	    --password-file "$W/pw" --load "$W/profile.jsonl" --rate 0 \
-	    --duration 170 --summary-json "$W/summary.json" "${SIMTLS[@]}" \
+	    --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$RATE" \
+	    --duration "$DURATION" --grace 10 --summary-json "$W/summary.json" "${SIMTLS[@]}" \
 	    >"$W/simport" 2>"$W/sim.log" &
 	SIM_PID=$!
 	read -r -t 10 SIMPORT <"$W/simport" ||
@@ -86,7 +95,8 @@ fi
 ${EVLOOP_WRAP:-} "$PROBE" run "$URL" "$WSPORT" "$N" \
     "$SERIAL" "$W/pw" "${CA[@]}" >"$W/probe.out" 2>"$W/probe.log"
 rc=$?
-kill -TERM $SRV_PID $SIM_PID
+# A load run ends by itself (the probe stopped when the sim closed).
+[ "$TLS" = load ] || kill -TERM $SRV_PID $SIM_PID
 if [ -n "$SRV_PID" ]; then
 	wait "$SRV_PID"; srv_rc=$?
 fi
@@ -114,6 +124,13 @@ else
 	check "machines with a socket to the sim" "$(J .connected)" "$N"
 	check "all up at once" "$(J '.all_up_s != null')" true
 	check "violations" "$(J .violations)" 0
+	if [ "$TLS" = load ]; then
+		SCHED=$(awk -v r="$RATE" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
+		check "actions sent" "$(J .actions_sent)" "$SCHED"
+		check "completed" "$(J .terminals.completed)" "$SCHED"
+		check "lost" "$(J .lost)" 0
+		check "duplicated" "$(J .duplicated)" 0
+	fi
 	[ -n "${EVLOOP_SUMMARY:-}" ] && cp "$W/summary.json" "$EVLOOP_SUMMARY"
 fi
 LOGS=("$W/probe.log")
@@ -135,5 +152,5 @@ fi
 if [ "$TLS" = nosim ]; then
 	echo "evloop-fleet: $N sockets up on one loop"
 else
-	echo "evloop-fleet: $N machines up on one loop, each with its own socket to the sim${TLS:+ ($TLS)}: $(jq -c '{all_up_s, sim}' "$W/summary.json")"
+	echo "evloop-fleet: $N machines up on one loop, each with its own socket to the sim${TLS:+ ($TLS)}: $(jq -c '{all_up_s, actions_sent, lost, latency: .latency_us.terminal, sim}' "$W/summary.json")"
 fi
