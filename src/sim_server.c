@@ -620,9 +620,11 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	if (s->done)
 		return r;	/* the context is going */
 	/* A request may end a wait (await_signin), or start a load. */
-	if (s->load != NULL)
-		uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
-	else if (s->player != NULL)
+	if (s->load != NULL) {
+		/* (Vhosts call back while they are made, before the loop.) */
+		if (s->uv_open)
+			uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
+	} else if (s->player != NULL)
 		sim_scenario_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
 	return r;
