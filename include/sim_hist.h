@@ -20,6 +20,7 @@
 struct sim_hist {
 	uint64_t	 count;
 	int64_t		 min, max;	/* exact, of the values added */
+	int64_t		 sum;		/* of the values added */
 	uint64_t	 n[SIM_HIST_BUCKETS];
 };
 

@@ -40,6 +40,9 @@ struct sim_http_params {
 	int			 tls;		/* URLs are https */
 	struct sim_transcript	*tr;		/* records; secrets */
 	int64_t			(*now_ms)(void *arg);
+	/* GET /metrics: Prometheus text (malloc'ed), or NULL: no such
+	 * path (the hook itself may be NULL). */
+	char			*(*metrics)(void *arg);
 	void			(*violation)(void *arg, const char *why);
 	void			*arg;
 };

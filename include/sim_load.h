@@ -80,6 +80,10 @@ void		 sim_load_stop(struct sim_load *l, int64_t now_us);
 /* The progress line (one a second). */
 void		 sim_load_progress(struct sim_load *l, int64_t now_us,
 		    FILE *fp);
+/* The counters and the terminal latency histogram as Prometheus text
+ * (malloc'ed; NULL when out of memory).  Bucket bounds are 2^k - 1 us,
+ * exact edges of the histogram's own buckets. */
+char		*sim_load_metrics(struct sim_load *l);
 /* Writes the summary (params.summary_json), prints the verdict: 0 the
  * run passed, 1 it did not (the reasons on stderr). */
 int		 sim_load_finish(struct sim_load *l, int64_t now_us);

@@ -17,7 +17,7 @@ sim_hist_init(struct sim_hist *h)
 	size_t i;
 
 	h->count = 0;
-	h->min = h->max = 0;
+	h->min = h->max = h->sum = 0;
 	for (i = 0; i < SIM_HIST_BUCKETS; i++)
 		h->n[i] = 0;
 }
@@ -69,6 +69,7 @@ sim_hist_add(struct sim_hist *h, int64_t v)
 	if (h->count == 0 || v > h->max)
 		h->max = v;
 	h->count++;
+	h->sum += v;
 	h->n[sim_hist_index(v)]++;
 }
 

@@ -57,6 +57,7 @@ enum sim_http_route {
 	ROUTE_SIGNIN,		/* POST /machines/sign_in */
 	ROUTE_UPDATE,		/* GET /update/current */
 	ROUTE_FIRMWARE,		/* GET /update/<package> */
+	ROUTE_METRICS,		/* GET /metrics, load mode */
 	ROUTE_PUT,		/* PUT /upload/<id>?sig= */
 	ROUTE_POST_IMAGE,	/* POST /api/machines/<type>/<id> */
 	ROUTE_PULSE,		/* GET /pulse/<name> */
@@ -733,9 +734,9 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT",
 		"HEAD",
 	};
-	char clen[32], *end;
+	char clen[32], *end, *mtext;
 	char *puri;
-	int m, plen, body_method;
+	int m, plen, body_method, r;
 	unsigned long long cl = 0;
 	int have_cl = 0, chunked;
 
@@ -809,6 +810,14 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		return sim_http_respond(h, wsi, s, 200,
 		    "application/octet-stream", "not a firmware: "
 		    "gf-cloud-sim\n");
+	} else if (m == LWSHUMETH_GET && strcmp(uri, "/metrics") == 0 &&
+	    h->p.metrics != NULL && (mtext = h->p.metrics(h->p.arg)) !=
+	    NULL) {
+		s->route = ROUTE_METRICS;
+		r = sim_http_respond(h, wsi, s, 200, "text/plain; "
+		    "version=0.0.4", mtext);
+		free(mtext);
+		return r;
 	} else if (m == LWSHUMETH_GET && strncmp(uri, "/pulse/", 7) == 0) {
 		s->route = ROUTE_PULSE;
 		return sim_http_get_pulse(h, wsi, s, uri + 7);

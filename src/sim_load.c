@@ -554,6 +554,63 @@ sim_load_progress(struct sim_load *l, int64_t now_us, FILE *fp)
 	l->win_us = now_us;
 }
 
+char *
+sim_load_metrics(struct sim_load *l)
+{
+	const struct sim_hist *h = &l->term;
+	uint64_t cum = 0;
+	size_t i = 0, k;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	fprintf(fp, "# HELP gfsim_machines Machines in the fleet.\n"
+	    "# TYPE gfsim_machines gauge\ngfsim_machines %zu\n"
+	    "# HELP gfsim_machines_connected Machines with a socket now.\n"
+	    "# TYPE gfsim_machines_connected gauge\n"
+	    "gfsim_machines_connected %zu\n"
+	    "# HELP gfsim_actions_sent_total Actions sent.\n"
+	    "# TYPE gfsim_actions_sent_total counter\n"
+	    "gfsim_actions_sent_total %zu\n"
+	    "# HELP gfsim_terminals_total Terminal events by kind.\n"
+	    "# TYPE gfsim_terminals_total counter\n", l->n, l->connected,
+	    l->nact);
+	for (k = 0; k < 3; k++)
+		fprintf(fp, "gfsim_terminals_total{kind=\"%s\"} %llu\n",
+		    sim_load_kinds[k], (unsigned long long)l->terminals[k]);
+	fprintf(fp, "# HELP gfsim_duplicated_total Second terminal events.\n"
+	    "# TYPE gfsim_duplicated_total counter\n"
+	    "gfsim_duplicated_total %llu\n"
+	    "# HELP gfsim_violations_total Protocol violations.\n"
+	    "# TYPE gfsim_violations_total counter\n"
+	    "gfsim_violations_total %llu\n"
+	    "# HELP gfsim_action_latency_microseconds From an action's due "
+	    "time to its terminal event.\n"
+	    "# TYPE gfsim_action_latency_microseconds histogram\n",
+	    (unsigned long long)l->dup, (unsigned long long)l->violations);
+	/* le = 2^k - 1: every bucket up to there lies wholly below. */
+	for (k = SIM_HIST_SUB_BITS; k < SIM_HIST_MAX_BITS; k++) {
+		for (; i < SIM_HIST_BUCKETS && sim_hist_high(i) <
+		    ((int64_t)1 << k); i++)
+			cum += h->n[i];
+		fprintf(fp, "gfsim_action_latency_microseconds_bucket{le=\"%lld"
+		    "\"} %llu\n", (long long)(((int64_t)1 << k) - 1),
+		    (unsigned long long)cum);
+	}
+	fprintf(fp, "gfsim_action_latency_microseconds_bucket{le=\"+Inf\"} "
+	    "%llu\ngfsim_action_latency_microseconds_sum %lld\n"
+	    "gfsim_action_latency_microseconds_count %llu\n",
+	    (unsigned long long)h->count, (long long)h->sum,
+	    (unsigned long long)h->count);
+	if (fclose(fp) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static void
 sim_load_json_hist(FILE *fp, const char *name, const struct sim_hist *h)
 {

@@ -483,6 +483,14 @@ sim_server_op_signins(void *arg, int status)
 	return sim_http_signins(s->http, status);
 }
 
+static char *
+sim_server_metrics(void *arg)
+{
+	struct sim_server *s = arg;
+
+	return s->load != NULL ? sim_load_metrics(s->load) : NULL;
+}
+
 static int
 sim_server_load_signins(void *arg)
 {
@@ -1089,6 +1097,7 @@ sim_server_setup(struct sim_server *s)
 	hp.tr = s->tr;
 	hp.now_ms = sim_server_now_cb;
 	hp.violation = sim_server_violation;
+	hp.metrics = sim_server_metrics;
 	hp.arg = s;
 	if ((s->http = sim_http_new(&hp)) == NULL)
 		return -1;

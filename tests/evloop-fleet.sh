@@ -95,6 +95,11 @@ fi
 ${EVLOOP_WRAP:-} "$PROBE" run "$URL" "$WSPORT" "$N" \
     "$SERIAL" "$W/pw" "${CA[@]}" >"$W/probe.out" 2>"$W/probe.log"
 rc=$?
+# The sim's /metrics (Prometheus text), scraped while it still serves.
+if [ -n "$SIM_PID" ] && [ "$TLS" != load ] && command -v curl >/dev/null; then
+	curl -sS -f ${CA:+--cacert "${CA[0]}"} "$URL/metrics" >"$W/metrics" 2>&1 ||
+	    echo "curl failed" >>"$W/metrics"
+fi
 # A load run ends by itself (the probe stopped when the sim closed).
 [ "$TLS" = load ] || kill -TERM $SRV_PID $SIM_PID
 if [ -n "$SRV_PID" ]; then
@@ -124,6 +129,11 @@ else
 	check "machines with a socket to the sim" "$(J .connected)" "$N"
 	check "all up at once" "$(J '.all_up_s != null')" true
 	check "violations" "$(J .violations)" 0
+	if [ -f "$W/metrics" ]; then
+		check "/metrics: machines" "$(grep '^gfsim_machines ' "$W/metrics")" "gfsim_machines $N"
+		check "/metrics: latency count" "$(grep '^gfsim_action_latency_microseconds_count ' "$W/metrics")" \
+		    "gfsim_action_latency_microseconds_count 0"
+	fi
 	if [ "$TLS" = load ]; then
 		SCHED=$(awk -v r="$RATE" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
 		check "actions sent" "$(J .actions_sent)" "$SCHED"

@@ -52,6 +52,21 @@ struct test_case {
 #define OK1	{ 1, EV(A1, "32", "settings:completed"), 3000 }
 #define END	{ -1, NULL, 0 }
 
+/* What /metrics says after the first case: latencies 3000 and 2000 us
+ * (due at 0 and 1 ms, both answered at 3 ms). */
+static const char *const metrics0[] = {
+	"gfsim_machines_connected 2\n",
+	"gfsim_actions_sent_total 2\n",
+	"gfsim_terminals_total{kind=\"completed\"} 2\n",
+	"gfsim_action_latency_microseconds_bucket{le=\"1023\"} 0\n",
+	"gfsim_action_latency_microseconds_bucket{le=\"2047\"} 1\n",
+	"gfsim_action_latency_microseconds_bucket{le=\"4095\"} 2\n",
+	"gfsim_action_latency_microseconds_bucket{le=\"+Inf\"} 2\n",
+	"gfsim_action_latency_microseconds_sum 5000\n",
+	"gfsim_action_latency_microseconds_count 2\n",
+	NULL
+};
+
 static const struct test_case cases[] = {
 	{ "both answered", SETTINGS, 0, { OK0, OK1, END }, 0, 0, 0, 0, 2 },
 	{ "one lost", SETTINGS, 0, { OK0, END }, 1, 1, 0, 0, 2 },
@@ -158,7 +173,8 @@ summary_int(const char *path, const char *key)
 }
 
 static void
-run_case(const struct test_case *tc, const char *summary)
+run_case(const struct test_case *tc, const char *summary,
+    const char *const *metrics)
 {
 	struct sim_load_params p;
 	struct sim_load_ops ops;
@@ -207,6 +223,15 @@ run_case(const struct test_case *tc, const char *summary)
 	for (i = 0; tc->rx[i].m != -1; i++)
 		sim_load_rx(l, sim_fleet_machine(fl, (size_t)tc->rx[i].m),
 		    tc->rx[i].text, strlen(tc->rx[i].text), tc->rx[i].at_us);
+	for (i = 0; metrics != NULL && metrics[i] != NULL; i++) {
+		char *mt = sim_load_metrics(l);
+
+		assert_non_null(mt);
+		if (strstr(mt, metrics[i]) == NULL)
+			fail_msg("%s: no \"%s\" in:\n%s", tc->name,
+			    metrics[i], mt);
+		free(mt);
+	}
 	sim_load_stop(l, 5000);
 	rc = sim_load_finish(l, 5000);
 	if (rc != tc->rc || summary_int(summary, "lost") != tc->lost ||
@@ -232,7 +257,7 @@ test_cases(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/summary.json", dir);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(&cases[i], path);
+		run_case(&cases[i], path, i == 0 ? metrics0 : NULL);
 	unlink(path);
 	rmdir(dir);
 }
