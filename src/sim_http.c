@@ -722,8 +722,41 @@ sim_http_continue(struct lws *wsi)
 	return 0;
 }
 
+/* GET /metrics: 0 when answered (load mode), -1 when the sim has none. */
+static int
+sim_http_metrics(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
+{
+	char *text;
+
+	if (h->p.metrics == NULL || (text = h->p.metrics(h->p.arg)) == NULL)
+		return -1;
+	s->route = ROUTE_METRICS;
+	sim_http_respond(h, wsi, s, 200, "text/plain; version=0.0.4", text);
+	free(text);
+	return 0;
+}
+
 static int	 sim_http_finish(struct sim_http *, struct lws *,
 		    struct sim_http_sess *);
+
+/* The Content-Length header (its text in clen): 1 when there is one,
+ * its value in *cl (ULLONG_MAX when it is not a number). */
+static int
+sim_http_clen(struct lws *wsi, char *clen, size_t len,
+    unsigned long long *cl)
+{
+	char *end;
+
+	*cl = 0;
+	if (lws_hdr_copy(wsi, clen, (int)len, WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
+	    0)
+		return 0;
+	errno = 0;
+	*cl = strtoull(clen, &end, 10);
+	if (errno != 0 || *end != '\0' || !isdigit((unsigned char)*clen))
+		*cl = ULLONG_MAX;
+	return 1;
+}
 
 /* LWS_CALLBACK_HTTP: route on the headers; answer now when no body. */
 static int
@@ -734,9 +767,9 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT",
 		"HEAD",
 	};
-	char clen[32], *end, *mtext;
+	char clen[32];
 	char *puri;
-	int m, plen, body_method, r;
+	int m, plen, body_method;
 	unsigned long long cl = 0;
 	int have_cl = 0, chunked;
 
@@ -756,15 +789,7 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		    WSI_TOKEN_HTTP_CONTENT_TYPE);
 	body_method = m == LWSHUMETH_POST || m == LWSHUMETH_PUT;
 
-	if (lws_hdr_copy(wsi, clen, sizeof(clen),
-	    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-		errno = 0;
-		cl = strtoull(clen, &end, 10);
-		if (errno != 0 || *end != '\0' ||
-		    !isdigit((unsigned char)*clen))
-			cl = ULLONG_MAX;
-		have_cl = 1;
-	}
+	have_cl = sim_http_clen(wsi, clen, sizeof(clen), &cl);
 	chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
 	    0;
 	if (have_cl && cl > SIM_HTTP_UPLOAD_MAX) {
@@ -811,13 +836,8 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		    "application/octet-stream", "not a firmware: "
 		    "gf-cloud-sim\n");
 	} else if (m == LWSHUMETH_GET && strcmp(uri, "/metrics") == 0 &&
-	    h->p.metrics != NULL && (mtext = h->p.metrics(h->p.arg)) !=
-	    NULL) {
-		s->route = ROUTE_METRICS;
-		r = sim_http_respond(h, wsi, s, 200, "text/plain; "
-		    "version=0.0.4", mtext);
-		free(mtext);
-		return r;
+	    sim_http_metrics(h, wsi, s) == 0) {
+		return 0;
 	} else if (m == LWSHUMETH_GET && strncmp(uri, "/pulse/", 7) == 0) {
 		s->route = ROUTE_PULSE;
 		return sim_http_get_pulse(h, wsi, s, uri + 7);

@@ -220,105 +220,102 @@ sim_main_load_opt(struct sim_main_opts *o, int ch)
 	}
 }
 
+/* The scenario and server options; 0, 1 not one of them, -1 a bad
+ * value. */
+static int
+sim_main_server_opt(struct sim_main_opts *o, int ch)
+{
+	struct sim_server_params *p = &o->p;
+	long n;
+
+	switch (ch) {
+	case 'l':
+		p->listen = optarg;
+		break;
+	case 'p':
+		if (sim_main_number(optarg, 0, 65535, &n) == -1) {
+			fprintf(stderr, "gf-cloud-sim: --port %s: not a port\n",
+			    optarg);
+			return -1;
+		}
+		p->port = (int)n;
+		break;
+	case 's':
+		o->serial_first = optarg;
+		break;
+	case 'P':
+		if (strlen(optarg) > SIM_PASSWORD_MAX) {
+			fprintf(stderr, "gf-cloud-sim: --password: too long\n");
+			return -1;
+		}
+		snprintf(o->password, sizeof(o->password), "%s", optarg);
+		break;
+	case 'F':
+		o->password_file = optarg;
+		break;
+	case 'S':
+		o->scenario = optarg;
+		break;
+	case 'T':
+		if (sim_main_number(optarg, 1, 86400, &n) == -1) {
+			fprintf(stderr, "gf-cloud-sim: --timeout %s: 1 to 86400 "
+			    "seconds\n", optarg);
+			return -1;
+		}
+		p->timeout_secs = (int)n;
+		break;
+	default:
+		return 1;
+	}
+	return 0;
+}
+
+/* Options that name a file or set a flag; 0, or 1 not one of them. */
+static int
+sim_main_path_opt(struct sim_main_opts *o, int ch)
+{
+	struct sim_server_params *p = &o->p;
+
+	switch (ch) {
+	case 't': p->transcript = optarg; break;
+	case 'd': p->pulse_dir = optarg; break;
+	case 'u': p->upload_dir = optarg; break;
+	case 'c': p->tls_cert = optarg; break;
+	case 'k': p->tls_key = optarg; break;
+	case 'x': p->secrets = optarg; break;
+	case 'y': p->summary = optarg; break;
+	case 'L': p->latency = optarg; break;
+	case 'M': p->machine_pid_file = optarg; break;
+	case 'm': p->machine_memory = optarg; break;
+	case 'n': p->print_port = 1; break;
+	case 'C': o->print_config = 1; break;
+	case 'v': p->verbose = 1; break;
+	default: return 1;
+	}
+	return 0;
+}
+
 /* 0 go on, 1 exit 0 (help), 2 a usage error. */
 static int
 sim_main_opts(struct sim_main_opts *o, int argc, char *argv[])
 {
-	struct sim_server_params *p = &o->p;
 	int ch, r;
-	long n;
 
 	while ((ch = getopt_long(argc, argv, "h", sim_main_longopts, NULL)) !=
 	    -1) {
-		if ((r = sim_main_load_opt(o, ch)) != 1) {
-			if (r == -1)
-				return 2;
+		if ((r = sim_main_load_opt(o, ch)) == 1 &&
+		    (r = sim_main_server_opt(o, ch)) == 1)
+			r = sim_main_path_opt(o, ch);
+		if (r == -1)
+			return 2;
+		if (r == 0)
 			continue;
-		}
-		switch (ch) {
-		case 'l':
-			p->listen = optarg;
-			break;
-		case 'p':
-			if (sim_main_number(optarg, 0, 65535, &n) == -1) {
-				fprintf(stderr, "gf-cloud-sim: --port %s: not "
-				    "a port\n", optarg);
-				return 2;
-			}
-			p->port = (int)n;
-			break;
-		case 's':
-			o->serial_first = optarg;
-			break;
-		case 'P':
-			if (strlen(optarg) > SIM_PASSWORD_MAX) {
-				fprintf(stderr, "gf-cloud-sim: --password: "
-				    "too long\n");
-				return 2;
-			}
-			snprintf(o->password, sizeof(o->password), "%s",
-			    optarg);
-			break;
-		case 'F':
-			o->password_file = optarg;
-			break;
-		case 'S':
-			o->scenario = optarg;
-			break;
-		case 't':
-			p->transcript = optarg;
-			break;
-		case 'd':
-			p->pulse_dir = optarg;
-			break;
-		case 'u':
-			p->upload_dir = optarg;
-			break;
-		case 'c':
-			p->tls_cert = optarg;
-			break;
-		case 'k':
-			p->tls_key = optarg;
-			break;
-		case 'T':
-			if (sim_main_number(optarg, 1, 86400, &n) == -1) {
-				fprintf(stderr, "gf-cloud-sim: --timeout %s: "
-				    "1 to 86400 seconds\n", optarg);
-				return 2;
-			}
-			p->timeout_secs = (int)n;
-			break;
-		case 'x':
-			p->secrets = optarg;
-			break;
-		case 'y':
-			p->summary = optarg;
-			break;
-		case 'L':
-			p->latency = optarg;
-			break;
-		case 'M':
-			p->machine_pid_file = optarg;
-			break;
-		case 'm':
-			p->machine_memory = optarg;
-			break;
-		case 'n':
-			p->print_port = 1;
-			break;
-		case 'C':
-			o->print_config = 1;
-			break;
-		case 'v':
-			p->verbose = 1;
-			break;
-		case 'h':
+		if (ch == 'h') {
 			sim_main_usage(stdout);
 			return 1;
-		default:
-			sim_main_usage(stderr);
-			return 2;
 		}
+		sim_main_usage(stderr);
+		return 2;
 	}
 	if (optind != argc) {
 		sim_main_usage(stderr);
