@@ -81,10 +81,8 @@ fi
 if [ -n "${SIM_FLEET_PROFILE:-}" ]; then
 	cp "$SIM_FLEET_PROFILE" "$W/profile.jsonl" || exit 1
 elif [ "$MODE" = negative ]; then
-	cat >"$W/profile.jsonl" <<'P'
-# Wrong on purpose: settings completes, so the sim must fail the run.
-{"send": {"action_type": "settings"}, "expect": "settings:failed"}
-P
+	cp "$(dirname "$0")/scenarios/negative/load-wrong-terminal.jsonl" \
+	    "$W/profile.jsonl" || exit 1
 else
 	cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
