@@ -102,6 +102,38 @@ puls_trace_free(struct puls_trace *t)
 	t->nv = t->capv = t->nzm = t->capzm = t->nseen = 0;
 }
 
+void
+puls_trace_keep(struct puls_trace *t, size_t keep, puls_trace_full *full,
+    void *arg)
+{
+	t->keep = keep;
+	t->full = full;
+	t->full_arg = arg;
+}
+
+/* The budget is reached: once, the caller's say, then a batch again. */
+static int
+puls_trace_full_now(struct puls_trace *t)
+{
+	puls_trace_full *full = t->full;
+	struct puls_vertex *nv;
+
+	t->full = NULL;
+	if (full(t->full_arg, t) == -1) {
+		t->oom = 1;
+		return -1;
+	}
+	if (t->sink == NULL)
+		return 0;	/* kept: memory is the caller's choice */
+	puls_trace_flush(t);
+	if (t->capv > PULS_SINK_BATCH &&
+	    (nv = realloc(t->v, PULS_SINK_BATCH * sizeof(*nv))) != NULL) {
+		t->v = nv;
+		t->capv = PULS_SINK_BATCH;
+	}
+	return 0;
+}
+
 static int
 puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
     int move)
@@ -123,6 +155,8 @@ puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
 	t->v[t->nv].cut = cut;
 	t->v[t->nv].move = move;
 	t->nv++;
+	if (t->sink == NULL && t->full != NULL && t->nv >= t->keep)
+		return puls_trace_full_now(t);
 	if (t->sink != NULL && t->nv >= PULS_SINK_BATCH)
 		puls_trace_flush(t);
 	return 0;
