@@ -87,6 +87,10 @@ struct puls_trace {
 	int64_t		 lx, ly;	/* last sample inside the sleeve */
 	int64_t		 sx, sy;	/* the last sample */
 	double		 theta0, lo, hi;	/* radians, lo/hi from theta0 */
+	int		 axis;		/* the aim runs along an axis: 1-4 */
+	double		 pend;		/* steps: farthest sample on that ray
+					 * not yet in lo/hi (0: none) */
+	int		 eager;		/* every sample's angles at once */
 };
 
 /* path: record the toolpath, simplified to within tol steps; segments
