@@ -349,7 +349,9 @@ gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
 	int fd, rc;
 
 	*more = 0;
+	/* stat() first: opening a FIFO to look would lose its writer. */
 	if (strcmp(name, "-") == 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2 ||
+	    stat(name, &sb) == -1 || !S_ISREG(sb.st_mode) ||
 	    (fd = open(name, O_RDONLY | O_CLOEXEC)) == -1)
 		return gfp_read(in, name, t, stderr);
 	rc = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
@@ -892,9 +894,9 @@ gfp_suffix(const char *s, const char *suffix)
  * GFP_RENDER_KEEP (4 MiB); past that (a dithered engraving), the
  * picture is opened from a first pass, the vectorised scan, for the
  * extents that set the view, and the toolpath is drawn as it comes, so
- * memory stays the picture's whatever the job (issue 12).  stdin cannot
- * be read twice, and an SVG grows with the vertices anyway: they keep
- * every vertex.
+ * memory stays the picture's whatever the job (issue 12).  stdin, a
+ * pipe or a FIFO cannot be read twice, and an SVG grows with the
+ * vertices anyway: they keep every vertex.
  */
 #define GFP_RENDER_KEEP	(1U << 18)	/* vertices */
 
@@ -974,7 +976,7 @@ gfp_render(int argc, char **argv)
 	struct gfp_render_ctx ctx;
 	uint64_t more = 0;
 	uint32_t stfr = 0;
-	int ch, svg, rc = GFP_BAD;
+	int ch, svg, reg, rc = GFP_BAD;
 
 	while ((ch = getopt_long(argc, argv, "o:w:f:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1021,10 +1023,12 @@ gfp_render(int argc, char **argv)
 	ctx.name = argv[optind];
 	ctx.out = out;
 	ctx.width = (int)width;
-	if (!svg && strcmp(argv[optind], "-") != 0 && gfp_render_keep() > 0)
+	reg = strcmp(argv[optind], "-") != 0 && stat(argv[optind], &sb) == 0 &&
+	    S_ISREG(sb.st_mode);
+	/* Only a regular file can be read again (not a pipe, a FIFO). */
+	if (!svg && reg && gfp_render_keep() > 0)
 		puls_trace_keep(&t, gfp_render_keep(), gfp_render_full, &ctx);
-	gfp_progress_start(stat(argv[optind], &sb) == 0 &&
-	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
+	gfp_progress_start(reg ? (uint64_t)sb.st_size : 0);
 	if (gfp_read_split(&in, argv[optind], &t, &more) == -1 || ctx.failed)
 		goto done;
 	puls_trace_flush(&t);
