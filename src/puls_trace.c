@@ -941,6 +941,75 @@ puls_walk_events16(const struct puls_trace *t, __m128i c, int64_t tt,
 }
 #endif
 
+#ifdef __SSE2__
+/*
+ * A raster line in one go: when the sleeve is aimed along an axis, the
+ * head is on that ray past its last sample, and every byte of c only
+ * steps forward along it with the run's laser (or idles), its samples
+ * fall every tt steps and all take puls_trace_sample()'s axis path, so
+ * the last one is all that remains of them (pend is a max, and d grows;
+ * a tol past 1e9, tt short of it, is never reached in 16 steps).
+ * 1: done, the head moved by the 16 bytes' sum (ox, oy); 0: not such a
+ * block, nothing changed.
+ */
+static inline int
+puls_walk_ray16(struct puls_trace *t, __m128i c, __m128i ox, __m128i oy,
+    int64_t tt)
+{
+	static const uint8_t vfwd[5] = { 0, 0x01, 0x03, 0x0c, 0x04 };
+	__m128i m, fwd, idle, same, le;
+	int64_t *pos, s, a, sg, end, k, d;
+	int xa;
+
+	if (t->axis == 0 || !t->have_dir || t->eager || t->lo > 0 ||
+	    t->hi < 0)
+		return 0;
+	xa = t->axis <= 2;
+	sg = t->axis == 1 || t->axis == 3 ? 1 : -1;
+	/* On the ray (the other coordinate the anchor's) and past its
+	 * last sample, itself on the ray or the anchor. */
+	if (xa ? t->y != t->ay || t->sy != t->ay :
+	    t->x != t->ax || t->sx != t->ax)
+		return 0;
+	pos = xa ? &t->x : &t->y;
+	s = xa ? t->sx : t->sy;
+	a = xa ? t->ax : t->ay;
+	if (sg * (s - a) < 0)
+		return 0;
+	/* Every byte exactly the forward step but for the laser bit, with
+	 * the run's laser; or idle: 0 but for the laser bit, or a power
+	 * byte.  (Other bytes that do not move are left to the walk.) */
+	m = _mm_and_si128(c, _mm_set1_epi8((char)0xef));
+	fwd = _mm_cmpeq_epi8(m, _mm_set1_epi8((char)vfwd[t->axis]));
+	idle = _mm_or_si128(_mm_cmpeq_epi8(m, _mm_setzero_si128()),
+	    _mm_cmplt_epi8(c, _mm_setzero_si128()));
+	le = _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8(0x10)),
+	    _mm_set1_epi8(0x10));
+	same = _mm_xor_si128(le, _mm_set1_epi8((char)-(t->cut == 0)));
+	if (_mm_movemask_epi8(_mm_or_si128(_mm_and_si128(fwd, same),
+	    idle)) != 0xffff)
+		return 0;
+	end = *pos + (int8_t)(_mm_extract_epi16(xa ? ox : oy, 7) >> 8);
+	*pos = end;
+	if (sg * (end - s) < tt)
+		return 1;	/* no sample: within reach still */
+	k = sg * (end - s) / tt;
+	s += sg * k * tt;
+	d = sg * (s - a);	/* > 0: past the anchor */
+	if ((double)d > t->tol && (double)d > t->pend)
+		t->pend = (double)d;
+	if (xa)
+		t->sx = t->lx = s;
+	else
+		t->sy = t->ly = s;
+	if (xa)
+		t->ly = t->sy;
+	else
+		t->lx = t->sx;
+	return 1;
+}
+#endif
+
 /*
  * The toolpath alone, from the position before body.  The same as
  * puls_trace_walk1() on every byte (tested), but 16 bytes where nothing
@@ -954,7 +1023,7 @@ puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 #ifdef __SSE2__
 	int8_t sx[16], sy[16];
 	int64_t tt = (int64_t)ceil(fmin(t->tol, 1e9));	/* llabs(d) >= tol */
-	__m128i ox, oy;
+	__m128i c, ox, oy;
 	unsigned ev;
 	int e;
 
@@ -964,8 +1033,12 @@ puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 			puls_trace_walk1(t, body[i++]);	/* no open run yet */
 			continue;
 		}
-		ev = puls_walk_events16(t, _mm_loadu_si128((const __m128i *)
-		    (const void *)(body + i)), tt, &ox, &oy);
+		c = _mm_loadu_si128((const __m128i *)(const void *)(body + i));
+		ev = puls_walk_events16(t, c, tt, &ox, &oy);
+		if (ev != 0 && puls_walk_ray16(t, c, ox, oy, tt)) {
+			i += 16;
+			continue;
+		}
 		_mm_storeu_si128((__m128i *)(void *)sx, ox);
 		_mm_storeu_si128((__m128i *)(void *)sy, oy);
 		if (ev == 0) {
