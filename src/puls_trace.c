@@ -949,16 +949,24 @@ puls_walk_events16(const struct puls_trace *t, __m128i c, int64_t tt,
  * fall every tt steps and all take puls_trace_sample()'s axis path, so
  * the last one is all that remains of them (pend is a max, and d grows;
  * a tol past 1e9, tt short of it, is never reached in 16 steps).
- * 1: done, the head moved by the 16 bytes' sum (ox, oy); 0: not such a
- * block, nothing changed.
+ * 1: done, the head moved by its forward steps; 0: not such a block,
+ * nothing changed.  Tried first: cheaper than puls_walk_events16().
  */
 static inline int
-puls_walk_ray16(struct puls_trace *t, __m128i c, __m128i ox, __m128i oy,
-    int64_t tt)
+puls_walk_ray16(struct puls_trace *t, __m128i c, int64_t tt)
 {
-	static const uint8_t vfwd[5] = { 0, 0x01, 0x03, 0x0c, 0x04 };
+#define PULS_REP16(b)	{ b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b }
+	/* Per axis: the bits that must be the step, and the step.  Tables,
+	 * not _mm_set1_epi8(): a byte stored to build a vector stalls. */
+	static const uint8_t tmask[5][16] __attribute__((aligned(16))) = {
+	    PULS_REP16(0), PULS_REP16(0xa7), PULS_REP16(0xa7),
+	    PULS_REP16(0xad), PULS_REP16(0xad) };
+	static const uint8_t tstep[5][16] __attribute__((aligned(16))) = {
+	    PULS_REP16(0), PULS_REP16(0x01), PULS_REP16(0x03),
+	    PULS_REP16(0x0c), PULS_REP16(0x04) };
+#undef PULS_REP16
 	__m128i m, fwd, idle, same, le;
-	int64_t *pos, s, a, sg, end, k, d;
+	int64_t *pos, s, a, sg, end, d;
 	int xa;
 
 	if (t->axis == 0 || !t->have_dir || t->eager || t->lo > 0 ||
@@ -976,25 +984,37 @@ puls_walk_ray16(struct puls_trace *t, __m128i c, __m128i ox, __m128i oy,
 	a = xa ? t->ax : t->ay;
 	if (sg * (s - a) < 0)
 		return 0;
-	/* Every byte exactly the forward step but for the laser bit, with
-	 * the run's laser; or idle: 0 but for the laser bit, or a power
-	 * byte.  (Other bytes that do not move are left to the walk.) */
-	m = _mm_and_si128(c, _mm_set1_epi8((char)0xef));
-	fwd = _mm_cmpeq_epi8(m, _mm_set1_epi8((char)vfwd[t->axis]));
-	idle = _mm_or_si128(_mm_cmpeq_epi8(m, _mm_setzero_si128()),
+	/* Every byte the forward step (PROTOCOL.md 8: the axis's two bits
+	 * that, no step bit of another axis, whatever their direction
+	 * bits) with the run's laser; or idle: no step bit, or a power
+	 * byte. */
+	m = _mm_and_si128(c, _mm_load_si128((const __m128i *)(const void *)
+	    tmask[t->axis]));
+	fwd = _mm_cmpeq_epi8(m, _mm_load_si128((const __m128i *)
+	    (const void *)tstep[t->axis]));
+	idle = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(c,
+	    _mm_set1_epi8((char)0xa5)), _mm_setzero_si128()),
 	    _mm_cmplt_epi8(c, _mm_setzero_si128()));
 	le = _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8(0x10)),
 	    _mm_set1_epi8(0x10));
-	same = _mm_xor_si128(le, _mm_set1_epi8((char)-(t->cut == 0)));
+	same = _mm_xor_si128(le, t->cut ? _mm_setzero_si128() :
+	    _mm_cmpeq_epi8(c, c));
 	if (_mm_movemask_epi8(_mm_or_si128(_mm_and_si128(fwd, same),
 	    idle)) != 0xffff)
 		return 0;
-	end = *pos + (int8_t)(_mm_extract_epi16(xa ? ox : oy, 7) >> 8);
+	/* The steps: a sum of bytes (popcnt is not baseline x86-64). */
+	fwd = _mm_sad_epu8(_mm_and_si128(fwd, _mm_set1_epi8(1)),
+	    _mm_setzero_si128());
+	end = *pos + sg * (_mm_extract_epi16(fwd, 0) +
+	    _mm_extract_epi16(fwd, 4));
 	*pos = end;
 	if (sg * (end - s) < tt)
 		return 1;	/* no sample: within reach still */
-	k = sg * (end - s) / tt;
-	s += sg * k * tt;
+	/* At most 16 steps: a sample or two at the tolerance of a render,
+	 * no division. */
+	do
+		s += sg * tt;
+	while (sg * (end - s) >= tt);
 	d = sg * (s - a);	/* > 0: past the anchor */
 	if ((double)d > t->tol && (double)d > t->pend)
 		t->pend = (double)d;
@@ -1034,11 +1054,11 @@ puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 			continue;
 		}
 		c = _mm_loadu_si128((const __m128i *)(const void *)(body + i));
-		ev = puls_walk_events16(t, c, tt, &ox, &oy);
-		if (ev != 0 && puls_walk_ray16(t, c, ox, oy, tt)) {
+		if (puls_walk_ray16(t, c, tt)) {
 			i += 16;
 			continue;
 		}
+		ev = puls_walk_events16(t, c, tt, &ox, &oy);
 		_mm_storeu_si128((__m128i *)(void *)sx, ox);
 		_mm_storeu_si128((__m128i *)(void *)sy, oy);
 		if (ev == 0) {
