@@ -571,6 +571,8 @@ web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RAW_ADOPT:
 		return -1;	/* no tunnels */
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return -1;	/* no WebSocket: nothing would answer it */
 	case LWS_CALLBACK_HTTP:
 		return web_http(w, wsi, r, in);
 	case LWS_CALLBACK_HTTP_BODY:

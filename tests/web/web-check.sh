@@ -151,6 +151,14 @@ for m in POST PUT DELETE PATCH OPTIONS; do
 	    -d x "$url/api/jobs")
 	[ "$code" = 405 ] || fail "$m /api/jobs: $code, not 405"
 done
+# Nor a WebSocket: an upgraded socket would be answered by nobody and
+# kept open with no time-out (any web page may open one to loopback).
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 3 \
+    -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    -H 'Sec-WebSocket-Version: 13' "$url/" 2>/dev/null)
+[ "$code" != 101 ] || fail "a WebSocket upgrade was accepted"
+[ "$(get /api/status "$out/f")" = 200 ] || fail "no answer after an upgrade"
 head=$(curl -sS -I --max-time 10 "$url/")
 printf '%s\n' "$head" | grep -q -i '^content-length: [1-9]' &&
     printf '%s\n' "$head" | grep -q '^HTTP/1.1 200' ||
