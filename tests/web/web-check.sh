@@ -151,6 +151,18 @@ for m in POST PUT DELETE PATCH OPTIONS; do
 	    -d x "$url/api/jobs")
 	[ "$code" = 405 ] || fail "$m /api/jobs: $code, not 405"
 done
+# A page of another site whose name was rebound to 127.0.0.1 (DNS
+# rebinding) is same-origin with the view and could read the jobs: a Host
+# that is not this loopback address is refused.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+    -H 'Host: rebound.example:80' "$url/api/status")
+[ "$code" = 403 ] || fail "Host: rebound.example: $code, not 403"
+port=${url##*:}
+for h in "localhost:$port" "127.0.0.1:$port" localhost; do
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+	    -H "Host: $h" "$url/api/status")
+	[ "$code" = 200 ] || fail "Host: $h: $code, not 200"
+done
 # Nor a WebSocket: an upgraded socket would be answered by nobody and
 # kept open with no time-out (any web page may open one to loopback).
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 3 \
