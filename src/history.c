@@ -15,6 +15,7 @@
 
 #define HISTORY_NAME_LEN	63	/* chars of an event name kept */
 #define HISTORY_TYPE_LEN	32
+#define HISTORY_GONE_MAX	1024	/* pushed out unended, still counted */
 
 enum history_state { H_RECEIVED, H_RUNNING, H_ENDED };
 
@@ -40,9 +41,20 @@ struct history_entry {
 	struct history_event ev[HISTORY_EVENTS_MAX];
 };
 
+/* What the metrics need of an action pushed out of the ring before its
+ * end (a fleet receives more than HISTORY_MAX meanwhile). */
+struct history_gone {
+	int64_t		 id;
+	char		 type[HISTORY_TYPE_LEN + 1];
+	int64_t		 mono_ms;	/* at receipt; 0: empty slot */
+	int64_t		 first_ms;	/* from receipt, -1: not yet */
+};
+
 static struct {
 	pthread_mutex_t		 mtx;
 	struct history_entry	 e[HISTORY_MAX];
+	struct history_gone	 gone[HISTORY_GONE_MAX];
+	size_t			 gnext;		/* slot the next one takes */
 	size_t			 next;		/* slot the next action takes */
 	uint64_t		 seq;
 	atomic_uint_fast64_t	 version;
@@ -77,6 +89,48 @@ history_changed(void)
 		fn(arg);
 }
 
+static const char *history_terminal(const char *, const char *);
+
+/* Under the lock: h leaves the ring unended. */
+static void
+history_gone_keep(const struct history_entry *h)
+{
+	struct history_gone *g = &history.gone[history.gnext];
+
+	history.gnext = (history.gnext + 1) % HISTORY_GONE_MAX;
+	g->id = h->id;
+	snprintf(g->type, sizeof(g->type), "%s", h->type);
+	g->mono_ms = h->mono_ms != 0 ? h->mono_ms : 1;
+	g->first_ms = h->first_ms;
+}
+
+/* Under the lock: an event of an action no longer in the ring.  Its
+ * terminal is counted (once); 1 when it was one of those. */
+static int
+history_gone_event(int64_t id, const char *name, char *type, size_t tlen,
+    const char **result, int64_t *first, int64_t *ms)
+{
+	struct history_gone *g;
+	size_t i;
+
+	for (i = 0; i < HISTORY_GONE_MAX; i++) {
+		g = &history.gone[i];
+		if (g->mono_ms == 0 || g->id != id)
+			continue;
+		*ms = mono_now_ms() - g->mono_ms;
+		if (g->first_ms == -1)
+			g->first_ms = *ms;
+		else
+			*first = g->first_ms;
+		if ((*result = history_terminal(g->type, name)) != NULL) {
+			snprintf(type, tlen, "%s", g->type);
+			memset(g, 0, sizeof(*g));
+		}
+		return 1;
+	}
+	return 0;
+}
+
 void
 history_received(int64_t id, const char *type)
 {
@@ -90,9 +144,12 @@ history_received(int64_t id, const char *type)
 	}
 	h = &history.e[history.next];
 	history.next = (history.next + 1) % HISTORY_MAX;
-	/* The one pushed out may still run: it leaves the gauge too. */
+	/* The one pushed out may still run: it leaves the gauge too, and
+	 * its end is still counted. */
 	if (h->seq != 0 && h->state == H_RUNNING)
 		metrics_running(-1);
+	if (h->seq != 0 && h->state != H_ENDED)
+		history_gone_keep(h);
 	memset(h, 0, sizeof(*h));
 	h->seq = ++history.seq;
 	h->id = id;
@@ -147,6 +204,14 @@ history_event(int64_t id, const char *name)
 	int64_t ms, first = -1;
 
 	pthread_mutex_lock(&history.mtx);
+	if (name != NULL && history_find(id) == NULL &&
+	    history_gone_event(id, name, type, sizeof(type), &result, &first,
+	    &ms)) {
+		pthread_mutex_unlock(&history.mtx);
+		if (result != NULL)
+			metrics_action_end(type, result, first, ms);
+		return;
+	}
 	if (name == NULL || (h = history_find(id)) == NULL ||
 	    h->state == H_ENDED) {
 		pthread_mutex_unlock(&history.mtx);
@@ -309,6 +374,8 @@ history_reset(void)
 	pthread_mutex_lock(&history.mtx);
 	memset(history.e, 0, sizeof(history.e));
 	history.next = 0;
+	memset(history.gone, 0, sizeof(history.gone));
+	history.gnext = 0;
 	history.seq = 0;
 	history.notify = NULL;
 	history.arg = NULL;

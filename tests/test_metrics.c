@@ -276,6 +276,35 @@ test_history_ring(void **state)
 	cJSON_Delete(arr);
 }
 
+/* An action pushed out of the ring while it runs (more than HISTORY_MAX
+ * received meanwhile: a fleet) still counts when it ends: the metrics
+ * are not the page's ring. */
+static void
+test_history_evicted_counts(void **state)
+{
+	char *t;
+	int64_t id;
+
+	(void)state;
+	metrics_reset();
+	history_reset();
+	history_received(1, "motion");
+	history_started(1);
+	history_event(1, "motion:running");
+	for (id = 2; id <= HISTORY_MAX + 1; id++)
+		history_received(id, "settings");
+	history_event(1, "motion:completed");
+	history_event(1, "motion:completed");	/* once only */
+	assert_int_equal(metrics_actions("motion", "completed"), 1);
+	t = text_now();
+	assert_true(has_line(t, "gfe_action_duration_seconds_count 1"));
+	assert_true(has_line(t, "gfe_action_first_event_seconds_count 1"));
+	assert_true(has_line(t, "gfe_actions_running 0"));
+	free(t);
+	history_reset();
+	metrics_reset();
+}
+
 int
 main(void)
 {
@@ -286,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_machines),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_history_evicted_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
