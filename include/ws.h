@@ -1,6 +1,6 @@
 /*
  * ws: the status WebSocket (libwebsockets, client role), a client vhost on
- * the shared loop (loop.h).  The loop thread makes every lws call; other
+ * the shared loop (evloop.h).  The loop thread makes every lws call; other
  * threads talk to it only through queues and mutex-protected requests,
  * then wake it.
  *
@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-struct loop;
+struct evloop;
 struct queue;
 struct ws;
 
@@ -26,9 +26,10 @@ struct ws_params {
 	int		 ping_timeout_secs;	/* default 10 */
 };
 
-/* Adds the client vhost to loop, before loop_start().  ws_free() only
- * after loop_free(): destroying the context calls back into w. */
-struct ws	*ws_new(struct loop *loop, const struct ws_params *p);
+/* Adds the client vhost to ev's context, before the loop runs.
+ * ws_free() only after evloop_free(): destroying the context calls back
+ * into w. */
+struct ws	*ws_new(struct evloop *ev, const struct ws_params *p);
 void		 ws_free(struct ws *w);
 /* rx, tx: queues owned by the caller; tx's wake hook must be ws_wake. */
 void		 ws_start(struct ws *w, struct queue *rx, struct queue *tx);

@@ -2,8 +2,9 @@
  * emulator: wires the modules together and runs the daemon's life.
  *
  * Threads: main (signals, via sigwaitinfo, so no async-signal-safety
- * puzzles), loop (every lws call: the status socket and the FlashForge
- * listeners), and for the Glowforge: link (sign-in and reconnects),
+ * puzzles), loop (evloop.h: one libuv loop with every lws call on it, the
+ * status socket and the FlashForge listeners; the systemd watchdog is a
+ * uv timer there), and for the Glowforge: link (sign-in and reconnects),
  * dispatch (actions) and at most one job.  Signals are blocked before any
  * thread starts, so only main ever receives them.
  *
@@ -14,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +33,7 @@
 #include "event.h"
 #include "ff_server.h"
 #include "log.h"
-#include "loop.h"
+#include "evloop.h"
 #include "mono.h"
 #include "queue.h"
 #include "sequence.h"
@@ -50,7 +52,17 @@
 
 struct emulator {
 	const struct config	*cf;
-	struct loop		*loop;
+	struct evloop		*ev;
+	pthread_t		 loop;		/* runs ev */
+	int			 loop_started;
+	/* On ev, loop thread only once it runs: the stop request (the one
+	 * cross-thread wake evloop needs) and the systemd watchdog. */
+	uv_async_t		 loop_stop;
+	uv_timer_t		 dog;
+	int			 handles_open;
+	uint64_t		 dog_ms;	/* ms between pings, 0: off */
+	atomic_int		 loop_stop_asked;
+	atomic_int		 loop_failed;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
 	struct seq_table	*seq;
 	struct cloud		*cloud;
@@ -193,6 +205,99 @@ emulator_link(void *arg)
 	return NULL;
 }
 
+/* ---- the loop thread ------------------------------------------------ */
+
+/* A wedged loop stops the pings, and systemd restarts the daemon. */
+static void
+emulator_dog(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void
+emulator_loop_close_handles(struct emulator *e)
+{
+	if (!e->handles_open)
+		return;
+	e->handles_open = 0;
+	uv_close((uv_handle_t *)&e->loop_stop, NULL);
+	uv_timer_stop(&e->dog);
+	uv_close((uv_handle_t *)&e->dog, NULL);
+}
+
+/* On the loop: everything that still needs it (the socket's flush and
+ * close) is done; the context goes, and evloop_run() returns. */
+static void
+emulator_loop_stop_cb(uv_async_t *a)
+{
+	struct emulator *e = a->data;
+
+	emulator_loop_close_handles(e);
+	evloop_stop(e->ev);
+}
+
+static void *
+emulator_loop_thread(void *arg)
+{
+	struct emulator *e = arg;
+
+	if (e->dog_ms > 0)
+		uv_timer_start(&e->dog, emulator_dog, 0, e->dog_ms);
+	if (evloop_run(e->ev) == -1 || !atomic_load(&e->loop_stop_asked)) {
+		/* Nothing can be served any more: stop the daemon rather
+		 * than leave a process that looks alive. */
+		log_errx("the event loop failed; stopping");
+		atomic_store(&e->loop_failed, 1);
+		kill(getpid(), SIGTERM);
+	}
+	return NULL;
+}
+
+static int
+emulator_loop_start(struct emulator *e)
+{
+	uint64_t us = 0;
+
+	/* > 0 only under systemd with WatchdogSec= (and our PID). */
+	if (sd_watchdog_enabled(0, &us) > 0)
+		e->dog_ms = us / 2000 > 0 ? us / 2000 : 1;
+	if (uv_async_init(evloop_uv(e->ev), &e->loop_stop,
+	    emulator_loop_stop_cb) != 0 ||
+	    uv_timer_init(evloop_uv(e->ev), &e->dog) != 0) {
+		log_warnx("cannot set up the event loop's handles");
+		return -1;
+	}
+	e->loop_stop.data = e;
+	e->handles_open = 1;
+	if (pthread_create(&e->loop, NULL, emulator_loop_thread, e) != 0) {
+		log_warnx("cannot start the event loop thread");
+		return -1;
+	}
+	e->loop_started = 1;
+	return 0;
+}
+
+/* Stops the loop (joins its thread) and frees it. */
+static void
+emulator_loop_free(struct emulator *e)
+{
+	if (e->ev == NULL)
+		return;
+	if (e->loop_started) {
+		atomic_store(&e->loop_stop_asked, 1);
+		uv_async_send(&e->loop_stop);
+		pthread_join(e->loop, NULL);
+		e->loop_started = 0;
+	} else {
+		/* Never ran: nothing else touches it from here. */
+		emulator_loop_close_handles(e);
+		evloop_stop(e->ev);
+	}
+	evloop_free(e->ev);
+	e->ev = NULL;
+}
+
 /* The Glowforge: HTTP client, status socket, queues, dispatcher, link. */
 static int
 emulator_glowforge_up(struct emulator *e)
@@ -220,7 +325,7 @@ emulator_glowforge_up(struct emulator *e)
 	wp.ca_file = cf->ca_file;
 	wp.user_agent = ua;
 	wp.origin = "http://status.glowforge.com";
-	if ((e->ws = ws_new(e->loop, &wp)) == NULL)
+	if ((e->ws = ws_new(e->ev, &wp)) == NULL)
 		return -1;
 	e->rx = queue_new(EMULATOR_QUEUE_MAX, EMULATOR_RX_BYTES, NULL, NULL);
 	/* Ours, small frames: bounded by count alone. */
@@ -244,13 +349,13 @@ emulator_up(struct emulator *e, const struct config *cf)
 	e->cf = cf;
 	pthread_mutex_init(&e->mtx, NULL);
 	mono_cond_init(&e->cond);
-	if ((e->loop = loop_new()) == NULL)
+	if ((e->ev = evloop_new(e, 0)) == NULL)
 		return -1;
 	if (cf->glowforge && emulator_glowforge_up(e) == -1)
 		return -1;
-	if (cf->ff_enabled && (e->ff = ff_server_new(e->loop, cf)) == NULL)
+	if (cf->ff_enabled && (e->ff = ff_server_new(e->ev, cf)) == NULL)
 		return -1;
-	if (loop_start(e->loop) == -1)
+	if (emulator_loop_start(e) == -1)
 		return -1;
 	if (cf->glowforge) {
 		if (pthread_create(&e->link, NULL, emulator_link, e) != 0) {
@@ -285,10 +390,8 @@ emulator_down(struct emulator *e)
 		pthread_join(e->link, NULL);
 	if (e->tx != NULL && queue_len(e->tx) > 0)
 		log_warnx("%zu frames not sent at shutdown", queue_len(e->tx));
-	if (e->loop != NULL)
-		loop_stop(e->loop);
 	/* Destroying the context calls back into ws and ff: they go after. */
-	loop_free(e->loop);
+	emulator_loop_free(e);
 	ff_server_free(e->ff);
 	dispatch_free(e->dispatch);
 	ws_free(e->ws);
@@ -387,7 +490,7 @@ emulator_run(struct config *cf, int foreground, int verbose)
 		    "SIGTERM");
 		break;
 	}
-	ret = e.loop != NULL && loop_failed(e.loop) ? 1 : 0;
+	ret = atomic_load(&e.loop_failed) ? 1 : 0;
 stop:
 	if (e.ws != NULL)
 		ws_quiet(e.ws);

@@ -1,8 +1,10 @@
 /*
- * ws: the status WebSocket.  See loop.h for the threading rule: the loop
- * thread makes every lws call; other threads set a request under w->mtx
- * and wake the loop.  LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs on the
- * loop thread and acts on the request.
+ * ws: the status WebSocket.  The threading rule: the loop thread makes
+ * every lws call; other threads set a request under w->mtx and wake the
+ * loop with lws_cancel_service(), which lws 4.1.6 implements as a write
+ * to its event pipe, watched by a uv_poll on the libuv loop too.
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs on the loop thread and acts
+ * on the request.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,7 +19,7 @@
 
 #include "frame.h"
 #include "log.h"
-#include "loop.h"
+#include "evloop.h"
 #include "mono.h"
 #include "queue.h"
 #include "trust.h"
@@ -45,7 +47,7 @@ struct ws {
 	int			 roots_loaded;	/* trust_dir went in */
 
 	struct queue		*rx, *tx;	/* the caller's */
-	struct loop		*loop;		/* the caller's */
+	struct lws_context	*ctx;		/* the caller's evloop's */
 	struct lws_vhost	*vh;		/* this machine's client vhost */
 	struct lws		*wsi;		/* loop thread only */
 	lws_sorted_usec_list_t	 sul_stop;	/* loop thread only */
@@ -174,6 +176,28 @@ ws_write_one(struct ws *w, struct lws *wsi)
 
 static void ws_connect(struct ws *w, char *token);
 
+/*
+ * The close frame by hand: on the libuv loop, lws 4.1.6 closed the socket
+ * without the frame lws_close_reason() asked for, right after reading a
+ * too-large message (seen with strace: no send, then close()).  Nothing
+ * is left unread (the message was drained to its end), so the frame
+ * leaves before the FIN.
+ */
+static void
+ws_close_1009(struct lws *wsi)
+{
+	unsigned char buf[LWS_PRE + 2 + 9];
+
+	buf[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE >> 8);
+	buf[LWS_PRE + 1] =
+	    (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE & 0xff);
+	memcpy(buf + LWS_PRE + 2, "too large", 9);
+	/* 4: lws' LWS_WRITE_CLOSE, which its public header leaves to
+	 * lws_close_reason(); lws_write() still frames and masks it. */
+	if (lws_write(wsi, buf + LWS_PRE, 11, (enum lws_write_protocol)4) < 11)
+		log_warnx("the 1009 close frame was not sent");
+}
+
 static void
 ws_stop_timeout(lws_sorted_usec_list_t *sul)
 {
@@ -219,7 +243,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			/* A silent link must not hold the loop past the
 			 * deadline: the timer wakes lws_service(). */
 			w->stop_armed = 1;
-			lws_sul_schedule(loop_context(w->loop), 0, &w->sul_stop,
+			lws_sul_schedule(w->ctx, 0, &w->sul_stop,
 			    ws_stop_timeout, (lws_usec_t)(w->stop_deadline -
 			    mono_now_ms() + 1) * LWS_US_PER_MS);
 		}
@@ -326,8 +350,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (w->close_1009) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			    (unsigned char *)"too large", 9);
+			ws_close_1009(wsi);
 			return -1;
 		}
 		pthread_mutex_lock(&w->mtx);
@@ -369,7 +392,7 @@ ws_connect(struct ws *w, char *token)
 		goto fail;
 	}
 	memset(&ci, 0, sizeof(ci));
-	ci.context = loop_context(w->loop);
+	ci.context = w->ctx;
 	ci.vhost = w->vh;
 	ci.address = w->host;
 	ci.port = w->port;
@@ -400,7 +423,7 @@ fail:
 }
 
 struct ws *
-ws_new(struct loop *loop, const struct ws_params *p)
+ws_new(struct evloop *ev, const struct ws_params *p)
 {
 	struct lws_context_creation_info info;
 	const char *prot, *ads, *path;
@@ -410,7 +433,7 @@ ws_new(struct loop *loop, const struct ws_params *p)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	w->loop = loop;
+	w->ctx = evloop_lws(ev);
 	pthread_mutex_init(&w->mtx, NULL);
 	mono_cond_init(&w->cond);	/* ws_stop() waits on a deadline */
 	/* Copies of every string: the caller's may not outlive this call. */
@@ -481,7 +504,7 @@ ws_new(struct loop *loop, const struct ws_params *p)
 		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
-	if ((w->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
+	if ((w->vh = lws_create_vhost(w->ctx, &info)) == NULL) {
 		log_warnx("cannot create the status socket's vhost");
 		goto fail;
 	}
@@ -541,7 +564,7 @@ ws_open(struct ws *w, const char *token)
 	}
 	w->token = copy;
 	w->state = WS_PENDING;
-	loop_wake(w->loop);
+	lws_cancel_service(w->ctx);
 	pthread_mutex_unlock(&w->mtx);
 	return 0;
 }
@@ -576,7 +599,7 @@ ws_wake(void *arg)
 	struct ws *w = arg;
 
 	/* The loop outlives every producer of tx (see emulator.c). */
-	loop_wake(w->loop);
+	lws_cancel_service(w->ctx);
 }
 
 void
@@ -597,9 +620,9 @@ ws_stop(struct ws *w, int timeout_ms)
 	w->stopping = 1;
 	w->stop_deadline = mono_now_ms() + timeout_ms;
 	pthread_mutex_unlock(&w->mtx);
-	loop_wake(w->loop);
+	lws_cancel_service(w->ctx);
 	/* The loop closes the socket by the deadline (sul_stop); the margin
-	 * only covers a loop that died, which loop_free() cleans up after. */
+	 * only covers a loop that died, which evloop_free() cleans up after. */
 	mono_deadline(&ts, timeout_ms + 500);
 	pthread_mutex_lock(&w->mtx);
 	while (w->state != WS_IDLE && rc != ETIMEDOUT)
