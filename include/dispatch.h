@@ -1,9 +1,10 @@
 /*
- * dispatch: the action dispatcher.  Its thread takes lines from the rx
- * queue, validates them (frame.h), and runs each ready action as a job on a
- * job thread, one job at a time, following its sequence (sequence.h) and
- * queueing events on tx.  A "cancelled" for the running job's id ends it
- * with "{type}:cancelled"; an action arriving while a job runs is not started.
+ * dispatch: the action dispatcher of one machine, on its loop (evloop.h).
+ * Received lines come in through dispatch_line(); each is validated
+ * (frame.h), and each ready action runs as a job, a step runner following
+ * its sequence (sequence.h) and queueing events on tx.  A "cancelled" for
+ * the running job's id ends it with "{type}:cancelled"; an action arriving
+ * while its lane is busy is not started.  Every call on the loop thread.
  */
 #ifndef GFE_DISPATCH_H
 #define GFE_DISPATCH_H
@@ -16,21 +17,27 @@
 
 struct config;
 struct cloud;
+struct evloop;
 struct queue;
 struct seq_table;
 struct dispatch;
 
+/* Transfers run on ev's curl multi through cloud; tx is the caller's. */
 struct dispatch	*dispatch_new(const struct config *cf, struct cloud *cloud,
-		    const struct seq_table *seq, struct queue *rx,
+		    const struct seq_table *seq, struct evloop *ev,
 		    struct queue *tx);
+/* After dispatch_stop()'s idle, once the loop ran the closes. */
 void		 dispatch_free(struct dispatch *d);
-int		 dispatch_start(struct dispatch *d);
-/* One received line, as the dispatcher thread handles it (tests, fuzzing). */
+/* One received line (the WebSocket's, tests, fuzzing). */
 void		 dispatch_line(struct dispatch *d, const char *line, size_t len);
 /* The emulated button is pressed now (SIGUSR1). */
 void		 dispatch_press_button(struct dispatch *d);
-/* Stop taking actions; a running job ends with "{type}:cancelled" (within
- * timeout_ms); joins the threads. */
-void		 dispatch_stop(struct dispatch *d, int timeout_ms);
+/* Stop taking actions; running jobs are cancelled and end with their
+ * terminal event, on the loop.  idle(arg) is called once no job is left:
+ * before this returns when none runs. */
+void		 dispatch_stop(struct dispatch *d, void (*idle)(void *),
+		    void *arg);
+/* Jobs not yet freed (tests). */
+unsigned	 dispatch_jobs(const struct dispatch *d);
 
 #endif
