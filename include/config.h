@@ -12,6 +12,22 @@
 
 struct config_src;
 
+#define CONFIG_SERIAL_DIGITS	15	/* a serial's digits at most */
+#define CONFIG_PASSWORD_HEX	64	/* a password's hex characters */
+#define CONFIG_HOSTNAME_MAX	63	/* a CSV hostname's bytes at most */
+#define CONFIG_FLEET_MAX	1000000	/* machines in a fleet at most */
+#define CONFIG_SHARDS_MAX	65536	/* shards of a fleet at most */
+#define CONFIG_CONNECT_RATE	100.0	/* sign-ins/s by default: what a
+					 * cloud takes after an outage */
+
+/* One line of [FLEET] machines_file.  Secret: wiped by config_free(). */
+struct config_machine {
+	char	 serial[CONFIG_SERIAL_DIGITS + 1];	/* digits, no "S" */
+	char	 password[CONFIG_PASSWORD_HEX + 1];
+	char	 hostname[CONFIG_HOSTNAME_MAX + 1];	/* "": none */
+	int	 line;					/* in the CSV */
+};
+
 /* [SERVICE] download_auth: which job URLs get the Bearer token. */
 enum config_dl_auth {
 	CONFIG_DL_AUTH_SAME_ORIGIN = 0,	/* server_url's scheme/host/port */
@@ -90,6 +106,33 @@ struct config {
 	char	*ff_state_file;		/* M610's name; default
 					 * base_dir/flashforge.state */
 
+	/*
+	 * [FLEET]: many Glowforges (fleet.h turns this into one shard's
+	 * machines).  Without the section, [MACHINE] is a fleet of one.
+	 * count (with serial_first, and password_file or the credential for
+	 * a password shared by all) and machines_file exclude each other;
+	 * [MACHINE] may then keep only its head_* keys, shared by all.
+	 */
+	int	 fleet;			/* the [FLEET] section is there */
+	int	 fleet_count;		/* machines; 0: machines_file */
+	char	*fleet_serial_first;	/* digits, no "S"; then +1 each */
+	char	*fleet_password_file;	/* read into password, for all */
+	char	*fleet_machines_file;	/* CSV: serial,password[,hostname] */
+	double	 fleet_connect_rate;	/* sign-ins/s, fleet-wide; dflt 100 */
+	int	 keep_jobs;		/* keep stepper files: default True
+					 * alone, False in a [FLEET] */
+	struct config_machine *fleet_machines;	/* machines_file, in order */
+	size_t	 fleet_nmachines;
+
+	/*
+	 * Not from the file: main sets them from --shard I/N or --shards N
+	 * with $JOB_COMPLETION_INDEX.  A reload must carry them over
+	 * (config_keep_runtime()), or a SIGHUP would make shard 0/1 of
+	 * every process.
+	 */
+	unsigned shard_index;		/* 0-based, < shard_count */
+	unsigned shard_count;		/* 1 (config_load's default) .. */
+
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */
 	double	 cool_down_delay;	/* seconds, default 0 */
@@ -106,6 +149,12 @@ int	 config_load(struct config *cf, const char *path);
  * config_load() already calls it; 0 when all is well, else -1. */
 int	 config_check(const struct config *cf);
 void	 config_free(struct config *cf);
+/* What a reload keeps from the running config (dst the new one, src the
+ * old): today the shard, set from the command line. */
+void	 config_keep_runtime(struct config *dst, const struct config *src);
+/* Machines in the whole fleet: [FLEET] count or machines_file lines, 1
+ * for [MACHINE] alone, 0 with no Glowforge. */
+size_t	 config_fleet_size(const struct config *cf);
 /* The effective configuration, secrets masked, in the file's own syntax. */
 void	 config_print(const struct config *cf, FILE *fp);
 

@@ -52,7 +52,9 @@
 #define CONFIG_MAX_TRANSFER	86400.0	/* seconds */
 #define CONFIG_SECRET_MAX	4096	/* bytes read from a password file */
 #define CONFIG_SERIAL_MAX	999999999999999ULL /* cJSON prints it exactly */
-#define CONFIG_PASSWORD_LEN	64
+#define CONFIG_PASSWORD_LEN	CONFIG_PASSWORD_HEX
+#define CONFIG_CSV_MAX_SIZE	(256 * 1024 * 1024) /* 1e6 lines of 256 */
+#define CONFIG_RATE_MAX		1e6	/* sign-ins/s */
 #define CONFIG_DEFAULT		"DEFAULT"
 #define CONFIG_NONE		SIZE_MAX
 
@@ -79,6 +81,7 @@ enum config_kind {
 	CK_LEGACY,	/* read by old reference versions; ignored */
 	CK_COUNT,	/* a whole number, 1 .. INT_MAX */
 	CK_DL_AUTH,	/* same-origin, always, never */
+	CK_RATE,	/* a number > 0 and <= CONFIG_RATE_MAX, per second */
 };
 
 /*
@@ -145,6 +148,12 @@ static const struct config_key {
 	{ "FLASHFORGE", "multicast_port", CK_PORT, F(ff_multicast_port) },
 	{ "FLASHFORGE", "camera_port", CK_PORT, F(ff_camera_port) },
 	{ "FLASHFORGE", "state_file", CK_PATH, F(ff_state_file) },
+	{ "FLEET", "count", CK_COUNT, F(fleet_count) },
+	{ "FLEET", "serial_first", CK_STR, F(fleet_serial_first) },
+	{ "FLEET", "password_file", CK_PATH, F(fleet_password_file) },
+	{ "FLEET", "machines_file", CK_PATH, F(fleet_machines_file) },
+	{ "FLEET", "connect_rate", CK_RATE, F(fleet_connect_rate) },
+	{ "FLEET", "keep_jobs", CK_BOOL, F(keep_jobs) },
 #undef F
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
@@ -157,7 +166,7 @@ static const struct {
 } config_sects[] = {
 	{ CONFIG_DEFAULT, 1 }, { "SERVICE", 0 }, { "MACHINE", 0 },
 	{ "FACTORY_FIRMWARE", 0 }, { "EMULATOR", 0 }, { "LOGGING", 0 },
-	{ "THERMAL", 1 }, { "MOTION", 1 }, { "FLASHFORGE", 0 },
+	{ "THERMAL", 1 }, { "MOTION", 1 }, { "FLASHFORGE", 0 }, { "FLEET", 0 },
 };
 
 enum config_pw_from { PW_NONE, PW_CONFIG, PW_FILE, PW_CREDENTIAL };
@@ -602,7 +611,7 @@ config_open_regular(const char *path, int nofollow, struct stat *st,
 
 /* Reads the whole file: it is small, and its buffer can then be wiped. */
 static int
-config_read_file(const char *path, char **bufp, size_t *lenp,
+config_read_file(const char *path, size_t max, char **bufp, size_t *lenp,
     struct stat *st)
 {
 	char *buf = NULL, why[256];
@@ -614,9 +623,9 @@ config_read_file(const char *path, char **bufp, size_t *lenp,
 		config_error(path, 0, "%s", why);
 		return -1;
 	}
-	if (st->st_size > CONFIG_MAX_SIZE) {
-		config_error(path, 0, "larger than %d bytes: not a config "
-		    "file?", CONFIG_MAX_SIZE);
+	if ((uintmax_t)st->st_size > max) {
+		config_error(path, 0, "larger than %zu bytes: not the file "
+		    "meant?", max);
 		goto fail;
 	}
 	if ((buf = malloc((size_t)st->st_size + 1)) == NULL) {
@@ -959,6 +968,24 @@ config_parse_dl_auth(const char *val)
 	return -1;
 }
 
+/* A rate per second: above 0, at most CONFIG_RATE_MAX (NaN is neither). */
+static int
+config_set_rate(struct config *cf, const struct config_key *k,
+    const char *val, int line)
+{
+	double d;
+
+	if (config_parse_double(val, &d) == -1 ||
+	    !(d > 0 && d <= CONFIG_RATE_MAX)) {
+		config_error(cf->src->name, line, "%s: '%s' is not a rate "
+		    "above 0 and at most %g per second", k->key, val,
+		    CONFIG_RATE_MAX);
+		return -1;
+	}
+	*config_double_field(cf, k->off) = d;
+	return 0;
+}
+
 /* Pass 3: one key's value into its field.  -1 after reporting. */
 static int
 config_set(struct config *cf, const struct config_key *k, const char *val,
@@ -1038,6 +1065,8 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		}
 		*config_int_field(cf, k->off) = (int)d;
 		return 0;
+	case CK_RATE:
+		return config_set_rate(cf, k, val, line);
 	case CK_DL_AUTH:
 		if ((v = config_parse_dl_auth(val)) == -1) {
 			config_error(src->name, line, "%s: '%s' is not one of "
@@ -1118,14 +1147,15 @@ config_check_mode(const char *name, int line, const struct stat *st,
 /* Where the password comes from: password_file, else password, else a
  * systemd credential ($CREDENTIALS_DIRECTORY/password). */
 static int
-config_password(struct config *cf, int pw_line, int file_line)
+config_password(struct config *cf, int pw_line, const char *file,
+    int file_line)
 {
 	struct config_src *src = cf->src;
 	struct stat st;
 	const char *credir;
 	char *pw, *path = NULL, why[256];
 
-	if (cf->password_file != NULL) {
+	if (file != NULL) {
 		if (cf->password != NULL) {
 			CONFIG_WARN(src->name, pw_line, "both password and "
 			    "password_file are set: password_file counts");
@@ -1134,10 +1164,10 @@ config_password(struct config *cf, int pw_line, int file_line)
 		}
 		/* Links allowed: secret stores (agenix, sops-nix) link
 		 * password files into place. */
-		if (config_read_secret(cf->password_file, 0, &pw, &st, why,
+		if (config_read_secret(file, 0, &pw, &st, why,
 		    sizeof(why)) == -1) {
 			config_error(src->name, file_line, "password_file "
-			    "'%s': %s", cf->password_file, why);
+			    "'%s': %s", file, why);
 			return -1;
 		}
 		config_check_mode(src->name, file_line, &st, "password_file");
@@ -1223,8 +1253,12 @@ config_machines(struct config *cf)
 
 	if (cf->ff_enabled == -1)
 		cf->ff_enabled = config_sect_line(cf, "FLASHFORGE") != 0;
-	cf->glowforge = config_sect_line(cf, "MACHINE") != 0 ||
+	cf->fleet = config_sect_line(cf, "FLEET") != 0;
+	cf->glowforge = config_sect_line(cf, "MACHINE") != 0 || cf->fleet ||
 	    !cf->ff_enabled;
+	/* 10,000 machines' stepper files would fill a disk in a load test. */
+	if (cf->keep_jobs == -1)
+		cf->keep_jobs = !cf->fleet;
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		sp = config_str_field(cf, strs[i].off);
 		if (*sp == NULL && (*sp = strdup(strs[i].def)) == NULL)
@@ -1279,6 +1313,11 @@ config_defaults(struct config *cf)
 	if (cf->serial != NULL &&
 	    (cf->serial[0] == 'S' || cf->serial[0] == 's'))
 		memmove(cf->serial, cf->serial + 1, strlen(cf->serial));
+	if (cf->fleet_serial_first != NULL &&
+	    (cf->fleet_serial_first[0] == 'S' ||
+	    cf->fleet_serial_first[0] == 's'))
+		memmove(cf->fleet_serial_first, cf->fleet_serial_first + 1,
+		    strlen(cf->fleet_serial_first));
 
 	/* The report would fall back to the default; say so now. */
 	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
@@ -1344,6 +1383,269 @@ config_key_index(const char *sect, const char *key)
 	return -1;
 }
 
+/*
+ * [FLEET] machines_file: "serial,password[,hostname]" a line; blank lines
+ * and lines starting with '#' or ';' are skipped, spaces around a field
+ * are not part of it.  Serials and passwords are never echoed.
+ */
+
+/* An optional S, then 1 to CONFIG_SERIAL_DIGITS digits: the digits in out
+ * and their value, or -1. */
+static int
+config_serial_parse(const char *s, size_t len, char *out,
+    unsigned long long *val)
+{
+	size_t i;
+
+	if (len > 0 && (s[0] == 'S' || s[0] == 's')) {
+		s++;
+		len--;
+	}
+	if (len == 0 || len > CONFIG_SERIAL_DIGITS)
+		return -1;
+	*val = 0;
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		*val = *val * 10 + (unsigned)(s[i] - '0');
+	}
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int
+config_is_password(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)p[i]))
+			return 0;
+	return len == CONFIG_PASSWORD_LEN;
+}
+
+/* Cuts s at its first comma (or its end): the field, trimmed. */
+static char *
+config_csv_field(char **s, size_t *len)
+{
+	char *f = *s, *end;
+
+	if ((end = strchr(f, ',')) != NULL) {
+		*end = '\0';
+		*s = end + 1;
+	} else
+		*s = NULL;
+	while (isspace((unsigned char)*f))
+		f++;
+	*len = strlen(f);
+	while (*len > 0 && isspace((unsigned char)f[*len - 1]))
+		f[--*len] = '\0';
+	return f;
+}
+
+/* One machine's line into m; -1 after reporting each problem. */
+static int
+config_csv_line(const char *name, int line, char *s,
+    struct config_machine *m, unsigned long long *val)
+{
+	char *f[3];
+	size_t len[3], n, i;
+	int bad = 0;
+
+	for (n = 0; n < 3 && s != NULL; n++)
+		f[n] = config_csv_field(&s, &len[n]);
+	if (s != NULL || n < 2) {
+		config_error(name, line, "%s: expected serial,password"
+		    "[,hostname]", s != NULL ? "too many fields" :
+		    "too few fields");
+		return -1;
+	}
+	m->line = line;
+	if (config_serial_parse(f[0], len[0], m->serial, val) == -1) {
+		config_error(name, line, "serial must be 1 to %d decimal "
+		    "digits (with or without a leading S)",
+		    CONFIG_SERIAL_DIGITS);
+		bad = 1;
+	}
+	if (!config_is_password(f[1], len[1])) {
+		config_error(name, line, "password must be %d hexadecimal "
+		    "characters", CONFIG_PASSWORD_LEN);
+		bad = 1;
+	} else
+		memcpy(m->password, f[1], len[1] + 1);
+	if (n == 3) {
+		for (i = 0; i < len[2] && (isalnum((unsigned char)f[2][i]) ||
+		    strchr("-._", f[2][i]) != NULL); i++)
+			;
+		if (i < len[2] || len[2] > CONFIG_HOSTNAME_MAX) {
+			config_error(name, line, "hostname must be letters, "
+			    "digits, '-', '.' or '_', at most %d",
+			    CONFIG_HOSTNAME_MAX);
+			bad = 1;
+		} else
+			memcpy(m->hostname, f[2], len[2] + 1);
+	}
+	return bad ? -1 : 0;
+}
+
+struct config_serial_key {
+	unsigned long long	 val;
+	int			 line;
+};
+
+static int
+config_serial_cmp(const void *a, const void *b)
+{
+	const struct config_serial_key *x = a, *y = b;
+
+	if (x->val != y->val)
+		return x->val < y->val ? -1 : 1;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Duplicates by value ("S007" is "7"), each named at its later line. */
+static int
+config_csv_dups(const char *name, struct config_serial_key *keys, size_t n)
+{
+	size_t i, first = 0;
+	int bad = 0;
+
+	qsort(keys, n, sizeof(*keys), config_serial_cmp);
+	for (i = 1; i < n; i++) {
+		if (keys[i].val != keys[first].val) {
+			first = i;
+			continue;
+		}
+		config_error(name, keys[i].line, "duplicate serial (first on "
+		    "line %d)", keys[first].line);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* Lines that may hold a machine: an upper bound for the one allocation
+ * (no realloc: it could leave passwords behind). */
+static size_t
+config_csv_count(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	size_t n = 0;
+
+	while (p < end) {
+		while (p < end && *p != '\n' && isspace((unsigned char)*p))
+			p++;
+		if (p < end && *p != '\n' && *p != '#' && *p != ';')
+			n++;
+		while (p < end && *p++ != '\n')
+			;
+	}
+	return n;
+}
+
+/* The lines of buf into cf->fleet_machines.  -1 after reporting. */
+static int
+config_csv_parse(struct config *cf, const char *name, char *buf, size_t len)
+{
+	struct config_serial_key *keys = NULL;
+	struct config_machine *m;
+	char *p, *nl, *s;
+	size_t max, n = 0, nk = 0;
+	int line = 0, bad = 0;
+
+	if ((p = memchr(buf, '\0', len)) != NULL) {
+		for (s = buf, line = 1; s < p; s++)
+			line += *s == '\n';
+		config_error(name, line, "NUL byte: not a text file?");
+		return -1;
+	}
+	if ((max = config_csv_count(buf, len)) > CONFIG_FLEET_MAX) {
+		config_error(name, 0, "more than %d machines", CONFIG_FLEET_MAX);
+		return -1;
+	}
+	if (max == 0) {
+		config_error(name, 0, "no machines in it");
+		return -1;
+	}
+	if ((m = calloc(max, sizeof(*m))) == NULL ||
+	    (keys = calloc(max, sizeof(*keys))) == NULL) {
+		free(m);
+		config_error(name, 0, "out of memory");
+		return -1;
+	}
+	cf->fleet_machines = m;
+	for (p = buf; p != NULL; p = nl) {
+		line++;
+		if ((nl = strchr(p, '\n')) != NULL)
+			*nl++ = '\0';
+		for (s = p; isspace((unsigned char)*s); s++)
+			;
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (config_csv_line(name, line, s, &m[n], &keys[nk].val) == -1)
+			bad = 1;
+		if (m[n].serial[0] != '\0')	/* a bad one is no duplicate */
+			keys[nk++].line = line;
+		n++;
+	}
+	cf->fleet_nmachines = n;
+	if (config_csv_dups(name, keys, nk) == -1)
+		bad = 1;
+	free(keys);
+	return bad ? -1 : 0;
+}
+
+static int
+config_fleet_csv(struct config *cf)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (config_read_file(cf->fleet_machines_file, CONFIG_CSV_MAX_SIZE,
+	    &buf, &len, &st) == -1)
+		return -1;
+	config_check_mode(cf->fleet_machines_file, 0, &st,
+	    "this file holds passwords but");
+	rc = config_csv_parse(cf, cf->fleet_machines_file, buf, len);
+	explicit_bzero(buf, len);
+	free(buf);
+	return rc;
+}
+
+/* The password (and a fleet's machines_file): what holds secrets.  st is
+ * the config file's.  -1 after reporting. */
+static int
+config_load_secrets(struct config *cf, const struct stat *st)
+{
+	struct config_src *src = cf->src;
+	int ki, pw_line, file_line, rc;
+
+	ki = config_key_index("MACHINE", "password_file");
+	file_line = ki != -1 ? src->applied[ki] : 0;
+	ki = config_key_index("MACHINE", "password");
+	pw_line = ki != -1 ? src->applied[ki] : 0;
+	if (pw_line != 0)
+		config_check_mode(src->name, pw_line, st,
+		    "this file holds the password but");
+	/* [FLEET]'s one password for all is read as [MACHINE]'s would be;
+	 * config_check_fleet() refuses [MACHINE]'s login beside it. */
+	ki = config_key_index("FLEET", "password_file");
+	if (cf->fleet_password_file != NULL && cf->password_file == NULL &&
+	    ki != -1)
+		rc = config_password(cf, pw_line, cf->fleet_password_file,
+		    src->applied[ki]);
+	else
+		rc = config_password(cf, pw_line, cf->password_file,
+		    file_line);
+	if (cf->fleet_machines_file != NULL &&
+	    config_sect_find(src, "FLEET") != CONFIG_NONE &&
+	    config_fleet_csv(cf) == -1)
+		rc = -1;
+	return rc;
+}
+
 int
 config_load(struct config *cf, const char *path)
 {
@@ -1353,7 +1655,7 @@ config_load(struct config *cf, const char *path)
 	struct stat st;
 	char *buf = NULL, *slash;
 	size_t len = 0, i;
-	int errors = 0, line, rc, pw_line, file_line, ki;
+	int errors = 0, line, rc;
 
 	memset(cf, 0, sizeof(*cf));
 	cf->button_press_delay = 1;
@@ -1369,6 +1671,9 @@ config_load(struct config *cf, const char *path)
 	cf->ff_discovery_port = 48899;
 	cf->ff_multicast_port = 19000;
 	cf->ff_camera_port = 8080;
+	cf->fleet_connect_rate = CONFIG_CONNECT_RATE;
+	cf->keep_jobs = -1;		/* unset: [FLEET] decides */
+	cf->shard_count = 1;
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
 	    (src->name = strdup(path)) == NULL) {
 		free(src);
@@ -1387,7 +1692,7 @@ config_load(struct config *cf, const char *path)
 	else
 		*slash = '\0';
 
-	if (config_read_file(path, &buf, &len, &st) == -1)
+	if (config_read_file(path, CONFIG_MAX_SIZE, &buf, &len, &st) == -1)
 		return -1;
 	if (config_parse(src, buf, len) == -1)
 		errors++;
@@ -1409,14 +1714,7 @@ config_load(struct config *cf, const char *path)
 		config_buf_wipe(&val);
 	}
 	config_unknown(src);
-	ki = config_key_index("MACHINE", "password_file");
-	file_line = ki != -1 ? src->applied[ki] : 0;
-	ki = config_key_index("MACHINE", "password");
-	pw_line = ki != -1 ? src->applied[ki] : 0;
-	if (pw_line != 0)
-		config_check_mode(src->name, pw_line, &st,
-		    "this file holds the password but");
-	if (config_password(cf, pw_line, file_line) == -1)
+	if (config_load_secrets(cf, &st) == -1)
 		errors++;
 	if (config_defaults(cf) == -1) {
 		config_error(src->name, 0, "out of memory");
@@ -1658,6 +1956,113 @@ config_check_ff(const struct config *cf)
 	return bad ? -1 : 0;
 }
 
+/* The line of key in sect, as applied, or 0. */
+static int
+config_key_line(const struct config *cf, const char *sect, const char *key)
+{
+	int ki = config_key_index(sect, key);
+
+	return cf->src != NULL && ki != -1 ? cf->src->applied[ki] : 0;
+}
+
+/* count mode: serials from serial_first, one password for all. */
+static int
+config_check_fleet_count(const struct config *cf)
+{
+	const char *name = config_name(cf);
+	unsigned long long first;
+	char digits[CONFIG_SERIAL_DIGITS + 1];
+	int bad = 0, line = config_key_line(cf, "FLEET", "serial_first");
+
+	if (cf->fleet_count > CONFIG_FLEET_MAX) {
+		config_error(name, config_key_line(cf, "FLEET", "count"),
+		    "count must be at most %d", CONFIG_FLEET_MAX);
+		bad = 1;
+	}
+	/* Not echoed: a serial is half of a machine's login. */
+	if (cf->fleet_serial_first == NULL) {
+		config_error(name, config_sect_line(cf, "FLEET"), "count "
+		    "needs serial_first in [FLEET]");
+		bad = 1;
+	} else if (config_serial_parse(cf->fleet_serial_first,
+	    strlen(cf->fleet_serial_first), digits, &first) == -1 ||
+	    digits[0] == '0') {
+		config_error(name, line, "serial_first must be 1 to %d decimal "
+		    "digits, not starting with 0", CONFIG_SERIAL_DIGITS);
+		bad = 1;
+	} else if (first + (unsigned long long)cf->fleet_count - 1 >
+	    CONFIG_SERIAL_MAX) {
+		config_error(name, line, "serial_first + count - 1 has more "
+		    "than %d digits", CONFIG_SERIAL_DIGITS);
+		bad = 1;
+	}
+	if (cf->password == NULL) {
+		config_error(name, config_sect_line(cf, "FLEET"), "no "
+		    "password: set password_file in [FLEET] (or give a "
+		    "systemd credential named 'password')");
+		bad = 1;
+	} else if (!config_is_password(cf->password, strlen(cf->password))) {
+		if (cf->src != NULL && cf->src->pw_from == PW_CREDENTIAL)
+			config_error(cf->src->pw_path, 0, "must be %d "
+			    "hexadecimal characters", CONFIG_PASSWORD_LEN);
+		else
+			config_error(name, config_key_line(cf, "FLEET",
+			    "password_file"), "the first line of password_file"
+			    " must be %d hexadecimal characters",
+			    CONFIG_PASSWORD_LEN);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* [FLEET]: count or machines_file, and no [MACHINE] login beside it. */
+static int
+config_check_fleet(const struct config *cf)
+{
+	static const char *const login[] = {
+		"serial", "password", "password_file", "hostname",
+	};
+	static const char *const count_only[] = {
+		"serial_first", "password_file",
+	};
+	const char *name = config_name(cf);
+	size_t i;
+	int bad = 0, line;
+
+	for (i = 0; i < sizeof(login) / sizeof(login[0]); i++)
+		if ((line = config_key_line(cf, "MACHINE", login[i])) != 0) {
+			config_error(name, line, "%s in [MACHINE]: a [FLEET] "
+			    "names its machines itself", login[i]);
+			bad = 1;
+		}
+	if (cf->fleet_count != 0 && cf->fleet_machines_file != NULL) {
+		config_error(name, config_key_line(cf, "FLEET",
+		    "machines_file"), "count and machines_file exclude each "
+		    "other: one counts serials up, the other lists them");
+		return -1;
+	}
+	if (cf->fleet_machines_file != NULL) {
+		for (i = 0; i < sizeof(count_only) / sizeof(count_only[0]);
+		    i++)
+			if ((line = config_key_line(cf, "FLEET",
+			    count_only[i])) != 0) {
+				config_error(name, line, "%s goes with count: "
+				    "machines_file lists a serial and a "
+				    "password a line", count_only[i]);
+				bad = 1;
+			}
+		return bad ? -1 : 0;
+	}
+	if (cf->fleet_count == 0) {
+		config_error(name, config_sect_line(cf, "FLEET"), "[FLEET] "
+		    "needs count (with serial_first) or machines_file");
+		return -1;
+	}
+	if (config_check_fleet_count(cf) == -1)
+		bad = 1;
+	return bad ? -1 : 0;
+}
+
 int
 config_check(const struct config *cf)
 {
@@ -1665,7 +2070,10 @@ config_check(const struct config *cf)
 	int bad = 0;
 
 	/* By hand (tests), neither flag is set: the Glowforge is checked. */
-	if ((cf->glowforge || !cf->ff_enabled) &&
+	if (cf->fleet) {
+		if (config_check_fleet(cf) == -1)
+			bad = 1;
+	} else if ((cf->glowforge || !cf->ff_enabled) &&
 	    config_check_glowforge(cf) == -1)
 		bad = 1;
 	if (cf->ff_enabled && config_check_ff(cf) == -1)
@@ -1747,9 +2155,30 @@ config_free(struct config *cf)
 			*config_str_field(cf, config_keys[i].off) = NULL;
 		}
 	}
+	if (cf->fleet_machines != NULL) {
+		explicit_bzero(cf->fleet_machines, cf->fleet_nmachines *
+		    sizeof(*cf->fleet_machines));
+		free(cf->fleet_machines);
+	}
 	free(cf->path);
 	free(cf->dir);
 	explicit_bzero(cf, sizeof(*cf));
+}
+
+void
+config_keep_runtime(struct config *dst, const struct config *src)
+{
+	dst->shard_index = src->shard_index;
+	dst->shard_count = src->shard_count;
+}
+
+size_t
+config_fleet_size(const struct config *cf)
+{
+	if (cf->fleet)
+		return cf->fleet_machines_file != NULL ?
+		    cf->fleet_nmachines : (size_t)cf->fleet_count;
+	return cf->glowforge ? 1 : 0;
 }
 
 /*
@@ -1809,6 +2238,28 @@ config_print_level(FILE *fp, const char *key, int pri)
 		fprintf(fp, "%s = %d\n", key, pri);
 }
 
+/* [FLEET]: serial_first is half of every machine's login, so only
+ * said to be set. */
+static void
+config_print_fleet(const struct config *cf, FILE *fp)
+{
+	fputs("\n[FLEET]\n", fp);
+	if (cf->fleet_count != 0)
+		fprintf(fp, "count = %d\n", cf->fleet_count);
+	else
+		fputs("# count: (not set)\n", fp);
+	/* Half of every machine's login: said to be set, not shown. */
+	fprintf(fp, "# serial_first: %s\n", cf->fleet_serial_first !=
+	    NULL ? "(set, not shown)" : "(not set)");
+	config_print_str(fp, "password_file", cf->fleet_password_file);
+	config_print_str(fp, "machines_file", cf->fleet_machines_file);
+	config_print_double(fp, "connect_rate",
+	    cf->fleet_connect_rate);
+	config_print_bool(fp, "keep_jobs", cf->keep_jobs);
+	fprintf(fp, "# machines in the fleet: %zu\n",
+	    config_fleet_size(cf));
+}
+
 void
 config_print(const struct config *cf, FILE *fp)
 {
@@ -1831,8 +2282,8 @@ config_print(const struct config *cf, FILE *fp)
 	config_print_str(fp, "serial", cf->serial);
 	config_print_str(fp, "hostname", cf->hostname);
 	/* The secret itself never leaves the process. */
-	config_print_str(fp, "password", cf->password != NULL ? "********" :
-	    NULL);
+	config_print_str(fp, "password", cf->password != NULL && !cf->fleet ?
+	    "********" : NULL);
 	config_print_str(fp, "password_file", cf->password_file);
 	config_print_str(fp, "head_id", cf->head_id);
 	config_print_str(fp, "head_serial", cf->head_serial);
@@ -1880,6 +2331,9 @@ config_print(const struct config *cf, FILE *fp)
 	fprintf(fp, "multicast_port = %d\n", cf->ff_multicast_port);
 	fprintf(fp, "camera_port = %d\n", cf->ff_camera_port);
 	config_print_str(fp, "state_file", cf->ff_state_file);
+
+	if (cf->fleet)
+		config_print_fleet(cf, fp);
 
 	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
 	    cf->glowforge && cf->ff_enabled ? ", " : "",

@@ -129,6 +129,13 @@ check_defaults(const struct config *cf, const char *dir)
 	assert_int_equal(cf->min_speed, 1024);
 	assert_int_equal(cf->min_speed_time, 30);
 	assert_int_equal(cf->download_auth, CONFIG_DL_AUTH_SAME_ORIGIN);
+	/* [MACHINE] alone: a fleet of one that keeps its jobs. */
+	assert_int_equal(cf->fleet, 0);
+	assert_int_equal(cf->keep_jobs, 1);
+	assert_true(cf->fleet_connect_rate == CONFIG_CONNECT_RATE);
+	assert_int_equal(cf->shard_index, 0);
+	assert_int_equal(cf->shard_count, 1);
+	assert_int_equal(config_fleet_size(cf), 1);
 }
 
 static void
@@ -360,6 +367,47 @@ check_ff_disabled(const struct config *cf, const char *dir)
 	assert_int_equal(cf->glowforge, 1);
 	assert_int_equal(cf->ff_enabled, 0);
 }
+
+static void
+check_fleet_count(const struct config *cf, const char *dir)
+{
+	assert_int_equal(cf->fleet, 1);
+	assert_int_equal(cf->glowforge, 1);
+	assert_int_equal(cf->fleet_count, 10000);
+	assert_string_equal(cf->fleet_serial_first, "20000000");
+	assert_path(cf->fleet_password_file, dir, "fleet.pw");
+	assert_string_equal(cf->password, PW);
+	assert_null(cf->serial);
+	assert_null(cf->fleet_machines_file);
+	assert_true(cf->fleet_connect_rate == CONFIG_CONNECT_RATE);
+	assert_int_equal(cf->keep_jobs, 0);	/* a fleet's default */
+	assert_int_equal(config_fleet_size(cf), 10000);
+	assert_string_equal(cf->head_id, "1100");
+}
+
+static void
+check_fleet_csv(const struct config *cf, const char *dir)
+{
+	assert_int_equal(cf->fleet, 1);
+	assert_int_equal(cf->fleet_count, 0);
+	assert_path(cf->fleet_machines_file, dir, "m.csv");
+	assert_int_equal(cf->fleet_nmachines, 3);
+	assert_int_equal(config_fleet_size(cf), 3);
+	assert_string_equal(cf->fleet_machines[0].serial, "11");
+	assert_string_equal(cf->fleet_machines[0].password, PW);
+	assert_string_equal(cf->fleet_machines[0].hostname, "host-a");
+	assert_int_equal(cf->fleet_machines[0].line, 2);
+	assert_string_equal(cf->fleet_machines[1].serial, "12");
+	assert_string_equal(cf->fleet_machines[1].hostname, "");
+	assert_int_equal(cf->fleet_machines[2].line, 5);
+	assert_true(cf->fleet_connect_rate == 2.5);
+	assert_int_equal(cf->keep_jobs, 1);
+}
+
+#define CSV3	"serial,password,hostname\n" \
+		"S11," PW ",host-a\n12, " PW "\n\n13," PW "\n"
+#define CSV3OK	"# serial,password,hostname\n" \
+		"S11," PW ",host-a\n12, " PW "\n\n13," PW "\n"
 
 static const struct ccase {
 	const char	*name;
@@ -637,6 +685,81 @@ static const struct ccase {
 	{ "transfer_timeout nan", MACH "[SERVICE]\ntransfer_timeout = nan\n",
 	    -1, { "gf.cfg:5: transfer_timeout must be between 1 and" },
 	    { NULL }, NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] count, password_file, [MACHINE] head_id shared",
+	    "[MACHINE]\nhead_id = 1100\n[FLEET]\ncount = 10000\n"
+	    "serial_first = S20000000\npassword_file = fleet.pw\n", 0,
+	    { NULL }, { "gf.cfg" }, check_fleet_count,
+	    { { "fleet.pw", PW "\n", 0600 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file", "[FLEET]\nmachines_file = m.csv\n"
+	    "connect_rate = 2.5\nkeep_jobs = True\n", 0, { NULL },
+	    { "WARNING" }, check_fleet_csv,
+	    { { "m.csv", CSV3OK, 0600 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file readable by others", "[FLEET]\n"
+	    "machines_file = m.csv\n", 0,
+	    { "m.csv: this file holds passwords but is readable" }, { NULL },
+	    NULL, { { "m.csv", CSV3OK, 0644 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file: a header is a bad line",
+	    "[FLEET]\nmachines_file = m.csv\n", -1,
+	    { "m.csv:1: serial must be 1 to 15 decimal digits",
+	    "m.csv:1: password must be 64 hexadecimal" }, { NULL }, NULL,
+	    { { "m.csv", CSV3, 0600 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file: every bad line by number",
+	    "[FLEET]\nmachines_file = m.csv\n", -1,
+	    { "m.csv:2: password must be 64 hexadecimal characters",
+	    "m.csv:3: duplicate serial (first on line 1)",
+	    "m.csv:4: too many fields" }, { "S20000001" }, NULL,
+	    { { "m.csv", "S20000001," PW "\n2,nothex\n20000001," PW "\n"
+	    "3," PW ",h,x\n", 0600 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file missing", "[FLEET]\n"
+	    "machines_file = none.csv\n", -1,
+	    { "none.csv: No such file or directory" }, { NULL }, NULL,
+	    { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] count and machines_file exclude each other",
+	    "[FLEET]\ncount = 3\nmachines_file = m.csv\n", -1,
+	    { "gf.cfg:3: count and machines_file exclude each other" },
+	    { NULL }, NULL, { { "m.csv", CSV3OK, 0600 },
+	    { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] machines_file with count's keys",
+	    "[FLEET]\nmachines_file = m.csv\nserial_first = 5\n"
+	    "password_file = fleet.pw\n", -1,
+	    { "gf.cfg:3: serial_first goes with count",
+	    "gf.cfg:4: password_file goes with count" }, { NULL }, NULL,
+	    { { "m.csv", CSV3OK, 0600 }, { "fleet.pw", PW "\n", 0600 } },
+	    0 },
+	{ "[FLEET] empty", "[FLEET]\n", -1,
+	    { "gf.cfg:1: [FLEET] needs count (with serial_first) or "
+	    "machines_file" }, { NULL }, NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] beside [MACHINE]'s login", MACH "hostname = h\n"
+	    "[FLEET]\ncount = 2\nserial_first = 7\n", -1,
+	    { "gf.cfg:2: serial in [MACHINE]: a [FLEET] names its machines",
+	    "gf.cfg:3: password in [MACHINE]",
+	    "gf.cfg:4: hostname in [MACHINE]" }, { "12345678" }, NULL,
+	    { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] bad values", "[FLEET]\ncount = 0\nserial_first = 1\n"
+	    "connect_rate = 0\nkeep_jobs = sometimes\n", -1,
+	    { "gf.cfg:2: count: '0' is not a whole number",
+	    "gf.cfg:4: connect_rate: '0' is not a rate",
+	    "gf.cfg:5: keep_jobs: 'sometimes' is not a boolean" }, { NULL },
+	    NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] serial_first checks, never echoed",
+	    "[FLEET]\ncount = 1000001\nserial_first = 0123\n", -1,
+	    { "gf.cfg:2: count must be at most 1000000",
+	    "gf.cfg:3: serial_first must be 1 to 15 decimal digits, not "
+	    "starting with 0", "gf.cfg:1: no password: set password_file "
+	    "in [FLEET]" }, { "0123" }, NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] serials past 15 digits",
+	    "[FLEET]\ncount = 2\nserial_first = 999999999999999\n"
+	    "password_file = fleet.pw\nconnect_rate = nan\n", -1,
+	    { "gf.cfg:3: serial_first + count - 1 has more than 15 digits",
+	    "gf.cfg:5: connect_rate: 'nan' is not a rate" },
+	    { "999999999999999" }, NULL,
+	    { { "fleet.pw", PW "\n", 0600 }, { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] count needs serial_first; a bad shared password",
+	    "[FLEET]\ncount = 2\npassword_file = fleet.pw\n", -1,
+	    { "gf.cfg:1: count needs serial_first in [FLEET]",
+	    "gf.cfg:3: the first line of password_file must be 64 "
+	    "hexadecimal" }, { "deadbeef" }, NULL,
+	    { { "fleet.pw", "deadbeef\n", 0600 }, { NULL, NULL, 0 } }, 0 },
 	{ "[FLASHFORGE] ports that clash", "[FLASHFORGE]\ntcp_port = 9000\n"
 	    "http_port = 9000\ndiscovery_port = 19000\ncheck_code = a-b\n", -1,
 	    { "gf.cfg:3: tcp_port and http_port are both 9000",
@@ -990,6 +1113,8 @@ test_sample(void **state)
 		"save_puls", "[THERMAL]", "[MOTION]", "warm_up_delay",
 		"cool_down_delay", "CREDENTIALS_DIRECTORY", "transfer_timeout",
 		"min_speed", "min_speed_time", "download_auth",
+		"[FLEET]", "count", "serial_first", "machines_file",
+		"connect_rate", "keep_jobs", "JOB_COMPLETION_INDEX",
 	};
 	const char *src = getenv("GFE_SRC");
 	struct config cf;
@@ -1017,6 +1142,91 @@ test_sample(void **state)
 		if (strstr(text, keys[i]) == NULL)
 			fail_msg("the sample does not document %s", keys[i]);
 	free(text);
+}
+
+/* [FLEET] printed: masked serials, and it reads back as the same fleet. */
+static void
+test_print_fleet(void **state)
+{
+	static const char cfg[] = "[FLEET]\nmachines_file = m.csv\n"
+	    "connect_rate = 12.5\nkeep_jobs = on\n";
+	struct config a, b;
+	char dir[256], path[PATH_MAX], *text, *err;
+	size_t len;
+	FILE *fp;
+	int rc;
+
+	(void)state;
+	new_dir(dir, sizeof(dir));
+	write_file(dir, "m.csv", CSV3OK, sizeof(CSV3OK) - 1, 0600);
+	write_file(dir, "gf.cfg", cfg, sizeof(cfg) - 1, 0600);
+	snprintf(path, sizeof(path), "%s/gf.cfg", dir);
+	err = load(&a, path, &rc);
+	assert_int_equal(rc, 0);
+	free(err);
+	assert_non_null(fp = open_memstream(&text, &len));
+	config_print(&a, fp);
+	fclose(fp);
+	assert_null(strstr(text, PW));
+	assert_null(strstr(text, "host-a"));
+	assert_non_null(strstr(text, "\n[FLEET]\n# count: (not set)\n"
+	    "# serial_first: (not set)\n"));
+	assert_non_null(strstr(text, "connect_rate = 12.5\nkeep_jobs = True\n"
+	    "# machines in the fleet: 3\n"));
+	/* Nothing masked in the [MACHINE] of a fleet. */
+	assert_non_null(strstr(text, "# password: (not set)\n"));
+
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	err = load(&b, path, &rc);
+	if (rc != 0)
+		fail_msg("printed config does not load:\n%s\n%s", err, text);
+	free(err);
+	assert_same_str(a.fleet_machines_file, b.fleet_machines_file);
+	assert_int_equal(b.fleet_nmachines, 3);
+	assert_true(a.fleet_connect_rate == b.fleet_connect_rate);
+	assert_int_equal(b.keep_jobs, 1);
+	free(text);
+	config_free(&a);
+	config_free(&b);
+
+	/* count mode: serial_first said to be set, never shown. */
+	new_dir(dir, sizeof(dir));
+	write_file(dir, "pw", PW "\n", strlen(PW) + 1, 0600);
+	write_file(dir, "gf.cfg", "[FLEET]\ncount = 4\nserial_first = "
+	    "S24681357\npassword_file = pw\n", 62, 0600);
+	snprintf(path, sizeof(path), "%s/gf.cfg", dir);
+	err = load(&a, path, &rc);
+	if (rc != 0)
+		fail_msg("count fleet:\n%s", err);
+	free(err);
+	assert_non_null(fp = open_memstream(&text, &len));
+	config_print(&a, fp);
+	fclose(fp);
+	assert_null(strstr(text, "24681357"));
+	assert_null(strstr(text, PW));
+	assert_non_null(strstr(text, "count = 4\n# serial_first: (set, not "
+	    "shown)\n"));
+	free(text);
+	config_free(&a);
+}
+
+/* A reload keeps the shard the command line gave. */
+static void
+test_keep_runtime(void **state)
+{
+	struct config old, new;
+
+	(void)state;
+	memset(&old, 0, sizeof(old));
+	memset(&new, 0, sizeof(new));
+	old.shard_index = 3;
+	old.shard_count = 8;
+	new.shard_count = 1;
+	config_keep_runtime(&new, &old);
+	assert_int_equal(new.shard_index, 3);
+	assert_int_equal(new.shard_count, 8);
 }
 
 static int
@@ -1049,6 +1259,8 @@ main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_check_by_hand),
 		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_print_fleet),
+		cmocka_unit_test(test_keep_runtime),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
