@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct evloop;
+struct mlog;
 struct queue;
 struct ws;
 
@@ -24,6 +25,7 @@ struct ws_params {
 	const char	*origin;	/* "http://status.glowforge.com" */
 	int		 ping_secs;	/* keep-alive period, default 30 */
 	int		 ping_timeout_secs;	/* default 10 */
+	const struct mlog *lg;		/* its machine's lines, or NULL */
 };
 
 /* What the owner hears; arg is passed back to each. */

@@ -36,6 +36,7 @@
 #include "evloop.h"
 #include "frame.h"
 #include "log.h"
+#include "mlog.h"
 #include "puls.h"
 #include "queue.h"
 #include "sequence.h"
@@ -103,6 +104,10 @@ struct dispatch {
 	struct evloop		*ev;
 	struct queue		*tx;		/* the caller's */
 	uint64_t		 serial;	/* this machine's, MCsn */
+	char			*dl_dir;	/* jobs kept there; NULL: not */
+	const struct mlog	*lg;		/* its machine's lines */
+	uint64_t		 actions;	/* started */
+	uint64_t		 failures;	/* ended "failed" */
 
 	/* The running job of each lane (NULL once it ended). */
 	struct job		*job[DISPATCH_LANES];
@@ -139,18 +144,20 @@ static void
 dispatch_send(struct dispatch *d, char *frame, enum queue_prio prio)
 {
 	if (frame == NULL) {
-		log_warnx("out of memory: a frame is lost");
+		MLOG(d->lg, LOG_WARNING, 0, "out of memory: a frame is lost");
 		return;
 	}
 	if (queue_push(d->tx, frame, strlen(frame), prio) == 1)
-		log_warnx("tx queue full: oldest progress/log frame dropped");
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "tx queue full: oldest progress/log frame dropped");
 }
 
 static void
 dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
     const cJSON *extra)
 {
-	log_debug("event %s (action %lld)", name, (long long)action_id);
+	MLOG(d->lg, LOG_DEBUG, 0,
+	    "event %s (action %lld)", name, (long long)action_id);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
 }
 
@@ -276,7 +283,8 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 
 	j->r = -1;
 	if (j->a.motion_url == NULL || !cloud_url_allowed(j->a.motion_url)) {
-		log_warnx("job %lld: no usable motion_url (http/https only)",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld: no usable motion_url (http/https only)",
 		    (long long)j->a.id);
 		return 0;
 	}
@@ -284,7 +292,8 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 		return 0;
 	dl->job = j;
 	dl->progress = st->progress;
-	dl->store = store_begin(d->cf->motion_dl_dir, j->a.type, j->a.id);
+	if (d->dl_dir != NULL)
+		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id);
 	/* Memory does not grow with the bound: the body streams to disk. */
 	max = d->cf->max_job_mib > 0 ? (uint64_t)d->cf->max_job_mib << 20 :
 	    PULS_MAX_BODY;
@@ -325,23 +334,28 @@ dispatch_download_finish(struct job *j)
 		goto done;
 	}
 	if (j->op_r == CLOUD_ERR_SINK) {
-		log_warnx("job %lld refused: %s", (long long)j->a.id,
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl->ps));
 		goto done;
 	}
 	if (j->op_r != CLOUD_OK)
 		goto done;	/* cloud said why, with the job's id */
 	if (puls_stream_finish(dl->ps) == -1) {
-		log_warnx("job %lld refused: %s", (long long)j->a.id,
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl->ps));
 		goto done;
 	}
 	info = puls_info_json(puls_stream_header(dl->ps),
 	    puls_stream_body_size(dl->ps), puls_stream_stats(dl->ps));
 	if (dl->store != NULL) {
+		/* In a fleet the folder holds the serial: the name only. */
 		if (info != NULL && store_commit(dl->store, info, &kept) == 0)
-			log_info("job %lld kept as %s (%llu body bytes%s)",
-			    (long long)j->a.id, kept,
+			MLOG(j->d->lg, LOG_INFO, 0, "job %lld kept as %s (%llu "
+			    "body bytes%s)", (long long)j->a.id,
+			    j->d->lg == &mlog_single || strrchr(kept, '/') ==
+			    NULL ? kept : strrchr(kept, '/') + 1,
 			    (unsigned long long)puls_stream_body_size(dl->ps),
 			    puls_stream_compressed(dl->ps) ? ", sent gzipped" :
 			    "");
@@ -380,19 +394,22 @@ dispatch_save_image(struct job *j)
 	if (fd == -1) {
 		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
 		if (errno == ENXIO || errno == ELOOP)
-			log_warnx("save_sent_images: %s: not a regular file, "
+			MLOG(j->d->lg, LOG_WARNING, 0,
+			    "save_sent_images: %s: not a regular file, "
 			    "not saved", path);
 		else
-			log_warn("save_sent_images: %s", path);
+			MLOG(j->d->lg, LOG_WARNING, 1,
+			    "save_sent_images: %s", path);
 		return;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		log_warnx("save_sent_images: %s: not a regular file, not "
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "save_sent_images: %s: not a regular file, not "
 		    "saved", path);
 		goto done;
 	}
 	if (ftruncate(fd, 0) == -1) {
-		log_warn("save_sent_images: %s", path);
+		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
 		goto done;
 	}
 	while (off < j->jpeg_len) {
@@ -400,14 +417,15 @@ dispatch_save_image(struct job *j)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("save_sent_images: %s", path);
+			MLOG(j->d->lg, LOG_WARNING, 1,
+			    "save_sent_images: %s", path);
 			goto done;
 		}
 		off += (size_t)n;
 	}
 done:
 	if (close(fd) == -1)
-		log_warn("save_sent_images: %s", path);
+		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
 }
 
 static int
@@ -438,7 +456,7 @@ dispatch_step_capture(struct job *j)
 	if (camera_take(d->cf->image_src_dir, &shot, &j->jpeg, &j->jpeg_len,
 	    name, sizeof(name)) == -1)
 		return -1;
-	log_debug("%s %lld: frame %s (%zu bytes)", j->a.type,
+	MLOG(j->d->lg, LOG_DEBUG, 0, "%s %lld: frame %s (%zu bytes)", j->a.type,
 	    (long long)j->a.id, name, j->jpeg_len);
 	if (d->cf->save_sent_images)
 		dispatch_save_image(j);
@@ -451,12 +469,14 @@ dispatch_upload_start(struct job *j)
 {
 	j->r = -1;
 	if (j->jpeg == NULL) {
-		log_warnx("%s %lld: nothing captured to upload", j->a.type,
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: nothing captured to upload", j->a.type,
 		    (long long)j->a.id);
 		return 0;
 	}
 	if (j->a.endpoint != NULL && !cloud_url_allowed(j->a.endpoint)) {
-		log_warnx("%s %lld: upload endpoint refused (http/https only)",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: upload endpoint refused (http/https only)",
 		    j->a.type, (long long)j->a.id);
 		return 0;
 	}
@@ -490,14 +510,16 @@ dispatch_fw_probe_finish(struct job *j)
 
 	j->r = -1;
 	if (j->op_r != CLOUD_OK || j->op_text == NULL)
-		log_warnx("firmware probe failed: %s",
+		MLOG(j->d->lg, LOG_WARNING, 0, "firmware probe failed: %s",
 		    cloud_strerror(j->op_r));
 	else {
 		if (strcmp(j->op_text, mine) != 0)
-			log_notice("service offers firmware %s, machine runs "
+			MLOG(j->d->lg, LOG_NOTICE, 0,
+			    "service offers firmware %s, machine runs "
 			    "%s (nothing is installed)", j->op_text, mine);
 		else
-			log_info("firmware %s is current", mine);
+			MLOG(j->d->lg, LOG_INFO, 0,
+			    "firmware %s is current", mine);
 		j->r = 0;
 	}
 	free(j->op_text);
@@ -551,7 +573,8 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	if (!st->no_action_id && dispatch_is_terminal(j, name) &&
 	    j->terminal_sent) {
 		/* A table may name two; the service must see one. */
-		log_warnx("%s %lld: %s skipped, the action already ended",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: %s skipped, the action already ended",
 		    j->a.type, (long long)j->a.id, name);
 		return;
 	}
@@ -638,7 +661,8 @@ job_step_start(struct job *j, const struct seq_step *st)
 			dispatch_job_event(j, "upload:failed", NULL);
 		return 0;
 	case SEQ_BUTTON:
-		log_info("%s %lld: waiting for the button (%.1f s, or "
+		MLOG(j->d->lg, LOG_INFO, 0,
+		    "%s %lld: waiting for the button (%.1f s, or "
 		    "SIGUSR1)", j->a.type, (long long)j->a.id,
 		    d->cf->button_press_delay);
 		if (!j->cancel && d->button_seq != j->button_seen) {
@@ -656,7 +680,8 @@ job_step_start(struct job *j, const struct seq_step *st)
 	case SEQ_FW_PROBE:
 		return dispatch_fw_probe_start(j);
 	case SEQ_REFUSE:
-		log_warnx("%s %lld refused: a cloud command never does this to "
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld refused: a cloud command never does this to "
 		    "the machine", j->a.type, (long long)j->a.id);
 		j->r = -1;
 		return 0;
@@ -705,6 +730,8 @@ job_finish(struct job *j)
 	 * transfers) was cancelled. */
 	if (r == -1 && j->cancel)
 		r = -2;
+	if (r == -1)
+		d->failures++;
 	if (j->terminal_sent)
 		r = 0;		/* the service was told it completed */
 	else {
@@ -712,7 +739,8 @@ job_finish(struct job *j)
 		dispatch_job_event(j, r == -1 ? "failed" : r == -2 ?
 		    "cancelled" : "completed", NULL);
 	}
-	log_info("%s %lld: %s", j->a.type, (long long)j->a.id,
+	MLOG(j->d->lg, LOG_INFO, 0,
+	    "%s %lld: %s", j->a.type, (long long)j->a.id,
 	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
 	if (j->prev != NULL)
 		j->prev->next = j->next;
@@ -855,7 +883,8 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    uv_timer_init(evloop_uv(d->ev), &j->timer) != 0) {
-		log_warnx("cannot start a job: %s %lld failed", a->type,
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "cannot start a job: %s %lld failed", a->type,
 		    (long long)a->id);
 		snprintf(name, sizeof(name), "%s:failed", a->type);
 		dispatch_send_event(d, a->id, name, NULL);
@@ -875,8 +904,10 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 		d->jobs->prev = j;
 	d->jobs = j;
 	d->njobs++;
+	d->actions++;
 	d->job[lane] = j;
-	log_info("%s %lld: started", j->a.type, (long long)j->a.id);
+	MLOG(d->lg, LOG_INFO, 0,
+	    "%s %lld: started", j->a.type, (long long)j->a.id);
 	job_run(j);
 	return 0;
 }
@@ -939,10 +970,12 @@ dispatch_seen_repeat(struct dispatch *d, struct action *a)
 	if ((i = dispatch_seen_find(d, a->id)) == -1)
 		return 0;
 	if (!d->seen[i].told)
-		log_warnx("%s %lld: ready again for an id already started; "
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "%s %lld: ready again for an id already started; "
 		    "not run twice", a->type, (long long)a->id);
 	else
-		log_debug("%s %lld: ready again, ignored", a->type,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "%s %lld: ready again, ignored", a->type,
 		    (long long)a->id);
 	d->seen[i].told = 1;
 	frame_action_free(a);
@@ -959,7 +992,8 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	char msg[256];
 
 	if ((seq = seq_find(d->seq, a->type)) == NULL) {
-		log_info("action %lld: type %s ignored", (long long)a->id,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "action %lld: type %s ignored", (long long)a->id,
 		    a->type);
 		frame_action_free(a);
 		return;
@@ -980,7 +1014,8 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	/* Busy and not held: not started, so a later "ready" may start it. */
 	if (lane == LANE_SERVICE && d->npending < DISPATCH_PENDING_MAX) {
 		dispatch_seen_add(d, a->id);
-		log_debug("%s %lld held until %s %lld ends", a->type,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "%s %lld held until %s %lld ends", a->type,
 		    (long long)a->id, busy->a.type, (long long)busy->a.id);
 		d->pending[d->npending++] = *a;
 		memset(a, 0, sizeof(*a));
@@ -989,7 +1024,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	snprintf(msg, sizeof(msg), "busy: %s %lld not started, %s %lld is "
 	    "running", a->type, (long long)a->id, busy->a.type,
 	    (long long)busy->a.id);
-	log_warnx("%s", msg);
+	MLOG(d->lg, LOG_WARNING, 0, "%s", msg);
 	dispatch_send_log(d, "WARNING", msg);
 	frame_action_free(a);
 }
@@ -1009,7 +1044,8 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 		held = d->pending[i];
 		memmove(&d->pending[i], &d->pending[i + 1],
 		    (--d->npending - i) * sizeof(d->pending[0]));
-		log_info("%s %lld: cancelled before it started", held.type,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "%s %lld: cancelled before it started", held.type,
 		    (long long)held.id);
 		snprintf(name, sizeof(name), "%s:cancelled", held.type);
 		dispatch_send_event(d, held.id, name, NULL);
@@ -1019,13 +1055,14 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 	for (i = 0; i < DISPATCH_LANES; i++) {
 		if ((j = d->job[i]) == NULL || j->ended || j->a.id != a->id)
 			continue;
-		log_info("%s %lld: cancelled by the service", j->a.type,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "%s %lld: cancelled by the service", j->a.type,
 		    (long long)a->id);
 		j->cancel = 1;
 		job_interrupt(j);
 		return;
 	}
-	log_debug("cancel for %lld ignored: not a running job",
+	MLOG(d->lg, LOG_DEBUG, 0, "cancel for %lld ignored: not a running job",
 	    (long long)a->id);
 }
 
@@ -1036,7 +1073,7 @@ dispatch_line(struct dispatch *d, const char *line, size_t len)
 	char err[160];
 
 	if (frame_parse_action(line, len, &a, err, sizeof(err)) == -1) {
-		log_warnx("frame dropped: %s", err);
+		MLOG(d->lg, LOG_WARNING, 0, "frame dropped: %s", err);
 		return;
 	}
 	switch (a.status) {
@@ -1047,7 +1084,8 @@ dispatch_line(struct dispatch *d, const char *line, size_t len)
 		dispatch_cancel(d, &a);
 		break;
 	case ACTION_OTHER:
-		log_debug("action %lld (%s): status ignored", (long long)a.id,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "action %lld (%s): status ignored", (long long)a.id,
 		    a.type);
 		break;
 	}
@@ -1058,20 +1096,30 @@ dispatch_line(struct dispatch *d, const char *line, size_t len)
 
 struct dispatch *
 dispatch_new(const struct config *cf, struct cloud *cloud,
-    const struct seq_table *seq, struct evloop *ev, struct queue *tx)
+    const struct seq_table *seq, struct evloop *ev, struct queue *tx,
+    const struct dispatch_id *id)
 {
+	const char *serial = id != NULL && id->serial != NULL ? id->serial :
+	    cf->serial;
+	const char *dir = id != NULL ? id->dl_dir : cf->motion_dl_dir;
 	struct dispatch *d;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
+	d->lg = id != NULL && id->lg != NULL ? id->lg : &mlog_single;
+	if (dir != NULL && (d->dl_dir = strdup(dir)) == NULL) {
+		free(d);
+		return NULL;
+	}
 	d->cf = cf;
 	d->cloud = cloud;
 	d->seq = seq;
 	d->ev = ev;
 	d->tx = tx;
-	d->serial = strtoull(cf->serial != NULL ? cf->serial : "0", NULL, 10);
+	d->serial = strtoull(serial != NULL ? serial : "0", NULL, 10);
 	d->homing_shots = cf->bypass_homing ? DISPATCH_HOMING_SHOTS : 0;
 	if (uv_timer_init(evloop_uv(ev), &d->kick) != 0) {
+		free(d->dl_dir);
 		free(d);
 		return NULL;
 	}
@@ -1089,6 +1137,7 @@ dispatch_free(struct dispatch *d)
 	 * closes (evloop_run() returned). */
 	while (d->npending > 0)
 		frame_action_free(&d->pending[--d->npending]);
+	free(d->dl_dir);
 	free(d);
 }
 
@@ -1098,7 +1147,7 @@ dispatch_press_button(struct dispatch *d)
 	struct job *j;
 
 	d->button_seq++;
-	log_info("button pressed");
+	MLOG(d->lg, LOG_INFO, 0, "button pressed");
 	for (j = d->jobs; j != NULL; j = j->next)
 		if (j->wait == WAIT_BUTTON)
 			job_wake(j);
@@ -1121,7 +1170,8 @@ dispatch_stop(struct dispatch *d, void (*idle)(void *), void *arg)
 		/* An ended job may still be in a table's trailing steps: the
 		 * flag cuts their waits short too. */
 		if (!j->ended)
-			log_info("%s %lld: cancelled by shutdown", j->a.type,
+			MLOG(d->lg, LOG_INFO, 0,
+			    "%s %lld: cancelled by shutdown", j->a.type,
 			    (long long)j->a.id);
 		j->cancel = 1;
 		job_interrupt(j);
@@ -1136,4 +1186,12 @@ unsigned
 dispatch_jobs(const struct dispatch *d)
 {
 	return d->njobs;
+}
+
+void
+dispatch_counts(const struct dispatch *d, uint64_t *actions,
+    uint64_t *failures)
+{
+	*actions = d->actions;
+	*failures = d->failures;
 }

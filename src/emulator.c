@@ -31,9 +31,12 @@
 #include "event.h"
 #include "evloop.h"
 #include "ff_server.h"
+#include "fleet.h"
 #include "log.h"
 #include "machine.h"
 #include "sequence.h"
+
+#define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
 enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 
@@ -47,10 +50,14 @@ struct emulator {
 	struct evloop		*ev;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
 	struct seq_table	*seq;
-	struct machine		*machine;	/* or NULL: no Glowforge */
-	unsigned		 running;	/* machines not yet stopped */
+	struct fleet		 fl;		/* this shard's Glowforges */
+	struct machine		**machines;	/* fl.n of them, or none */
+	size_t			 nmachines;
+	struct machine_gate	*gate;		/* the sign-in rate */
+	size_t			 running;	/* machines not yet stopped */
 	uv_poll_t		 sigpoll;
 	uv_timer_t		 dog;
+	uv_timer_t		 summary;	/* a fleet's line every 10 s */
 	int			 handles_open;
 	enum emulator_next	 next;
 };
@@ -77,7 +84,10 @@ emulator_machine_stopped(void *arg)
 		uv_close((uv_handle_t *)&e->sigpoll, NULL);
 		uv_timer_stop(&e->dog);
 		uv_close((uv_handle_t *)&e->dog, NULL);
+		uv_timer_stop(&e->summary);
+		uv_close((uv_handle_t *)&e->summary, NULL);
 	}
+	machine_gate_close(e->gate);
 	evloop_stop(e->ev);
 }
 
@@ -86,13 +96,15 @@ emulator_machine_stopped(void *arg)
 static void
 emulator_stop(struct emulator *e, enum emulator_next next)
 {
+	size_t i;
+
 	if (e->next != EMULATOR_RUN)
 		return;
 	e->next = next;
 	e->running = 1;		/* held until every stop is asked */
-	if (e->machine != NULL) {
+	for (i = 0; i < e->nmachines; i++) {
 		e->running++;
-		machine_stop(e->machine, emulator_machine_stopped, e);
+		machine_stop(e->machines[i], emulator_machine_stopped, e);
 	}
 	emulator_machine_stopped(e);
 }
@@ -102,9 +114,11 @@ emulator_shutdown(struct emulator *e, int sig)
 {
 	sigset_t set;
 
+	size_t i;
+
 	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	if (e->machine != NULL)
-		machine_quiet(e->machine);
+	for (i = 0; i < e->nmachines; i++)
+		machine_quiet(e->machines[i]);
 	sd_notify(0, "STOPPING=1");
 	/* A second SIGINT/SIGTERM during shutdown exits at once. */
 	sigemptyset(&set);
@@ -131,6 +145,8 @@ emulator_reload(struct emulator *e)
 		sd_notify(0, "READY=1\nSTATUS=reload rejected; running on");
 		return;
 	}
+	/* The shard came from the command line: a reload keeps it. */
+	config_keep_runtime(&e->ncf, e->cf);
 	e->have_ncf = 1;
 	emulator_stop(e, EMULATOR_RELOAD);
 }
@@ -138,11 +154,14 @@ emulator_reload(struct emulator *e)
 static void
 emulator_signal(struct emulator *e, int sig)
 {
+	size_t i;
+
 	switch (sig) {
 	case SIGUSR1:
-		if (e->machine != NULL)
-			machine_press_button(e->machine);
-		else
+		/* Every machine's button: a fleet's prints all go on. */
+		for (i = 0; i < e->nmachines; i++)
+			machine_press_button(e->machines[i]);
+		if (e->nmachines == 0)
 			log_info("SIGUSR1: no Glowforge, no button");
 		break;
 	case SIGHUP:
@@ -182,11 +201,13 @@ emulator_handles(struct emulator *e)
 	uint64_t us = 0;
 
 	if (uv_poll_init(evloop_uv(e->ev), &e->sigpoll, e->sigfd) != 0 ||
-	    uv_timer_init(evloop_uv(e->ev), &e->dog) != 0) {
+	    uv_timer_init(evloop_uv(e->ev), &e->dog) != 0 ||
+	    uv_timer_init(evloop_uv(e->ev), &e->summary) != 0) {
 		log_warnx("cannot set up the loop's signal and watchdog");
 		return -1;
 	}
 	e->sigpoll.data = e;
+	e->summary.data = e;
 	e->handles_open = 1;
 	uv_poll_start(&e->sigpoll, UV_READABLE, emulator_sigpoll);
 	/* > 0 only under systemd with WatchdogSec= (and our PID). */
@@ -196,24 +217,79 @@ emulator_handles(struct emulator *e)
 	return 0;
 }
 
-/* The Glowforge: its sequence table and its machine. */
+/* A fleet's INFO lines are DEBUG: this line says what they would. */
+static void
+emulator_summary(uv_timer_t *t)
+{
+	struct emulator *e = t->data;
+	size_t n[MACHINE_STATES] = { 0 }, i;
+	uint64_t actions = 0, failures = 0, a, f;
+
+	for (i = 0; i < e->nmachines; i++) {
+		n[machine_state(e->machines[i])]++;
+		machine_counts(e->machines[i], &a, &f);
+		actions += a;
+		failures += f;
+	}
+	log_info("fleet: %zu machines: %zu up, %zu signing in, %zu "
+	    "connecting, %zu backing off, %zu stopping; %llu actions, %llu "
+	    "failed", e->nmachines, n[MACHINE_UP], n[MACHINE_SIGNING_IN],
+	    n[MACHINE_CONNECTING], n[MACHINE_BACKING_OFF],
+	    n[MACHINE_STOPPING] + n[MACHINE_STOPPED],
+	    (unsigned long long)actions, (unsigned long long)failures);
+}
+
+/* The Glowforges: the sequence table, this shard's machines. */
 static int
 emulator_glowforge_up(struct emulator *e)
 {
 	const struct config *cf = e->cf;
+	struct machine_id id;
 	char err[512];
+	size_t i;
 
 	if ((e->seq = seq_table_new(cf->protocol_profile, cf->sequences_file,
 	    err, sizeof(err))) == NULL) {
 		log_errx("%s", err);
 		return -1;
 	}
-	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
-	log_info("glowforge: profile %s", cf->protocol_profile ?
-	    cf->protocol_profile : "2.6");
-	if ((e->machine = machine_new(cf, e->seq, e->ev)) == NULL)
+	if (fleet_build(&e->fl, cf, err, sizeof(err)) == -1) {
+		log_errx("%s", err);
 		return -1;
-	return machine_start(e->machine);
+	}
+	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
+	if (e->fl.n == 1)
+		log_info("glowforge: profile %s", cf->protocol_profile ?
+		    cf->protocol_profile : "2.6");
+	else
+		log_info("glowforge: profile %s, machines %zu to %zu of %zu, "
+		    "%g sign-ins/s", cf->protocol_profile ?
+		    cf->protocol_profile : "2.6", e->fl.first,
+		    e->fl.first + e->fl.n - 1, e->fl.total,
+		    e->fl.connect_rate);
+	if ((e->machines = calloc(e->fl.n, sizeof(*e->machines))) == NULL ||
+	    (e->gate = machine_gate_new(e->ev, e->fl.connect_rate)) == NULL)
+		return -1;
+	for (i = 0; i < e->fl.n; i++) {
+		memset(&id, 0, sizeof(id));
+		id.serial = e->fl.m[i].serial;
+		id.password = e->fl.m[i].password;
+		id.hostname = e->fl.m[i].hostname;
+		id.index = e->fl.m[i].index;
+		id.fleet_n = e->fl.n;
+		id.keep_jobs = e->fl.keep_jobs;
+		id.gate = e->gate;
+		if ((e->machines[i] = machine_new(cf, e->seq, e->ev, &id)) ==
+		    NULL)
+			return -1;
+		e->nmachines++;
+		if (machine_start(e->machines[i]) == -1)
+			return -1;
+	}
+	if (e->nmachines > 1)
+		uv_timer_start(&e->summary, emulator_summary,
+		    EMULATOR_SUMMARY_MS, EMULATOR_SUMMARY_MS);
+	return 0;
 }
 
 /* Builds every configured machine on a new loop; -1 leaves e for
@@ -244,11 +320,19 @@ emulator_up(struct emulator *e)
 static void
 emulator_down(struct emulator *e)
 {
-	machine_free(e->machine);
+	size_t i;
+
+	for (i = 0; i < e->nmachines; i++)
+		machine_free(e->machines[i]);
+	free(e->machines);
+	e->machines = NULL;
+	e->nmachines = 0;
+	machine_gate_free(e->gate);
+	e->gate = NULL;
+	fleet_free(&e->fl);
 	ff_server_free(e->ff);
 	seq_table_free(e->seq);
 	evloop_free(e->ev);
-	e->machine = NULL;
 	e->ff = NULL;
 	e->seq = NULL;
 	e->ev = NULL;
@@ -268,10 +352,12 @@ emulator_log_levels(const struct config *cf, int foreground, int verbose)
 static int
 emulator_life(struct emulator *e, int *ret)
 {
+	size_t i;
+
 	if (emulator_up(e) == -1) {
 		*ret = 1;
-		if (e->machine != NULL)
-			machine_quiet(e->machine);
+		for (i = 0; i < e->nmachines; i++)
+			machine_quiet(e->machines[i]);
 		sd_notify(0, "STOPPING=1");
 		if (e->ev != NULL) {
 			e->next = EMULATOR_RUN;

@@ -3,6 +3,7 @@
  * 250 ms doubling to 60 s with up to 25 % jitter, reset after 30 s up;
  * wrong credentials are said once, then retried quietly every 60 s.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "machine.h"
+#include "mlog.h"
 #include "queue.h"
 #include "ws.h"
 
@@ -29,9 +31,36 @@
 #define MACHINE_STOP_FLUSH_MS	1000	/* ms to flush tx at shutdown */
 #define MACHINE_DEFAULT_FW	"2.6.0-2228"
 
+const struct mlog mlog_single = { "", LOG_INFO };
+
+/*
+ * The fleet's sign-ins go through one token bucket: at most rate a second,
+ * bursts of a tenth of a second's worth, so a cloud that dropped every
+ * socket sees them come back spread out.  Waiting machines queue in order.
+ */
+struct machine_gate {
+	double			 rate;		/* sign-ins/s; <= 0: no limit */
+	double			 tokens;
+	double			 cap;
+	uint64_t		 last_ms;	/* uv_now() of the last refill */
+	uv_timer_t		 timer;
+	int			 timer_open;
+	struct machine		*head, *tail;	/* waiting, in order */
+	struct evloop		*ev;
+};
+
 struct machine {
 	const struct config	*cf;
+	char			*serial;	/* secret half of the login */
+	char			*password;	/* secret; wiped at free */
+	char			 label[MLOG_LABEL_MAX - 2];	/* "" alone */
+	struct mlog		 lgbuf;
+	const struct mlog	*lg;		/* &lgbuf */
+	struct machine_gate	*gate;		/* or NULL */
+	struct machine		*gate_next;	/* waiting at the gate */
+	int			 gated;		/* on the gate's list */
 	struct evloop		*ev;
+	char			*dl_dir;	/* jobs kept there, or NULL */
 	struct cloud		*cloud;
 	struct ws		*ws;
 	struct queue		*tx;		/* frames to the service */
@@ -51,6 +80,125 @@ struct machine {
 };
 
 static void	machine_sign_in(struct machine *);
+static void	machine_sign_in_now(struct machine *);
+
+/* ---- the fleet's sign-in gate ------------------------------------------ */
+
+static void
+machine_gate_refill(struct machine_gate *g)
+{
+	uint64_t now = uv_now(evloop_uv(g->ev));
+
+	g->tokens += (double)(now - g->last_ms) * g->rate / 1000.0;
+	if (g->tokens > g->cap)
+		g->tokens = g->cap;
+	g->last_ms = now;
+}
+
+static void	machine_gate_tick(uv_timer_t *);
+
+static void
+machine_gate_arm(struct machine_gate *g)
+{
+	double need = 1.0 - g->tokens;		/* tokens */
+	uint64_t ms = need <= 0 ? 0 : (uint64_t)(need * 1000.0 / g->rate) + 1;
+
+	uv_timer_start(&g->timer, machine_gate_tick, ms, 0);
+}
+
+static void
+machine_gate_tick(uv_timer_t *t)
+{
+	struct machine_gate *g = t->data;
+	struct machine *m;
+
+	machine_gate_refill(g);
+	while (g->head != NULL && g->tokens >= 1.0) {
+		m = g->head;
+		if ((g->head = m->gate_next) == NULL)
+			g->tail = NULL;
+		m->gate_next = NULL;
+		m->gated = 0;
+		g->tokens -= 1.0;
+		machine_sign_in_now(m);
+	}
+	if (g->head != NULL)
+		machine_gate_arm(g);
+}
+
+/* 1: m may sign in now; 0: it waits its turn. */
+static int
+machine_gate_take(struct machine_gate *g, struct machine *m)
+{
+	if (g->rate <= 0)
+		return 1;
+	machine_gate_refill(g);
+	if (g->head == NULL && g->tokens >= 1.0) {
+		g->tokens -= 1.0;
+		return 1;
+	}
+	m->gated = 1;
+	if (g->tail != NULL)
+		g->tail->gate_next = m;
+	else
+		g->head = m;
+	g->tail = m;
+	if (!uv_is_active((uv_handle_t *)&g->timer))
+		machine_gate_arm(g);
+	return 0;
+}
+
+static void
+machine_gate_leave(struct machine_gate *g, struct machine *m)
+{
+	struct machine **pp, *prev = NULL;
+
+	for (pp = &g->head; *pp != NULL; prev = *pp, pp = &(*pp)->gate_next)
+		if (*pp == m) {
+			*pp = m->gate_next;
+			if (g->tail == m)
+				g->tail = prev;
+			m->gate_next = NULL;
+			m->gated = 0;
+			return;
+		}
+}
+
+struct machine_gate *
+machine_gate_new(struct evloop *ev, double rate)
+{
+	struct machine_gate *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->ev = ev;
+	g->rate = rate;
+	g->cap = rate / 10 > 1 ? rate / 10 : 1;
+	g->tokens = g->cap;
+	g->last_ms = uv_now(evloop_uv(ev));
+	if (uv_timer_init(evloop_uv(ev), &g->timer) != 0) {
+		free(g);
+		return NULL;
+	}
+	g->timer.data = g;
+	g->timer_open = 1;
+	return g;
+}
+
+void
+machine_gate_close(struct machine_gate *g)
+{
+	if (g != NULL && g->timer_open) {
+		g->timer_open = 0;
+		uv_close((uv_handle_t *)&g->timer, NULL);
+	}
+}
+
+void
+machine_gate_free(struct machine_gate *g)
+{
+	free(g);
+}
 
 const char *
 machine_state_name(enum machine_state s)
@@ -109,9 +257,11 @@ machine_probe_done(void *arg, enum cloud_result r, char *version)
 		return;
 	}
 	if (r != CLOUD_OK || version == NULL)
-		log_warnx("firmware probe failed: %s", cloud_strerror(r));
+		MLOG(m->lg, LOG_WARNING, 0,
+		    "firmware probe failed: %s", cloud_strerror(r));
 	else if (strcmp(version, mine) != 0)
-		log_notice("service offers firmware %s, machine runs %s "
+		MLOG(m->lg, LOG_NOTICE, 0,
+		    "service offers firmware %s, machine runs %s "
 		    "(nothing is installed)", version, mine);
 	free(version);
 }
@@ -125,7 +275,8 @@ machine_lost(struct machine *m, int64_t up)
 	if (up >= MACHINE_HEALTHY_MS)
 		m->backoff = MACHINE_BACKOFF_MIN;
 	wait = machine_jitter(m, m->backoff);
-	log_info("status socket lost after %lld ms; reconnecting in %lld ms",
+	MLOG(m->lg, LOG_INFO, 0,
+	    "status socket lost after %lld ms; reconnecting in %lld ms",
 	    (long long)up, (long long)wait);
 	machine_backoff_grow(m);
 	machine_wait(m, wait);
@@ -145,7 +296,8 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 	if (r == CLOUD_ERR_AUTH) {
 		/* One clear line, then quiet, slow retries. */
 		if (!m->auth_reported)
-			log_errx("sign-in refused: check the serial and "
+			MLOG(m->lg, LOG_ERR, 0,
+			    "sign-in refused: check the serial and "
 			    "password; retrying every %d s",
 			    MACHINE_BACKOFF_AUTH / 1000);
 		m->auth_reported = 1;
@@ -155,7 +307,8 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 	}
 	if (r != CLOUD_OK) {
 		wait = machine_jitter(m, m->backoff);
-		log_warnx("sign-in failed (%s); retrying in %lld ms",
+		MLOG(m->lg, LOG_WARNING, 0,
+		    "sign-in failed (%s); retrying in %lld ms",
 		    cloud_strerror(r), (long long)wait);
 		machine_backoff_grow(m);
 		machine_wait(m, wait);
@@ -178,13 +331,24 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 	}
 }
 
+static int	machine_gate_take(struct machine_gate *, struct machine *);
+
 static void
 machine_sign_in(struct machine *m)
 {
 	m->state = MACHINE_SIGNING_IN;
+	if (m->gate != NULL && !machine_gate_take(m->gate, m))
+		return;		/* the gate calls machine_sign_in_now() */
+	machine_sign_in_now(m);
+}
+
+static void
+machine_sign_in_now(struct machine *m)
+{
 	if ((m->signin = cloud_sign_in_start(m->cloud, m->ev,
 	    machine_signed_in, m)) == NULL) {
-		log_warnx("cannot start a sign-in; retrying in %d ms",
+		MLOG(m->lg, LOG_WARNING, 0,
+		    "cannot start a sign-in; retrying in %d ms",
 		    MACHINE_BACKOFF_MAX);
 		machine_wait(m, MACHINE_BACKOFF_MAX);
 	}
@@ -233,11 +397,57 @@ machine_closed(void *arg, int64_t up)
 
 /* ---- life --------------------------------------------------------------- */
 
+/* The label, the folder and the cloud of machine id. */
+static int
+machine_identity(struct machine *m, const struct machine_id *id)
+{
+	const struct config *cf = m->cf;
+	int fleet = id != NULL && id->fleet_n > 1;
+
+	m->lg = &m->lgbuf;
+	m->lgbuf.info_pri = fleet ? LOG_DEBUG : LOG_INFO;
+	/* Never the serial: see mlog.h. */
+	if (fleet && id->hostname != NULL && *id->hostname != '\0')
+		snprintf(m->label, sizeof(m->label), "%s", id->hostname);
+	else if (fleet)
+		snprintf(m->label, sizeof(m->label), "m%zu", id->index);
+	if (fleet)
+		snprintf(m->lgbuf.prefix, sizeof(m->lgbuf.prefix), "%s: ",
+		    m->label);
+	m->gate = id != NULL ? id->gate : NULL;
+	if ((m->serial = strdup(id != NULL && id->serial != NULL ? id->serial :
+	    cf->serial != NULL ? cf->serial : "")) == NULL ||
+	    (m->password = strdup(id != NULL && id->password != NULL ?
+	    id->password : cf->password != NULL ? cf->password : "")) == NULL)
+		return -1;
+	/* A fleet keeps each machine's jobs in a folder of its own. */
+	if (id != NULL && !id->keep_jobs)
+		m->dl_dir = NULL;
+	else if (fleet && cf->motion_dl_dir != NULL) {
+		if (asprintf(&m->dl_dir, "%s/%s", cf->motion_dl_dir,
+		    m->serial) < 0) {
+			m->dl_dir = NULL;
+			return -1;
+		}
+	} else if (cf->motion_dl_dir != NULL &&
+	    (m->dl_dir = strdup(cf->motion_dl_dir)) == NULL)
+		return -1;
+	/* The label names the cloud's lines too; none for a single one. */
+	m->cloud = cloud_new_identity(cf, m->serial, m->password,
+	    fleet ? m->label : NULL);
+	if (m->cloud == NULL) {
+		MLOG(m->lg, LOG_WARNING, 0, "cannot set up the HTTP client");
+		return -1;
+	}
+	return 0;
+}
+
 struct machine *
 machine_new(const struct config *cf, const struct seq_table *seq,
-    struct evloop *ev)
+    struct evloop *ev, const struct machine_id *id)
 {
 	struct ws_hooks h = { machine_line, machine_up, machine_closed, NULL };
+	struct dispatch_id did;
 	struct ws_params wp;
 	struct machine *m;
 	char ua[64];
@@ -249,14 +459,14 @@ machine_new(const struct config *cf, const struct seq_table *seq,
 	m->backoff = MACHINE_BACKOFF_MIN;
 	m->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)m;
 	h.arg = m;
-	if (uv_timer_init(evloop_uv(ev), &m->timer) != 0)
-		goto fail;
+	if (uv_timer_init(evloop_uv(ev), &m->timer) != 0) {
+		free(m);
+		return NULL;
+	}
 	m->timer.data = m;
 	m->timer_open = 1;
-	if ((m->cloud = cloud_new(cf)) == NULL) {
-		log_warnx("cannot set up the HTTP client");
+	if (machine_identity(m, id) == -1)
 		goto fail;
-	}
 	memset(&wp, 0, sizeof(wp));
 	snprintf(ua, sizeof(ua), "OpenGlow/%s",
 	    cf->fw_version ? cf->fw_version : MACHINE_DEFAULT_FW);
@@ -264,6 +474,7 @@ machine_new(const struct config *cf, const struct seq_table *seq,
 	wp.ca_file = cf->ca_file;
 	wp.user_agent = ua;
 	wp.origin = "http://status.glowforge.com";
+	wp.lg = m->lg;
 	if ((m->ws = ws_new(ev, &wp, &h)) == NULL)
 		goto fail;
 	/* Ours, small frames: bounded by count alone. */
@@ -272,7 +483,11 @@ machine_new(const struct config *cf, const struct seq_table *seq,
 	ws_start(m->ws, m->tx);
 	/* The .info/.puls folder is made (and checked) by the store on the
 	 * first job; a problem there is logged but never stops the machine. */
-	if ((m->dispatch = dispatch_new(cf, m->cloud, seq, ev, m->tx)) == NULL)
+	did.serial = m->serial;
+	did.dl_dir = m->dl_dir;
+	did.lg = m->lg;
+	if ((m->dispatch = dispatch_new(cf, m->cloud, seq, ev, m->tx,
+	    &did)) == NULL)
 		goto fail;
 	return m;
 fail:
@@ -299,6 +514,15 @@ machine_press_button(struct machine *m)
 }
 
 void
+machine_counts(const struct machine *m, uint64_t *actions,
+    uint64_t *failures)
+{
+	*actions = *failures = 0;
+	if (m->dispatch != NULL)
+		dispatch_counts(m->dispatch, actions, failures);
+}
+
+void
 machine_quiet(struct machine *m)
 {
 	if (m->ws != NULL)
@@ -311,7 +535,8 @@ machine_stopped(struct machine *m)
 	void (*cb)(void *) = m->stopped;
 
 	if (m->tx != NULL && queue_len(m->tx) > 0)
-		log_warnx("%zu frames not sent at shutdown", queue_len(m->tx));
+		MLOG(m->lg, LOG_WARNING, 0,
+		    "%zu frames not sent at shutdown", queue_len(m->tx));
 	m->state = MACHINE_STOPPED;
 	if (m->timer_open) {
 		m->timer_open = 0;
@@ -346,6 +571,8 @@ machine_stop(struct machine *m, void (*stopped)(void *), void *arg)
 	}
 	m->state = MACHINE_STOPPING;
 	uv_timer_stop(&m->timer);
+	if (m->gated)
+		machine_gate_leave(m->gate, m);
 	/* Their done() runs in here, and sees the state. */
 	if (m->signin != NULL)
 		cloud_op_cancel(m->signin);
@@ -363,5 +590,12 @@ machine_free(struct machine *m)
 	ws_free(m->ws);
 	queue_free(m->tx);
 	cloud_free(m->cloud);
+	if (m->password != NULL)
+		explicit_bzero(m->password, strlen(m->password));
+	if (m->serial != NULL)
+		explicit_bzero(m->serial, strlen(m->serial));
+	free(m->password);
+	free(m->serial);
+	free(m->dl_dir);
 	free(m);
 }

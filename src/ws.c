@@ -13,6 +13,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "mlog.h"
 #include "evloop.h"
 #include "mono.h"
 #include "queue.h"
@@ -31,6 +32,7 @@ enum ws_state {
 
 struct ws {
 	struct ws_params	 p;		/* strings owned here */
+	const struct mlog	*lg;		/* p.lg, or a single's */
 	struct ws_hooks		 h;
 	char			*scheme_host;	/* parsed from p.url */
 	char			*host;
@@ -118,7 +120,8 @@ ws_write_one(struct ws *w, struct lws *wsi)
 	n = lws_write(wsi, w->txbuf + LWS_PRE, len, LWS_WRITE_TEXT);
 	if (n < (int)len) {
 		/* Not sent: it goes out first on the next connection. */
-		log_warnx("write failed; frame kept for the next connection");
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "write failed; frame kept for the next connection");
 		queue_unpop(w->tx, frame, len, prio);
 		return -1;
 	}
@@ -196,7 +199,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		log_info("status socket up");
+		MLOG(w->lg, LOG_INFO, 0, "status socket up");
 		w->state = WS_UP;
 		w->up_since = mono_now_ms();
 		/* systemd: the daemon is ready once the service can reach it. */
@@ -213,13 +216,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		/* in may hold the server's reply line: no secrets in it. */
-		log_warnx("status socket: connection failed: %s",
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status socket: connection failed: %s",
 		    in != NULL ? (const char *)in : "unknown error");
 		ws_set_idle(w);
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		log_info("status socket closed");
+		MLOG(w->lg, LOG_INFO, 0, "status socket closed");
 		/* At shutdown, STOPPING=1 has said it all. */
 		if (!w->stopping && !w->quiet)
 			sd_notify(0, "STATUS=status socket down, reconnecting");
@@ -230,12 +234,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (lws_frame_is_binary(wsi)) {
 			/* Spec: text frames only.  Skip the whole message. */
 			if (lws_is_first_fragment(wsi))
-				log_warnx("binary message ignored");
+				MLOG(w->lg, LOG_WARNING, 0,
+				    "binary message ignored");
 			break;
 		}
 		if (!w->rx_oversize &&
 		    frame_buf_append(&w->rxmsg, in, len) == -1) {
-			log_warnx("message over %d bytes: closing with 1009",
+			MLOG(w->lg, LOG_WARNING, 0,
+			    "message over %d bytes: closing with 1009",
 			    FRAME_MAX_LEN);
 			w->rx_oversize = 1;
 			w->rxmsg.len = 0;
@@ -243,7 +249,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		/* A message that never ends is not drained for ever. */
 		if (w->rx_oversize && (w->rx_dropped += len) > WS_DRAIN_MAX) {
-			log_warnx("message still going past %d MiB: dropping "
+			MLOG(w->lg, LOG_WARNING, 0,
+			    "message still going past %d MiB: dropping "
 			    "the connection", WS_DRAIN_MAX >> 20);
 			return -1;
 		}
@@ -302,7 +309,7 @@ ws_connect(struct ws *w, const char *token)
 	n = snprintf(path, sizeof(path), "%s/%s", w->base_path, token);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		explicit_bzero(path, sizeof(path));
-		log_warnx("status URL too long");
+		MLOG(w->lg, LOG_WARNING, 0, "status URL too long");
 		return -1;
 	}
 	memset(&ci, 0, sizeof(ci));
@@ -317,7 +324,7 @@ ws_connect(struct ws *w, const char *token)
 	ci.ssl_connection = w->tls ? LCCSCF_USE_SSL : 0;
 	ci.retry_and_idle_policy = &w->retry;
 	ci.pwsi = &w->wsi;
-	log_info("connecting to %s", w->scheme_host);
+	MLOG(w->lg, LOG_INFO, 0, "connecting to %s", w->scheme_host);
 	w->state = WS_PENDING;
 	if (lws_client_connect_via_info(&ci) == NULL) {
 		explicit_bzero(path, sizeof(path));
@@ -346,6 +353,7 @@ ws_new(struct evloop *ev, const struct ws_params *p,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->ctx = evloop_lws(ev);
+	w->lg = p->lg != NULL ? p->lg : &mlog_single;
 	if (h != NULL)
 		w->h = *h;
 	/* Copies of every string: the caller's may not outlive this call. */
@@ -369,13 +377,14 @@ ws_new(struct evloop *ev, const struct ws_params *p,
 		goto fail;
 	if (lws_parse_uri(tmp, &prot, &ads, &port, &path) != 0 ||
 	    *ads == '\0') {
-		log_warnx("bad status URL");
+		MLOG(w->lg, LOG_WARNING, 0, "bad status URL");
 		goto fail;
 	}
 	if (strcmp(prot, "wss") == 0 || strcmp(prot, "https") == 0)
 		w->tls = 1;
 	else if (strcmp(prot, "ws") != 0 && strcmp(prot, "http") != 0) {
-		log_warnx("status URL must be ws:// or wss://");
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status URL must be ws:// or wss://");
 		goto fail;
 	}
 	if (port == 80 && w->tls && strstr(p->url, ":80") == NULL)
@@ -417,12 +426,14 @@ ws_new(struct evloop *ev, const struct ws_params *p,
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
 	if ((w->vh = lws_create_vhost(w->ctx, &info)) == NULL) {
-		log_warnx("cannot create the status socket's vhost");
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "cannot create the status socket's vhost");
 		goto fail;
 	}
 	/* Fails closed (no root, no wss), but should say why. */
 	if (w->trust_dir != NULL && !w->roots_loaded)
-		log_warnx("status socket: the roots in %s were not loaded; "
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status socket: the roots in %s were not loaded; "
 		    "wss will fail to verify", w->trust_dir);
 	free(tmp);
 	return w;

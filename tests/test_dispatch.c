@@ -81,7 +81,7 @@ rig_setup(void **state)
 	    (r->ev = evloop_new(r, 0)) == NULL ||
 	    (r->tx = queue_new(100, 0, NULL, NULL)) == NULL ||
 	    (r->d = dispatch_new(&r->cf, r->cloud, r->seq, r->ev,
-	    r->tx)) == NULL)
+	    r->tx, NULL)) == NULL)
 		return -1;
 	*state = r;
 	return 0;
