@@ -221,6 +221,94 @@ test_repeated_ready_bound(void **state)
 	assert_int_equal(queue_len(r->tx), 0);
 }
 
+
+/* ---- the step runner: waits end at a press, a cancel or their time ---- */
+
+enum op { END, SEND, PRESS, CANCEL, EXPECT };
+
+struct op_step {
+	enum op		 op;
+	const char	*event;		/* EXPECT: the next frame's */
+};
+
+struct test_case {
+	const char	*name;
+	double		 button_delay;	/* s, [EMULATOR] button_press_delay */
+	double		 warm_up;	/* s, warm_up_delay */
+	struct op_step	 steps[8];
+};
+
+/* A print without its download: its waits are what is tested. */
+static const char print_json[] =
+    "{\"print\": [{\"event\": \"print:starting\"}, {\"op\": \"button\"},"
+    " {\"event\": \"print:warmup:starting\"}, {\"op\": \"warmup\"},"
+    " {\"event\": \"print:running\"}]}";
+
+/* An hour stands for "never" here: the test would hang on it. */
+static const struct test_case tcs[] = {
+	{ "a press ends the button's wait", 3600, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { PRESS, NULL },
+	    { EXPECT, "print:warmup:starting" }, { EXPECT, "print:running" },
+	    { EXPECT, "print:completed" } } },
+	{ "no press: the delay runs out", 0, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" },
+	    { EXPECT, "print:warmup:starting" }, { EXPECT, "print:running" },
+	    { EXPECT, "print:completed" } } },
+	{ "a cancel ends the button's wait", 3600, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { CANCEL, NULL },
+	    { EXPECT, "print:cancelled" } } },
+	{ "a cancel ends the warm-up", 3600, 3600, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { PRESS, NULL },
+	    { EXPECT, "print:warmup:starting" }, { CANCEL, NULL },
+	    { EXPECT, "print:cancelled" } } },
+};
+
+static void
+test_waits(void **state)
+{
+	struct rig *r = *state;
+	const struct test_case *tc;
+	const struct op_step *st;
+	char err[256], line[160];
+	size_t i, k;
+	long id = 40;
+
+	assert_int_equal(seq_table_load_json(r->seq, print_json, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++, id++) {
+		tc = &tcs[i];
+		r->cf.button_press_delay = tc->button_delay;
+		r->cf.warm_up_delay = tc->warm_up;
+		for (k = 0; k < 8 && (st = &tc->steps[k])->op != END; k++) {
+			switch (st->op) {
+			case END:
+				break;
+			case SEND:
+				send_action(r, id, "print");
+				break;
+			case PRESS:
+				dispatch_press_button(r->d);
+				break;
+			case CANCEL:
+				snprintf(line, sizeof(line), "{\"id\":%ld,"
+				    "\"action_type\":\"print\",\"status\":"
+				    "\"cancelled\"}", id);
+				dispatch_line(r->d, line, strlen(line));
+				break;
+			case EXPECT:
+				expect_event(r, id, st->event);
+				break;
+			}
+		}
+		/* Exactly one terminal: nothing follows once the job went. */
+		while (dispatch_jobs(r->d) > 0)
+			uv_run(evloop_uv(r->ev), UV_RUN_ONCE);
+		if (queue_len(r->tx) != 0)
+			fail_msg("%s: %zu frames after the terminal event",
+			    tc->name, queue_len(r->tx));
+	}
+}
+
 int
 main(void)
 {
@@ -233,6 +321,8 @@ main(void)
 		    rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_ready_bound,
 		    rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_waits, rig_setup,
+		    rig_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
