@@ -39,7 +39,8 @@ struct cloud	*cloud_new(const struct config *cf);
 struct cloud	*cloud_new_identity(const struct config *cf,
 		    const char *serial, const char *password, const char *name);
 /* Asynchronous operations still running are cancelled first (their done()
- * runs, with CLOUD_ERR_CANCELLED, before this returns). */
+ * runs, with CLOUD_ERR_CANCELLED, before this returns): with any running,
+ * call it on the loop thread, while the loop runs (a done() may call it). */
 void		 cloud_free(struct cloud *c);
 /* From any thread: every call under way or to come ends at once with
  * CLOUD_ERR_CANCELLED (shutdown). */
@@ -97,7 +98,8 @@ enum cloud_result cloud_download(struct cloud *c, const char *url,
  * - a call with the Bearer token signs in first when there is none, and a
  *   401 signs in again (one sign-in for all the operations of this cloud
  *   that hit it at once) and replays once, as the blocking calls do;
- * - cloud_abort() ends them too, within a second (CLOUD_ERR_CANCELLED);
+ * - cloud_abort() ends them too, at curl's next look at each transfer
+ *   (within a second), with CLOUD_ERR_CANCELLED;
  *   evloop_stop() ends them with CLOUD_ERR_CANCELLED at once.
  * Strings handed to done() are the callee's: ws_token to wipe and free
  * with cloud_secret_free(), text (the firmware version) to free(); both
@@ -125,7 +127,8 @@ struct cloud_op	*cloud_download_start(struct cloud *c, struct evloop *ev,
  * done() runs with CLOUD_ERR_CANCELLED before this returns, no sink
  * callback follows, and op is gone. */
 void		 cloud_op_cancel(struct cloud_op *op);
-/* Asynchronous operations of c not yet done (for tests and metrics). */
+/* Asynchronous operations of c not yet done, counting a re-sign-in of its
+ * own under way (for tests and metrics). */
 unsigned	 cloud_ops_running(const struct cloud *c);
 
 /* The URL's scheme is http or https (case-insensitive). */

@@ -133,6 +133,11 @@ struct config {
 	unsigned shard_index;		/* 0-based, < shard_count */
 	unsigned shard_count;		/* 1 (config_load's default) .. */
 
+	/* [WEB] */
+	int	 web_enabled;		/* default True if the section exists */
+	char	*web_listen;		/* IPv4:port, default 127.0.0.1:9180 */
+	int	 web_allow_remote;	/* a non-loopback listen; default False */
+
 	/* [THERMAL] / [MOTION] */
 	double	 warm_up_delay;		/* seconds, default 0 */
 	double	 cool_down_delay;	/* seconds, default 0 */
@@ -163,6 +168,10 @@ void	 config_print(const struct config *cf, FILE *fp);
  * regular file: a FIFO or a device as a config, password or sequences file
  * would otherwise hang open() or read() in the thread that takes signals.
  * The fd (close-on-exec) and *st, or -1 with a one-line reason in err. */
+/* [WEB] listen "IPv4:port" into ip and *port: 0 loopback, 1 another
+ * address, -1 not IPv4:port. */
+int	 config_web_listen(const char *listen, char *ip, size_t iplen,
+	    int *port);
 struct stat;
 int	 config_open_regular(const char *path, int nofollow, struct stat *st,
 	    char *err, size_t errlen);

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics.h"
 #include "trust.h"
 
 #define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
@@ -599,6 +600,7 @@ cloud_write_sink(struct cloud_xfer *x, char *buf, size_t n)
 {
 	int rc;
 
+	metrics_add(METRICS_BYTES_DOWN, n);
 	x->in_cb = 1;
 	rc = x->sink->data(buf, n, x->sink->arg);
 	x->in_cb = 0;
@@ -1453,6 +1455,8 @@ cloud_upload_reply(struct cloud_op *op)
 		cloud_head(&op->x, head, sizeof(head));
 		log_warnx("%s: status %ld", head, op->x.status);
 	}
+	if (r == CLOUD_OK)
+		metrics_add(METRICS_BYTES_UP, op->x.bodylen);
 	return r;
 }
 
@@ -1901,14 +1905,15 @@ cloud_async_kick(uv_timer_t *t)
 	cloud_async_run(op, cloud_op_first(op));
 }
 
-/* A new op of c, or NULL when nothing may start. */
+/* A new op of c, or NULL when nothing may start (has_done: the caller
+ * gave a done()). */
 static struct cloud_op *
 cloud_async_new(struct cloud *c, struct evloop *ev, enum cloud_kind kind,
-    void *done, void *arg)
+    int has_done, void *arg)
 {
 	struct cloud_op *op;
 
-	if (c == NULL || ev == NULL || done == NULL || c->dying ||
+	if (c == NULL || ev == NULL || !has_done || c->dying ||
 	    (op = cloud_op_new(c, ev, kind)) == NULL)
 		return NULL;
 	op->arg = arg;
@@ -1939,7 +1944,7 @@ cloud_sign_in_start(struct cloud *c, struct evloop *ev,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_SIGN_IN, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_SIGN_IN, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.token = done;
@@ -1952,7 +1957,7 @@ cloud_fw_probe_start(struct cloud *c, struct evloop *ev,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_PROBE, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_PROBE, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.text = done;
@@ -1966,7 +1971,7 @@ cloud_upload_start(struct cloud *c, struct evloop *ev, const char *endpoint,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_UPLOAD, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_UPLOAD, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.plain = done;
@@ -1981,7 +1986,7 @@ cloud_download_start(struct cloud *c, struct evloop *ev, const char *url,
 {
 	struct cloud_op *op;
 
-	if ((op = cloud_async_new(c, ev, CLOUD_OP_DOWNLOAD, (void *)done,
+	if ((op = cloud_async_new(c, ev, CLOUD_OP_DOWNLOAD, done != NULL,
 	    arg)) == NULL)
 		return NULL;
 	op->done.plain = done;

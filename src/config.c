@@ -66,6 +66,7 @@
 #define DEFAULT_FF_SERIAL	"SNEMU0000001"
 #define DEFAULT_FF_CHECK_CODE	"00000000"
 #define DEFAULT_FF_BIND		"127.0.0.1"
+#define DEFAULT_WEB_LISTEN	"127.0.0.1:9180"
 #define CONFIG_FF_NAME_MAX	127	/* discovery's name field, less NUL */
 #define CONFIG_FF_SERIAL_MAX	63	/* bytes; fits the modern reply */
 
@@ -154,6 +155,9 @@ static const struct config_key {
 	{ "FLEET", "machines_file", CK_PATH, F(fleet_machines_file) },
 	{ "FLEET", "connect_rate", CK_RATE, F(fleet_connect_rate) },
 	{ "FLEET", "keep_jobs", CK_BOOL, F(keep_jobs) },
+	{ "WEB", "enabled", CK_BOOL, F(web_enabled) },
+	{ "WEB", "listen", CK_STR, F(web_listen) },
+	{ "WEB", "allow_remote", CK_BOOL, F(web_allow_remote) },
 #undef F
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
@@ -167,6 +171,7 @@ static const struct {
 	{ CONFIG_DEFAULT, 1 }, { "SERVICE", 0 }, { "MACHINE", 0 },
 	{ "FACTORY_FIRMWARE", 0 }, { "EMULATOR", 0 }, { "LOGGING", 0 },
 	{ "THERMAL", 1 }, { "MOTION", 1 }, { "FLASHFORGE", 0 }, { "FLEET", 0 },
+	{ "WEB", 0 },
 };
 
 enum config_pw_from { PW_NONE, PW_CONFIG, PW_FILE, PW_CREDENTIAL };
@@ -1253,6 +1258,11 @@ config_machines(struct config *cf)
 
 	if (cf->ff_enabled == -1)
 		cf->ff_enabled = config_sect_line(cf, "FLASHFORGE") != 0;
+	if (cf->web_enabled == -1)
+		cf->web_enabled = config_sect_line(cf, "WEB") != 0;
+	if (cf->web_listen == NULL &&
+	    (cf->web_listen = strdup(DEFAULT_WEB_LISTEN)) == NULL)
+		return -1;
 	cf->fleet = config_sect_line(cf, "FLEET") != 0;
 	cf->glowforge = config_sect_line(cf, "MACHINE") != 0 || cf->fleet ||
 	    !cf->ff_enabled;
@@ -1666,6 +1676,7 @@ config_load(struct config *cf, const char *path)
 	cf->log_level = LOG_INFO;
 	cf->console_level = LOG_INFO;
 	cf->ff_enabled = -1;		/* unset: the section decides */
+	cf->web_enabled = -1;
 	cf->ff_tcp_port = 8899;
 	cf->ff_http_port = 8898;
 	cf->ff_discovery_port = 48899;
@@ -2064,6 +2075,52 @@ config_check_fleet(const struct config *cf)
 }
 
 int
+config_web_listen(const char *listen, char *ip, size_t iplen, int *port)
+{
+	const char *colon;
+	struct in_addr a;
+	char *end;
+	long p;
+
+	if (listen == NULL || (colon = strrchr(listen, ':')) == NULL ||
+	    (size_t)(colon - listen) >= iplen)
+		return -1;
+	memcpy(ip, listen, (size_t)(colon - listen));
+	ip[colon - listen] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 ||
+	    p > 65535 || inet_pton(AF_INET, ip, &a) != 1)
+		return -1;
+	*port = (int)p;
+	/* 127.0.0.0/8 only: anything else may be reached from elsewhere. */
+	return (ntohl(a.s_addr) >> 24) == 127 ? 0 : 1;
+}
+
+/* [WEB]: where the page listens, loopback unless asked otherwise. */
+static int
+config_check_web(const struct config *cf)
+{
+	int line = config_field_line(cf, offsetof(struct config, web_listen));
+	char ip[64];
+	int port, r;
+
+	if ((r = config_web_listen(cf->web_listen, ip, sizeof(ip), &port)) ==
+	    -1) {
+		config_error(config_name(cf), line, "[WEB] listen '%s' is not "
+		    "IPv4:port", cf->web_listen);
+		return -1;
+	}
+	if (r == 1 && !cf->web_allow_remote) {
+		config_error(config_name(cf), line, "[WEB] listen %s is not a "
+		    "loopback address: other hosts could read it; set "
+		    "allow_remote = True to mean it", cf->web_listen);
+		return -1;
+	}
+	return 0;
+}
+
+int
 config_check(const struct config *cf)
 {
 	const char *name = config_name(cf);
@@ -2077,6 +2134,8 @@ config_check(const struct config *cf)
 	    config_check_glowforge(cf) == -1)
 		bad = 1;
 	if (cf->ff_enabled && config_check_ff(cf) == -1)
+		bad = 1;
+	if (cf->web_enabled == 1 && config_check_web(cf) == -1)
 		bad = 1;
 	if (config_check_url(cf, "server_url", cf->server_url,
 	    offsetof(struct config, server_url), "http", "https") == -1)
@@ -2334,6 +2393,10 @@ config_print(const struct config *cf, FILE *fp)
 
 	if (cf->fleet)
 		config_print_fleet(cf, fp);
+	fputs("\n[WEB]\n", fp);
+	config_print_bool(fp, "enabled", cf->web_enabled);
+	config_print_str(fp, "listen", cf->web_listen);
+	config_print_bool(fp, "allow_remote", cf->web_allow_remote);
 
 	fprintf(fp, "\n# machines: %s%s%s\n", cf->glowforge ? "glowforge" : "",
 	    cf->glowforge && cf->ff_enabled ? ", " : "",

@@ -35,7 +35,9 @@
 #include "event.h"
 #include "evloop.h"
 #include "frame.h"
+#include "history.h"
 #include "log.h"
+#include "metrics.h"
 #include "mlog.h"
 #include "puls.h"
 #include "queue.h"
@@ -158,6 +160,7 @@ dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
 {
 	MLOG(d->lg, LOG_DEBUG, 0,
 	    "event %s (action %lld)", name, (long long)action_id);
+	history_event(action_id, name);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
 }
 
@@ -334,6 +337,7 @@ dispatch_download_finish(struct job *j)
 		goto done;
 	}
 	if (j->op_r == CLOUD_ERR_SINK) {
+		metrics_inc(METRICS_JOBS_REFUSED);
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl->ps));
@@ -342,6 +346,7 @@ dispatch_download_finish(struct job *j)
 	if (j->op_r != CLOUD_OK)
 		goto done;	/* cloud said why, with the job's id */
 	if (puls_stream_finish(dl->ps) == -1) {
+		metrics_inc(METRICS_JOBS_REFUSED);
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "job %lld refused: %s", (long long)j->a.id,
 		    puls_stream_error(dl->ps));
@@ -908,6 +913,7 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	d->job[lane] = j;
 	MLOG(d->lg, LOG_INFO, 0,
 	    "%s %lld: started", j->a.type, (long long)j->a.id);
+	history_started(j->a.id);
 	job_run(j);
 	return 0;
 }
@@ -998,6 +1004,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 		frame_action_free(a);
 		return;
 	}
+	history_received(a->id, a->type);
 	dispatch_next(d);	/* the held ones first */
 	if (d->stopping) {
 		frame_action_free(a);

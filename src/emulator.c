@@ -35,6 +35,7 @@
 #include "log.h"
 #include "machine.h"
 #include "sequence.h"
+#include "web.h"
 
 #define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
@@ -49,6 +50,7 @@ struct emulator {
 
 	struct evloop		*ev;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
+	struct web		*web;		/* or NULL: no [WEB] */
 	struct seq_table	*seq;
 	struct fleet		 fl;		/* this shard's Glowforges */
 	struct machine		**machines;	/* fl.n of them, or none */
@@ -308,6 +310,9 @@ emulator_up(struct emulator *e)
 		return -1;
 	if (cf->ff_enabled && (e->ff = ff_server_new(e->ev, cf)) == NULL)
 		return -1;
+	if (cf->web_enabled == 1 && (e->web = web_new(evloop_lws(e->ev),
+	    cf)) == NULL)
+		return -1;
 	if (cf->glowforge)
 		sd_notify(0, "STATUS=signing in");
 	else	/* Listening is all a FlashForge needs to serve. */
@@ -331,6 +336,8 @@ emulator_down(struct emulator *e)
 	e->gate = NULL;
 	fleet_free(&e->fl);
 	ff_server_free(e->ff);
+	web_free(e->web);
+	e->web = NULL;
 	seq_table_free(e->seq);
 	evloop_free(e->ev);
 	e->ff = NULL;

@@ -42,6 +42,7 @@
 #include "ff_model.h"
 #include "ff_proto.h"
 #include "log.h"
+#include "metrics.h"
 
 #define FF_PROTO_USER	"0:/user/"	/* the card's prefix in M23, M28 */
 #define FF_PROTO_DATA	"/data/"	/* the printer's own path */
@@ -800,6 +801,7 @@ ff_proto_line(struct ff_proto *p, struct ff_model *m, int64_t now_ms,
 
 	if ((codelen = ff_proto_split(p, &code, &args)) == 0)
 		return 0;	/* a blank line: nothing to answer */
+	metrics_inc(METRICS_FF_COMMANDS);
 	if ((cmd = ff_proto_lookup(code, codelen)) != NULL)
 		snprintf(echo, sizeof(echo), "%s", cmd->code);
 	else {

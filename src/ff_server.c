@@ -51,6 +51,7 @@
 #include "ff_state.h"
 #include "log.h"
 #include "evloop.h"
+#include "metrics.h"
 #include "mono.h"
 
 #define FF_CLIENTS_MAX	64		/* command connections at once */
@@ -393,6 +394,8 @@ ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			s->evicted = 0;
 		}
 		s->clients++;
+		metrics_inc(METRICS_FF_CONNECTIONS);
+		metrics_ff_clients(1);
 		c->counted = 1;
 		c->wsi = wsi;
 		ff_lru_touch(s, c);
@@ -427,6 +430,7 @@ ff_tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			c->counted = 0;
 			ff_proto_close(&c->proto, s->model);
 			s->clients--;
+			metrics_ff_clients(-1);
 			if (c->evicting)
 				s->dying--;
 			ff_lru_unlink(s, c);
@@ -933,6 +937,7 @@ ff_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		ff_http_touch(s, wsi);
 		if (r->status != 0)
 			return 0;	/* answered already: closing */
+		metrics_inc(METRICS_FF_HTTP_REQUESTS);
 		ff_req_clear(r);
 		memset(r, 0, sizeof(*r));
 		snprintf(r->path, sizeof(r->path), "%s", (const char *)in);

@@ -19,6 +19,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "machine.h"
+#include "metrics.h"
 #include "mlog.h"
 #include "queue.h"
 #include "ws.h"
@@ -75,6 +76,7 @@ struct machine {
 	int			 probed;
 	int			 auth_reported;
 	int			 ws_stopping;	/* ws_stop() asked; await closed */
+	int			 metric;	/* counted as: metrics_state, -1 */
 	void			(*stopped)(void *);
 	void			*stopped_arg;
 };
@@ -217,6 +219,15 @@ machine_state(const struct machine *m)
 	return m->state;
 }
 
+/* The /metrics gauge of machines by state. */
+static void
+machine_metric(struct machine *m, int to)
+{
+	if (m->metric != to)
+		metrics_machine_move(m->metric, to);
+	m->metric = to;
+}
+
 /* Back-off with up to 25 % jitter, so a fleet does not reconnect at once. */
 static int64_t
 machine_jitter(struct machine *m, int64_t ms)
@@ -272,6 +283,8 @@ machine_lost(struct machine *m, int64_t up)
 {
 	int64_t wait;
 
+	machine_metric(m, METRICS_SIGNING_IN);
+	metrics_inc(METRICS_RECONNECTS);
 	if (up >= MACHINE_HEALTHY_MS)
 		m->backoff = MACHINE_BACKOFF_MIN;
 	wait = machine_jitter(m, m->backoff);
@@ -293,6 +306,7 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 		cloud_secret_free(token);
 		return;
 	}
+	metrics_inc(r == CLOUD_OK ? METRICS_SIGN_INS : METRICS_SIGN_IN_FAILURES);
 	if (r == CLOUD_ERR_AUTH) {
 		/* One clear line, then quiet, slow retries. */
 		if (!m->auth_reported)
@@ -322,6 +336,7 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 		machine_lost(m, 0);
 		return;
 	}
+	machine_metric(m, METRICS_ONLINE);
 	/* After the socket is asked for: the ws_token lives ~30 s and a
 	 * slow probe must not outlast it. */
 	if (!m->probed && m->cf->fw_check) {
@@ -456,6 +471,7 @@ machine_new(const struct config *cf, const struct seq_table *seq,
 		return NULL;
 	m->cf = cf;
 	m->ev = ev;
+	m->metric = -1;
 	m->backoff = MACHINE_BACKOFF_MIN;
 	m->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)m;
 	h.arg = m;
@@ -502,6 +518,7 @@ machine_start(struct machine *m)
 {
 	if (m->state != MACHINE_IDLE || m->dispatch == NULL)
 		return -1;
+	machine_metric(m, METRICS_SIGNING_IN);
 	machine_sign_in(m);
 	return 0;
 }
@@ -538,6 +555,7 @@ machine_stopped(struct machine *m)
 		MLOG(m->lg, LOG_WARNING, 0,
 		    "%zu frames not sent at shutdown", queue_len(m->tx));
 	m->state = MACHINE_STOPPED;
+	machine_metric(m, -1);
 	if (m->timer_open) {
 		m->timer_open = 0;
 		uv_close((uv_handle_t *)&m->timer, NULL);

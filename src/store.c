@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define STORE_TYPE_MAX	32	/* chars of an action type */
@@ -171,6 +172,7 @@ store_begin(const char *dir, const char *type, int64_t id)
 	log_debug("keeping the job in %s", job->tmp);
 	return job;
 fail:
+	metrics_inc(METRICS_DISK_ERRORS);
 	store_job_free(job);
 	return NULL;
 }
@@ -184,6 +186,7 @@ store_write(const void *buf, size_t len, void *arg)
 		return -1;
 	if (store_write_all(job->fd, buf, len) == -1) {
 		log_warn("not keeping the job: writing %s", job->tmp);
+		metrics_inc(METRICS_DISK_ERRORS);
 		job->failed = 1;
 		/* Give the space back now; the file is lost anyway. */
 		if (ftruncate(job->fd, 0) == -1)
@@ -318,6 +321,8 @@ store_commit(struct store_job *job, const cJSON *info, char **final_name)
 	}
 	rc = 0;
 done:
+	if (rc == 0 || !job->failed)	/* a failed write was counted */
+		metrics_inc(rc == 0 ? METRICS_JOBS_KEPT : METRICS_DISK_ERRORS);
 	if (job->tmp != NULL)
 		unlink(job->tmp);
 	free(puls);

@@ -7,6 +7,7 @@
 #                   [--timeout SECS]
 #                   [--ulimit-f KB] [--expect-log COUNT:REGEX]...
 #                   [--expect-kept N] [--await-log REGEX]... [--second-sigint]
+#                   [--web-check CMD]
 #
 # DIR is made afresh and keeps everything for a post-mortem: pulse/ (jobs
 # made with gf-puls generate), upload/ (images the daemon sent), motion/
@@ -28,6 +29,11 @@
 #   --await-log RE      once the scenario passed, wait until daemon.log has
 #                       a line matching RE before signalling the daemon (for
 #                       what the daemon does after the sim's last event).
+#   --web-check CMD     the daemon runs with [WEB] on a free loopback
+#                       port; once the scenario passed (and before the
+#                       daemon is signalled), CMD runs (through sh) with
+#                       GFE_WEB_URL (http://127.0.0.1:PORT), GFE_WORK and
+#                       GFE_BIN set; its failure fails the run.
 #   --second-sigint     end with SIGINT, and a second SIGINT once the daemon
 #                       is in its shutdown path: it must die of SIGINT
 #                       (exit status 130) instead of exiting 0.
@@ -80,7 +86,7 @@ skip() {
 }
 
 bin= scenario= work= tls=0 trust=ca-file verbose=0 expect_fail=0 timeout=60
-ulimit_f= expect_kept= second_sigint=0
+ulimit_f= expect_kept= second_sigint=0 web_check=
 expect_log=() await_log=()
 # parse_opts ORIGIN ARG...: ORIGIN "scenario" allows only what a scenario's
 # "harness" line may set.
@@ -106,6 +112,7 @@ parse_opts() {
 		--expect-kept) expect_kept=${2:-}; shift 2 || usage ;;
 		--await-log) await_log+=("${2:-}"); shift 2 || usage ;;
 		--second-sigint) second_sigint=1; shift ;;
+		--web-check) web_check=${2:-}; shift 2 || usage ;;
 		--tls) tls=1; shift ;;
 		--trust) trust=${2:-}; tls=1; shift 2 || usage ;;
 		--verbose) verbose=1; shift ;;
@@ -338,6 +345,7 @@ cfg_set MACHINE password "$password"
 cfg_set EMULATOR motion_dl_dir "$work/motion"
 cfg_set EMULATOR button_press_delay 0.2
 cfg_set LOGGING file "$work/daemon.log"
+[ -n "$web_check" ] && cfg_set WEB listen 127.0.0.1:0
 section=
 while IFS= read -r line; do
 	case $line in
@@ -495,6 +503,18 @@ else
 			await_line "$work/daemon.log" "$re" ||
 			    problems+=("no daemon.log line matched \"$re\"")
 		done
+	fi
+	# The page, while the daemon still runs.
+	if [ $sim_rc -eq 0 ] && [ -n "$web_check" ]; then
+		url=$(grep -m1 -o -E 'web: listening on http://[0-9.:]+' \
+		    "$work/daemon.log" | sed 's/^web: listening on //')
+		if [ -z "$url" ]; then
+			problems+=("no \"web: listening on\" line in daemon.log")
+		elif ! GFE_WEB_URL=$url GFE_WORK=$work GFE_BIN=$bin \
+		    sh -c "$web_check" >"$work/web-check.log" 2>&1; then
+			problems+=("--web-check failed (see $work/web-check.log)")
+			tail -n 20 "$work/web-check.log" >&2
+		fi
 	fi
 	if [ $second_sigint -eq 1 ]; then
 		# Hold the daemon in its shutdown path: stop the log's reader

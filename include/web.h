@@ -1,0 +1,30 @@
+/*
+ * web: the daemon's own status page, on the shared loop ([WEB]).
+ *
+ *   /             one page (compiled in, no CDN): the machine's state, the
+ *                 live list of recent actions, the kept jobs' gallery
+ *   /metrics      Prometheus text (metrics.h)
+ *   /api/status   JSON: machines, running actions, the last 100 actions
+ *   /api/jobs     JSON: kept jobs with their .info (web_jobs.h)
+ *   /api/events   server-sent events: actions as they change, "jobs"
+ *   /jobs/<file>  a kept job's .puls, .info or .png, by listed name only
+ *
+ * Read-only (GET and HEAD; anything else 405), one request per
+ * connection, bounded in connections, event streams and time, as the
+ * FlashForge HTTP server is.  Every callback runs on the loop thread;
+ * listing and drawing the jobs is web_jobs's worker's.
+ */
+#ifndef GFE_WEB_H
+#define GFE_WEB_H
+
+struct config;
+struct lws_context;
+struct web;
+
+/* A vhost on ctx (before or on its loop thread), listening where [WEB]
+ * says; NULL after logging why.  web_free() after the context (or the
+ * vhost) is destroyed. */
+struct web	*web_new(struct lws_context *ctx, const struct config *cf);
+void		 web_free(struct web *w);
+
+#endif

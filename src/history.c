@@ -1,0 +1,317 @@
+/*
+ * history: see history.h.  A ring of HISTORY_MAX entries; every change
+ * bumps seq, and an entry carries the seq of its last change, so a
+ * reader that saw up to N asks for what changed after N.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "history.h"
+#include "metrics.h"
+#include "mono.h"
+
+#define HISTORY_NAME_LEN	63	/* chars of an event name kept */
+#define HISTORY_TYPE_LEN	32
+
+enum history_state { H_RECEIVED, H_RUNNING, H_ENDED };
+
+static const char *const history_states[] = {
+	"received", "running", "ended",
+};
+
+struct history_event {
+	char		 name[HISTORY_NAME_LEN + 1];
+	int64_t		 ms;		/* from receipt */
+};
+
+struct history_entry {
+	uint64_t	 seq;		/* 0: empty slot */
+	int64_t		 id;
+	char		 type[HISTORY_TYPE_LEN + 1];
+	int64_t		 wall_ms;	/* unix ms at receipt */
+	int64_t		 mono_ms;	/* at receipt */
+	enum history_state state;
+	int64_t		 first_ms, end_ms;	/* from receipt, -1: not yet */
+	char		 result[16];
+	size_t		 nev, dropped;
+	struct history_event ev[HISTORY_EVENTS_MAX];
+};
+
+static struct {
+	pthread_mutex_t		 mtx;
+	struct history_entry	 e[HISTORY_MAX];
+	size_t			 next;		/* slot the next action takes */
+	uint64_t		 seq;
+	atomic_uint_fast64_t	 version;
+	void			(*notify)(void *);
+	void			*arg;
+} history = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static struct history_entry *
+history_find(int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < HISTORY_MAX; i++)
+		if (history.e[i].seq != 0 && history.e[i].id == id)
+			return &history.e[i];
+	return NULL;
+}
+
+/* After a change, lock released. */
+static void
+history_changed(void)
+{
+	void (*fn)(void *);
+	void *arg;
+
+	atomic_fetch_add(&history.version, 1);
+	pthread_mutex_lock(&history.mtx);
+	fn = history.notify;
+	arg = history.arg;
+	pthread_mutex_unlock(&history.mtx);
+	if (fn != NULL)
+		fn(arg);
+}
+
+void
+history_received(int64_t id, const char *type)
+{
+	struct history_entry *h;
+	struct timespec ts;
+
+	pthread_mutex_lock(&history.mtx);
+	if (history_find(id) != NULL) {
+		pthread_mutex_unlock(&history.mtx);
+		return;
+	}
+	h = &history.e[history.next];
+	history.next = (history.next + 1) % HISTORY_MAX;
+	/* The one pushed out may still run: it leaves the gauge too. */
+	if (h->seq != 0 && h->state == H_RUNNING)
+		metrics_running(-1);
+	memset(h, 0, sizeof(*h));
+	h->seq = ++history.seq;
+	h->id = id;
+	snprintf(h->type, sizeof(h->type), "%s", type != NULL ? type : "");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	h->mono_ms = mono_now_ms();
+	h->state = H_RECEIVED;
+	h->first_ms = h->end_ms = -1;
+	pthread_mutex_unlock(&history.mtx);
+	history_changed();
+}
+
+void
+history_started(int64_t id)
+{
+	struct history_entry *h;
+
+	pthread_mutex_lock(&history.mtx);
+	if ((h = history_find(id)) != NULL && h->state == H_RECEIVED) {
+		h->state = H_RUNNING;
+		h->seq = ++history.seq;
+		metrics_running(1);
+	}
+	pthread_mutex_unlock(&history.mtx);
+	if (h != NULL)
+		history_changed();
+}
+
+/* "completed", "failed" or "cancelled" when name is type's terminal. */
+static const char *
+history_terminal(const char *type, const char *name)
+{
+	static const char *const ends[] = { "completed", "failed",
+	    "cancelled" };
+	size_t n = strlen(type), i;
+
+	if (strncmp(name, type, n) != 0 || name[n] != ':')
+		return NULL;
+	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (strcmp(name + n + 1, ends[i]) == 0)
+			return ends[i];
+	return NULL;
+}
+
+void
+history_event(int64_t id, const char *name)
+{
+	struct history_entry *h;
+	const char *result = NULL;
+	char type[HISTORY_TYPE_LEN + 1];
+	int64_t ms, first = -1;
+
+	pthread_mutex_lock(&history.mtx);
+	if (name == NULL || (h = history_find(id)) == NULL ||
+	    h->state == H_ENDED) {
+		pthread_mutex_unlock(&history.mtx);
+		return;
+	}
+	ms = mono_now_ms() - h->mono_ms;
+	if (h->nev < HISTORY_EVENTS_MAX) {
+		snprintf(h->ev[h->nev].name, sizeof(h->ev[h->nev].name), "%s",
+		    name);
+		h->ev[h->nev++].ms = ms;
+	} else
+		h->dropped++;
+	if (h->first_ms == -1)
+		h->first_ms = ms;
+	else
+		first = h->first_ms;
+	if ((result = history_terminal(h->type, name)) != NULL) {
+		if (h->state == H_RUNNING)
+			metrics_running(-1);
+		h->state = H_ENDED;
+		h->end_ms = ms;
+		snprintf(h->result, sizeof(h->result), "%s", result);
+		snprintf(type, sizeof(type), "%s", h->type);
+	}
+	h->seq = ++history.seq;
+	pthread_mutex_unlock(&history.mtx);
+	if (result != NULL)
+		metrics_action_end(type, result, first, ms);
+	history_changed();
+}
+
+uint64_t
+history_version(void)
+{
+	return atomic_load(&history.version);
+}
+
+void
+history_set_notify(void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&history.mtx);
+	history.notify = fn;
+	history.arg = arg;
+	pthread_mutex_unlock(&history.mtx);
+}
+
+static cJSON *
+history_entry_json(const struct history_entry *h)
+{
+	cJSON *o, *evs, *ev;
+	size_t i;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "seq", (double)h->seq);
+	cJSON_AddNumberToObject(o, "id", (double)h->id);
+	cJSON_AddStringToObject(o, "type", h->type);
+	cJSON_AddNumberToObject(o, "received", (double)h->wall_ms);
+	cJSON_AddStringToObject(o, "state", history_states[h->state]);
+	if (h->result[0] != '\0')
+		cJSON_AddStringToObject(o, "result", h->result);
+	if (h->first_ms >= 0)
+		cJSON_AddNumberToObject(o, "first_ms", (double)h->first_ms);
+	if (h->end_ms >= 0)
+		cJSON_AddNumberToObject(o, "end_ms", (double)h->end_ms);
+	if (h->dropped > 0)
+		cJSON_AddNumberToObject(o, "events_dropped",
+		    (double)h->dropped);
+	if ((evs = cJSON_AddArrayToObject(o, "events")) == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (i = 0; i < h->nev; i++) {
+		if ((ev = cJSON_CreateObject()) == NULL ||
+		    !cJSON_AddItemToArray(evs, ev)) {
+			cJSON_Delete(ev);
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddStringToObject(ev, "name", h->ev[i].name);
+		cJSON_AddNumberToObject(ev, "ms", (double)h->ev[i].ms);
+	}
+	return o;
+}
+
+/* A copy of the ring, oldest first, so the JSON is built unlocked. */
+static size_t
+history_copy(struct history_entry *out)
+{
+	size_t i, n = 0, k;
+
+	pthread_mutex_lock(&history.mtx);
+	for (i = 0; i < HISTORY_MAX; i++) {
+		k = (history.next + i) % HISTORY_MAX;
+		if (history.e[k].seq != 0)
+			out[n++] = history.e[k];
+	}
+	pthread_mutex_unlock(&history.mtx);
+	return n;
+}
+
+cJSON *
+history_json(uint64_t after)
+{
+	static struct history_entry copy[HISTORY_MAX];
+	static pthread_mutex_t copy_mtx = PTHREAD_MUTEX_INITIALIZER;
+	cJSON *arr, *o;
+	size_t i, n;
+
+	if ((arr = cJSON_CreateArray()) == NULL)
+		return NULL;
+	/* ~200 KiB: static, not on a loop thread's stack. */
+	pthread_mutex_lock(&copy_mtx);
+	n = history_copy(copy);
+	for (i = 0; i < n; i++) {
+		if (copy[i].seq <= after)
+			continue;
+		if ((o = history_entry_json(&copy[i])) == NULL ||
+		    !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			cJSON_Delete(arr);
+			arr = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&copy_mtx);
+	return arr;
+}
+
+cJSON *
+history_running_json(void)
+{
+	cJSON *arr, *o;
+	size_t i;
+
+	if ((arr = cJSON_CreateArray()) == NULL)
+		return NULL;
+	pthread_mutex_lock(&history.mtx);
+	for (i = 0; i < HISTORY_MAX; i++) {
+		const struct history_entry *h = &history.e[i];
+
+		if (h->seq == 0 || h->state != H_RUNNING)
+			continue;
+		if ((o = cJSON_CreateObject()) == NULL ||
+		    !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			break;
+		}
+		cJSON_AddNumberToObject(o, "id", (double)h->id);
+		cJSON_AddStringToObject(o, "type", h->type);
+		cJSON_AddNumberToObject(o, "received", (double)h->wall_ms);
+	}
+	pthread_mutex_unlock(&history.mtx);
+	return arr;
+}
+
+void
+history_reset(void)
+{
+	pthread_mutex_lock(&history.mtx);
+	memset(history.e, 0, sizeof(history.e));
+	history.next = 0;
+	history.seq = 0;
+	history.notify = NULL;
+	history.arg = NULL;
+	pthread_mutex_unlock(&history.mtx);
+	atomic_store(&history.version, 0);
+}

@@ -1,0 +1,662 @@
+/*
+ * web_jobs: see web_jobs.h.
+ *
+ * The worker looks at the folder's mtime once a second (or when poked):
+ * a job kept, a picture drawn, a file removed, all change it.  A change
+ * means a new listing, published at once, then each missing picture
+ * drawn (two passes, as gf-puls render does on a file: the extents, then
+ * the toolpath streamed onto the canvas, so memory is the picture's) and
+ * the listing published again.  A job that cannot be drawn is remembered
+ * and not tried again while the daemon runs.  Temporary files are hidden
+ * (".<base>.png.tmp"), as the store's are, and removed on failure.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cairo.h>
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "mono.h"
+#include "puls.h"
+#include "puls_render.h"
+#include "web_jobs.h"
+
+#define WEB_JOBS_SCAN_MS	1000		/* between looks at the folder */
+#define WEB_JOBS_INFO_MAX	(256 * 1024)	/* bytes of a .info read */
+#define WEB_JOBS_READ_BUF	(256 * 1024)	/* bytes per read of a .puls */
+#define WEB_JOBS_FAILED_MAX	64		/* names not drawn, remembered */
+#define WEB_JOBS_FILE_MODE	0640		/* as the store's: a design */
+
+struct web_jobs_snap {
+	char			*json;
+	size_t			 len;
+	struct web_jobs_name	*names;
+	size_t			 n;
+};
+
+struct web_jobs {
+	char			*dir;
+	void			(*notify)(void *);
+	void			*arg;
+	pthread_t		 thread;
+	int			 started;
+	atomic_int		 stop;
+	atomic_uint_fast64_t	 gen;
+	pthread_mutex_t		 mtx;		/* guards what follows */
+	pthread_cond_t		 cond;
+	int			 poked;
+	struct web_jobs_snap	 snap;
+	/* Worker only. */
+	char			 failed[WEB_JOBS_FAILED_MAX][WEB_JOBS_BASE_MAX + 1];
+	size_t			 nfailed;
+};
+
+/* ---- names ---- */
+
+static int
+web_jobs_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+int
+web_jobs_base_ok(const char *base)
+{
+	const char *id, *type;
+	size_t n = strlen(base), tn, i;
+
+	/* YYYY-MM-DD_HHMMSS_ */
+	if (n > WEB_JOBS_BASE_MAX || n < 20 || !web_jobs_digits(base, 4) ||
+	    base[4] != '-' || !web_jobs_digits(base + 5, 2) || base[7] != '-' ||
+	    !web_jobs_digits(base + 8, 2) || base[10] != '_' ||
+	    !web_jobs_digits(base + 11, 6) || base[17] != '_')
+		return 0;
+	type = base + 18;
+	if ((id = strrchr(type, '_')) == NULL)
+		return 0;
+	tn = (size_t)(id - type);
+	for (i = 0; i < tn; i++)
+		if (!((type[i] >= 'a' && type[i] <= 'z') || type[i] == '_'))
+			return 0;
+	id++;
+	if (*id == '-')
+		id++;
+	return tn > 0 && *id != '\0' && web_jobs_digits(id, strlen(id));
+}
+
+static const struct {
+	const char		*ext;
+	enum web_jobs_kind	 kind;
+	const char		*ctype;
+} web_jobs_exts[] = {
+	{ ".puls", WEB_JOBS_PULS, "application/octet-stream" },
+	{ ".info", WEB_JOBS_INFO, "application/json" },
+	{ ".png", WEB_JOBS_PNG, "image/png" },
+};
+
+long
+web_jobs_lookup(const struct web_jobs_name *names, size_t n,
+    const char *file, enum web_jobs_kind *kind)
+{
+	size_t i, j, bl;
+
+	for (i = 0; i < n; i++) {
+		bl = strlen(names[i].base);
+		if (strncmp(file, names[i].base, bl) != 0)
+			continue;
+		for (j = 0; j < sizeof(web_jobs_exts) /
+		    sizeof(web_jobs_exts[0]); j++) {
+			if (strcmp(file + bl, web_jobs_exts[j].ext) != 0)
+				continue;
+			if (web_jobs_exts[j].kind == WEB_JOBS_PNG &&
+			    !names[i].has_png)
+				return -1;
+			*kind = web_jobs_exts[j].kind;
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+/* ---- reading the folder ---- */
+
+/* 1 when dir/name is a regular file (a link is not), its size in *size. */
+static int
+web_jobs_regular(int dfd, const char *name, off_t *size)
+{
+	struct stat sb;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(sb.st_mode))
+		return 0;
+	if (size != NULL)
+		*size = sb.st_size;
+	return 1;
+}
+
+static int
+web_jobs_cmp_desc(const void *a, const void *b)
+{
+	return -strcmp(((const struct web_jobs_name *)a)->base,
+	    ((const struct web_jobs_name *)b)->base);
+}
+
+/* The jobs of the folder, newest first, at most WEB_JOBS_MAX. */
+static size_t
+web_jobs_list(int dfd, struct web_jobs_name **out)
+{
+	struct web_jobs_name *v = NULL, *nv;
+	struct dirent *de;
+	size_t n = 0, cap = 0, len;
+	char info[WEB_JOBS_BASE_MAX + 8];
+	DIR *d;
+	int fd;
+
+	*out = NULL;
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	/* A dup shares the offset: the last listing left it at the end. */
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len <= 5 || len - 5 > WEB_JOBS_BASE_MAX ||
+		    strcmp(de->d_name + len - 5, ".puls") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				break;
+			v = nv;
+		}
+		memcpy(v[n].base, de->d_name, len - 5);
+		v[n].base[len - 5] = '\0';
+		snprintf(info, sizeof(info), "%s.info", v[n].base);
+		if (!web_jobs_base_ok(v[n].base) ||
+		    !web_jobs_regular(dfd, de->d_name, NULL) ||
+		    !web_jobs_regular(dfd, info, NULL))
+			continue;
+		snprintf(info, sizeof(info), "%s.png", v[n].base);
+		v[n].has_png = web_jobs_regular(dfd, info, NULL);
+		n++;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), web_jobs_cmp_desc);
+	*out = v;
+	return n > WEB_JOBS_MAX ? WEB_JOBS_MAX : n;
+}
+
+/* A small JSON file of the folder, parsed; NULL when absent or bad. */
+static cJSON *
+web_jobs_read_json(int dfd, const char *name)
+{
+	char *buf;
+	ssize_t r;
+	size_t len = 0;
+	cJSON *j = NULL;
+	int fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK)) == -1)
+		return NULL;
+	if ((buf = malloc(WEB_JOBS_INFO_MAX)) != NULL) {
+		while (len < WEB_JOBS_INFO_MAX && (r = read(fd, buf + len,
+		    WEB_JOBS_INFO_MAX - len)) > 0)
+			len += (size_t)r;
+		if (len < WEB_JOBS_INFO_MAX)
+			j = cJSON_ParseWithLength(buf, len);
+		free(buf);
+	}
+	close(fd);
+	return j;
+}
+
+/* ---- drawing ---- */
+
+struct web_jobs_walk {
+	struct puls_stream	*s;
+	struct puls_trace	*t;
+	uint64_t		 plain;		/* bytes through the sink */
+};
+
+/* Body bytes to the trace; the header comes through the sink first. */
+static int
+web_jobs_sink(const void *buf, size_t len, void *arg)
+{
+	struct web_jobs_walk *w = arg;
+	const struct puls_header *h = puls_stream_header(w->s);
+	uint64_t skip = 0;
+
+	if (h != NULL && w->plain < h->header_len) {
+		skip = h->header_len - w->plain;
+		if (skip > len)
+			skip = len;
+	}
+	w->plain += len;
+	if (len > skip)
+		puls_trace_add(w->t, (const uint8_t *)buf + skip, len - skip);
+	return 0;
+}
+
+/* Walks dir/<name> into t; *stfr from its header.  -1: unreadable, bad,
+ * or the worker is stopping. */
+static int
+web_jobs_walk(struct web_jobs *wj, int dfd, const char *name,
+    struct puls_trace *t, uint32_t *stfr)
+{
+	struct web_jobs_walk w;
+	uint8_t *buf = NULL;
+	ssize_t r;
+	int fd, rc = -1;
+
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1)
+		return -1;
+	if ((w.s = puls_stream_new(0, PULS_MAX_BODY, web_jobs_sink, &w)) ==
+	    NULL || (buf = malloc(WEB_JOBS_READ_BUF)) == NULL)
+		goto done;
+	puls_stream_nocheck(w.s);
+	puls_stream_nostats(w.s);
+	while ((r = read(fd, buf, WEB_JOBS_READ_BUF)) > 0) {
+		if (atomic_load(&wj->stop) ||
+		    puls_stream_feed(w.s, buf, (size_t)r) == -1)
+			goto done;
+	}
+	if (r == -1 || puls_stream_finish(w.s) == -1)
+		goto done;
+	puls_trace_finish(t);
+	if (stfr != NULL)
+		puls_header_get(puls_stream_header(w.s), "STfr", stfr);
+	rc = 0;
+done:
+	puls_stream_free(w.s);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Writes j as dir/name through a hidden temporary file. */
+static int
+web_jobs_write_json(struct web_jobs *wj, const char *name, const cJSON *j)
+{
+	char tmp[4096], path[4096], *text;
+	FILE *fp;
+	int rc = -1;
+
+	if ((text = cJSON_Print(j)) == NULL)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", wj->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", wj->dir, name);
+	if ((fp = fopen(tmp, "wx")) != NULL) {
+		rc = fputs(text, fp) == EOF ? -1 : 0;
+		if (fclose(fp) != 0)
+			rc = -1;
+		if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
+		    rename(tmp, path) == -1))
+			rc = -1;
+		if (rc == -1)
+			unlink(tmp);
+	}
+	cJSON_free(text);
+	return rc;
+}
+
+/* <base>.png and <base>.view.json; -1 logged. */
+static int
+web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
+{
+	struct puls_trace ext, t;
+	struct puls_canvas *c = NULL;
+	char puls[WEB_JOBS_BASE_MAX + 8], tmp[4096], png[4096], err[256];
+	char title[256], view[WEB_JOBS_BASE_MAX + 16];
+	uint32_t stfr = 10000;
+	cJSON *j = NULL;
+	int rc = -1;
+
+	snprintf(puls, sizeof(puls), "%s.puls", base);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.png.tmp", wj->dir, base);
+	snprintf(png, sizeof(png), "%s/%s.png", wj->dir, base);
+	snprintf(err, sizeof(err), "cannot read it");
+	puls_trace_init(&ext, 0, 1);
+	puls_trace_init(&t, 1,
+	    puls_render_steps_per_px(WEB_JOBS_PNG_WIDTH) / 2);
+	/* The extents first: they set the view the toolpath streams onto. */
+	if (web_jobs_walk(wj, dfd, puls, &ext, NULL) == -1 ||
+	    (c = puls_canvas_open(&ext, tmp, 0, WEB_JOBS_PNG_WIDTH, err,
+	    sizeof(err))) == NULL)
+		goto done;
+	puls_trace_sink(&t, puls_canvas_sink, c);
+	if (web_jobs_walk(wj, dfd, puls, &t, &stfr) == -1)
+		goto done;
+	puls_trace_flush(&t);
+	snprintf(title, sizeof(title), "%s: cut %.1f mm, travel %.1f mm",
+	    base, puls_trace_cut_mm(&t), puls_trace_travel_mm(&t));
+	rc = puls_canvas_close(c, &t, title, err, sizeof(err));
+	c = NULL;
+	if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
+	    rename(tmp, png) == -1)) {
+		snprintf(err, sizeof(err), "keeping it: %s", strerror(errno));
+		rc = -1;
+	}
+	snprintf(view, sizeof(view), "%s.view.json", base);
+	if (rc == 0 && ((j = puls_trace_json(&t, stfr)) == NULL ||
+	    web_jobs_write_json(wj, view, j) == -1))
+		log_warnx("web: %s: extents not written", base);
+done:
+	if (c != NULL)
+		puls_canvas_abort(c);
+	if (rc == -1) {
+		unlink(tmp);
+		if (!atomic_load(&wj->stop))
+			log_warnx("web: %s: no picture: %s", base, err);
+	}
+	cJSON_Delete(j);
+	puls_trace_free(&ext);
+	puls_trace_free(&t);
+	return rc;
+}
+
+/* ---- the snapshot ---- */
+
+static cJSON *
+web_jobs_entry(int dfd, const struct web_jobs_name *nm, int failed)
+{
+	char name[WEB_JOBS_BASE_MAX + 16], url[WEB_JOBS_BASE_MAX + 16];
+	const char *type = nm->base + 18, *id = strrchr(type, '_');
+	cJSON *o, *info;
+	off_t size = 0;
+
+	/* The name was checked: 18 chars of stamp, then <type>_<id>. */
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "name", nm->base);
+	snprintf(name, sizeof(name), "%.*s", (int)(id - type), type);
+	cJSON_AddStringToObject(o, "type", name);
+	cJSON_AddStringToObject(o, "id", id + 1);
+	snprintf(name, sizeof(name), "%.10s %.2s:%.2s:%.2s", nm->base,
+	    nm->base + 11, nm->base + 13, nm->base + 15);
+	cJSON_AddStringToObject(o, "kept", name);
+	snprintf(name, sizeof(name), "%s.puls", nm->base);
+	web_jobs_regular(dfd, name, &size);
+	cJSON_AddNumberToObject(o, "puls_bytes", (double)size);
+	snprintf(url, sizeof(url), "jobs/%s.puls", nm->base);
+	cJSON_AddStringToObject(o, "puls_url", url);
+	snprintf(url, sizeof(url), "jobs/%s.info", nm->base);
+	cJSON_AddStringToObject(o, "info_url", url);
+	snprintf(url, sizeof(url), "jobs/%s.png", nm->base);
+	if (nm->has_png)
+		cJSON_AddStringToObject(o, "image_url", url);
+	else
+		cJSON_AddNullToObject(o, "image_url");
+	cJSON_AddStringToObject(o, "picture", nm->has_png ? "ready" :
+	    failed ? "failed" : "pending");
+	snprintf(name, sizeof(name), "%s.info", nm->base);
+	if ((info = web_jobs_read_json(dfd, name)) != NULL)
+		cJSON_AddItemToObject(o, "info", info);
+	else
+		cJSON_AddNullToObject(o, "info");
+	snprintf(name, sizeof(name), "%s.view.json", nm->base);
+	if (nm->has_png && (info = web_jobs_read_json(dfd, name)) != NULL)
+		cJSON_AddItemToObject(o, "view", info);
+	else
+		cJSON_AddNullToObject(o, "view");
+	return o;
+}
+
+static int
+web_jobs_failed(const struct web_jobs *wj, const char *base)
+{
+	size_t i;
+
+	for (i = 0; i < wj->nfailed && i < WEB_JOBS_FAILED_MAX; i++)
+		if (strcmp(wj->failed[i], base) == 0)
+			return 1;
+	return 0;
+}
+
+/* Lists the folder and publishes; *todo: a job lacks its picture. */
+static void
+web_jobs_publish(struct web_jobs *wj, int dfd, int *todo)
+{
+	struct web_jobs_snap s, old;
+	cJSON *root, *arr, *e;
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	*todo = 0;
+	s.n = dfd != -1 ? web_jobs_list(dfd, &s.names) : 0;
+	if ((root = cJSON_CreateObject()) == NULL)
+		goto fail;
+	cJSON_AddBoolToObject(root, "folder", dfd != -1);
+	if ((arr = cJSON_AddArrayToObject(root, "jobs")) == NULL)
+		goto fail;
+	for (i = 0; i < s.n; i++) {
+		int failed = web_jobs_failed(wj, s.names[i].base);
+
+		if (!s.names[i].has_png && !failed)
+			*todo = 1;
+		if ((e = web_jobs_entry(dfd, &s.names[i], failed)) == NULL ||
+		    !cJSON_AddItemToArray(arr, e)) {
+			cJSON_Delete(e);
+			goto fail;
+		}
+	}
+	if ((s.json = cJSON_PrintUnformatted(root)) == NULL)
+		goto fail;
+	s.len = strlen(s.json);
+	cJSON_Delete(root);
+	pthread_mutex_lock(&wj->mtx);
+	old = wj->snap;
+	wj->snap = s;
+	pthread_mutex_unlock(&wj->mtx);
+	free(old.json);
+	free(old.names);
+	atomic_fetch_add(&wj->gen, 1);
+	if (wj->notify != NULL)
+		wj->notify(wj->arg);
+	return;
+fail:
+	log_warnx("web: out of memory listing the jobs");
+	cJSON_Delete(root);
+	free(s.json);
+	free(s.names);
+}
+
+/* Draws the first job lacking a picture; 1 when one was tried. */
+static int
+web_jobs_draw_one(struct web_jobs *wj, int dfd)
+{
+	struct web_jobs_name nm;
+	size_t i;
+	int found = 0;
+
+	pthread_mutex_lock(&wj->mtx);
+	for (i = 0; i < wj->snap.n && !found; i++)
+		if (!wj->snap.names[i].has_png &&
+		    !web_jobs_failed(wj, wj->snap.names[i].base)) {
+			nm = wj->snap.names[i];
+			found = 1;
+		}
+	pthread_mutex_unlock(&wj->mtx);
+	if (!found)
+		return 0;
+	if (web_jobs_render(wj, dfd, nm.base) == -1 &&
+	    !atomic_load(&wj->stop)) {
+		snprintf(wj->failed[wj->nfailed % WEB_JOBS_FAILED_MAX],
+		    sizeof(wj->failed[0]), "%s", nm.base);
+		wj->nfailed++;
+	}
+	return 1;
+}
+
+static void *
+web_jobs_run(void *arg)
+{
+	struct web_jobs *wj = arg;
+	struct timespec seen = { -1, 0 }, ts;
+	struct stat sb;
+	int dfd, todo, poked;
+
+	while (!atomic_load(&wj->stop)) {
+		pthread_mutex_lock(&wj->mtx);
+		poked = wj->poked;
+		wj->poked = 0;
+		pthread_mutex_unlock(&wj->mtx);
+		dfd = open(wj->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd == -1 || fstat(dfd, &sb) == -1)
+			sb.st_mtim.tv_sec = -2;
+		if (poked || sb.st_mtim.tv_sec != seen.tv_sec ||
+		    sb.st_mtim.tv_nsec != seen.tv_nsec) {
+			seen = sb.st_mtim;
+			web_jobs_publish(wj, dfd, &todo);
+			/* Each picture shows as soon as it is drawn. */
+			while (todo && !atomic_load(&wj->stop) &&
+			    web_jobs_draw_one(wj, dfd))
+				web_jobs_publish(wj, dfd, &todo);
+			if (dfd != -1 && fstat(dfd, &sb) == 0)
+				seen = sb.st_mtim;	/* our own writes */
+		}
+		if (dfd != -1)
+			close(dfd);
+		mono_deadline(&ts, WEB_JOBS_SCAN_MS);
+		pthread_mutex_lock(&wj->mtx);
+		if (!wj->poked && !atomic_load(&wj->stop))
+			pthread_cond_timedwait(&wj->cond, &wj->mtx, &ts);
+		pthread_mutex_unlock(&wj->mtx);
+	}
+	return NULL;
+}
+
+/* ---- the loop thread's side ---- */
+
+struct web_jobs *
+web_jobs_new(const char *dir, void (*notify)(void *), void *arg)
+{
+	struct web_jobs *wj;
+
+	if ((wj = calloc(1, sizeof(*wj))) == NULL)
+		return NULL;
+	if ((wj->dir = strdup(dir != NULL ? dir : ".")) == NULL) {
+		free(wj);
+		return NULL;
+	}
+	wj->notify = notify;
+	wj->arg = arg;
+	atomic_init(&wj->stop, 0);
+	atomic_init(&wj->gen, 0);
+	pthread_mutex_init(&wj->mtx, NULL);
+	mono_cond_init(&wj->cond);
+	if (pthread_create(&wj->thread, NULL, web_jobs_run, wj) != 0) {
+		log_warnx("web: cannot start the jobs thread");
+		web_jobs_free(wj);
+		return NULL;
+	}
+	wj->started = 1;
+	return wj;
+}
+
+void
+web_jobs_free(struct web_jobs *wj)
+{
+	if (wj == NULL)
+		return;
+	atomic_store(&wj->stop, 1);
+	pthread_mutex_lock(&wj->mtx);
+	pthread_cond_broadcast(&wj->cond);
+	pthread_mutex_unlock(&wj->mtx);
+	if (wj->started) {
+		pthread_join(wj->thread, NULL);
+		/* No cairo object is left: its font caches go too (a leak
+		 * checker then sees only fontconfig's own, as gf-puls). */
+		cairo_debug_reset_static_data();
+	}
+	free(wj->snap.json);
+	free(wj->snap.names);
+	pthread_cond_destroy(&wj->cond);
+	pthread_mutex_destroy(&wj->mtx);
+	free(wj->dir);
+	free(wj);
+}
+
+void
+web_jobs_poke(struct web_jobs *wj)
+{
+	pthread_mutex_lock(&wj->mtx);
+	wj->poked = 1;
+	pthread_cond_broadcast(&wj->cond);
+	pthread_mutex_unlock(&wj->mtx);
+}
+
+uint64_t
+web_jobs_gen(struct web_jobs *wj)
+{
+	return atomic_load(&wj->gen);
+}
+
+char *
+web_jobs_json(struct web_jobs *wj, size_t *len)
+{
+	static const char empty[] = "{\"folder\":false,\"jobs\":[]}";
+	char *s;
+
+	pthread_mutex_lock(&wj->mtx);
+	if (wj->snap.json == NULL) {
+		*len = sizeof(empty) - 1;
+		s = strdup(empty);
+	} else if ((s = malloc(wj->snap.len + 1)) != NULL) {
+		memcpy(s, wj->snap.json, wj->snap.len + 1);
+		*len = wj->snap.len;
+	}
+	pthread_mutex_unlock(&wj->mtx);
+	return s;
+}
+
+int
+web_jobs_open(struct web_jobs *wj, const char *file, const char **ctype)
+{
+	enum web_jobs_kind kind;
+	char path[4096];
+	struct stat sb;
+	size_t i;
+	long k;
+	int fd;
+
+	pthread_mutex_lock(&wj->mtx);
+	k = web_jobs_lookup(wj->snap.names, wj->snap.n, file, &kind);
+	pthread_mutex_unlock(&wj->mtx);
+	if (k == -1)
+		return -1;
+	/* file is now known to be one of the listing's own names. */
+	snprintf(path, sizeof(path), "%s/%s", wj->dir, file);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < sizeof(web_jobs_exts) / sizeof(web_jobs_exts[0]); i++)
+		if (web_jobs_exts[i].kind == kind)
+			*ctype = web_jobs_exts[i].ctype;
+	return fd;
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# browser-check.sh: run by run-scenario.sh --web-check (browser-test.sh):
+# headless Chromium loads the page and must show, live, every action of
+# /api/status with its terminal event, and one gallery entry per kept job
+# whose picture decodes (tests/web/cdp.py); then a job kept while the page
+# is open.  Screenshots go to $GFE_WORK/browser/ (page.png, page-phone.png).
+set -u
+url=${GFE_WEB_URL:?} work=${GFE_WORK:?}
+out=$work/browser
+mkdir -p "$out"
+chromium=$(command -v chromium || command -v chromium-browser) || exit 1
+# What the page must show: the actions of the daemon's own account, the
+# jobs the store kept (the page's listing may lag them by a second).
+curl -sS --max-time 10 "$url/api/status" >"$out/status.json" || exit 1
+for f in "$work"/motion/*.puls; do
+	[ -e "$f" ] && basename "$f" .puls
+done | jq -R . | jq -s . >"$out/kept.json"
+jq -n --slurpfile s "$out/status.json" --slurpfile k "$out/kept.json" \
+    '{actions: ($s[0].actions | map({key: (.id | tostring),
+    value: (.result // .state)}) | from_entries),
+    jobs: $k[0]}' >"$out/expect.json" || exit 1
+# The scenario's six actions and three kept jobs: an empty page would
+# match an empty expectation.
+jq -e '(.actions | length) == 6 and (.jobs | length) == 3' \
+    "$out/expect.json" >/dev/null || {
+	echo "browser-check: the daemon reports $(cat "$out/expect.json")" >&2
+	exit 1
+}
+python3 "$(dirname "$0")/cdp.py" "$chromium" "$url/" "$out" \
+    "$out/expect.json" "$work/motion"
+rc=$?
+# The job cdp.py kept is not the daemon's: run-scenario.sh counts those.
+rm -f "$work"/motion/2026-01-02_000000_motion_777.*
+exit $rc
