@@ -30,15 +30,19 @@
 #define SIM_HTTP_FAR_PREFIX	"far-"
 
 struct sim_http;
+struct sim_fleet;
+struct sim_machine;
 
 struct sim_http_params {
-	const char		*serial;	/* digits, without the "S" */
-	const char		*password;
+	struct sim_fleet	*fleet;		/* who may sign in */
 	const char		*pulse_dir;	/* or NULL: all 404 */
 	const char		*upload_dir;	/* or NULL: not kept */
 	int			 tls;		/* URLs are https */
 	struct sim_transcript	*tr;		/* records; secrets */
 	int64_t			(*now_ms)(void *arg);
+	/* GET /metrics: Prometheus text (malloc'ed), or NULL: no such
+	 * path (the hook itself may be NULL). */
+	char			*(*metrics)(void *arg);
 	void			(*violation)(void *arg, const char *why);
 	void			*arg;
 };
@@ -54,9 +58,10 @@ int		 sim_http_callback(struct sim_http *h, struct lws *wsi,
 		    size_t len);
 
 /* A WebSocket upgrade to path "/<ws_token>": 0 when the token is live and
- * unused (it is used up now), else -1 with the reason in why. */
+ * unused (it is used up now), its machine in *mp; else -1 with the reason
+ * in why. */
 int		 sim_http_ws_accept(struct sim_http *h, const char *path,
-		    char *why, size_t whylen);
+		    struct sim_machine **mp, char *why, size_t whylen);
 
 void		 sim_http_knob(struct sim_http *h, enum sim_knob knob,
 		    int n);

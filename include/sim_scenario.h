@@ -23,7 +23,8 @@
 #define SIM_TIMEOUT_DROP	30	/* seconds to wait for a reconnect */
 #define SIM_SCENARIO_MAX	(1024 * 1024)	/* bytes in a scenario */
 #define SIM_MSG_MAX		(256 * 1024)	/* bytes per message */
-#define SIM_SECRETS_MAX		4096	/* secrets tracked */
+#define SIM_SECRETS_MAX		4096	/* secrets tracked that are not
+					 * 64-hex tokens (no cap on those) */
 
 struct sim_scenario;
 struct sim_player;
@@ -37,6 +38,30 @@ struct sim_scenario *sim_scenario_load(const char *path, char *err,
 void		 sim_scenario_free(struct sim_scenario *sc);
 /* Lines that do something (comments, blanks and "config" excluded). */
 size_t		 sim_scenario_steps(const struct sim_scenario *sc);
+/* Step i (0 .. steps-1) when it sends one action: 0 and out filled in;
+ * -1 for any other step (out->lineno still set when i is in range). */
+struct sim_send_step {
+	const cJSON	*action;	/* the template */
+	const char	*expect;	/* or NULL */
+	const cJSON	*events;	/* array of names, or NULL */
+	int		 timeout_ms;
+	int		 lineno;
+};
+int		 sim_scenario_send_step(const struct sim_scenario *sc,
+		    size_t i, struct sim_send_step *out);
+/* The frame for an action template: "id", "status": "ready" and
+ * "machine_serial": "S<serial>" filled in, "motion_file" and "endpoint"
+ * made URLs by the callbacks (malloc'ed strings).  NULL on error. */
+cJSON		*sim_scenario_action(const cJSON *tmpl, int64_t id,
+		    const char *serial,
+		    char *(*pulse_url)(void *, const char *),
+		    char *(*upload_url)(void *, int64_t), void *arg);
+/* 1 when ev ends an action of this type: "<type>:completed", ":failed"
+ * or ":cancelled", exactly. */
+int		 sim_scenario_is_terminal(const char *type, const char *ev);
+/* 1 when s[0..len) is valid UTF-8. */
+int		 sim_scenario_utf8_valid(const char *s, size_t len);
+
 /* The daemon settings the scenario asks for ("config" lines), as INI
  * fragments "[SECTION]\nkey: value\n" for the harness.  0, or -1 on a
  * write error. */

@@ -7,6 +7,8 @@
 #ifndef GFE_SIM_SERVER_H
 #define GFE_SIM_SERVER_H
 
+struct sim_fleet;
+struct sim_load_params;
 struct sim_scenario;
 
 struct sim_server_params {
@@ -17,8 +19,7 @@ struct sim_server_params {
 	int		 print_port;	/* the bound port on stdout */
 	int		 verbose;
 	int		 timeout_secs;	/* the whole run */
-	const char	*serial;	/* digits */
-	const char	*password;
+	struct sim_fleet *fleet;	/* the machines that may sign in */
 	const char	*pulse_dir;	/* or NULL */
 	const char	*upload_dir;	/* or NULL */
 	const char	*transcript;	/* or NULL */
@@ -28,11 +29,15 @@ struct sim_server_params {
 	const char	*machine_pid_file;	/* or NULL: for press_button */
 	const char	*machine_memory;	/* or NULL: the machine's
 						 * VmRSS/VmHWM per frame */
+	/* One of the two: a scenario played to the fleet's only machine,
+	 * or a load run over the whole fleet. */
 	const struct sim_scenario *scenario;
+	const struct sim_load_params *load;
 };
 
-/* Plays the scenario: 0 when every expectation held, 1 when one did not
- * (the reason on stderr), 2 when the server could not start. */
+/* Plays the scenario or runs the load: 0 when every expectation held, 1
+ * when one did not (the reason on stderr), 2 when the server could not
+ * start. */
 int	 sim_server_run(const struct sim_server_params *p);
 
 #endif

@@ -33,14 +33,13 @@
 #include <libwebsockets.h>
 
 #include "log.h"
+#include "sim_fleet.h"
 #include "sim_http.h"
 
 #define SIM_HTTP_TOKEN_BYTES	32	/* random bytes: 64 hex chars */
 #define SIM_HTTP_TOKEN_LEN	(2 * SIM_HTTP_TOKEN_BYTES)
-#define SIM_HTTP_WS_SLOTS	16	/* ws tokens alive at once */
 #define SIM_HTTP_SIG_BYTES	16
-#define SIM_HTTP_SIGS		256	/* presigned URLs remembered */
-#define SIM_HTTP_UPLOAD_IDS	1024	/* actions whose uploads count */
+#define SIM_HTTP_SIGS		4	/* presigned URLs per action kept */
 #define SIM_HTTP_AUTH_MAX	256	/* bytes of an Authorization */
 #define SIM_HTTP_ENDLESS_CHUNK	16384	/* bytes per write of an endless body */
 #define SIM_HTTP_TRICKLE_BYTES	4	/* bytes per tick of a trickle */
@@ -58,6 +57,7 @@ enum sim_http_route {
 	ROUTE_SIGNIN,		/* POST /machines/sign_in */
 	ROUTE_UPDATE,		/* GET /update/current */
 	ROUTE_FIRMWARE,		/* GET /update/<package> */
+	ROUTE_METRICS,		/* GET /metrics, load mode */
 	ROUTE_PUT,		/* PUT /upload/<id>?sig= */
 	ROUTE_POST_IMAGE,	/* POST /api/machines/<type>/<id> */
 	ROUTE_PULSE,		/* GET /pulse/<name> */
@@ -109,25 +109,15 @@ struct sim_http {
 	struct sim_http_params	 p;
 	int			 urandom;
 
-	char			 auth[SIM_HTTP_TOKEN_LEN + 1];
-	int			 auth_live;
-	struct {
-		char	 tok[SIM_HTTP_TOKEN_LEN + 1];
-		int64_t	 issued;
-		int	 live;
-	}			 ws[SIM_HTTP_WS_SLOTS];
-
-	struct {
-		int64_t	 id;
-		char	 sig[2 * SIM_HTTP_SIG_BYTES + 1];
-	}			 sigs[SIM_HTTP_SIGS];
-	size_t			 sig_next;	/* ring: oldest goes */
-
-	struct {
-		int64_t	 id;
-		int	 n;
-	}			 up[SIM_HTTP_UPLOAD_IDS];
-	size_t			 nup;
+	/* Per action: the presigned URLs handed out, the images taken.
+	 * Open addressing on the id, grown at half full. */
+	struct sim_http_upl {
+		int64_t	 id;		/* 0: empty */
+		int	 n;		/* valid images stored */
+		unsigned nsig;		/* URLs handed out (ring) */
+		char	 sig[SIM_HTTP_SIGS][2 * SIM_HTTP_SIG_BYTES + 1];
+	}			*upl;
+	size_t			 uplcap, nupl;
 
 	int			 fail_upload;
 	int			 fail_pulse;
@@ -138,6 +128,49 @@ struct sim_http {
 	unsigned		 seq;		/* temporary file names */
 	int			 active;	/* requests unanswered */
 };
+
+/* The entry of an action id, made when create is set; NULL when absent
+ * or out of memory. */
+static struct sim_http_upl *
+sim_http_upl(struct sim_http *h, int64_t id, int create)
+{
+	struct sim_http_upl *nu;
+	size_t i, cap;
+
+	if (create && 2 * (h->nupl + 1) > h->uplcap) {
+		cap = h->uplcap == 0 ? 256 : 2 * h->uplcap;
+		if ((nu = calloc(cap, sizeof(*nu))) == NULL) {
+			log_warn("calloc");
+			return NULL;
+		}
+		for (i = 0; i < h->uplcap; i++) {
+			size_t j;
+
+			if (h->upl[i].id == 0)
+				continue;
+			j = (size_t)h->upl[i].id * 0x9e3779b97f4a7c15ULL &
+			    (cap - 1);
+			while (nu[j].id != 0)
+				j = (j + 1) & (cap - 1);
+			nu[j] = h->upl[i];
+		}
+		free(h->upl);
+		h->upl = nu;
+		h->uplcap = cap;
+	}
+	if (h->uplcap == 0 || id <= 0)
+		return NULL;
+	i = (size_t)id * 0x9e3779b97f4a7c15ULL & (h->uplcap - 1);
+	while (h->upl[i].id != 0 && h->upl[i].id != id)
+		i = (i + 1) & (h->uplcap - 1);
+	if (h->upl[i].id == id)
+		return &h->upl[i];
+	if (!create)
+		return NULL;
+	h->upl[i].id = id;
+	h->nupl++;
+	return &h->upl[i];
+}
 
 struct sim_http *
 sim_http_new(const struct sim_http_params *p)
@@ -164,6 +197,9 @@ sim_http_free(struct sim_http *h)
 	if (h == NULL)
 		return;
 	close(h->urandom);
+	if (h->upl != NULL)
+		explicit_bzero(h->upl, h->uplcap * sizeof(*h->upl));
+	free(h->upl);
 	explicit_bzero(h, sizeof(*h));
 	free(h);
 }
@@ -200,18 +236,7 @@ sim_http_random_hex(struct sim_http *h, char *out, size_t nbytes)
 }
 
 /* Token comparison that does not tell, by its time, how much matched. */
-static int
-sim_http_same(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i;
-	unsigned char d = 0;
-
-	if (la != lb || la == 0)
-		return 0;
-	for (i = 0; i < la; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i];
-	return d == 0;
-}
+#define sim_http_same	sim_fleet_same
 
 static void
 sim_http_violation(struct sim_http *h, struct sim_http_sess *s,
@@ -415,6 +440,7 @@ static int
 sim_http_bearer(struct sim_http *h, struct lws *wsi)
 {
 	char buf[SIM_HTTP_AUTH_MAX];
+	struct sim_tok *t;
 	int n, ok;
 
 	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -424,8 +450,9 @@ sim_http_bearer(struct sim_http *h, struct lws *wsi)
 	    lws_hdr_copy(wsi, buf, sizeof(buf),
 	    WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 		return 0;
-	ok = strncasecmp(buf, "Bearer ", 7) == 0 && h->auth_live &&
-	    sim_http_same(buf + 7, h->auth);
+	t = strncasecmp(buf, "Bearer ", 7) == 0 ?
+	    sim_fleet_by_token(h->p.fleet, buf + 7) : NULL;
+	ok = t != NULL && t->kind == SIM_TOK_AUTH && t->live;
 	explicit_bzero(buf, sizeof(buf));
 	return ok;
 }
@@ -492,6 +519,7 @@ sim_http_begin_put(struct sim_http *h, struct lws *wsi,
     struct sim_http_sess *s, const char *rest)
 {
 	char sigbuf[128];
+	struct sim_http_upl *u;
 	const char *sig;
 	size_t i;
 	int found = 0;
@@ -511,9 +539,9 @@ sim_http_begin_put(struct sim_http *h, struct lws *wsi,
 		return;
 	}
 	sig = lws_get_urlarg_by_name(wsi, "sig=", sigbuf, sizeof(sigbuf));
-	for (i = 0; sig != NULL && i < SIM_HTTP_SIGS; i++)
-		if (h->sigs[i].id == s->action_id &&
-		    sim_http_same(sig, h->sigs[i].sig))
+	u = sim_http_upl(h, s->action_id, 0);
+	for (i = 0; sig != NULL && u != NULL && i < SIM_HTTP_SIGS; i++)
+		if (sim_http_same(sig, u->sig[i]))
 			found = 1;
 	if (!found) {
 		sim_http_early(s, 403, "SignatureDoesNotMatch");
@@ -694,8 +722,41 @@ sim_http_continue(struct lws *wsi)
 	return 0;
 }
 
+/* GET /metrics: 0 when answered (load mode), -1 when the sim has none. */
+static int
+sim_http_metrics(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
+{
+	char *text;
+
+	if (h->p.metrics == NULL || (text = h->p.metrics(h->p.arg)) == NULL)
+		return -1;
+	s->route = ROUTE_METRICS;
+	sim_http_respond(h, wsi, s, 200, "text/plain; version=0.0.4", text);
+	free(text);
+	return 0;
+}
+
 static int	 sim_http_finish(struct sim_http *, struct lws *,
 		    struct sim_http_sess *);
+
+/* The Content-Length header (its text in clen): 1 when there is one,
+ * its value in *cl (ULLONG_MAX when it is not a number). */
+static int
+sim_http_clen(struct lws *wsi, char *clen, size_t len,
+    unsigned long long *cl)
+{
+	char *end;
+
+	*cl = 0;
+	if (lws_hdr_copy(wsi, clen, (int)len, WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
+	    0)
+		return 0;
+	errno = 0;
+	*cl = strtoull(clen, &end, 10);
+	if (errno != 0 || *end != '\0' || !isdigit((unsigned char)*clen))
+		*cl = ULLONG_MAX;
+	return 1;
+}
 
 /* LWS_CALLBACK_HTTP: route on the headers; answer now when no body. */
 static int
@@ -706,7 +767,7 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT",
 		"HEAD",
 	};
-	char clen[32], *end;
+	char clen[32];
 	char *puri;
 	int m, plen, body_method;
 	unsigned long long cl = 0;
@@ -728,15 +789,7 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		    WSI_TOKEN_HTTP_CONTENT_TYPE);
 	body_method = m == LWSHUMETH_POST || m == LWSHUMETH_PUT;
 
-	if (lws_hdr_copy(wsi, clen, sizeof(clen),
-	    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-		errno = 0;
-		cl = strtoull(clen, &end, 10);
-		if (errno != 0 || *end != '\0' ||
-		    !isdigit((unsigned char)*clen))
-			cl = ULLONG_MAX;
-		have_cl = 1;
-	}
+	have_cl = sim_http_clen(wsi, clen, sizeof(clen), &cl);
 	chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
 	    0;
 	if (have_cl && cl > SIM_HTTP_UPLOAD_MAX) {
@@ -782,6 +835,9 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		return sim_http_respond(h, wsi, s, 200,
 		    "application/octet-stream", "not a firmware: "
 		    "gf-cloud-sim\n");
+	} else if (m == LWSHUMETH_GET && strcmp(uri, "/metrics") == 0 &&
+	    sim_http_metrics(h, wsi, s) == 0) {
+		return 0;
 	} else if (m == LWSHUMETH_GET && strncmp(uri, "/pulse/", 7) == 0) {
 		s->route = ROUTE_PULSE;
 		return sim_http_get_pulse(h, wsi, s, uri + 7);
@@ -863,15 +919,78 @@ sim_http_body(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 	return 0;
 }
 
+/* The machine whose serial and password the sign-in body holds, or NULL
+ * (a violation is reported).  -1 in *bad when it was not JSON. */
+static struct sim_machine *
+sim_http_credentials(struct sim_http *h, struct sim_http_sess *s, int *bad)
+{
+	const cJSON *sn, *pw;
+	struct sim_machine *m = NULL;
+	cJSON *j;
+	int r = 0;
+
+	*bad = 0;
+	j = s->body != NULL ? cJSON_ParseWithLength(s->body, s->blen) : NULL;
+	sn = cJSON_GetObjectItemCaseSensitive(j, "serial");
+	pw = cJSON_GetObjectItemCaseSensitive(j, "password");
+	if (!cJSON_IsObject(j) || !cJSON_IsString(sn) || !cJSON_IsString(pw)) {
+		cJSON_Delete(j);
+		sim_http_violation(h, s, "the sign-in body is not a JSON "
+		    "object with serial and password strings");
+		*bad = -1;
+		return NULL;
+	}
+	if (sn->valuestring[0] == 'S')
+		m = sim_fleet_by_serial(h->p.fleet, sn->valuestring);
+	r = m != NULL && sim_http_same(pw->valuestring, m->password);
+	if (pw->valuestring != NULL)
+		explicit_bzero(pw->valuestring, strlen(pw->valuestring));
+	cJSON_Delete(j);
+	if (!r) {
+		sim_http_violation(h, s, "a wrong serial or password");
+		return NULL;
+	}
+	return m;
+}
+
+/* Fresh tokens for m: a ws slot's and the auth token (the previous one
+ * is retired).  The body to answer in body. */
+static int
+sim_http_issue(struct sim_http *h, struct sim_machine *m, char *body,
+    size_t len)
+{
+	char ws[SIM_HTTP_TOKEN_LEN + 1], auth[SIM_HTTP_TOKEN_LEN + 1];
+	int64_t now = h->p.now_ms(h->p.arg);
+	struct sim_tok *slot;
+	int r = -1;
+
+	if (sim_http_random_hex(h, ws, SIM_HTTP_TOKEN_BYTES) == -1 ||
+	    sim_http_random_hex(h, auth, SIM_HTTP_TOKEN_BYTES) == -1)
+		goto done;
+	if (sim_scenario_transcript_secret(h->p.tr, ws) == -1 ||
+	    sim_scenario_transcript_secret(h->p.tr, auth) == -1) {
+		r = -2;
+		goto done;
+	}
+	slot = sim_fleet_ws_slot(m, now, SIM_HTTP_WS_TOKEN_TTL);
+	sim_fleet_token_set(h->p.fleet, slot, ws, now);
+	sim_fleet_token_set(h->p.fleet, &m->auth, auth, now);
+	m->signins++;
+	snprintf(body, len, "{\"ws_token\":\"%s\",\"auth_token\":"
+	    "\"%s\"}", ws, auth);
+	r = 0;
+done:
+	explicit_bzero(ws, sizeof(ws));
+	explicit_bzero(auth, sizeof(auth));
+	return r;
+}
+
 static int
 sim_http_signin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 {
-	char want[48], body[256], *slot_tok;
-	const cJSON *sn, *pw;
-	cJSON *j = NULL;
-	int64_t now = h->p.now_ms(h->p.arg);
-	size_t i, slot = 0;
-	int r;
+	struct sim_machine *m;
+	char body[256];
+	int r, bad;
 
 	if (s->body_over)
 		return sim_http_respond_error(h, wsi, s, 413, "body too large");
@@ -881,26 +1000,10 @@ sim_http_signin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 		    "(Content-Type)");
 		return sim_http_respond_error(h, wsi, s, 400, "expected JSON");
 	}
-	j = s->body != NULL ? cJSON_ParseWithLength(s->body, s->blen) : NULL;
-	sn = cJSON_GetObjectItemCaseSensitive(j, "serial");
-	pw = cJSON_GetObjectItemCaseSensitive(j, "password");
-	if (!cJSON_IsObject(j) || !cJSON_IsString(sn) || !cJSON_IsString(pw)) {
-		cJSON_Delete(j);
-		sim_http_violation(h, s, "the sign-in body is not a JSON "
-		    "object with serial and password strings");
-		return sim_http_respond_error(h, wsi, s, 400, "expected JSON");
-	}
-	snprintf(want, sizeof(want), "S%s", h->p.serial);
-	r = sim_http_same(sn->valuestring, want) &
-	    sim_http_same(pw->valuestring, h->p.password);
-	if (pw->valuestring != NULL)
-		explicit_bzero(pw->valuestring, strlen(pw->valuestring));
-	cJSON_Delete(j);
-	if (!r) {
-		sim_http_violation(h, s, "a wrong serial or password");
-		return sim_http_respond_error(h, wsi, s, 401,
+	if ((m = sim_http_credentials(h, s, &bad)) == NULL)
+		return bad == -1 ? sim_http_respond_error(h, wsi, s, 400,
+		    "expected JSON") : sim_http_respond_error(h, wsi, s, 401,
 		    "invalid credentials");
-	}
 	if (s->early != 0)
 		return sim_http_respond_error(h, wsi, s, s->early,
 		    s->early_msg);
@@ -912,36 +1015,17 @@ sim_http_signin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 		return sim_http_respond_error(h, wsi, s, 401,
 		    "invalid credentials");
 	}
-
-	/* A slot for the ws token: a free or dead one, else the oldest. */
-	for (i = 0; i < SIM_HTTP_WS_SLOTS; i++) {
-		if (!h->ws[i].live ||
-		    now - h->ws[i].issued > SIM_HTTP_WS_TOKEN_TTL) {
-			slot = i;
-			break;
-		}
-		if (h->ws[i].issued < h->ws[slot].issued)
-			slot = i;
-	}
-	slot_tok = h->ws[slot].tok;
-	if (sim_http_random_hex(h, slot_tok, SIM_HTTP_TOKEN_BYTES) == -1 ||
-	    sim_http_random_hex(h, h->auth, SIM_HTTP_TOKEN_BYTES) == -1)
-		return sim_http_respond_error(h, wsi, s, 500, "no randomness");
-	if (sim_scenario_transcript_secret(h->p.tr, slot_tok) == -1 ||
-	    sim_scenario_transcript_secret(h->p.tr, h->auth) == -1) {
-		h->ws[slot].live = 0;
-		h->auth_live = 0;
+	if ((r = sim_http_issue(h, m, body, sizeof(body))) == -2) {
 		sim_http_violation(h, s, "too many sign-ins");
 		return sim_http_respond_error(h, wsi, s, 503,
 		    "too many sign-ins");
 	}
-	h->ws[slot].live = 1;
-	h->ws[slot].issued = now;
-	/* A new sign-in retires the previous auth token. */
-	h->auth_live = 1;
-	snprintf(body, sizeof(body), "{\"ws_token\":\"%s\",\"auth_token\":"
-	    "\"%s\"}", slot_tok, h->auth);
-	log_info("sign-in: tokens issued");
+	if (r == -1)
+		return sim_http_respond_error(h, wsi, s, 500, "no randomness");
+	if (sim_fleet_count(h->p.fleet) == 1)
+		log_info("sign-in: tokens issued");
+	else
+		log_debug("sign-in of S%s: tokens issued", m->serial);
 	r = sim_http_respond(h, wsi, s, 200, "application/json", body);
 	explicit_bzero(body, sizeof(body));
 	return r;
@@ -951,7 +1035,7 @@ static int
 sim_http_finish_upload(struct sim_http *h, struct lws *wsi,
     struct sim_http_sess *s)
 {
-	size_t i;
+	struct sim_http_upl *u;
 
 	if (s->early != 0)
 		return sim_http_respond_error(h, wsi, s, s->early,
@@ -972,17 +1056,14 @@ sim_http_finish_upload(struct sim_http *h, struct lws *wsi,
 		}
 		s->have_fd = 0;
 	}
-	for (i = 0; i < h->nup; i++)
-		if (h->up[i].id == s->action_id)
-			break;
-	if (i == h->nup && h->nup < SIM_HTTP_UPLOAD_IDS) {
-		h->up[h->nup].id = s->action_id;
-		h->up[h->nup++].n = 0;
-	}
-	if (i < h->nup)
-		h->up[i].n++;
-	log_info("image for action %lld: %llu bytes", (long long)s->action_id,
-	    (unsigned long long)s->received);
+	if ((u = sim_http_upl(h, s->action_id, 1)) != NULL)
+		u->n++;
+	if (sim_fleet_count(h->p.fleet) == 1)
+		log_info("image for action %lld: %llu bytes",
+		    (long long)s->action_id, (unsigned long long)s->received);
+	else
+		log_debug("image for action %lld: %llu bytes",
+		    (long long)s->action_id, (unsigned long long)s->received);
 	return sim_http_respond(h, wsi, s, 200, "application/json", "{}");
 }
 
@@ -1058,42 +1139,45 @@ sim_http_callback(struct sim_http *h, struct lws *wsi,
 }
 
 int
-sim_http_ws_accept(struct sim_http *h, const char *path, char *why,
-    size_t whylen)
+sim_http_ws_accept(struct sim_http *h, const char *path,
+    struct sim_machine **mp, char *why, size_t whylen)
 {
 	int64_t now = h->p.now_ms(h->p.arg);
-	size_t i;
+	struct sim_tok *t;
 
+	*mp = NULL;
 	if (path[0] != '/' || strlen(path + 1) != SIM_HTTP_TOKEN_LEN) {
 		snprintf(why, whylen, "the path is not /<ws_token>");
 		return -1;
 	}
-	for (i = 0; i < SIM_HTTP_WS_SLOTS; i++) {
-		if (h->ws[i].tok[0] == '\0' ||
-		    !sim_http_same(path + 1, h->ws[i].tok))
-			continue;
-		if (!h->ws[i].live) {
-			snprintf(why, whylen, "the ws token was already used");
-			return -1;
-		}
-		h->ws[i].live = 0;
-		if (now - h->ws[i].issued > SIM_HTTP_WS_TOKEN_TTL) {
-			snprintf(why, whylen, "the ws token expired (%lld ms "
-			    "old)", (long long)(now - h->ws[i].issued));
-			return -1;
-		}
-		return 0;
+	if ((t = sim_fleet_by_token(h->p.fleet, path + 1)) == NULL ||
+	    t->kind != SIM_TOK_WS) {
+		snprintf(why, whylen, "not a ws token the sim issued");
+		return -1;
 	}
-	snprintf(why, whylen, "not a ws token the sim issued");
-	return -1;
+	if (!t->live) {
+		snprintf(why, whylen, "the ws token was already used");
+		return -1;
+	}
+	t->live = 0;
+	if (now - t->issued > SIM_HTTP_WS_TOKEN_TTL) {
+		snprintf(why, whylen, "the ws token expired (%lld ms old)",
+		    (long long)(now - t->issued));
+		return -1;
+	}
+	*mp = t->m;
+	return 0;
 }
 
 void
 sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
 {
+	size_t i;
+
 	switch (knob) {
 	case SIM_KNOB_EXPIRE_TOKEN:
-		h->auth_live = 0;
+		for (i = 0; i < sim_fleet_count(h->p.fleet); i++)
+			sim_fleet_machine(h->p.fleet, i)->auth.live = 0;
 		log_info("knob: the auth token is expired");
 		break;
 	case SIM_KNOB_FAIL_UPLOAD:
@@ -1124,15 +1208,16 @@ sim_http_knob(struct sim_http *h, enum sim_knob knob, int n)
 char *
 sim_http_upload_url(struct sim_http *h, const char *base, int64_t action_id)
 {
-	char *url;
-	size_t i = h->sig_next;
+	struct sim_http_upl *u;
+	char *url, *sig;
 
-	if (sim_http_random_hex(h, h->sigs[i].sig, SIM_HTTP_SIG_BYTES) == -1)
+	if ((u = sim_http_upl(h, action_id, 1)) == NULL)
 		return NULL;
-	h->sigs[i].id = action_id;
-	h->sig_next = (i + 1) % SIM_HTTP_SIGS;
+	sig = u->sig[u->nsig++ % SIM_HTTP_SIGS];
+	if (sim_http_random_hex(h, sig, SIM_HTTP_SIG_BYTES) == -1)
+		return NULL;
 	if (asprintf(&url, "%s/upload/%lld?sig=%s", base,
-	    (long long)action_id, h->sigs[i].sig) == -1)
+	    (long long)action_id, sig) == -1)
 		return NULL;
 	return url;
 }
@@ -1154,10 +1239,8 @@ sim_http_signins(const struct sim_http *h, int status)
 int
 sim_http_uploads(const struct sim_http *h, int64_t action_id)
 {
-	size_t i;
+	const struct sim_http_upl *u;
 
-	for (i = 0; i < h->nup; i++)
-		if (h->up[i].id == action_id)
-			return h->up[i].n;
-	return 0;
+	u = sim_http_upl((struct sim_http *)(uintptr_t)h, action_id, 0);
+	return u != NULL ? u->n : 0;
 }

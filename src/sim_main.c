@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sim_fleet.h"
+#include "sim_load.h"
 #include "sim_scenario.h"
 #include "sim_server.h"
 
@@ -36,7 +38,14 @@ sim_main_usage(FILE *fp)
 	    "           [--timeout SECS] [--secrets FILE] [--summary FILE]\n"
 	    "           [--latency FILE] [--machine-pid-file FILE]\n"
 	    "           [--machine-memory FILE] [--print-port] [--verbose]\n"
-	    "       gf-cloud-sim --scenario FILE --print-config\n");
+	    "       gf-cloud-sim --scenario FILE --print-config\n"
+	    "       gf-cloud-sim (--machines N --serial-first S (--password P |"
+	    " --password-file F)\n"
+	    "           | --machines-file CSV) --load PROFILE --rate R "
+	    "--duration S\n"
+	    "           [--grace S] [--ramp S] [--start-after-signins K]\n"
+	    "           [--max-p99-ms MS] [--summary-json FILE] [server "
+	    "options]\n");
 }
 
 static int
@@ -50,6 +59,25 @@ sim_main_number(const char *s, long min, long max, long *v)
 	if (errno != 0 || end == s || *end != '\0' || n < min || n > max)
 		return -1;
 	*v = n;
+	return 0;
+}
+
+static int
+sim_main_real(const char *opt, const char *s, double min, double max,
+    double *v)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(d >= min) ||
+	    !(d <= max)) {
+		fprintf(stderr, "gf-cloud-sim: %s %s: a number from %g to %g\n",
+		    opt, s, min, max);
+		return -1;
+	}
+	*v = d;
 	return 0;
 }
 
@@ -93,192 +121,338 @@ sim_main_read_password(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
-{
-	static const struct option longopts[] = {
-		{ "listen",		required_argument, NULL, 'l' },
-		{ "port",		required_argument, NULL, 'p' },
-		{ "serial",		required_argument, NULL, 's' },
-		{ "password",		required_argument, NULL, 'P' },
-		{ "password-file",	required_argument, NULL, 'F' },
-		{ "scenario",		required_argument, NULL, 'S' },
-		{ "transcript",		required_argument, NULL, 't' },
-		{ "pulse-dir",		required_argument, NULL, 'd' },
-		{ "upload-dir",		required_argument, NULL, 'u' },
-		{ "tls-cert",		required_argument, NULL, 'c' },
-		{ "tls-key",		required_argument, NULL, 'k' },
-		{ "timeout",		required_argument, NULL, 'T' },
-		{ "secrets",		required_argument, NULL, 'x' },
-		{ "summary",		required_argument, NULL, 'y' },
-		{ "latency",		required_argument, NULL, 'L' },
-		{ "machine-pid-file",	required_argument, NULL, 'M' },
-		{ "machine-memory",	required_argument, NULL, 'm' },
-		{ "print-port",		no_argument,	NULL, 'n' },
-		{ "print-config",	no_argument,	NULL, 'C' },
-		{ "verbose",		no_argument,	NULL, 'v' },
-		{ "help",		no_argument,	NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct sim_server_params p;
-	struct sim_scenario *sc = NULL;
-	char password[SIM_PASSWORD_MAX + 1], err[512];
-	const char *scenario = NULL, *password_file = NULL;
-	int ch, print_config = 0, rc = 2;
-	long n;
-	size_t i;
+/* Everything the command line says. */
+struct sim_main_opts {
+	struct sim_server_params	 p;
+	struct sim_load_params		 lp;
+	char				 password[SIM_PASSWORD_MAX + 1];
+	const char	*scenario, *password_file, *load, *machines_file;
+	const char	*serial_first;
+	long		 machines;	/* 0: not given */
+	int		 print_config;
+	int		 have_rate, have_duration;
+};
 
-	memset(&p, 0, sizeof(p));
-	memset(password, 0, sizeof(password));
-	p.listen = "127.0.0.1";
-	p.timeout_secs = 60;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			p.listen = optarg;
-			break;
-		case 'p':
-			if (sim_main_number(optarg, 0, 65535, &n) == -1) {
-				fprintf(stderr, "gf-cloud-sim: --port %s: not "
-				    "a port\n", optarg);
-				return 2;
-			}
-			p.port = (int)n;
-			break;
-		case 's':
-			p.serial = optarg;
-			break;
-		case 'P':
-			if (strlen(optarg) > SIM_PASSWORD_MAX) {
-				fprintf(stderr, "gf-cloud-sim: --password: "
-				    "too long\n");
-				return 2;
-			}
-			snprintf(password, sizeof(password), "%s", optarg);
-			break;
-		case 'F':
-			password_file = optarg;
-			break;
-		case 'S':
-			scenario = optarg;
-			break;
-		case 't':
-			p.transcript = optarg;
-			break;
-		case 'd':
-			p.pulse_dir = optarg;
-			break;
-		case 'u':
-			p.upload_dir = optarg;
-			break;
-		case 'c':
-			p.tls_cert = optarg;
-			break;
-		case 'k':
-			p.tls_key = optarg;
-			break;
-		case 'T':
-			if (sim_main_number(optarg, 1, 86400, &n) == -1) {
-				fprintf(stderr, "gf-cloud-sim: --timeout %s: "
-				    "1 to 86400 seconds\n", optarg);
-				return 2;
-			}
-			p.timeout_secs = (int)n;
-			break;
-		case 'x':
-			p.secrets = optarg;
-			break;
-		case 'y':
-			p.summary = optarg;
-			break;
-		case 'L':
-			p.latency = optarg;
-			break;
-		case 'M':
-			p.machine_pid_file = optarg;
-			break;
-		case 'm':
-			p.machine_memory = optarg;
-			break;
-		case 'n':
-			p.print_port = 1;
-			break;
-		case 'C':
-			print_config = 1;
-			break;
-		case 'v':
-			p.verbose = 1;
-			break;
-		case 'h':
-			sim_main_usage(stdout);
-			return 0;
-		default:
-			sim_main_usage(stderr);
-			return 2;
+static const struct option sim_main_longopts[] = {
+	{ "listen",		required_argument, NULL, 'l' },
+	{ "port",		required_argument, NULL, 'p' },
+	{ "serial",		required_argument, NULL, 's' },
+	{ "password",		required_argument, NULL, 'P' },
+	{ "password-file",	required_argument, NULL, 'F' },
+	{ "scenario",		required_argument, NULL, 'S' },
+	{ "transcript",		required_argument, NULL, 't' },
+	{ "pulse-dir",		required_argument, NULL, 'd' },
+	{ "upload-dir",		required_argument, NULL, 'u' },
+	{ "tls-cert",		required_argument, NULL, 'c' },
+	{ "tls-key",		required_argument, NULL, 'k' },
+	{ "timeout",		required_argument, NULL, 'T' },
+	{ "secrets",		required_argument, NULL, 'x' },
+	{ "summary",		required_argument, NULL, 'y' },
+	{ "latency",		required_argument, NULL, 'L' },
+	{ "machine-pid-file",	required_argument, NULL, 'M' },
+	{ "machine-memory",	required_argument, NULL, 'm' },
+	{ "print-port",		no_argument,	NULL, 'n' },
+	{ "print-config",	no_argument,	NULL, 'C' },
+	{ "verbose",		no_argument,	NULL, 'v' },
+	{ "help",		no_argument,	NULL, 'h' },
+	{ "machines",		required_argument, NULL, 'N' },
+	{ "serial-first",	required_argument, NULL, 'f' },
+	{ "machines-file",	required_argument, NULL, 'W' },
+	{ "load",		required_argument, NULL, 'D' },
+	{ "rate",		required_argument, NULL, 'r' },
+	{ "duration",		required_argument, NULL, 'U' },
+	{ "grace",		required_argument, NULL, 'g' },
+	{ "ramp",		required_argument, NULL, 'R' },
+	{ "start-after-signins", required_argument, NULL, 'K' },
+	{ "max-p99-ms",		required_argument, NULL, '9' },
+	{ "summary-json",	required_argument, NULL, 'J' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* The load mode's options; 0, 1 not one of them, -1 a bad value. */
+static int
+sim_main_load_opt(struct sim_main_opts *o, int ch)
+{
+	struct sim_load_params *lp = &o->lp;
+	double v;
+
+	switch (ch) {
+	case 'N':
+		if (sim_main_real("--machines", optarg, 1,
+		    SIM_FLEET_MACHINES_MAX, &v) == -1 || v != (long)v)
+			return -1;
+		o->machines = (long)v;
+		return 0;
+	case 'f':
+		o->serial_first = optarg;
+		return 0;
+	case 'W':
+		o->machines_file = optarg;
+		return 0;
+	case 'D':
+		o->load = optarg;
+		return 0;
+	case 'r':
+		o->have_rate = 1;
+		return sim_main_real("--rate", optarg, 0, 1e6, &lp->rate);
+	case 'U':
+		o->have_duration = 1;
+		return sim_main_real("--duration", optarg, 0, 86400,
+		    &lp->duration_s);
+	case 'g':
+		return sim_main_real("--grace", optarg, 0, 3600, &lp->grace_s);
+	case 'R':
+		return sim_main_real("--ramp", optarg, 0, 3600, &lp->ramp_s);
+	case 'K':
+		if (sim_main_real("--start-after-signins", optarg, 0, 1e7,
+		    &v) == -1)
+			return -1;
+		lp->start_signins = (unsigned)v;
+		return 0;
+	case '9':
+		return sim_main_real("--max-p99-ms", optarg, 0, 1e7,
+		    &lp->max_p99_ms);
+	case 'J':
+		lp->summary_json = optarg;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* The scenario and server options; 0, 1 not one of them, -1 a bad
+ * value. */
+static int
+sim_main_server_opt(struct sim_main_opts *o, int ch)
+{
+	struct sim_server_params *p = &o->p;
+	long n;
+
+	switch (ch) {
+	case 'l':
+		p->listen = optarg;
+		break;
+	case 'p':
+		if (sim_main_number(optarg, 0, 65535, &n) == -1) {
+			fprintf(stderr, "gf-cloud-sim: --port %s: not a port\n",
+			    optarg);
+			return -1;
 		}
+		p->port = (int)n;
+		break;
+	case 's':
+		o->serial_first = optarg;
+		break;
+	case 'P':
+		if (strlen(optarg) > SIM_PASSWORD_MAX) {
+			fprintf(stderr, "gf-cloud-sim: --password: too long\n");
+			return -1;
+		}
+		snprintf(o->password, sizeof(o->password), "%s", optarg);
+		break;
+	case 'F':
+		o->password_file = optarg;
+		break;
+	case 'S':
+		o->scenario = optarg;
+		break;
+	case 'T':
+		if (sim_main_number(optarg, 1, 86400, &n) == -1) {
+			fprintf(stderr, "gf-cloud-sim: --timeout %s: 1 to 86400 "
+			    "seconds\n", optarg);
+			return -1;
+		}
+		p->timeout_secs = (int)n;
+		break;
+	default:
+		return 1;
+	}
+	return 0;
+}
+
+/* Options that name a file or set a flag; 0, or 1 not one of them. */
+static int
+sim_main_path_opt(struct sim_main_opts *o, int ch)
+{
+	struct sim_server_params *p = &o->p;
+
+	switch (ch) {
+	case 't': p->transcript = optarg; break;
+	case 'd': p->pulse_dir = optarg; break;
+	case 'u': p->upload_dir = optarg; break;
+	case 'c': p->tls_cert = optarg; break;
+	case 'k': p->tls_key = optarg; break;
+	case 'x': p->secrets = optarg; break;
+	case 'y': p->summary = optarg; break;
+	case 'L': p->latency = optarg; break;
+	case 'M': p->machine_pid_file = optarg; break;
+	case 'm': p->machine_memory = optarg; break;
+	case 'n': p->print_port = 1; break;
+	case 'C': o->print_config = 1; break;
+	case 'v': p->verbose = 1; break;
+	default: return 1;
+	}
+	return 0;
+}
+
+/* 0 go on, 1 exit 0 (help), 2 a usage error. */
+static int
+sim_main_opts(struct sim_main_opts *o, int argc, char *argv[])
+{
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "h", sim_main_longopts, NULL)) !=
+	    -1) {
+		if ((r = sim_main_load_opt(o, ch)) == 1 &&
+		    (r = sim_main_server_opt(o, ch)) == 1)
+			r = sim_main_path_opt(o, ch);
+		if (r == -1)
+			return 2;
+		if (r == 0)
+			continue;
+		if (ch == 'h') {
+			sim_main_usage(stdout);
+			return 1;
+		}
+		sim_main_usage(stderr);
+		return 2;
 	}
 	if (optind != argc) {
 		sim_main_usage(stderr);
 		return 2;
 	}
-	log_init(LOG_TO_CONSOLE, p.verbose ? LOG_DEBUG : LOG_INFO, NULL);
+	return 0;
+}
 
-	if (scenario == NULL) {
-		fprintf(stderr, "gf-cloud-sim: --scenario is required\n");
+/* The machines: one (--serial), a range (--machines), or a CSV.  NULL
+ * after a message. */
+static struct sim_fleet *
+sim_main_fleet(struct sim_main_opts *o)
+{
+	struct sim_fleet *f;
+	char err[512];
+
+	if (o->machines_file != NULL) {
+		if (o->serial_first != NULL || o->machines > 0 ||
+		    o->password[0] != '\0' || o->password_file != NULL) {
+			fprintf(stderr, "gf-cloud-sim: --machines-file names "
+			    "the machines and their passwords alone\n");
+			return NULL;
+		}
+		if ((f = sim_fleet_load_csv(o->machines_file, err,
+		    sizeof(err))) == NULL)
+			fprintf(stderr, "gf-cloud-sim: %s\n", err);
+		return f;
+	}
+	if (o->serial_first == NULL || *o->serial_first == '\0' ||
+	    strlen(o->serial_first) > 20) {
+		fprintf(stderr, "gf-cloud-sim: --serial: 1 to 20 digits\n");
+		return NULL;
+	}
+	if (strspn(o->serial_first, "0123456789") !=
+	    strlen(o->serial_first)) {
+		fprintf(stderr, "gf-cloud-sim: --serial: digits only, "
+		    "without the S\n");
+		return NULL;
+	}
+	if (o->password_file != NULL && sim_main_read_password(
+	    o->password_file, o->password, sizeof(o->password)) == -1)
+		return NULL;
+	if (o->password[0] == '\0') {
+		fprintf(stderr, "gf-cloud-sim: --password or --password-file "
+		    "is required\n");
+		return NULL;
+	}
+	if ((f = sim_fleet_range(o->serial_first, o->machines > 0 ?
+	    (size_t)o->machines : 1, o->password, err, sizeof(err))) == NULL)
+		fprintf(stderr, "gf-cloud-sim: %s\n", err);
+	return f;
+}
+
+/* What the options say together; 0, or -1 after a message. */
+static int
+sim_main_check(struct sim_main_opts *o, struct sim_fleet *f)
+{
+	const struct sim_server_params *p = &o->p;
+
+	if (p->machine_memory != NULL && p->machine_pid_file == NULL) {
+		fprintf(stderr, "gf-cloud-sim: --machine-memory needs "
+		    "--machine-pid-file\n");
+		return -1;
+	}
+	if ((p->tls_cert == NULL) != (p->tls_key == NULL)) {
+		fprintf(stderr, "gf-cloud-sim: --tls-cert and --tls-key go "
+		    "together\n");
+		return -1;
+	}
+	if (o->load != NULL && (!o->have_rate || !o->have_duration)) {
+		fprintf(stderr, "gf-cloud-sim: --load needs --rate and "
+		    "--duration\n");
+		return -1;
+	}
+	if (o->scenario != NULL && sim_fleet_count(f) != 1) {
+		fprintf(stderr, "gf-cloud-sim: a scenario plays to one "
+		    "machine: use --load for a fleet\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sim_main_opts o;
+	struct sim_scenario *sc = NULL;
+	struct sim_fleet *fleet = NULL;
+	char err[512];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.p.listen = "127.0.0.1";
+	o.p.timeout_secs = 60;
+	o.lp.grace_s = 10;
+	o.lp.ramp_s = 60;
+	o.lp.progress = 1;
+	if ((rc = sim_main_opts(&o, argc, argv)) != 0)
+		return rc == 1 ? 0 : 2;
+	log_init(LOG_TO_CONSOLE, o.p.verbose ? LOG_DEBUG : LOG_INFO, NULL);
+	rc = 2;
+	if ((o.scenario == NULL) == (o.load == NULL)) {
+		fprintf(stderr, "gf-cloud-sim: --scenario or --load is "
+		    "required (one of them)\n");
 		sim_main_usage(stderr);
 		return 2;
 	}
-	if ((sc = sim_scenario_load(scenario, err, sizeof(err))) == NULL) {
+	if ((sc = sim_scenario_load(o.scenario != NULL ? o.scenario : o.load,
+	    err, sizeof(err))) == NULL) {
 		fprintf(stderr, "gf-cloud-sim: %s\n", err);
 		return 2;
 	}
-	if (print_config) {
+	if (o.print_config) {
 		rc = sim_scenario_print_config(sc, stdout) == 0 ? 0 : 2;
 		goto done;
 	}
-
-	if (p.serial == NULL || *p.serial == '\0' || strlen(p.serial) > 20) {
-		fprintf(stderr, "gf-cloud-sim: --serial: 1 to 20 digits\n");
+	if ((fleet = sim_main_fleet(&o)) == NULL ||
+	    sim_main_check(&o, fleet) == -1)
 		goto usage;
-	}
-	for (i = 0; p.serial[i] != '\0'; i++)
-		if (!isdigit((unsigned char)p.serial[i])) {
-			fprintf(stderr, "gf-cloud-sim: --serial: digits only, "
-			    "without the S\n");
-			goto usage;
-		}
-	if (password_file != NULL && sim_main_read_password(password_file,
-	    password, sizeof(password)) == -1)
+	if ((o.p.pulse_dir != NULL && sim_main_dir("--pulse-dir",
+	    o.p.pulse_dir) == -1) || (o.p.upload_dir != NULL &&
+	    sim_main_dir("--upload-dir", o.p.upload_dir) == -1))
 		goto done;
-	if (password[0] == '\0') {
-		fprintf(stderr, "gf-cloud-sim: --password or --password-file "
-		    "is required\n");
-		goto usage;
-	}
-	p.password = password;
-	if (p.machine_memory != NULL && p.machine_pid_file == NULL) {
-		fprintf(stderr, "gf-cloud-sim: --machine-memory needs "
-		    "--machine-pid-file\n");
-		goto usage;
-	}
-	if ((p.tls_cert == NULL) != (p.tls_key == NULL)) {
-		fprintf(stderr, "gf-cloud-sim: --tls-cert and --tls-key go "
-		    "together\n");
-		goto usage;
-	}
-	if ((p.pulse_dir != NULL && sim_main_dir("--pulse-dir",
-	    p.pulse_dir) == -1) || (p.upload_dir != NULL &&
-	    sim_main_dir("--upload-dir", p.upload_dir) == -1))
-		goto done;
-	p.scenario = sc;
-
-	rc = sim_server_run(&p);
+	o.p.fleet = fleet;
+	if (o.load != NULL) {
+		o.lp.profile = sc;
+		o.p.load = &o.lp;
+	} else
+		o.p.scenario = sc;
+	rc = sim_server_run(&o.p);
 	goto done;
 usage:
 	sim_main_usage(stderr);
 	rc = 2;
 done:
-	explicit_bzero(password, sizeof(password));
+	explicit_bzero(o.password, sizeof(o.password));
+	sim_fleet_free(fleet);
 	sim_scenario_free(sc);
 	return rc;
 }

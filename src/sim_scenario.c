@@ -146,6 +146,8 @@ struct sim_scenario {
 	cJSON		*config;	/* section -> key -> value */
 };
 
+static int	 sim_scenario_utf8_ok(const char *, size_t);
+
 /* --- parsing --- */
 
 /* The JSON value filling text[0..len), or NULL: trailing bytes other than
@@ -916,6 +918,43 @@ sim_scenario_steps(const struct sim_scenario *sc)
 }
 
 int
+sim_scenario_send_step(const struct sim_scenario *sc, size_t i,
+    struct sim_send_step *out)
+{
+	const struct sim_step *st;
+
+	if (i >= sc->nsteps)
+		return -1;
+	st = &sc->steps[i];
+	out->lineno = st->lineno;
+	if (st->kind != STEP_SEND || cJSON_GetArraySize(st->actions) != 1)
+		return -1;
+	out->action = cJSON_GetArrayItem(st->actions, 0);
+	out->expect = st->event;
+	out->events = st->events;
+	out->timeout_ms = st->timeout_ms;
+	return 0;
+}
+
+int
+sim_scenario_is_terminal(const char *type, const char *ev)
+{
+	size_t n = strlen(type);
+
+	if (strncmp(ev, type, n) != 0 || ev[n] != ':')
+		return 0;
+	ev += n + 1;
+	return strcmp(ev, "completed") == 0 || strcmp(ev, "failed") == 0 ||
+	    strcmp(ev, "cancelled") == 0;
+}
+
+int
+sim_scenario_utf8_valid(const char *s, size_t len)
+{
+	return sim_scenario_utf8_ok(s, len);
+}
+
+int
 sim_scenario_print_config(const struct sim_scenario *sc, FILE *fp)
 {
 	const cJSON *sec, *kv;
@@ -939,12 +978,127 @@ sim_scenario_print_config(const struct sim_scenario *sc, FILE *fp)
 
 /* --- transcript --- */
 
+/*
+ * Secrets.  The issued tokens are 64 hex chars: they go in a hash set, and
+ * a text is searched by hashing each 64-char window of its hex runs, so a
+ * frame costs O(its length) whatever the number of tokens.  Other secrets
+ * (a password of another shape) are few and searched one by one.
+ */
+#define SIM_SECRET_HEX		64	/* chars of a hashed secret */
+
 struct sim_transcript {
 	FILE	*fp;
 	FILE	*secrets_fp;
-	char	*secrets[SIM_SECRETS_MAX];
-	size_t	 nsecrets;
+	char	**hexset;	/* open addressing, NULL: empty */
+	size_t	 hexcap;	/* a power of two */
+	size_t	 nhex;
+	char	**other;
+	size_t	 nother;
 };
+
+static uint64_t
+sim_scenario_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int
+sim_scenario_hexrun(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* Where s[0..64) is, or would go, in the set. */
+static size_t
+sim_scenario_hexslot(char *const *set, size_t cap, const char *s)
+{
+	size_t i = (size_t)sim_scenario_hash(s, SIM_SECRET_HEX) & (cap - 1);
+
+	while (set[i] != NULL && memcmp(set[i], s, SIM_SECRET_HEX) != 0)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static int
+sim_scenario_hexadd(struct sim_transcript *tr, char *s)
+{
+	char **ns;
+	size_t cap, i;
+
+	if (2 * (tr->nhex + 1) > tr->hexcap) {
+		cap = tr->hexcap == 0 ? 64 : 2 * tr->hexcap;
+		if ((ns = calloc(cap, sizeof(*ns))) == NULL)
+			return -1;
+		for (i = 0; i < tr->hexcap; i++)
+			if (tr->hexset[i] != NULL)
+				ns[sim_scenario_hexslot(ns, cap,
+				    tr->hexset[i])] = tr->hexset[i];
+		free(tr->hexset);
+		tr->hexset = ns;
+		tr->hexcap = cap;
+	}
+	i = sim_scenario_hexslot(tr->hexset, tr->hexcap, s);
+	if (tr->hexset[i] != NULL) {
+		explicit_bzero(s, SIM_SECRET_HEX);
+		free(s);		/* already known */
+		return 0;
+	}
+	tr->hexset[i] = s;
+	tr->nhex++;
+	return 0;
+}
+
+/* The first secret in text[0..len): its offset and length, or -1. */
+static ssize_t
+sim_scenario_find_secret(const struct sim_transcript *tr, const char *text,
+    size_t len, size_t *slen)
+{
+	size_t i = 0, run, k, best = (size_t)-1, bl = 0;
+	const char *q;
+
+	while (tr->nhex > 0 && i + SIM_SECRET_HEX <= len) {
+		if (!isxdigit((unsigned char)text[i])) {
+			i++;
+			continue;
+		}
+		for (run = i; run < len && isxdigit((unsigned char)text[run]);
+		    run++)
+			;
+		for (k = i; k + SIM_SECRET_HEX <= run; k++)
+			if (tr->hexset[sim_scenario_hexslot(tr->hexset,
+			    tr->hexcap, text + k)] != NULL) {
+				best = k;
+				bl = SIM_SECRET_HEX;
+				goto others;
+			}
+		i = run;
+	}
+others:
+	for (k = 0; k < tr->nother; k++) {
+		q = memmem(text, best != (size_t)-1 ? best + bl : len,
+		    tr->other[k], strlen(tr->other[k]));
+		if (q != NULL && (size_t)(q - text) < best) {
+			best = (size_t)(q - text);
+			bl = strlen(tr->other[k]);
+		}
+	}
+	if (best == (size_t)-1)
+		return -1;
+	*slen = bl;
+	return (ssize_t)best;
+}
 
 struct sim_transcript *
 sim_scenario_transcript_new(const char *path, const char *secrets_path)
@@ -989,45 +1143,70 @@ sim_scenario_transcript_free(struct sim_transcript *tr)
 		fclose(tr->fp);
 	if (tr->secrets_fp != NULL)
 		fclose(tr->secrets_fp);
-	for (i = 0; i < tr->nsecrets; i++) {
-		explicit_bzero(tr->secrets[i], strlen(tr->secrets[i]));
-		free(tr->secrets[i]);
+	for (i = 0; i < tr->hexcap; i++)
+		if (tr->hexset[i] != NULL) {
+			explicit_bzero(tr->hexset[i], SIM_SECRET_HEX);
+			free(tr->hexset[i]);
+		}
+	for (i = 0; i < tr->nother; i++) {
+		explicit_bzero(tr->other[i], strlen(tr->other[i]));
+		free(tr->other[i]);
 	}
+	free(tr->hexset);
+	free(tr->other);
 	free(tr);
 }
 
 int
 sim_scenario_transcript_secret(struct sim_transcript *tr, const char *secret)
 {
+	size_t n, i;
+	char **no, *s;
+
 	if (secret == NULL || *secret == '\0')
 		return 0;
-	if (tr->nsecrets == SIM_SECRETS_MAX) {
-		log_warnx("more than %d secrets issued", SIM_SECRETS_MAX);
-		return -1;
+	n = strlen(secret);
+	if (n != SIM_SECRET_HEX || !sim_scenario_hexrun(secret, n)) {
+		/* A fleet shares a password: keep it once. */
+		for (i = 0; i < tr->nother; i++)
+			if (strcmp(tr->other[i], secret) == 0)
+				return 0;
+		if (tr->nother == SIM_SECRETS_MAX) {
+			log_warnx("more than %d secrets that are not tokens",
+			    SIM_SECRETS_MAX);
+			return -1;
+		}
+		if ((no = reallocarray(tr->other, tr->nother + 1,
+		    sizeof(*no))) == NULL)
+			goto oom;
+		tr->other = no;
 	}
-	if ((tr->secrets[tr->nsecrets] = strdup(secret)) == NULL) {
-		log_warn("strdup");
-		return -1;
-	}
-	tr->nsecrets++;
+	if ((s = strdup(secret)) == NULL)
+		goto oom;
+	if (n == SIM_SECRET_HEX && sim_scenario_hexrun(secret, n)) {
+		if (sim_scenario_hexadd(tr, s) == -1) {
+			free(s);
+			goto oom;
+		}
+	} else
+		tr->other[tr->nother++] = s;
 	if (tr->secrets_fp != NULL) {
 		fprintf(tr->secrets_fp, "%s\n", secret);
 		fflush(tr->secrets_fp);
 	}
 	return 0;
+oom:
+	log_warn("secret");
+	return -1;
 }
 
 int
 sim_scenario_transcript_leaks(const struct sim_transcript *tr,
     const char *text, size_t len)
 {
-	size_t i;
+	size_t slen;
 
-	for (i = 0; i < tr->nsecrets; i++)
-		if (memmem(text, len, tr->secrets[i],
-		    strlen(tr->secrets[i])) != NULL)
-			return 1;
-	return 0;
+	return sim_scenario_find_secret(tr, text, len, &slen) != -1;
 }
 
 /* s with every secret replaced; s is freed.  NULL when out of memory. */
@@ -1035,35 +1214,31 @@ static char *
 sim_scenario_redact(const struct sim_transcript *tr, char *s)
 {
 	static const char mark[] = "<redacted>";
-	size_t i, slen, olen, n;
-	char *out, *o, *p, *q;
+	size_t len = strlen(s), slen, used = 0, cap;
+	ssize_t at;
+	char *out, *p = s;
 
-	for (i = 0; i < tr->nsecrets && s != NULL; i++) {
-		slen = strlen(tr->secrets[i]);
-		if (strstr(s, tr->secrets[i]) == NULL)
-			continue;
-		/* Worst case: every byte starts a match. */
-		olen = strlen(s) / slen * (sizeof(mark) - 1) + strlen(s) + 1;
-		if ((out = malloc(olen)) == NULL) {
-			explicit_bzero(s, strlen(s));
-			free(s);
-			return NULL;
-		}
-		o = out;
-		for (p = s; (q = strstr(p, tr->secrets[i])) != NULL;
-		    p = q + slen) {
-			n = (size_t)(q - p);
-			memcpy(o, p, n);
-			o += n;
-			memcpy(o, mark, sizeof(mark) - 1);
-			o += sizeof(mark) - 1;
-		}
-		strcpy(o, p);
-		explicit_bzero(s, strlen(s));
+	if (sim_scenario_find_secret(tr, s, len, &slen) == -1)
+		return s;
+	/* Worst case: every byte a (1-byte) secret. */
+	cap = len * sizeof(mark) + 1;
+	if ((out = malloc(cap)) == NULL) {
+		explicit_bzero(s, len);
 		free(s);
-		s = out;
+		return NULL;
 	}
-	return s;
+	while ((at = sim_scenario_find_secret(tr, p, len - (size_t)(p - s),
+	    &slen)) != -1) {
+		memcpy(out + used, p, (size_t)at);
+		used += (size_t)at;
+		memcpy(out + used, mark, sizeof(mark) - 1);
+		used += sizeof(mark) - 1;
+		p += (size_t)at + slen;
+	}
+	strcpy(out + used, p);
+	explicit_bzero(s, len);
+	free(s);
+	return out;
 }
 
 void
@@ -1386,13 +1561,7 @@ sim_scenario_player_deadline(const struct sim_player *p)
 static int
 sim_scenario_terminal(const struct sim_action *a, const char *ev)
 {
-	size_t n = strlen(a->type);
-
-	if (strncmp(ev, a->type, n) != 0 || ev[n] != ':')
-		return 0;
-	ev += n + 1;
-	return strcmp(ev, "completed") == 0 || strcmp(ev, "failed") == 0 ||
-	    strcmp(ev, "cancelled") == 0;
+	return sim_scenario_is_terminal(a->type, ev);
 }
 
 static const char *
@@ -1438,6 +1607,53 @@ sim_scenario_id_used(const struct sim_player *p, int64_t id)
 	return 0;
 }
 
+cJSON *
+sim_scenario_action(const cJSON *tmpl, int64_t id, const char *serial,
+    char *(*pulse_url)(void *, const char *),
+    char *(*upload_url)(void *, int64_t), void *arg)
+{
+	const cJSON *m;
+	cJSON *a;
+	char *url, sn[48];
+
+	if ((a = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddNumberToObject(a, "id", (double)id) == NULL)
+		goto oom;
+	cJSON_ArrayForEach(m, tmpl) {
+		url = NULL;
+		if (strcmp(m->string, "id") == 0 ||
+		    strcmp(m->string, "resend") == 0)
+			continue;
+		if (strcmp(m->string, "motion_file") == 0) {
+			url = pulse_url(arg, m->valuestring);
+			if (url == NULL || cJSON_AddStringToObject(a,
+			    "motion_url", url) == NULL)
+				goto oom_url;
+		} else if (strcmp(m->string, "endpoint") == 0 &&
+		    cJSON_IsTrue(m)) {
+			url = upload_url(arg, id);
+			if (url == NULL || cJSON_AddStringToObject(a,
+			    "endpoint", url) == NULL)
+				goto oom_url;
+		} else
+			cJSON_AddItemToObject(a, m->string,
+			    cJSON_Duplicate(m, 1));
+		free(url);
+	}
+	if (cJSON_GetObjectItemCaseSensitive(a, "machine_serial") == NULL) {
+		snprintf(sn, sizeof(sn), "S%s", serial);
+		cJSON_AddStringToObject(a, "machine_serial", sn);
+	}
+	if (cJSON_GetObjectItemCaseSensitive(a, "status") == NULL)
+		cJSON_AddStringToObject(a, "status", "ready");
+	return a;
+oom_url:
+	free(url);
+oom:
+	cJSON_Delete(a);
+	return NULL;
+}
+
 /* The frame for one action template: ids, defaults and URLs filled in.
  * NULL on error (the player has failed). */
 static cJSON *
@@ -1446,11 +1662,8 @@ sim_scenario_build(struct sim_player *p, const cJSON *tmpl, int lineno,
 {
 	const cJSON *m;
 	cJSON *a;
-	char *url, sn[48];
 	int64_t id;
 
-	if ((a = cJSON_CreateObject()) == NULL)
-		goto oom;
 	/* An explicit id was checked at parse time to be an integer. */
 	m = cJSON_GetObjectItemCaseSensitive(tmpl, "id");
 	if (m != NULL) {
@@ -1465,46 +1678,14 @@ sim_scenario_build(struct sim_player *p, const cJSON *tmpl, int lineno,
 	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tmpl, "resend"))) {
 		sim_scenario_player_fail(p, "line %d: action id %lld sent "
 		    "twice", lineno, (long long)id);
-		cJSON_Delete(a);
 		return NULL;
 	}
-	if (cJSON_AddNumberToObject(a, "id", (double)id) == NULL)
+	if ((a = sim_scenario_action(tmpl, id, p->serial, p->ops.pulse_url,
+	    p->ops.upload_url, p->ops.arg)) == NULL)
 		goto oom;
-	cJSON_ArrayForEach(m, tmpl) {
-		if (strcmp(m->string, "id") == 0 ||
-		    strcmp(m->string, "resend") == 0)
-			continue;
-		if (strcmp(m->string, "motion_file") == 0) {
-			url = p->ops.pulse_url(p->ops.arg, m->valuestring);
-			if (url == NULL || cJSON_AddStringToObject(a,
-			    "motion_url", url) == NULL) {
-				free(url);
-				goto oom;
-			}
-			free(url);
-		} else if (strcmp(m->string, "endpoint") == 0 &&
-		    cJSON_IsTrue(m)) {
-			url = p->ops.upload_url(p->ops.arg, id);
-			if (url == NULL || cJSON_AddStringToObject(a,
-			    "endpoint", url) == NULL) {
-				free(url);
-				goto oom;
-			}
-			free(url);
-		} else
-			cJSON_AddItemToObject(a, m->string,
-			    cJSON_Duplicate(m, 1));
-	}
-	if (cJSON_GetObjectItemCaseSensitive(a, "machine_serial") == NULL) {
-		snprintf(sn, sizeof(sn), "S%s", p->serial);
-		cJSON_AddStringToObject(a, "machine_serial", sn);
-	}
-	if (cJSON_GetObjectItemCaseSensitive(a, "status") == NULL)
-		cJSON_AddStringToObject(a, "status", "ready");
 	*idp = id;
 	return a;
 oom:
-	cJSON_Delete(a);
 	sim_scenario_player_fail(p, "line %d: out of memory", lineno);
 	return NULL;
 }

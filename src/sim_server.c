@@ -24,8 +24,11 @@
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
+#include "evloop.h"
 #include "log.h"
+#include "sim_fleet.h"
 #include "sim_http.h"
+#include "sim_load.h"
 #include "sim_scenario.h"
 #include "sim_server.h"
 
@@ -39,13 +42,27 @@ struct sim_txframe {
 };
 
 struct sim_ws_sess {
-	char	*msg;		/* the message being reassembled */
-	size_t	 len;
-	int	 close_req;	/* close when next writeable */
+	char			*msg;	/* the message being reassembled */
+	size_t			 len;
+	int			 close_req;	/* close when next writeable */
+	int			 open;		/* counted in nopen */
+	struct sim_machine	*m;
+};
+
+/* A machine's side of the server: its socket and the frames waiting for
+ * it, kept across its reconnects. */
+struct sim_conn {
+	struct lws		*ws;		/* its socket, or NULL */
+	struct sim_txframe	*txh, *txt;
+	size_t			 ntx;
 };
 
 struct sim_server {
 	const struct sim_server_params	*p;
+	struct evloop		*ev;		/* libuv + lws, one thread */
+	uv_timer_t		 uv_stop;	/* ends the loop, outside lws */
+	uv_signal_t		 uv_sig[2];	/* SIGINT, SIGTERM */
+	int			 uv_open;	/* those handles are open */
 	struct lws_context	*ctx;
 	struct lws_vhost	*vh;
 	struct lws_protocols	 protocols[3];
@@ -58,22 +75,27 @@ struct sim_server {
 	struct lws_vhost	*vh_far;	/* "another host": storage */
 	char			 base_far[200];	/* its scheme://host:port */
 
-	struct lws		*ws;		/* the machine's socket */
-	struct sim_txframe	*txh, *txt;
-	size_t			 ntx;
+	struct sim_fleet	*fleet;
+	struct sim_conn		*conns;		/* one per machine */
+	size_t			 nopen;		/* sockets established */
+	struct sim_load		*load;		/* load mode, or NULL */
 	unsigned long		 nwritten;	/* frames written so far */
 	FILE			*memfp;		/* --machine-memory */
 
 	lws_sorted_usec_list_t	 sul_player;
 	lws_sorted_usec_list_t	 sul_global;
 	lws_sorted_usec_list_t	 sul_stop;
+	/* The load's timers are libuv's (ms): an lws sul due between two
+	 * ms makes lws spin on its uv timer until it is ripe. */
+	uv_timer_t		 uv_load;
+	uv_timer_t		 uv_progress;
 	int			 stopping;
 	int			 done;
 	int			 sig_seen;
 };
 
-static volatile sig_atomic_t	 sim_server_signal;
-static struct lws_context	*volatile sim_server_sigctx;
+static int			 sim_server_signal;	/* on the loop */
+static const lws_retry_bo_t	 sim_server_no_idle;	/* all zero */
 
 static int64_t
 sim_server_now(const struct sim_server *s)
@@ -116,16 +138,70 @@ sim_server_record_ws(struct sim_server *s, const char *event, int code)
 	cJSON_Delete(o);
 }
 
+static void	 sim_server_done(struct sim_server *s);
 static void	 sim_server_sul_player(lws_sorted_usec_list_t *sul);
 static void	 sim_server_sul_stop(lws_sorted_usec_list_t *sul);
+static void	 sim_server_load_cb(uv_timer_t *t);
+
+/* The scenario's machine: the fleet's only one. */
+static struct sim_conn *
+sim_server_conn0(struct sim_server *s)
+{
+	return &s->conns[0];
+}
+
+static void
+sim_server_close(struct lws *wsi)
+{
+	struct sim_ws_sess *ws = lws_wsi_user(wsi);
+
+	ws->close_req = 1;
+	lws_callback_on_writable(wsi);
+}
+
+/* Say goodbye (1001) and finish the answers under way, but do not wait on
+ * the machines for long. */
+static void
+sim_server_begin_stop(struct sim_server *s)
+{
+	size_t i;
+
+	s->stopping = 1;
+	lws_sul_cancel(&s->sul_player);
+	lws_sul_cancel(&s->sul_global);
+	if (s->uv_open) {
+		uv_timer_stop(&s->uv_load);
+		uv_timer_stop(&s->uv_progress);
+	}
+	for (i = 0; i < sim_fleet_count(s->fleet); i++)
+		if (s->conns[i].ws != NULL)
+			sim_server_close(s->conns[i].ws);
+	lws_sul_schedule(s->ctx, 0, &s->sul_stop, sim_server_sul_stop,
+	    SIM_SERVER_CLOSE_MS * LWS_US_PER_MS);
+}
+
+/* After every callback in load mode. */
+static void
+sim_server_after_load(struct sim_server *s)
+{
+	if (s->done)
+		return;
+	if (!s->stopping && sim_load_done(s->load))
+		sim_server_begin_stop(s);
+	if (s->stopping && s->nopen == 0 && sim_http_active(s->http) == 0)
+		sim_server_done(s);
+}
 
 /* After every callback: follow the player. */
 static void
 sim_server_after(struct sim_server *s)
 {
-	struct sim_ws_sess *ws;
 	int64_t dl, now;
 
+	if (s->load != NULL) {
+		sim_server_after_load(s);
+		return;
+	}
 	if (s->player == NULL || s->done)
 		return;
 	if (sim_scenario_player_result(s->player) == SIM_RUNNING) {
@@ -140,22 +216,10 @@ sim_server_after(struct sim_server *s)
 		    (dl > now ? dl - now : 0) * LWS_US_PER_MS + 1000);
 		return;
 	}
-	if (!s->stopping) {
-		s->stopping = 1;
-		lws_sul_cancel(&s->sul_player);
-		lws_sul_cancel(&s->sul_global);
-		/* Say goodbye (1001) and finish the answers under way, but do
-		 * not wait on the machine for long. */
-		if (s->ws != NULL) {
-			ws = lws_wsi_user(s->ws);
-			ws->close_req = 1;
-			lws_callback_on_writable(s->ws);
-		}
-		lws_sul_schedule(s->ctx, 0, &s->sul_stop, sim_server_sul_stop,
-		    SIM_SERVER_CLOSE_MS * LWS_US_PER_MS);
-	}
-	if (s->ws == NULL && sim_http_active(s->http) == 0)
-		s->done = 1;
+	if (!s->stopping)
+		sim_server_begin_stop(s);
+	if (sim_server_conn0(s)->ws == NULL && sim_http_active(s->http) == 0)
+		sim_server_done(s);
 }
 
 static void
@@ -175,16 +239,20 @@ sim_server_sul_stop(lws_sorted_usec_list_t *sul)
 	struct sim_server *s = (struct sim_server *)(void *)((char *)sul -
 	    offsetof(struct sim_server, sul_stop));
 
+	size_t i;
+	struct lws *ws;
+
 	log_debug("the machine did not close in time");
 	/* A machine that never reads leaves our close frame and more
 	 * stuck behind a full socket: lws_context_destroy() would wait
 	 * for them (15-30 s).  Drop that socket now, unflushed. */
-	if (s->ws != NULL) {
-		shutdown(lws_get_socket_fd(s->ws), SHUT_RDWR);
-		lws_set_timeout(s->ws, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
-	}
-	s->done = 1;
+	for (i = 0; i < sim_fleet_count(s->fleet); i++)
+		if ((ws = s->conns[i].ws) != NULL) {
+			shutdown(lws_get_socket_fd(ws), SHUT_RDWR);
+			lws_set_timeout(ws, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+		}
+	sim_server_done(s);
 }
 
 static void
@@ -203,12 +271,11 @@ sim_server_sul_global(lws_sorted_usec_list_t *sul)
 /* --- player operations --- */
 
 static int
-sim_server_op_send(void *arg, const char *text, size_t len)
+sim_server_queue(struct sim_conn *c, const char *text, size_t len)
 {
-	struct sim_server *s = arg;
 	struct sim_txframe *f;
 
-	if (s->ntx == SIM_SERVER_TXQ_MAX)
+	if (c->ntx == SIM_SERVER_TXQ_MAX)
 		return -1;
 	if ((f = malloc(sizeof(*f) + len + 1)) == NULL)
 		return -1;
@@ -216,32 +283,47 @@ sim_server_op_send(void *arg, const char *text, size_t len)
 	f->len = len;
 	memcpy(f->text, text, len);
 	f->text[len] = '\0';
-	if (s->txt != NULL)
-		s->txt->next = f;
+	if (c->txt != NULL)
+		c->txt->next = f;
 	else
-		s->txh = f;
-	s->txt = f;
-	s->ntx++;
-	if (s->ws != NULL)
-		lws_callback_on_writable(s->ws);
+		c->txh = f;
+	c->txt = f;
+	c->ntx++;
+	if (c->ws != NULL)
+		lws_callback_on_writable(c->ws);
 	return 0;
+}
+
+static int
+sim_server_op_send(void *arg, const char *text, size_t len)
+{
+	struct sim_server *s = arg;
+
+	return sim_server_queue(sim_server_conn0(s), text, len);
+}
+
+static int
+sim_server_load_send(void *arg, struct sim_machine *m, const char *text,
+    size_t len)
+{
+	struct sim_server *s = arg;
+
+	return sim_server_queue(&s->conns[m->idx], text, len);
 }
 
 static void
 sim_server_op_drop(void *arg)
 {
 	struct sim_server *s = arg;
-	struct sim_ws_sess *ws;
+	struct sim_conn *c = sim_server_conn0(s);
 
-	if (s->ws == NULL)
+	if (c->ws == NULL)
 		return;
 	sim_server_record_ws(s, "drop", LWS_CLOSE_STATUS_GOINGAWAY);
-	ws = lws_wsi_user(s->ws);
-	ws->close_req = 1;
-	lws_callback_on_writable(s->ws);
+	sim_server_close(c->ws);
 	/* From now on the socket is on its way out: a reconnect replaces it
 	 * even before lws reports it closed. */
-	s->ws = NULL;
+	c->ws = NULL;
 }
 
 /* The machine is another process: its pid is read when needed (the
@@ -401,12 +483,30 @@ sim_server_op_signins(void *arg, int status)
 	return sim_http_signins(s->http, status);
 }
 
+static char *
+sim_server_metrics(void *arg)
+{
+	struct sim_server *s = arg;
+
+	return s->load != NULL ? sim_load_metrics(s->load) : NULL;
+}
+
+static int
+sim_server_load_signins(void *arg)
+{
+	struct sim_server *s = arg;
+
+	return sim_http_signins(s->http, 200);
+}
+
 static void
 sim_server_violation(void *arg, const char *why)
 {
 	struct sim_server *s = arg;
 
-	if (s->player != NULL)
+	if (s->load != NULL)
+		sim_load_violation(s->load, "http: %s", why);
+	else if (s->player != NULL)
 		sim_scenario_player_fail(s->player, "http: %s", why);
 }
 
@@ -429,6 +529,7 @@ sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
 {
 	char path[160], origin[256], ua[256], host[128], why[128];
 	const char *scheme = s->p->tls_cert != NULL ? "https" : "http";
+	struct sim_machine *m = NULL;
 	cJSON *o;
 	size_t i;
 	int ok;
@@ -439,14 +540,16 @@ sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
 	sim_server_copy_hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
 	if (s->stopping) {
 		/* Not a fault of the machine: the run is over. */
-		log_info("WebSocket refused: the scenario has ended");
+		log_info("WebSocket refused: the %s has ended", s->load !=
+		    NULL ? "load run" : "scenario");
 		return 1;
 	}
 	if (!glowforge) {
 		snprintf(why, sizeof(why), "no \"glowforge\" subprotocol");
 		ok = 0;
 	} else
-		ok = sim_http_ws_accept(s->http, path, why, sizeof(why)) == 0;
+		ok = sim_http_ws_accept(s->http, path, &m, why,
+		    sizeof(why)) == 0;
 	explicit_bzero(path, sizeof(path));
 
 	if ((o = cJSON_CreateObject()) != NULL) {
@@ -474,8 +577,13 @@ sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
 			break;
 	if (host[0] != '\0' && host[i] == '\0')
 		snprintf(s->base, sizeof(s->base), "%s://%s", scheme, host);
-	log_info("WebSocket accepted (Origin \"%s\", User-Agent \"%s\")",
-	    origin, ua);
+	lws_set_opaque_user_data(wsi, m);
+	if (sim_fleet_count(s->fleet) == 1)
+		log_info("WebSocket accepted (Origin \"%s\", User-Agent "
+		    "\"%s\")", origin, ua);
+	else
+		log_debug("WebSocket of S%s accepted (Origin \"%s\", "
+		    "User-Agent \"%s\")", m->serial, origin, ua);
 	return 0;
 }
 
@@ -485,8 +593,12 @@ sim_server_check_signal(struct sim_server *s)
 	if (sim_server_signal == 0 || s->sig_seen)
 		return;
 	s->sig_seen = 1;
-	sim_scenario_player_fail(s->player, "interrupted by signal %d",
-	    (int)sim_server_signal);
+	if (s->load != NULL) {
+		log_info("load: stopped by signal %d", (int)sim_server_signal);
+		sim_load_stop(s->load, sim_server_now_us(s));
+	} else
+		sim_scenario_player_fail(s->player, "interrupted by signal %d",
+		    (int)sim_server_signal);
 	sim_server_after(s);
 }
 
@@ -506,24 +618,31 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		sim_server_after(s);
 		return r;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (s->player != NULL)
+		if (s->player != NULL || s->load != NULL)
 			sim_server_check_signal(s);
 		return 0;
 	default:
 		break;
 	}
 	r = sim_http_callback(s->http, wsi, reason, user, in, len);
-	/* A request may end a wait (await_signin). */
-	if (s->player != NULL)
+	if (s->done)
+		return r;	/* the context is going */
+	/* A request may end a wait (await_signin), or start a load. */
+	if (s->load != NULL) {
+		/* (Vhosts call back while they are made, before the loop.) */
+		if (s->uv_open)
+			uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
+	} else if (s->player != NULL)
 		sim_scenario_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
 	return r;
 }
 
 static int
-sim_server_ws_write(struct sim_server *s, struct lws *wsi)
+sim_server_ws_write(struct sim_server *s, struct lws *wsi,
+    struct sim_conn *c)
 {
-	struct sim_txframe *f = s->txh;
+	struct sim_txframe *f = c->txh;
 	unsigned char *buf;
 	int64_t t;
 	int n;
@@ -533,9 +652,11 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi)
 	if ((buf = malloc(LWS_PRE + f->len)) == NULL)
 		return -1;
 	memcpy(buf + LWS_PRE, f->text, f->len);
-	sim_server_sample_memory(s, "frame", ++s->nwritten);
+	if (s->player != NULL)
+		sim_server_sample_memory(s, "frame", ++s->nwritten);
 	/* An action's latency starts here, as the frame goes to the kernel:
-	 * the wait for a writeable socket is the sim's, not the machine's. */
+	 * the wait for a writeable socket is the sim's, not the machine's.
+	 * (A load run times actions from their due time instead.) */
 	t = sim_server_now_us(s);
 	n = lws_write(wsi, buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
 	free(buf);
@@ -543,17 +664,27 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi)
 		log_warnx("WebSocket write failed");
 		return -1;
 	}
-	sim_scenario_player_written(s->player, t);
+	if (s->player != NULL)
+		sim_scenario_player_written(s->player, t);
 	sim_scenario_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
 	    f->len);
-	s->txh = f->next;
-	if (s->txh == NULL)
-		s->txt = NULL;
-	s->ntx--;
+	c->txh = f->next;
+	if (c->txh == NULL)
+		c->txt = NULL;
+	c->ntx--;
 	free(f);
-	if (s->txh != NULL)
+	if (c->txh != NULL)
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+static void
+sim_server_fail(struct sim_server *s, const char *why)
+{
+	if (s->load != NULL)
+		sim_load_violation(s->load, "%s", why);
+	else
+		sim_scenario_player_fail(s->player, "%s", why);
 }
 
 static int
@@ -565,13 +696,15 @@ sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
 	char *nm;
 
 	if (lws_frame_is_binary(wsi)) {
-		sim_scenario_player_fail(s->player, "a binary frame from the "
-		    "machine");
+		sim_server_fail(s, "a binary frame from the machine");
 		return 0;
 	}
 	if (ws->len + len > SIM_MSG_MAX) {
-		sim_scenario_player_fail(s->player, "a message from the "
-		    "machine past %d bytes", SIM_MSG_MAX);
+		char why[64];
+
+		snprintf(why, sizeof(why), "a message from the machine past "
+		    "%d bytes", SIM_MSG_MAX);
+		sim_server_fail(s, why);
 		return -1;
 	}
 	if ((nm = realloc(ws->msg, ws->len + len + 1)) == NULL) {
@@ -584,9 +717,81 @@ sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
 	ws->msg[ws->len] = '\0';
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
-	sim_scenario_player_rx_us(s->player, ws->msg, ws->len, t);
+	if (s->load != NULL) {
+		if (ws->m != NULL) {
+			sim_scenario_transcript_frame(s->tr, t / 1000, "rx",
+			    ws->msg, ws->len);
+			sim_load_rx(s->load, ws->m, ws->msg, ws->len, t);
+		}
+	} else
+		sim_scenario_player_rx_us(s->player, ws->msg, ws->len, t);
+	/* Keep small buffers: a fleet holds one per socket. */
+	if (ws->len > 4096) {
+		free(ws->msg);
+		ws->msg = NULL;
+	}
 	ws->len = 0;
 	return 0;
+}
+
+/* A socket of machine m is up. */
+static void
+sim_server_established(struct sim_server *s, struct lws *wsi,
+    struct sim_ws_sess *ws)
+{
+	struct sim_conn *c;
+
+	memset(ws, 0, sizeof(*ws));
+	ws->m = lws_get_opaque_user_data(wsi);
+	if (ws->m == NULL)
+		return;
+	ws->open = 1;
+	s->nopen++;
+	c = &s->conns[ws->m->idx];
+	if (c->ws != NULL) {
+		/* The machine gave up on the old socket first: close that
+		 * one, the machine's own, and no other. */
+		log_notice("a second WebSocket for S%s: the first is closed",
+		    ws->m->serial);
+		sim_server_close(c->ws);
+	}
+	c->ws = wsi;
+	sim_server_record_ws(s, "open", 0);
+	if (!s->stopping) {
+		if (s->load != NULL)
+			sim_load_connected(s->load, ws->m,
+			    sim_server_now_us(s));
+		else
+			sim_scenario_player_connected(s->player,
+			    sim_server_now(s));
+	}
+	if (c->txh != NULL)
+		lws_callback_on_writable(wsi);
+}
+
+static void
+sim_server_closed(struct sim_server *s, struct lws *wsi,
+    struct sim_ws_sess *ws)
+{
+	struct sim_conn *c;
+
+	free(ws->msg);
+	ws->msg = NULL;
+	if (ws->open) {
+		ws->open = 0;
+		s->nopen--;
+	}
+	sim_server_record_ws(s, "closed", 0);
+	if (ws->m == NULL)
+		return;
+	c = &s->conns[ws->m->idx];
+	if (wsi != c->ws)
+		return;
+	c->ws = NULL;
+	if (s->load != NULL)
+		sim_load_disconnected(s->load, ws->m, sim_server_now_us(s));
+	else
+		sim_scenario_player_disconnected(s->player, sim_server_now(s));
 }
 
 static int
@@ -594,31 +799,17 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
     void *user, void *in, size_t len)
 {
 	struct sim_server *s = lws_context_user(lws_get_context(wsi));
-	struct sim_ws_sess *ws = user, *old;
+	struct sim_ws_sess *ws = user;
 	int r = 0;
 
-	if (s == NULL || s->player == NULL)
+	if (s == NULL || (s->player == NULL && s->load == NULL))
 		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		r = sim_server_upgrade(s, wsi, 1);
 		break;
 	case LWS_CALLBACK_ESTABLISHED:
-		memset(ws, 0, sizeof(*ws));
-		if (s->ws != NULL) {
-			/* The machine gave up on the old socket first. */
-			log_notice("a second WebSocket: the first is closed");
-			old = lws_wsi_user(s->ws);
-			old->close_req = 1;
-			lws_callback_on_writable(s->ws);
-		}
-		s->ws = wsi;
-		sim_server_record_ws(s, "open", 0);
-		if (!s->stopping)
-			sim_scenario_player_connected(s->player,
-			    sim_server_now(s));
-		if (s->txh != NULL)
-			lws_callback_on_writable(wsi);
+		sim_server_established(s, wsi, ws);
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		r = sim_server_ws_rx(s, wsi, ws, in, len);
@@ -629,26 +820,21 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 			    (unsigned char *)"bye", 3);
 			return -1;
 		}
-		if (wsi == s->ws)
-			r = sim_server_ws_write(s, wsi);
+		if (ws->m != NULL && wsi == s->conns[ws->m->idx].ws)
+			r = sim_server_ws_write(s, wsi,
+			    &s->conns[ws->m->idx]);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		r = len >= 2 ? ((const unsigned char *)in)[0] << 8 |
 		    ((const unsigned char *)in)[1] : 0;
 		sim_server_record_ws(s, "peer_close", r);
-		if (wsi == s->ws)
+		if (s->player != NULL && ws->m != NULL &&
+		    wsi == s->conns[ws->m->idx].ws)
 			sim_scenario_player_peer_close(s->player, r);
 		r = 0;
 		break;
 	case LWS_CALLBACK_CLOSED:
-		free(ws->msg);
-		ws->msg = NULL;
-		sim_server_record_ws(s, "closed", 0);
-		if (wsi == s->ws) {
-			s->ws = NULL;
-			sim_scenario_player_disconnected(s->player,
-			    sim_server_now(s));
-		}
+		sim_server_closed(s, wsi, ws);
 		break;
 	default:
 		break;
@@ -670,12 +856,50 @@ sim_server_lws_log(int level, const char *line)
 	log_emit(pri, 0, "lws", "lws", "%.*s", (int)n, line);
 }
 
+static void	 sim_server_check_signal(struct sim_server *s);
+
 static void
-sim_server_on_signal(int sig)
+sim_server_on_signal(uv_signal_t *h, int sig)
 {
 	sim_server_signal = sig;
-	if (sim_server_sigctx != NULL)
-		lws_cancel_service(sim_server_sigctx);
+	sim_server_check_signal(h->data);
+}
+
+static void
+sim_server_close_handles(struct sim_server *s)
+{
+	uv_close((uv_handle_t *)&s->uv_stop, NULL);
+	uv_close((uv_handle_t *)&s->uv_load, NULL);
+	uv_close((uv_handle_t *)&s->uv_progress, NULL);
+	uv_close((uv_handle_t *)&s->uv_sig[0], NULL);
+	uv_close((uv_handle_t *)&s->uv_sig[1], NULL);
+}
+
+static void
+sim_server_stop_cb(uv_timer_t *t)
+{
+	struct sim_server *s = t->data;
+
+	if (s->uv_open) {
+		s->uv_open = 0;
+		sim_server_close_handles(s);
+	}
+	/* The context goes, its sockets' callbacks run, then the loop
+	 * drains and evloop_run() returns. */
+	evloop_stop(s->ev);
+}
+
+/* The run is over: the loop is stopped from a timer of its own, never
+ * from inside an lws callback (that would destroy the context under
+ * it). */
+static void
+sim_server_done(struct sim_server *s)
+{
+	if (s->done)
+		return;
+	s->done = 1;
+	if (s->uv_open)
+		uv_timer_start(&s->uv_stop, sim_server_stop_cb, 0, 0);
 }
 
 /* The second listener: same protocols, another port, so another origin
@@ -707,16 +931,13 @@ sim_server_start(struct sim_server *s)
 	struct lws_context_creation_info info;
 	const char *host;
 
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	if (p->tls_cert != NULL)
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.user = s;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	if ((s->ctx = lws_create_context(&info)) == NULL) {
-		log_warnx("cannot create the lws context");
+	/* The daemon's loop design: lws on libuv, descriptors up to the
+	 * hard limit, a header pool sized for thousands of handshakes. */
+	if ((s->ev = evloop_new(s, 0)) == NULL)
 		return -1;
-	}
+	s->ctx = evloop_lws(s->ev);
+	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
+	    sim_server_lws_log);
 
 	s->protocols[0].name = "http";
 	s->protocols[0].callback = sim_server_http_cb;
@@ -724,7 +945,10 @@ sim_server_start(struct sim_server *s)
 	s->protocols[1].name = "glowforge";
 	s->protocols[1].callback = sim_server_ws_cb;
 	s->protocols[1].per_session_data_size = sizeof(struct sim_ws_sess);
-	s->protocols[1].rx_buffer_size = 16384;
+	/* Frames come in pieces past it (and are joined): keep a fleet's
+	 * per-socket buffers small. */
+	s->protocols[1].rx_buffer_size = sim_fleet_count(s->fleet) == 1 ?
+	    16384 : 4096;
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "gf-cloud-sim";
@@ -733,6 +957,10 @@ sim_server_start(struct sim_server *s)
 	info.protocols = s->protocols;
 	/* HTTP/1.1 only: the machine's libcurl would otherwise pick h2. */
 	info.alpn = "http/1.1";
+	/* No lws validity timer per socket: each one is a sorted-list
+	 * insert, O(sockets), on every frame received.  The machines ping
+	 * us; a dead socket shows as a failed write or a close. */
+	info.retry_and_idle_policy = &sim_server_no_idle;
 	if (strchr(p->listen, ':') == NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (p->tls_cert != NULL) {
@@ -765,49 +993,39 @@ sim_server_start(struct sim_server *s)
 	return sim_server_start_far(s, &info, host);
 }
 
-int
-sim_server_run(const struct sim_server_params *p)
+static void
+sim_server_load_cb(uv_timer_t *t)
 {
-	struct sim_server s;
-	struct sim_http_params hp;
+	struct sim_server *s = t->data;
+	int64_t now, next;
+
+	if (s->stopping)
+		return;
+	now = sim_server_now_us(s);
+	next = sim_load_tick(s->load, now);
+	if (next >= 0)	/* in whole ms, rounded up: never early */
+		uv_timer_start(&s->uv_load, sim_server_load_cb, next > now ?
+		    (uint64_t)(next - now + 999) / 1000 : 0, 0);
+	sim_server_after(s);
+}
+
+static void
+sim_server_progress_cb(uv_timer_t *t)
+{
+	struct sim_server *s = t->data;
+
+	if (!s->stopping)
+		sim_load_progress(s->load, sim_server_now_us(s), stderr);
+}
+
+/* The scenario's player, on the fleet's only machine. */
+static int
+sim_server_new_player(struct sim_server *s)
+{
 	struct sim_player_ops ops;
-	struct sigaction sa;
-	struct sim_txframe *f;
-	FILE *fp;
-	int rc = 2;
-
-	memset(&s, 0, sizeof(s));
-	s.p = p;
-	clock_gettime(CLOCK_MONOTONIC, &s.t0);
-	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
-	    sim_server_lws_log);
-
-	if ((s.tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
-	    NULL)
-		goto done;
-	if (p->machine_memory != NULL &&
-	    (s.memfp = fopen(p->machine_memory, "we")) == NULL) {
-		log_warn("%s", p->machine_memory);
-		goto done;
-	}
-	if (sim_scenario_transcript_secret(s.tr, p->password) == -1)
-		goto done;
-
-	memset(&hp, 0, sizeof(hp));
-	hp.serial = p->serial;
-	hp.password = p->password;
-	hp.pulse_dir = p->pulse_dir;
-	hp.upload_dir = p->upload_dir;
-	hp.tls = p->tls_cert != NULL;
-	hp.tr = s.tr;
-	hp.now_ms = sim_server_now_cb;
-	hp.violation = sim_server_violation;
-	hp.arg = &s;
-	if ((s.http = sim_http_new(&hp)) == NULL)
-		goto done;
 
 	memset(&ops, 0, sizeof(ops));
-	ops.arg = &s;
+	ops.arg = s;
 	ops.send = sim_server_op_send;
 	ops.drop = sim_server_op_drop;
 	ops.knob = sim_server_op_knob;
@@ -815,13 +1033,166 @@ sim_server_run(const struct sim_server_params *p)
 	ops.upload_url = sim_server_op_upload_url;
 	ops.uploads = sim_server_op_uploads;
 	ops.signins = sim_server_op_signins;
-	if ((s.player = sim_scenario_player_new(p->scenario, &ops, s.tr,
-	    p->serial)) == NULL) {
+	if ((s->player = sim_scenario_player_new(s->p->scenario, &ops, s->tr,
+	    sim_fleet_machine(s->fleet, 0)->serial)) == NULL) {
 		log_warnx("out of memory");
-		goto done;
+		return -1;
 	}
+	return 0;
+}
 
-	if (sim_server_start(&s) == -1)
+static int
+sim_server_new_load(struct sim_server *s)
+{
+	struct sim_load_ops ops;
+	char err[256];
+
+	memset(&ops, 0, sizeof(ops));
+	ops.arg = s;
+	ops.send = sim_server_load_send;
+	ops.pulse_url = sim_server_op_pulse_url;
+	ops.upload_url = sim_server_op_upload_url;
+	ops.uploads = sim_server_op_uploads;
+	ops.signins = sim_server_load_signins;
+	if ((s->load = sim_load_new(s->p->load, s->fleet, s->tr, &ops,
+	    sim_server_now_us(s), err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The secrets, the HTTP side, and the player or the load. */
+static int
+sim_server_setup(struct sim_server *s)
+{
+	const struct sim_server_params *p = s->p;
+	struct sim_http_params hp;
+	size_t i;
+
+	if ((s->tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
+	    NULL)
+		return -1;
+	if (p->machine_memory != NULL &&
+	    (s->memfp = fopen(p->machine_memory, "we")) == NULL) {
+		log_warn("%s", p->machine_memory);
+		return -1;
+	}
+	s->fleet = p->fleet;
+	if ((s->conns = calloc(sim_fleet_count(s->fleet),
+	    sizeof(*s->conns))) == NULL) {
+		log_warn("calloc");
+		return -1;
+	}
+	for (i = 0; i < sim_fleet_count(s->fleet); i++)
+		if (sim_scenario_transcript_secret(s->tr,
+		    sim_fleet_machine(s->fleet, i)->password) == -1)
+			return -1;
+
+	memset(&hp, 0, sizeof(hp));
+	hp.fleet = s->fleet;
+	hp.pulse_dir = p->pulse_dir;
+	hp.upload_dir = p->upload_dir;
+	hp.tls = p->tls_cert != NULL;
+	hp.tr = s->tr;
+	hp.now_ms = sim_server_now_cb;
+	hp.violation = sim_server_violation;
+	hp.metrics = sim_server_metrics;
+	hp.arg = s;
+	if ((s->http = sim_http_new(&hp)) == NULL)
+		return -1;
+	return p->load != NULL ? sim_server_new_load(s) :
+	    sim_server_new_player(s);
+}
+
+/* Signals and the stop timer, on the loop. */
+static int
+sim_server_handles(struct sim_server *s)
+{
+	uv_loop_t *loop = evloop_uv(s->ev);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_timer_init(loop, &s->uv_stop) != 0 ||
+	    uv_timer_init(loop, &s->uv_load) != 0 ||
+	    uv_timer_init(loop, &s->uv_progress) != 0)
+		return -1;
+	uv_signal_init(loop, &s->uv_sig[0]);
+	uv_signal_init(loop, &s->uv_sig[1]);
+	s->uv_open = 1;
+	s->uv_stop.data = s->uv_sig[0].data = s->uv_sig[1].data = s;
+	s->uv_load.data = s->uv_progress.data = s;
+	if (uv_signal_start(&s->uv_sig[0], sim_server_on_signal, SIGINT) !=
+	    0 || uv_signal_start(&s->uv_sig[1], sim_server_on_signal,
+	    SIGTERM) != 0)
+		return -1;
+	return 0;
+}
+
+/* The scenario's verdict and its files. */
+static int
+sim_server_verdict(struct sim_server *s)
+{
+	const struct sim_server_params *p = s->p;
+	FILE *fp;
+	int rc;
+
+	rc = sim_scenario_player_result(s->player) == SIM_PASSED ? 0 : 1;
+	sim_server_sample_memory(s, "end", s->nwritten);
+	if (rc != 0)
+		fprintf(stderr, "gf-cloud-sim: FAIL: %s\n",
+		    sim_scenario_player_reason(s->player));
+	if (p->summary != NULL) {
+		if ((fp = fopen(p->summary, "we")) == NULL)
+			log_warn("%s", p->summary);
+		else {
+			sim_scenario_player_summary(s->player, fp);
+			fclose(fp);
+		}
+	}
+	if (p->latency != NULL) {
+		if ((fp = fopen(p->latency, "we")) == NULL)
+			log_warn("%s", p->latency);
+		else {
+			if (sim_scenario_player_latencies(s->player, fp) == -1)
+				log_warn("%s", p->latency);
+			fclose(fp);
+		}
+	}
+	return rc;
+}
+
+static void
+sim_server_loop(struct sim_server *s)
+{
+	if (s->load != NULL) {
+		uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
+		if (s->p->load->progress)
+			uv_timer_start(&s->uv_progress,
+			    sim_server_progress_cb, 1000, 1000);
+	} else
+		lws_sul_schedule(s->ctx, 0, &s->sul_global,
+		    sim_server_sul_global,
+		    (lws_usec_t)s->p->timeout_secs * LWS_US_PER_SEC);
+	if (evloop_run(s->ev) == -1)
+		log_warnx("the event loop left handles open");
+	s->ctx = NULL;
+}
+
+int
+sim_server_run(const struct sim_server_params *p)
+{
+	struct sim_server s;
+	struct sim_txframe *f;
+	size_t i;
+	int rc = 2;
+
+	memset(&s, 0, sizeof(s));
+	s.p = p;
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
+	    sim_server_lws_log);
+	if (sim_server_setup(&s) == -1 || sim_server_start(&s) == -1 ||
+	    sim_server_handles(&s) == -1)
 		goto done;
 	if (p->print_port) {
 		printf("%d\n", s.port);
@@ -830,56 +1201,27 @@ sim_server_run(const struct sim_server_params *p)
 			goto done;
 		}
 	}
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sim_server_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sim_server_sigctx = s.ctx;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
-	lws_sul_schedule(s.ctx, 0, &s.sul_global, sim_server_sul_global,
-	    (lws_usec_t)p->timeout_secs * LWS_US_PER_SEC);
-	while (!s.done) {
-		if (lws_service(s.ctx, 0) < 0) {
-			sim_scenario_player_fail(s.player, "the event loop "
-			    "failed");
-			break;
-		}
-		sim_server_check_signal(&s);
-	}
-	rc = sim_scenario_player_result(s.player) == SIM_PASSED ? 0 : 1;
-	sim_server_sample_memory(&s, "end", s.nwritten);
-	if (rc != 0)
-		fprintf(stderr, "gf-cloud-sim: FAIL: %s\n",
-		    sim_scenario_player_reason(s.player));
-	if (p->summary != NULL) {
-		if ((fp = fopen(p->summary, "we")) == NULL)
-			log_warn("%s", p->summary);
-		else {
-			sim_scenario_player_summary(s.player, fp);
-			fclose(fp);
-		}
-	}
-	if (p->latency != NULL) {
-		if ((fp = fopen(p->latency, "we")) == NULL)
-			log_warn("%s", p->latency);
-		else {
-			if (sim_scenario_player_latencies(s.player, fp) == -1)
-				log_warn("%s", p->latency);
-			fclose(fp);
-		}
-	}
+	sim_server_loop(&s);
+	if (s.load != NULL)
+		rc = sim_load_finish(s.load, sim_server_now_us(&s));
+	else
+		rc = sim_server_verdict(&s);
 done:
-	sim_server_sigctx = NULL;
-	if (s.ctx != NULL)
-		lws_context_destroy(s.ctx);
-	while ((f = s.txh) != NULL) {
-		s.txh = f->next;
-		free(f);
+	if (s.ev != NULL) {
+		if (s.uv_open) {
+			/* A set-up error: nothing ran yet. */
+			s.uv_open = 0;
+			sim_server_close_handles(&s);
+		}
+		evloop_free(s.ev);
 	}
+	for (i = 0; s.conns != NULL && i < sim_fleet_count(s.fleet); i++)
+		while ((f = s.conns[i].txh) != NULL) {
+			s.conns[i].txh = f->next;
+			free(f);
+		}
+	free(s.conns);
+	sim_load_free(s.load);
 	sim_scenario_player_free(s.player);
 	sim_http_free(s.http);
 	sim_scenario_transcript_free(s.tr);

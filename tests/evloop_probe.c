@@ -6,17 +6,23 @@
  *	prints its port, accepts any path, stops on SIGTERM or SIGINT and
  *	prints "served N" (sockets ever established) to stderr.  With a
  *	certificate and key, it serves wss.
- *   evloop_probe run SIM_URL WS_PORT N SERIAL PASSWORD_FILE [CA]
- *	Signs N machines in to gf-cloud-sim at SIM_URL through the curl
- *	multi, then opens each one's WebSocket (path /<its ws_token>) to
- *	the serve process with lws, both on one uv loop.  Once all N are
+ *   evloop_probe run SIM_URL WS_PORT N SERIAL_FIRST PASSWORD_FILE [CA]
+ *	Signs N machines (serials SERIAL_FIRST .. SERIAL_FIRST+N-1, one
+ *	password) in to gf-cloud-sim at SIM_URL through the curl multi,
+ *	then opens each one's WebSocket (path /<its ws_token>, subprotocol
+ *	"glowforge") to WS_PORT: the sim's own port, where each machine
+ *	has its own socket, or a serve process.  Both on one uv loop.  Once
+ *	all N are
  *	up it prints "up N" and stops the loop cleanly.  With a CA file,
  *	the sockets are wss and both trust only that CA (SIM_URL is then
  *	https).  SIM_URL "-": no sign-ins, the sockets alone (to measure
  *	lws on the loop past what the sim can sign in).
  *
- * The sim keeps one WebSocket (a second closes the first), so the
- * sockets go to the serve process until the sim serves a fleet.
+ *	With EVLOOP_PROBE_ANSWER=1 in the environment, the machines stay
+ *	up and answer each "ready" action with "<type>:completed" (a
+ *	machine that does every action at once, for load runs of the sim)
+ *	until the sim closes their sockets; then the probe stops.
+ *
  * Exit: 0 all up and a clean teardown, 1 a failure, 2 usage.
  */
 #include <signal.h>
@@ -33,9 +39,11 @@
 #define PROBE_MAX_MACHINES	20000
 #define PROBE_DEADLINE_MS	120000	/* a wedged run fails, not hangs */
 #define PROBE_TRANSFERS		64	/* sign-ins in flight at most */
-#define PROBE_PROTOCOL		"gf-probe"
+#define PROBE_PROTOCOL		"glowforge"	/* what the sim wants */
 
 struct probe;
+
+static const lws_retry_bo_t	probe_no_idle;	/* all zero */
 
 struct probe_machine {
 	struct probe		*p;
@@ -45,6 +53,10 @@ struct probe_machine {
 	size_t			 replylen;
 	struct lws		*wsi;
 	int			 up;
+	int64_t			 frame_id;	/* the next frame's */
+	int64_t			 pend[4];	/* actions to answer (ring) */
+	char			 pend_type[4][32];
+	unsigned		 npend, pend_head;
 };
 
 struct probe {
@@ -57,6 +69,9 @@ struct probe {
 	const char		*cert, *key;	/* TLS when set (serve) */
 	int			 ws_port;
 	unsigned		 n, signed_in, up, failed, served;
+	int			 answer;	/* EVLOOP_PROBE_ANSWER */
+	unsigned		 closed;	/* by the sim, answering */
+	unsigned long		 answered;
 	struct probe_machine	*m;
 	struct curl_slist	*hdr;		/* the sign-in's Content-Type */
 	int			 handles;	/* deadline, signals open */
@@ -96,12 +111,16 @@ probe_check_end(struct probe *p)
 {
 	if (evloop_stopping(p->ev))
 		return;
-	if (p->up == p->n) {
+	if (p->answer && p->closed > 0 && p->closed == p->up) {
+		fprintf(stderr, "answered %lu actions\n", p->answered);
+		probe_stop(p);
+	} else if (p->up == p->n && p->closed == 0) {
 		fprintf(stderr, "all %u up: VmRSS %ld KiB\n", p->n,
 		    probe_rss_kib());
 		printf("up %u\n", p->up);
 		fflush(stdout);
-		probe_stop(p);
+		if (!p->answer)
+			probe_stop(p);
 	} else if (p->failed > 0 && p->up + p->failed == p->n) {
 		log_warnx("%u of %u machines failed", p->failed, p->n);
 		probe_stop(p);
@@ -116,16 +135,72 @@ probe_fail(struct probe_machine *m, const char *why)
 	probe_check_end(m->p);
 }
 
+/* An action from the sim: a ready one is answered when writeable. */
+static void
+probe_action(struct probe_machine *m, struct lws *wsi, const char *in,
+    size_t len)
+{
+	const cJSON *id, *type, *st;
+	cJSON *j;
+	unsigned k;
+
+	if ((j = cJSON_ParseWithLength(in, len)) == NULL)
+		return;
+	id = cJSON_GetObjectItemCaseSensitive(j, "id");
+	type = cJSON_GetObjectItemCaseSensitive(j, "action_type");
+	st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	if (cJSON_IsNumber(id) && cJSON_IsString(type) && cJSON_IsString(st) &&
+	    strcmp(st->valuestring, "ready") == 0 && m->npend < 4) {
+		k = (m->pend_head + m->npend++) % 4;
+		m->pend[k] = (int64_t)id->valuedouble;
+		snprintf(m->pend_type[k], sizeof(m->pend_type[k]), "%s",
+		    type->valuestring);
+		lws_callback_on_writable(wsi);
+	}
+	cJSON_Delete(j);
+}
+
+static int
+probe_answer(struct probe_machine *m, struct lws *wsi)
+{
+	unsigned char buf[LWS_PRE + 256];
+	unsigned k;
+	int n;
+
+	if (m->npend == 0)
+		return 0;
+	k = m->pend_head;
+	n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+	    "{\"id\":%lld,\"timestamp\":3800,\"type\":\"event\","
+	    "\"version\":1,\"action_id\":%lld,\"level\":\"INFO\","
+	    "\"event\":\"%s:completed\"}\n", (long long)m->frame_id++,
+	    (long long)m->pend[k], m->pend_type[k]);
+	m->pend_head = (k + 1) % 4;
+	m->npend--;
+	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) != n)
+		return -1;
+	m->p->answered++;
+	if (m->npend > 0)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int
 probe_client_cb(struct lws *wsi, enum lws_callback_reasons reason,
     void *user, void *in, size_t len)
 {
 	struct probe_machine *m = lws_get_opaque_user_data(wsi);
 
-	(void)user; (void)len;
+	(void)user;
 	if (m == NULL)
 		return 0;
 	switch (reason) {
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (m->p->answer)
+			probe_action(m, wsi, in, len);
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return probe_answer(m, wsi);
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		m->up = 1;
 		m->p->up++;
@@ -137,7 +212,13 @@ probe_client_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		m->wsi = NULL;
-		if (!evloop_stopping(m->p->ev))
+		if (evloop_stopping(m->p->ev))
+			break;
+		if (m->p->answer && m->up) {
+			/* The sim ended its run. */
+			m->p->closed++;
+			probe_check_end(m->p);
+		} else
 			probe_fail(m, "ws closed while serving");
 		break;
 	default:
@@ -185,6 +266,9 @@ probe_ws_connect(struct probe_machine *m, const char *ws_token)
 	ci.origin = "127.0.0.1";
 	ci.protocol = PROBE_PROTOCOL;
 	ci.opaque_user_data = m;
+	/* No lws validity timer per socket: in lws 4.1 each is a sorted-list
+	 * insert, O(sockets), as the sim found. */
+	ci.retry_and_idle_policy = &probe_no_idle;
 	ci.pwsi = &m->wsi;
 	if (m->p->ca != NULL)
 		ci.ssl_connection = LCCSCF_USE_SSL;
@@ -240,13 +324,13 @@ probe_signed_in(void *arg, CURL *easy, CURLcode rc)
 }
 
 static int
-probe_sign_in(struct probe_machine *m, const char *url, const char *serial,
-    const char *pw)
+probe_sign_in(struct probe_machine *m, const char *url,
+    unsigned long long serial, const char *pw)
 {
 	CURL *e;
 
 	snprintf(m->body, sizeof(m->body),
-	    "{\"serial\":\"S%s\",\"password\":\"%s\"}", serial, pw);
+	    "{\"serial\":\"S%llu\",\"password\":\"%s\"}", serial, pw);
 	if ((e = curl_easy_init()) == NULL)
 		return -1;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -296,7 +380,10 @@ probe_handles(struct probe *p)
 	uv_timer_init(loop, &p->deadline);
 	p->handles = 1;
 	p->deadline.data = p;
-	uv_timer_start(&p->deadline, probe_deadline_cb, PROBE_DEADLINE_MS, 0);
+	/* Answering, the probe lasts as long as the sim's run. */
+	uv_timer_start(&p->deadline, probe_deadline_cb,
+	    getenv("EVLOOP_PROBE_ANSWER") != NULL ? 5 * PROBE_DEADLINE_MS :
+	    PROBE_DEADLINE_MS, 0);
 	for (i = 0; i < 2; i++) {
 		uv_signal_init(loop, &p->sig[i]);
 		p->sig[i].data = p;
@@ -379,12 +466,16 @@ probe_run(struct probe *p, char **argv)
 	    (p->m = calloc(p->n, sizeof(*p->m))) == NULL ||
 	    (p->vh = probe_vhost(p, 0)) == NULL || probe_handles(p) == -1)
 		return -1;
+	p->answer = getenv("EVLOOP_PROBE_ANSWER") != NULL &&
+	    strcmp(getenv("EVLOOP_PROBE_ANSWER"), "1") == 0;
 	for (i = 0; i < p->n; i++) {
 		p->m[i].p = p;
 		p->m[i].idx = i;
+		p->m[i].frame_id = 32;
 		if (nosim)
 			probe_ws_connect(&p->m[i], "no-sign-in");
-		else if (probe_sign_in(&p->m[i], url, argv[3], pw) == -1)
+		else if (probe_sign_in(&p->m[i], url,
+		    strtoull(argv[3], NULL, 10) + i, pw) == -1)
 			return -1;
 	}
 	explicit_bzero(pw, sizeof(pw));
@@ -403,7 +494,7 @@ main(int argc, char **argv)
 	if (!serve && ((argc != 7 && argc != 8) ||
 	    strcmp(argv[1], "run") != 0)) {
 		fprintf(stderr, "usage: evloop_probe serve [CERT KEY]\n"
-		    "       evloop_probe run SIM_URL WS_PORT N SERIAL "
+		    "       evloop_probe run SIM_URL WS_PORT N SERIAL_FIRST "
 		    "PASSWORD_FILE [CA]\n");
 		return 2;
 	}

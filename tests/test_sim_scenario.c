@@ -1004,6 +1004,87 @@ test_transcript(void **state)
 	rmdir(dir);
 }
 
+/* Issued tokens (64 hex chars) are found by hashing the 64-char windows
+ * of a frame's hex runs: wherever they sit in a run, and never from a
+ * shorter run.  Other secrets are searched as they are. */
+struct leak_case {
+	const char	*name;
+	const char	*text;
+	int		 leaks;
+	const char	*redacted;	/* NULL: not checked */
+};
+
+#define T64	"0123456789abcdef0123456789abcdef" \
+		"0123456789abcdef0123456789abcdef"
+#define U64	"fedcba9876543210fedcba9876543210" \
+		"fedcba9876543210fedcba9876543210"
+
+static const struct leak_case leak_cases[] = {
+	{ "alone", T64, 1, "<redacted>" },
+	{ "in a JSON string", "{\"t\":\"" T64 "\"}", 1,
+	    "{\"t\":\"<redacted>\"}" },
+	{ "inside a longer hex run", "ab" T64 "cd", 1, "ab<redacted>cd" },
+	{ "at the end, after hex", "x00" U64, 1, "x00<redacted>" },
+	{ "two of them", T64 "-" U64, 1, "<redacted>-<redacted>" },
+	{ "one char short", "0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcde", 0, NULL },
+	{ "another token", "1123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef", 0, NULL },
+	{ "the password", "pw=hunter2!", 1, "pw=<redacted>" },
+	{ "nothing", "{\"id\":32,\"event\":\"settings:completed\"}", 0,
+	    NULL },
+};
+
+static void
+test_transcript_tokens(void **state)
+{
+	char dir[] = "/tmp/test_sim_leaksXXXXXX", tpath[64], want[256];
+	struct sim_transcript *tr;
+	cJSON *o;
+	char *s;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(tpath, sizeof(tpath), "%s/tr.jsonl", dir);
+	for (i = 0; i < sizeof(leak_cases) / sizeof(leak_cases[0]); i++) {
+		const struct leak_case *tc = &leak_cases[i];
+
+		tr = sim_scenario_transcript_new(tpath, NULL);
+		assert_non_null(tr);
+		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_scenario_transcript_secret(tr, U64), 0);
+		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_scenario_transcript_secret(tr,
+		    "hunter2!"), 0);
+		if (sim_scenario_transcript_leaks(tr, tc->text,
+		    strlen(tc->text)) != tc->leaks)
+			fail_msg("%s: leaks is not %d", tc->name, tc->leaks);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "n", tc->text);
+		sim_scenario_transcript_record(tr, 1, "rx", o);
+		cJSON_Delete(o);
+		sim_scenario_transcript_free(tr);
+		if (tc->redacted == NULL)
+			continue;
+		s = slurp(tpath);
+		o = cJSON_CreateString(tc->redacted);
+		{
+			char *js = cJSON_PrintUnformatted(o);
+
+			snprintf(want, sizeof(want), "{\"t\":1,\"dir\":\"rx\","
+			    "\"n\":%s}\n", js);
+			free(js);
+		}
+		cJSON_Delete(o);
+		if (strcmp(s, want) != 0)
+			fail_msg("%s: got %s", tc->name, s);
+		free(s);
+	}
+	unlink(tpath);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -1028,6 +1109,7 @@ main(void)
 		cmocka_unit_test(test_outside_failure_and_summary),
 		cmocka_unit_test(test_latency),
 		cmocka_unit_test(test_transcript),
+		cmocka_unit_test(test_transcript_tokens),
 	};
 
 	log_init(LOG_TO_CONSOLE, LOG_WARNING, NULL);
