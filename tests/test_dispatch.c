@@ -125,11 +125,13 @@ expect_event(struct rig *r, long id, const char *event)
 	cJSON *f;
 	size_t len;
 	char *s;
+	int turns = 0;
 
-	/* Turns of the loop, not time: a job waits for a timer at most. */
-	while ((s = queue_pop(r->tx, &len, NULL)) == NULL &&
-	    uv_run(evloop_uv(r->ev), UV_RUN_ONCE) != 0)
-		;
+	/* Turns of the loop, not time: the waits that end here end at
+	 * once (a 0 ms timer, a wake); NOWAIT, since ONCE would then sit in
+	 * poll until lws' next timer.  A wait that does not end fails. */
+	while ((s = queue_pop(r->tx, &len, NULL)) == NULL && turns++ < 1000)
+		uv_run(evloop_uv(r->ev), UV_RUN_NOWAIT);
 	if (s == NULL)
 		fail_msg("no frame; expected %s for %ld", event, id);
 	f = cJSON_ParseWithLength(s, len);
@@ -244,7 +246,7 @@ static const char print_json[] =
     " {\"event\": \"print:warmup:starting\"}, {\"op\": \"warmup\"},"
     " {\"event\": \"print:running\"}]}";
 
-/* An hour stands for "never" here: the test would hang on it. */
+/* An hour stands for "never" here: a wait it does not see end fails. */
 static const struct test_case tcs[] = {
 	{ "a press ends the button's wait", 3600, 0, {
 	    { SEND, NULL }, { EXPECT, "print:starting" }, { PRESS, NULL },
@@ -301,8 +303,8 @@ test_waits(void **state)
 			}
 		}
 		/* Exactly one terminal: nothing follows once the job went. */
-		while (dispatch_jobs(r->d) > 0)
-			uv_run(evloop_uv(r->ev), UV_RUN_ONCE);
+		for (k = 0; dispatch_jobs(r->d) > 0 && k < 1000; k++)
+			uv_run(evloop_uv(r->ev), UV_RUN_NOWAIT);
 		if (queue_len(r->tx) != 0)
 			fail_msg("%s: %zu frames after the terminal event",
 			    tc->name, queue_len(r->tx));
