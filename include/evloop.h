@@ -14,8 +14,6 @@
  * evloop_stop() from a callback (lws context destroyed, transfers
  * cancelled, handles closed) -> evloop_run() returns once every handle
  * is closed -> evloop_free().
- *
- * Not linked into the daemon yet: the daemon still runs loop.c.
  */
 #ifndef GFE_EVLOOP_H
 #define GFE_EVLOOP_H

@@ -21,18 +21,18 @@
 
 struct ff_camera;
 struct ff_model;
-struct loop;
+struct evloop;
 
-/* Listens on bind:port (before loop_start()); NULL after logging why.
+/* Listens on bind:port (before the loop runs); NULL after logging why.
  * The model must outlive the camera. */
-struct ff_camera	*ff_camera_new(struct loop *loop, struct ff_model *m,
+struct ff_camera	*ff_camera_new(struct evloop *ev, struct ff_model *m,
 			    const char *bind, int port);
 /* After the model's camera state may have changed (streamCtrl_cmd):
  * closes the port when off, opens it again when on.  NULL: nothing. */
 void			 ff_camera_sync(struct ff_camera *c);
-/* After loop_free(): the vhost went with the context. */
+/* After evloop_free(): the vhost went with the context. */
 void			 ff_camera_free(struct ff_camera *c);
-/* Before loop_start() only: destroys the vhost too. */
+/* Before the loop runs only: destroys the vhost too. */
 void			 ff_camera_abort(struct ff_camera *c);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * ff_server: the FlashForge printer on the network, on the shared loop
- * (loop.h): TCP command port (lws raw sockets), HTTP API (lws HTTP
+ * (evloop.h): TCP command port (lws raw sockets), HTTP API (lws HTTP
  * server), UDP discovery (adopted datagram sockets).  It owns the printer
  * model (ff_model.h); every callback runs on the loop thread, so the
  * model needs no lock.  What is said on the wire is ff_proto, ff_http and
@@ -11,11 +11,11 @@
 
 struct config;
 struct ff_server;
-struct loop;
+struct evloop;
 
-/* Binds every listener (before loop_start()); NULL after logging why,
- * e.g. a port in use.  ff_server_free() only after loop_free(). */
-struct ff_server	*ff_server_new(struct loop *loop, const struct config *cf);
+/* Binds every listener (before the loop runs); NULL after logging why,
+ * e.g. a port in use.  ff_server_free() only after evloop_free(). */
+struct ff_server	*ff_server_new(struct evloop *ev, const struct config *cf);
 void			 ff_server_free(struct ff_server *s);
 
 #endif

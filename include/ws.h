@@ -1,19 +1,20 @@
 /*
  * ws: the status WebSocket (libwebsockets, client role), a client vhost on
- * the shared loop (loop.h).  The loop thread makes every lws call; other
- * threads talk to it only through queues and mutex-protected requests,
- * then wake it.
+ * the machine's loop (evloop.h).  Every call, and every hook, on the loop
+ * thread: no lock.
  *
- * Received messages are split into lines, each pushed to the rx queue.
+ * Received messages are split into lines, each handed to the line hook.
  * Frames popped from the tx queue are written one per WebSocket message; a
  * frame popped but not written when the link drops goes back to the queue.
  */
 #ifndef GFE_WS_H
 #define GFE_WS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-struct loop;
+struct evloop;
+struct mlog;
 struct queue;
 struct ws;
 
@@ -24,30 +25,39 @@ struct ws_params {
 	const char	*origin;	/* "http://status.glowforge.com" */
 	int		 ping_secs;	/* keep-alive period, default 30 */
 	int		 ping_timeout_secs;	/* default 10 */
+	const struct mlog *lg;		/* its machine's lines, or NULL */
 };
 
-/* Adds the client vhost to loop, before loop_start().  ws_free() only
- * after loop_free(): destroying the context calls back into w. */
-struct ws	*ws_new(struct loop *loop, const struct ws_params *p);
+/* What the owner hears; arg is passed back to each. */
+struct ws_hooks {
+	void	(*line)(void *arg, const char *line, size_t len);
+	void	(*up)(void *arg);
+	/* A connection asked for by ws_open() ended, or failed to open:
+	 * how many ms it was up (0: never). */
+	void	(*closed)(void *arg, int64_t up_ms);
+	void	*arg;
+};
+
+/* Adds the client vhost to ev's context.  ws_free() only after
+ * evloop_free(): destroying the context calls back into w. */
+struct ws	*ws_new(struct evloop *ev, const struct ws_params *p,
+		    const struct ws_hooks *h);
 void		 ws_free(struct ws *w);
-/* rx, tx: queues owned by the caller; tx's wake hook must be ws_wake. */
-void		 ws_start(struct ws *w, struct queue *rx, struct queue *tx);
-/* From any thread: open the socket with this single-use token (copied and
- * wiped after use).  -1 if a connection is already up or pending. */
+/* tx: the caller's queue; its wake hook must be ws_wake. */
+void		 ws_start(struct ws *w, struct queue *tx);
+/* Opens the socket with this single-use token (the caller wipes it).  -1
+ * if a connection is up or pending, after ws_stop(), or when lws refused
+ * at once: the closed hook is not called then. */
 int		 ws_open(struct ws *w, const char *token);
-/* Blocks until the socket opened with ws_open() is closed (or failed to
- * open) or ws_stop() ran.  Returns how many ms it was up (0: never). */
-int64_t		 ws_wait_closed(struct ws *w);
 /* 1 while a connection is established. */
 int		 ws_is_up(struct ws *w);
-/* The tx queue's wake hook: lws_cancel_service(). */
+/* The tx queue's wake hook: asks lws for a writable callback. */
 void		 ws_wake(void *w);
-/* Flush tx (up to timeout_ms), close with 1001; returns once closed (or
- * the loop is found dead).  ws_open() fails from then on. */
-void		 ws_stop(struct ws *w, int timeout_ms);
-/* No more sd_notify(3) from this socket, from the moment it returns: the
- * daemon is about to send STOPPING=1, which must stay the last message
- * (a close seen while jobs are stopped said "reconnecting" after it). */
+/* Flush tx (up to timeout_ms), close with 1001.  1: nothing was open
+ * (done now); 0: the closed hook follows.  ws_open() fails from then on. */
+int		 ws_stop(struct ws *w, int timeout_ms);
+/* No more sd_notify(3) from this socket: the daemon is about to send
+ * STOPPING=1, which must stay the last message. */
 void		 ws_quiet(struct ws *w);
 
 #endif

@@ -1,24 +1,24 @@
 /*
  * dispatch: see dispatch.h.
  *
- * Threads: the dispatcher thread pops rx and decides; at most one job thread
- * runs an action's steps.  d->mtx guards the machine state below (the
- * running job, the button, homing) and d->cond wakes a job waiting for the
- * button, a delay or a cancel.  A job's cancel flag is atomic so that the
- * download callback can poll it without the lock.
+ * Everything runs on the machine's loop thread (evloop.h): no lock.  A job
+ * is a step runner: job_run() goes through its table's steps until one
+ * must wait (a delay, the button, an HTTP transfer); the wait ends with
+ * the job's uv timer firing (a delay, or a 0 ms wake from a transfer's
+ * completion, the button or a cancel), and job_timer() goes on from there.
+ * A cancel ends the wait at once: timers are restarted at 0 ms, a
+ * transfer is cancelled (its done() then runs before cloud_op_cancel()
+ * returns).
  *
  * Every job ends with exactly one terminal event.  Its lane is freed just
  * before that event is queued (dispatch_job_end): the service sends the
  * next action the moment it sees the event, and it must find the lane free.
  * A table may have steps after that event (1.x; delays in a sequences
- * file): the job's thread then goes on while the next job runs, on the
- * finishing list, and is joined once it returns, never waited for by the
- * dispatcher thread, which must stay free for the next action.
+ * file): the job then goes on beside the next one, on d->jobs only.  A job
+ * is freed in its timer's close callback, never under a caller's feet.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +26,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "camera.h"
 #include "cloud.h"
 #include "config.h"
 #include "dispatch.h"
 #include "event.h"
+#include "evloop.h"
 #include "frame.h"
 #include "history.h"
 #include "log.h"
 #include "metrics.h"
-#include "mono.h"
+#include "mlog.h"
 #include "puls.h"
 #include "queue.h"
 #include "sequence.h"
@@ -60,20 +63,38 @@
  */
 enum dispatch_lane { LANE_MACHINE, LANE_SERVICE, DISPATCH_LANES };
 
+/* What a job is waiting for; its timer ends every kind of wait. */
+enum job_wait {
+	WAIT_NONE,
+	WAIT_DELAY,		/* a step's delay_ms, before it runs */
+	WAIT_TIMER,		/* warm-up, cool-down */
+	WAIT_BUTTON,		/* the button, or button_press_delay */
+	WAIT_HTTP,		/* j->op; its done() wakes the timer */
+};
+
+struct dispatch_dl;
+
 struct job {
 	struct dispatch		*d;
 	struct action		 a;		/* owns the action's JSON */
 	const struct seq	*seq;
-	atomic_int		 cancel;	/* set by the dispatcher */
 	enum dispatch_lane	 lane;
-	int			 terminal_sent;	/* job thread only */
+	size_t			 i;		/* the step running */
+	int			 r;		/* 0, -1 failed, -2 cancelled */
+	int			 delayed;	/* step i's delay is over */
+	int			 cancel;
+	int			 terminal_sent;
+	int			 ended;		/* terminal queued, lane freed */
+	enum job_wait		 wait;
 	/* Presses counted from here: one that comes while the job downloads,
-	 * before it waits, still starts the print.  Under d->mtx. */
+	 * before it waits, still starts the print. */
 	unsigned		 button_seen;
-	pthread_t		 thread;
-	int			 ended;		/* under d->mtx: terminal queued */
-	int			 finished;	/* under d->mtx: returning */
-	struct job		*next;		/* on d->finishing */
+	uv_timer_t		 timer;
+	struct cloud_op		*op;		/* the transfer waited for */
+	enum cloud_result	 op_r;		/* its result */
+	char			*op_text;	/* the firmware version */
+	struct dispatch_dl	*dl;		/* a download's state */
+	struct job		*prev, *next;	/* on d->jobs */
 	uint8_t			*jpeg;		/* the captured frame */
 	size_t			 jpeg_len;	/* bytes */
 };
@@ -82,21 +103,24 @@ struct dispatch {
 	const struct config	*cf;
 	struct cloud		*cloud;
 	const struct seq_table	*seq;
-	struct queue		*rx, *tx;	/* the caller's */
+	struct evloop		*ev;
+	struct queue		*tx;		/* the caller's */
 	uint64_t		 serial;	/* this machine's, MCsn */
-	pthread_t		 thread;
-	int			 started;
+	char			*dl_dir;	/* jobs kept there; NULL: not */
+	const struct mlog	*lg;		/* its machine's lines */
+	uint64_t		 actions;	/* started */
+	uint64_t		 failures;	/* ended "failed" */
 
-	/* Frame ids must reach the service in order (PROTOCOL.md 4.2): an id
-	 * is taken and its frame queued under this lock, never apart. */
-	pthread_mutex_t		 txmtx;
-
-	pthread_mutex_t		 mtx;		/* guards what follows */
-	pthread_cond_t		 cond;
-	/* The running (or ended, not yet joined) job of each lane. */
+	/* The running job of each lane (NULL once it ended). */
 	struct job		*job[DISPATCH_LANES];
-	/* Ended jobs whose threads still run a table's trailing steps. */
-	struct job		*finishing;
+	/* Every job not yet freed: running, or in a table's trailing
+	 * steps; njobs counts those whose timer is still closing too. */
+	struct job		*jobs;
+	unsigned		 njobs;
+	/* Starts held actions once the service lane is free: from the loop,
+	 * after the terminal event that freed it is queued. */
+	uv_timer_t		 kick;
+	int			 kick_open;
 	/* Service-lane actions waiting for their turn; owned here until
 	 * started or cancelled. */
 	struct action		 pending[DISPATCH_PENDING_MAX];
@@ -110,41 +134,40 @@ struct dispatch {
 	size_t			 nseen, seen_next;
 	unsigned		 button_seq;	/* presses so far */
 	int			 stopping;
+	void			(*idle)(void *);	/* dispatch_stop()'s */
+	void			*idle_arg;
 	int			 report_sent;	/* full settings report sent */
 	int			 homing_shots;	/* lid images since homing began */
 };
 
 /* ---- sending ------------------------------------------------------------ */
 
-/* Lock d->txmtx around building the frame and this. */
 static void
 dispatch_send(struct dispatch *d, char *frame, enum queue_prio prio)
 {
 	if (frame == NULL) {
-		log_warnx("out of memory: a frame is lost");
+		MLOG(d->lg, LOG_WARNING, 0, "out of memory: a frame is lost");
 		return;
 	}
 	if (queue_push(d->tx, frame, strlen(frame), prio) == 1)
-		log_warnx("tx queue full: oldest progress/log frame dropped");
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "tx queue full: oldest progress/log frame dropped");
 }
 
 static void
 dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
     const cJSON *extra)
 {
-	log_debug("event %s (action %lld)", name, (long long)action_id);
+	MLOG(d->lg, LOG_DEBUG, 0,
+	    "event %s (action %lld)", name, (long long)action_id);
 	history_event(action_id, name);
-	pthread_mutex_lock(&d->txmtx);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
-	pthread_mutex_unlock(&d->txmtx);
 }
 
 static void
 dispatch_send_log(struct dispatch *d, const char *level, const char *msg)
 {
-	pthread_mutex_lock(&d->txmtx);
 	dispatch_send(d, event_log_frame(level, msg), QUEUE_PRIO_LOW);
-	pthread_mutex_unlock(&d->txmtx);
 }
 
 /* "{type}:suffix" for this job. */
@@ -157,29 +180,6 @@ dispatch_job_event(struct job *j, const char *suffix, const cJSON *extra)
 	dispatch_send_event(j->d, j->a.id, name, extra);
 }
 
-/* ---- waiting ------------------------------------------------------------ */
-
-/* Waits ms, or for the button when button is set.  -1 when cancelled. */
-static int
-dispatch_job_wait(struct job *j, int64_t ms, int button)
-{
-	struct dispatch *d = j->d;
-	struct timespec ts;
-	int rc = 0;
-
-	if (ms < 0)
-		ms = 0;
-	mono_deadline(&ts, ms);
-	pthread_mutex_lock(&d->mtx);
-	while (!atomic_load(&j->cancel) && rc != ETIMEDOUT &&
-	    !(button && d->button_seq != j->button_seen))
-		rc = pthread_cond_timedwait(&d->cond, &d->mtx, &ts);
-	if (button)
-		j->button_seen = d->button_seq;	/* one press, one step */
-	pthread_mutex_unlock(&d->mtx);
-	return atomic_load(&j->cancel) ? -1 : 0;
-}
-
 /* ---- steps -------------------------------------------------------------- */
 
 struct dispatch_dl {
@@ -190,6 +190,31 @@ struct dispatch_dl {
 	uint64_t		 total;		/* declared bytes, or 0 */
 	uint64_t		 got, next_report;	/* bytes */
 };
+
+static void	job_wake(struct job *);
+static void	dispatch_kick(uv_timer_t *);
+
+/* A transfer's done(), on the loop: the job goes on from its timer, so
+ * a cancel that ran done() from inside cloud_op_cancel() returns first. */
+static void
+dispatch_http_done(void *arg, enum cloud_result r)
+{
+	struct job *j = arg;
+
+	j->op = NULL;
+	j->op_r = r;
+	job_wake(j);
+}
+
+static void
+dispatch_http_text_done(void *arg, enum cloud_result r, char *text)
+{
+	struct job *j = arg;
+
+	free(j->op_text);
+	j->op_text = text;
+	dispatch_http_done(arg, r);
+}
 
 /* Plain pulse bytes: keep them.  A failing disk never fails the job: the
  * service still gets the right answer; only the copy is lost, which
@@ -228,91 +253,126 @@ dispatch_dl_data(const void *buf, size_t len, void *arg)
 	if (dl->progress && dl->got >= dl->next_report) {
 		dl->next_report = dl->got + DISPATCH_PROGRESS_STEP;
 		snprintf(name, sizeof(name), "%s:download", j->a.type);
-		pthread_mutex_lock(&j->d->txmtx);
 		dispatch_send(j->d, event_progress_frame(j->a.id, name,
 		    dl->got, dl->total ? dl->total : dl->got, "bytes"),
 		    QUEUE_PRIO_LOW);
-		pthread_mutex_unlock(&j->d->txmtx);
 	}
 	return 0;
 }
 
-/* 0, -1 refused/failed, -2 cancelled. */
+static void
+dispatch_dl_free(struct job *j)
+{
+	struct dispatch_dl *dl = j->dl;
+
+	if (dl == NULL)
+		return;
+	if (dl->store != NULL)
+		store_abort(dl->store);
+	puls_stream_free(dl->ps);
+	free(dl);
+	j->dl = NULL;
+}
+
+/* 1: the transfer runs (WAIT_HTTP); 0: j->r says how it ended now. */
 static int
-dispatch_step_download(struct job *j, const struct seq_step *st)
+dispatch_download_start(struct job *j, const struct seq_step *st)
 {
 	struct dispatch *d = j->d;
+	struct dispatch_dl *dl;
 	struct cloud_sink sink;
-	struct dispatch_dl dl;
-	enum cloud_result r;
-	cJSON *info = NULL;
-	char *kept = NULL, what[32];
+	char what[32];
 	uint64_t max;			/* bytes of body */
-	int ret = -1;
 
-	memset(&dl, 0, sizeof(dl));
-	dl.job = j;
-	dl.progress = st->progress;
+	j->r = -1;
 	if (j->a.motion_url == NULL || !cloud_url_allowed(j->a.motion_url)) {
-		log_warnx("job %lld: no usable motion_url (http/https only)",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld: no usable motion_url (http/https only)",
 		    (long long)j->a.id);
-		return -1;
+		return 0;
 	}
-	dl.store = store_begin(d->cf->motion_dl_dir, j->a.type, j->a.id);
+	if ((dl = j->dl = calloc(1, sizeof(*dl))) == NULL)
+		return 0;
+	dl->job = j;
+	dl->progress = st->progress;
+	if (d->dl_dir != NULL)
+		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id);
 	/* Memory does not grow with the bound: the body streams to disk. */
 	max = d->cf->max_job_mib > 0 ? (uint64_t)d->cf->max_job_mib << 20 :
 	    PULS_MAX_BODY;
-	dl.ps = puls_stream_new(d->serial, max, dispatch_dl_keep, &dl);
-	if (dl.ps == NULL)
-		goto done;
+	if ((dl->ps = puls_stream_new(d->serial, max, dispatch_dl_keep,
+	    dl)) == NULL) {
+		dispatch_dl_free(j);
+		return 0;
+	}
 	sink.declared = dispatch_dl_declared;
 	sink.data = dispatch_dl_data;
-	sink.arg = &dl;
+	sink.arg = dl;
 	/* Bytes on the wire, over every hop: the body bound, plus room for
 	 * a header (a few KiB at most); the stream checks the exact bound. */
 	sink.max_bytes = max + DISPATCH_DL_SLACK;
 	snprintf(what, sizeof(what), "job %lld", (long long)j->a.id);
-	r = cloud_download(d->cloud, j->a.motion_url, &sink, &j->cancel,
-	    what);
-	if (r == CLOUD_ERR_CANCELLED) {
-		ret = -2;
+	if ((j->op = cloud_download_start(d->cloud, d->ev, j->a.motion_url,
+	    &sink, what, dispatch_http_done, j)) == NULL) {
+		dispatch_dl_free(j);
+		return 0;
+	}
+	j->r = 0;
+	j->wait = WAIT_HTTP;
+	return 1;
+}
+
+/* The transfer ended with j->op_r: check and keep the job.  j->r: 0, -1
+ * refused/failed, -2 cancelled. */
+static void
+dispatch_download_finish(struct job *j)
+{
+	struct dispatch_dl *dl = j->dl;
+	cJSON *info = NULL;
+	char *kept = NULL;
+
+	j->r = -1;
+	if (j->op_r == CLOUD_ERR_CANCELLED) {
+		j->r = -2;
 		goto done;
 	}
-	if (r == CLOUD_ERR_SINK) {
+	if (j->op_r == CLOUD_ERR_SINK) {
 		metrics_inc(METRICS_JOBS_REFUSED);
-		log_warnx("job %lld refused: %s", (long long)j->a.id,
-		    puls_stream_error(dl.ps));
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld refused: %s", (long long)j->a.id,
+		    puls_stream_error(dl->ps));
 		goto done;
 	}
-	if (r != CLOUD_OK)
+	if (j->op_r != CLOUD_OK)
 		goto done;	/* cloud said why, with the job's id */
-	if (puls_stream_finish(dl.ps) == -1) {
+	if (puls_stream_finish(dl->ps) == -1) {
 		metrics_inc(METRICS_JOBS_REFUSED);
-		log_warnx("job %lld refused: %s", (long long)j->a.id,
-		    puls_stream_error(dl.ps));
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "job %lld refused: %s", (long long)j->a.id,
+		    puls_stream_error(dl->ps));
 		goto done;
 	}
-	info = puls_info_json(puls_stream_header(dl.ps),
-	    puls_stream_body_size(dl.ps), puls_stream_stats(dl.ps));
-	if (dl.store != NULL) {
-		if (info != NULL && store_commit(dl.store, info, &kept) == 0)
-			log_info("job %lld kept as %s (%llu body bytes%s)",
-			    (long long)j->a.id, kept,
-			    (unsigned long long)puls_stream_body_size(dl.ps),
-			    puls_stream_compressed(dl.ps) ? ", sent gzipped" :
+	info = puls_info_json(puls_stream_header(dl->ps),
+	    puls_stream_body_size(dl->ps), puls_stream_stats(dl->ps));
+	if (dl->store != NULL) {
+		/* In a fleet the folder holds the serial: the name only. */
+		if (info != NULL && store_commit(dl->store, info, &kept) == 0)
+			MLOG(j->d->lg, LOG_INFO, 0, "job %lld kept as %s (%llu "
+			    "body bytes%s)", (long long)j->a.id,
+			    j->d->lg == &mlog_single || strrchr(kept, '/') ==
+			    NULL ? kept : strrchr(kept, '/') + 1,
+			    (unsigned long long)puls_stream_body_size(dl->ps),
+			    puls_stream_compressed(dl->ps) ? ", sent gzipped" :
 			    "");
 		else if (info == NULL)
-			store_abort(dl.store);
-		dl.store = NULL;	/* commit frees it either way */
+			store_abort(dl->store);
+		dl->store = NULL;	/* commit frees it either way */
 	}
-	ret = 0;
+	j->r = 0;
 done:
-	if (dl.store != NULL)
-		store_abort(dl.store);
-	puls_stream_free(dl.ps);
+	dispatch_dl_free(j);
 	cJSON_Delete(info);
 	free(kept);
-	return ret;
 }
 
 static void
@@ -339,19 +399,22 @@ dispatch_save_image(struct job *j)
 	if (fd == -1) {
 		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
 		if (errno == ENXIO || errno == ELOOP)
-			log_warnx("save_sent_images: %s: not a regular file, "
+			MLOG(j->d->lg, LOG_WARNING, 0,
+			    "save_sent_images: %s: not a regular file, "
 			    "not saved", path);
 		else
-			log_warn("save_sent_images: %s", path);
+			MLOG(j->d->lg, LOG_WARNING, 1,
+			    "save_sent_images: %s", path);
 		return;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		log_warnx("save_sent_images: %s: not a regular file, not "
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "save_sent_images: %s: not a regular file, not "
 		    "saved", path);
 		goto done;
 	}
 	if (ftruncate(fd, 0) == -1) {
-		log_warn("save_sent_images: %s", path);
+		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
 		goto done;
 	}
 	while (off < j->jpeg_len) {
@@ -359,14 +422,15 @@ dispatch_save_image(struct job *j)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("save_sent_images: %s", path);
+			MLOG(j->d->lg, LOG_WARNING, 1,
+			    "save_sent_images: %s", path);
 			goto done;
 		}
 		off += (size_t)n;
 	}
 done:
 	if (close(fd) == -1)
-		log_warn("save_sent_images: %s", path);
+		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
 }
 
 static int
@@ -388,65 +452,83 @@ dispatch_step_capture(struct job *j)
 		shot.laser_on = cJSON_IsNumber(il) && il->valuedouble > 0;
 	} else {
 		shot.which = CAMERA_LID;
-		pthread_mutex_lock(&d->mtx);
 		if (strcmp(j->a.type, "lid_image") == 0 &&
 		    d->homing_shots < DISPATCH_HOMING_SHOTS)
 			shot.homing_stage = ++d->homing_shots;
-		pthread_mutex_unlock(&d->mtx);
 	}
 	free(j->jpeg);
 	j->jpeg = NULL;
 	if (camera_take(d->cf->image_src_dir, &shot, &j->jpeg, &j->jpeg_len,
 	    name, sizeof(name)) == -1)
 		return -1;
-	log_debug("%s %lld: frame %s (%zu bytes)", j->a.type,
+	MLOG(j->d->lg, LOG_DEBUG, 0, "%s %lld: frame %s (%zu bytes)", j->a.type,
 	    (long long)j->a.id, name, j->jpeg_len);
 	if (d->cf->save_sent_images)
 		dispatch_save_image(j);
 	return 0;
 }
 
+/* 1: the transfer runs; 0: j->r = -1, it failed now. */
 static int
-dispatch_step_upload(struct job *j)
+dispatch_upload_start(struct job *j)
 {
-	enum cloud_result r;
-
+	j->r = -1;
 	if (j->jpeg == NULL) {
-		log_warnx("%s %lld: nothing captured to upload", j->a.type,
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: nothing captured to upload", j->a.type,
 		    (long long)j->a.id);
-		return -1;
+		return 0;
 	}
 	if (j->a.endpoint != NULL && !cloud_url_allowed(j->a.endpoint)) {
-		log_warnx("%s %lld: upload endpoint refused (http/https only)",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: upload endpoint refused (http/https only)",
 		    j->a.type, (long long)j->a.id);
-		return -1;
+		return 0;
 	}
-	r = cloud_upload(j->d->cloud, j->a.endpoint, j->a.type, j->a.id,
-	    j->jpeg, j->jpeg_len);
-	if (r != CLOUD_OK)
-		return -1;	/* cloud said why */
-	return 0;
+	/* j->jpeg stays until the job is freed, after done(). */
+	if ((j->op = cloud_upload_start(j->d->cloud, j->d->ev, j->a.endpoint,
+	    j->a.type, j->a.id, j->jpeg, j->jpeg_len, dispatch_http_done,
+	    j)) == NULL)
+		return 0;
+	j->r = 0;
+	j->wait = WAIT_HTTP;
+	return 1;
 }
 
 static int
-dispatch_step_fw_probe(struct job *j)
+dispatch_fw_probe_start(struct job *j)
+{
+	if ((j->op = cloud_fw_probe_start(j->d->cloud, j->d->ev,
+	    dispatch_http_text_done, j)) == NULL) {
+		j->r = -1;
+		return 0;
+	}
+	j->wait = WAIT_HTTP;
+	return 1;
+}
+
+static void
+dispatch_fw_probe_finish(struct job *j)
 {
 	const char *mine = j->d->cf->fw_version != NULL ?
 	    j->d->cf->fw_version : DISPATCH_DEFAULT_FW;
-	enum cloud_result r;
-	char *version = NULL;
 
-	if ((r = cloud_fw_probe(j->d->cloud, &version)) != CLOUD_OK) {
-		log_warnx("firmware probe failed: %s", cloud_strerror(r));
-		return -1;
+	j->r = -1;
+	if (j->op_r != CLOUD_OK || j->op_text == NULL)
+		MLOG(j->d->lg, LOG_WARNING, 0, "firmware probe failed: %s",
+		    cloud_strerror(j->op_r));
+	else {
+		if (strcmp(j->op_text, mine) != 0)
+			MLOG(j->d->lg, LOG_NOTICE, 0,
+			    "service offers firmware %s, machine runs "
+			    "%s (nothing is installed)", j->op_text, mine);
+		else
+			MLOG(j->d->lg, LOG_INFO, 0,
+			    "firmware %s is current", mine);
+		j->r = 0;
 	}
-	if (strcmp(version, mine) != 0)
-		log_notice("service offers firmware %s, machine runs %s "
-		    "(nothing is installed)", version, mine);
-	else
-		log_info("firmware %s is current", mine);
-	free(version);
-	return 0;
+	free(j->op_text);
+	j->op_text = NULL;
 }
 
 /* "{type}:completed|failed|cancelled": the one event that ends an action. */
@@ -470,22 +552,16 @@ dispatch_job_end(struct job *j, int completed)
 {
 	struct dispatch *d = j->d;
 
-	pthread_mutex_lock(&d->mtx);
 	/* A motion moves the head: the next lid images home again. */
 	if (completed && strcmp(j->a.type, "motion") == 0 &&
 	    !d->cf->bypass_homing)
 		d->homing_shots = 0;
 	j->ended = 1;
-	pthread_cond_broadcast(&d->cond);
-	/* Held actions start on the dispatcher thread: an empty item on rx
-	 * wakes it (received lines are never empty). */
-	if (j->lane == LANE_SERVICE && d->npending > 0) {
-		char *wake = strdup("");
-
-		if (wake != NULL)
-			queue_push(d->rx, wake, 0, QUEUE_PRIO_HIGH);
-	}
-	pthread_mutex_unlock(&d->mtx);
+	if (d->job[j->lane] == j)
+		d->job[j->lane] = NULL;
+	/* Held actions start from the loop, after this terminal event. */
+	if (j->lane == LANE_SERVICE && d->npending > 0 && d->kick_open)
+		uv_timer_start(&d->kick, dispatch_kick, 0, 0);
 }
 
 /* The event of a step, with the settings report when the step asks. */
@@ -502,7 +578,8 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	if (!st->no_action_id && dispatch_is_terminal(j, name) &&
 	    j->terminal_sent) {
 		/* A table may name two; the service must see one. */
-		log_warnx("%s %lld: %s skipped, the action already ended",
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld: %s skipped, the action already ended",
 		    j->a.type, (long long)j->a.id, name);
 		return;
 	}
@@ -514,10 +591,8 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 		settings = cJSON_AddObjectToObject(extra, "settings");
 		/* The full report once per process; then (and always with
 		 * bypass_homing) empty, which makes the service skip homing. */
-		pthread_mutex_lock(&d->mtx);
 		full = !d->report_sent && !d->cf->bypass_homing;
 		d->report_sent = 1;
-		pthread_mutex_unlock(&d->mtx);
 		if (full && settings != NULL) {
 			memset(&ov, 0, sizeof(ov));
 			ov.action_id = j->a.id;
@@ -543,78 +618,125 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	cJSON_Delete(extra);
 }
 
-static void *
-dispatch_job_run(void *arg)
-{
-	struct job *j = arg;
-	struct dispatch *d = j->d;
-	const struct seq_step *st;
-	size_t i;
-	int r = 0;
+/* ---- the step runner ---------------------------------------------------- */
 
-	log_info("%s %lld: started", j->a.type, (long long)j->a.id);
-	history_started(j->a.id);
-	for (i = 0; i < j->seq->nsteps && r == 0; i++) {
-		st = &j->seq->steps[i];
-		/* After the terminal event (1.x sends a few more) a cancel
-		 * comes too late: the action has ended. */
-		if (st->delay_ms > 0 && dispatch_job_wait(j, st->delay_ms, 0) &&
-		    !j->terminal_sent)
-			r = -2;
-		if (r == 0 && atomic_load(&j->cancel) && !j->terminal_sent)
-			r = -2;
-		if (r != 0)
-			break;
-		switch (st->op) {
-		case SEQ_EVENT:
-			dispatch_step_event(j, st);
-			break;
-		case SEQ_DOWNLOAD:
-			r = dispatch_step_download(j, st);
-			break;
-		case SEQ_CAPTURE:
-			r = dispatch_step_capture(j);
-			break;
-		case SEQ_UPLOAD:
-			if ((r = dispatch_step_upload(j)) == -1 &&
-			    !atomic_load(&j->cancel))
-				dispatch_job_event(j, "upload:failed", NULL);
-			break;
-		case SEQ_BUTTON:
-			log_info("%s %lld: waiting for the button (%.1f s, or "
-			    "SIGUSR1)", j->a.type, (long long)j->a.id,
-			    d->cf->button_press_delay);
-			r = dispatch_job_wait(j, (int64_t)(
-			    d->cf->button_press_delay * 1000), 1) ? -2 : 0;
-			break;
-		case SEQ_WARMUP:
-			r = dispatch_job_wait(j, (int64_t)(
-			    d->cf->warm_up_delay * 1000), 0) ? -2 : 0;
-			break;
-		case SEQ_COOLDOWN:
-			r = dispatch_job_wait(j, (int64_t)(
-			    d->cf->cool_down_delay * 1000), 0) ? -2 : 0;
-			break;
-		case SEQ_FW_PROBE:
-			r = dispatch_step_fw_probe(j);
-			break;
-		case SEQ_REFUSE:
-			log_warnx("%s %lld refused: a cloud command never does "
-			    "this to the machine", j->a.type,
-			    (long long)j->a.id);
-			r = -1;
-			break;
-		}
-		/* A cancel that raced with a step that went through. */
-		if (r == 0 && atomic_load(&j->cancel) && !j->terminal_sent)
-			r = -2;
+static void	job_run(struct job *);
+static void	job_timer(uv_timer_t *);
+
+static void
+job_wake(struct job *j)
+{
+	uv_timer_start(&j->timer, job_timer, 0, 0);
+}
+
+/* Waits ms (then job_timer()), unless the job was cancelled: 0 then, with
+ * j->r = -2.  1 while waiting. */
+static int
+job_wait(struct job *j, enum job_wait what, int64_t ms)
+{
+	if (j->cancel) {
+		j->r = -2;
+		return 0;
 	}
+	j->wait = what;
+	uv_timer_start(&j->timer, job_timer, ms > 0 ? (uint64_t)ms : 0,
+	    0);
+	return 1;
+}
+
+/* Starts step st: 1 when it waits, 0 when it is done (j->r says how). */
+static int
+job_step_start(struct job *j, const struct seq_step *st)
+{
+	struct dispatch *d = j->d;
+
+	switch (st->op) {
+	case SEQ_EVENT:
+		dispatch_step_event(j, st);
+		return 0;
+	case SEQ_DOWNLOAD:
+		return dispatch_download_start(j, st);
+	case SEQ_CAPTURE:
+		j->r = dispatch_step_capture(j);
+		return 0;
+	case SEQ_UPLOAD:
+		if (dispatch_upload_start(j))
+			return 1;
+		if (!j->cancel)
+			dispatch_job_event(j, "upload:failed", NULL);
+		return 0;
+	case SEQ_BUTTON:
+		MLOG(j->d->lg, LOG_INFO, 0,
+		    "%s %lld: waiting for the button (%.1f s, or "
+		    "SIGUSR1)", j->a.type, (long long)j->a.id,
+		    d->cf->button_press_delay);
+		if (!j->cancel && d->button_seq != j->button_seen) {
+			j->button_seen = d->button_seq;	/* one press, one step */
+			return 0;
+		}
+		return job_wait(j, WAIT_BUTTON,
+		    (int64_t)(d->cf->button_press_delay * 1000));
+	case SEQ_WARMUP:
+		return job_wait(j, WAIT_TIMER,
+		    (int64_t)(d->cf->warm_up_delay * 1000));
+	case SEQ_COOLDOWN:
+		return job_wait(j, WAIT_TIMER,
+		    (int64_t)(d->cf->cool_down_delay * 1000));
+	case SEQ_FW_PROBE:
+		return dispatch_fw_probe_start(j);
+	case SEQ_REFUSE:
+		MLOG(j->d->lg, LOG_WARNING, 0,
+		    "%s %lld refused: a cloud command never does this to "
+		    "the machine", j->a.type, (long long)j->a.id);
+		j->r = -1;
+		return 0;
+	}
+	return 0;
+}
+
+/* The step is over: on to the next. */
+static void
+job_step_done(struct job *j)
+{
+	/* A cancel that raced with a step that went through. */
+	if (j->r == 0 && j->cancel && !j->terminal_sent)
+		j->r = -2;
+	j->i++;
+	j->delayed = 0;
+}
+
+static void
+job_closed(uv_handle_t *h)
+{
+	struct job *j = h->data;
+	struct dispatch *d = j->d;
+
+	frame_action_free(&j->a);
+	free(j->jpeg);
+	free(j->op_text);
+	free(j);
+	if (--d->njobs == 0 && d->stopping && d->idle != NULL) {
+		void (*idle)(void *) = d->idle;
+
+		d->idle = NULL;
+		idle(d->idle_arg);
+	}
+}
+
+/* Exactly one terminal event, whatever the table (or an override file)
+ * says; then the job goes. */
+static void
+job_finish(struct job *j)
+{
+	struct dispatch *d = j->d;
+	int r = j->r;
+
 	/* A step that failed because it was cancelled (shutdown aborts the
 	 * transfers) was cancelled. */
-	if (r == -1 && atomic_load(&j->cancel))
+	if (r == -1 && j->cancel)
 		r = -2;
-	/* Exactly one terminal event, whatever the table (or an override
-	 * file) says. */
+	if (r == -1)
+		d->failures++;
 	if (j->terminal_sent)
 		r = 0;		/* the service was told it completed */
 	else {
@@ -622,66 +744,115 @@ dispatch_job_run(void *arg)
 		dispatch_job_event(j, r == -1 ? "failed" : r == -2 ?
 		    "cancelled" : "completed", NULL);
 	}
-	log_info("%s %lld: %s", j->a.type, (long long)j->a.id,
+	MLOG(j->d->lg, LOG_INFO, 0,
+	    "%s %lld: %s", j->a.type, (long long)j->a.id,
 	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
-	/* Last touch of j: from here the dispatcher may join and free it.
-	 * Moved to the finishing list, it is reaped on the dispatcher
-	 * thread, which an empty item on rx wakes. */
-	pthread_mutex_lock(&d->mtx);
-	j->finished = 1;
-	if (d->job[j->lane] != j) {
-		char *wake = strdup("");
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		d->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	dispatch_dl_free(j);
+	uv_close((uv_handle_t *)&j->timer, job_closed);
+}
 
-		if (wake != NULL)
-			queue_push(d->rx, wake, 0, QUEUE_PRIO_HIGH);
+/* Runs steps until one waits or the job ends. */
+static void
+job_run(struct job *j)
+{
+	const struct seq_step *st;
+
+	while (j->wait == WAIT_NONE) {
+		if (j->r != 0 || j->i >= j->seq->nsteps) {
+			job_finish(j);
+			return;
+		}
+		st = &j->seq->steps[j->i];
+		if (st->delay_ms > 0 && !j->delayed) {
+			j->delayed = 1;
+			/* After the terminal event (1.x sends a few more) a
+			 * cancel comes too late: the action has ended. */
+			if (!j->cancel) {
+				job_wait(j, WAIT_DELAY, st->delay_ms);
+				return;
+			}
+		}
+		if (j->cancel && !j->terminal_sent) {
+			j->r = -2;
+			continue;
+		}
+		if (job_step_start(j, st))
+			return;
+		job_step_done(j);
 	}
-	pthread_mutex_unlock(&d->mtx);
-	return NULL;
+}
+
+/* The job's timer: a wait is over (its time passed, or a wake). */
+static void
+job_timer(uv_timer_t *t)
+{
+	struct job *j = t->data;
+	enum job_wait w = j->wait;
+
+	j->wait = WAIT_NONE;
+	switch (w) {
+	case WAIT_NONE:
+		return;
+	case WAIT_DELAY:
+		if (j->cancel && !j->terminal_sent)
+			j->r = -2;
+		break;
+	case WAIT_BUTTON:
+		j->button_seen = j->d->button_seq;	/* one press, one step */
+		/* FALLTHROUGH */
+	case WAIT_TIMER:
+		j->r = j->cancel ? -2 : 0;
+		job_step_done(j);
+		break;
+	case WAIT_HTTP:
+		if (j->op != NULL) {		/* not done yet */
+			j->wait = WAIT_HTTP;
+			return;
+		}
+		switch (j->seq->steps[j->i].op) {
+		case SEQ_DOWNLOAD:
+			dispatch_download_finish(j);
+			break;
+		case SEQ_UPLOAD:
+			j->r = j->op_r == CLOUD_OK ? 0 : -1;
+			if (j->r == -1 && !j->cancel)
+				dispatch_job_event(j, "upload:failed", NULL);
+			break;
+		default:
+			dispatch_fw_probe_finish(j);
+			break;
+		}
+		job_step_done(j);
+		break;
+	}
+	job_run(j);
+}
+
+/* Ends the job's wait now: its steps see j->cancel. */
+static void
+job_interrupt(struct job *j)
+{
+	switch (j->wait) {
+	case WAIT_NONE:
+		break;
+	case WAIT_HTTP:
+		/* done() runs in there and wakes the timer. */
+		if (j->op != NULL)
+			cloud_op_cancel(j->op);
+		break;
+	default:
+		job_wake(j);
+		break;
+	}
 }
 
 /* ---- jobs --------------------------------------------------------------- */
-
-static void
-dispatch_job_free(struct job *j)
-{
-	if (j == NULL)
-		return;
-	frame_action_free(&j->a);
-	free(j->jpeg);
-	free(j);
-}
-
-/* Frees the lanes of ended jobs, and joins and frees the jobs whose
- * threads have returned.  An ended job may still have trailing steps, with
- * delays (a sequences file): it waits on the finishing list, so the join
- * never blocks the dispatcher.  Lock held. */
-static void
-dispatch_reap(struct dispatch *d)
-{
-	struct job *j, **jp;
-	int lane;
-
-	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL || !j->ended)
-			continue;
-		d->job[lane] = NULL;
-		j->next = d->finishing;
-		d->finishing = j;
-	}
-	for (jp = &d->finishing; (j = *jp) != NULL; ) {
-		if (!j->finished) {
-			jp = &j->next;
-			continue;
-		}
-		*jp = j->next;
-		/* It has returned, or is about to: a short join. */
-		pthread_mutex_unlock(&d->mtx);
-		pthread_join(j->thread, NULL);
-		dispatch_job_free(j);
-		pthread_mutex_lock(&d->mtx);
-		jp = &d->finishing;	/* the list may have changed */
-	}
-}
 
 /* The lane of an action: see enum dispatch_lane. */
 static enum dispatch_lane
@@ -704,10 +875,10 @@ dispatch_lane_of(const struct seq *seq)
 	return LANE_SERVICE;
 }
 
-/* Starts a's job in its lane now.  Lock held, lane free.  Takes a.  0, or
- * -1 when it could not start: a then got its one terminal event,
- * "{type}:failed", as a job that failed does (the service would otherwise
- * wait for it), and the lane is still free. */
+/* Starts a's job in its lane now, lane free.  Takes a.  0, or -1 when
+ * it could not start: a then got its one terminal event, "{type}:failed",
+ * as a job that failed does (the service would otherwise wait for it),
+ * and the lane is still free.  The job may have ended on return. */
 static int
 dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
     enum dispatch_lane lane)
@@ -715,12 +886,15 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	char name[DISPATCH_EVENT_MAX];
 	struct job *j;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		log_warnx("out of memory: %s %lld failed", a->type,
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    uv_timer_init(evloop_uv(d->ev), &j->timer) != 0) {
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "cannot start a job: %s %lld failed", a->type,
 		    (long long)a->id);
 		snprintf(name, sizeof(name), "%s:failed", a->type);
 		dispatch_send_event(d, a->id, name, NULL);
 		frame_action_free(a);
+		free(j);
 		return -1;
 	}
 	j->d = d;
@@ -728,27 +902,29 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	memset(a, 0, sizeof(*a));
 	j->seq = seq;
 	j->lane = lane;
-	j->button_seen = d->button_seq;	/* lock held */
-	atomic_init(&j->cancel, 0);
-	if (pthread_create(&j->thread, NULL, dispatch_job_run, j) != 0) {
-		log_warnx("cannot start a job thread: %s %lld failed",
-		    j->a.type, (long long)j->a.id);
-		dispatch_job_event(j, "failed", NULL);
-		dispatch_job_free(j);
-		return -1;
-	}
+	j->button_seen = d->button_seq;
+	j->timer.data = j;
+	j->next = d->jobs;
+	if (d->jobs != NULL)
+		d->jobs->prev = j;
+	d->jobs = j;
+	d->njobs++;
+	d->actions++;
 	d->job[lane] = j;
+	MLOG(d->lg, LOG_INFO, 0,
+	    "%s %lld: started", j->a.type, (long long)j->a.id);
+	history_started(j->a.id);
+	job_run(j);
 	return 0;
 }
 
-/* Reaps ended jobs and starts the oldest held action; when it cannot
- * start (it failed at once), the next one.  Lock held. */
+/* Starts the oldest held action while the service lane is free; when one
+ * cannot start (it failed at once), the next one. */
 static void
 dispatch_next(struct dispatch *d)
 {
 	struct action a;
 
-	dispatch_reap(d);
 	while (d->job[LANE_SERVICE] == NULL && d->npending > 0 &&
 	    !d->stopping) {
 		a = d->pending[0];
@@ -759,8 +935,13 @@ dispatch_next(struct dispatch *d)
 	}
 }
 
-/* Takes ownership of a's JSON. */
-/* The slot of id among the remembered ones, or -1.  Lock held. */
+static void
+dispatch_kick(uv_timer_t *t)
+{
+	dispatch_next(t->data);
+}
+
+/* The slot of id among the remembered ones, or -1. */
 static long
 dispatch_seen_find(const struct dispatch *d, int64_t id)
 {
@@ -773,7 +954,7 @@ dispatch_seen_find(const struct dispatch *d, int64_t id)
 }
 
 /* Remembers an id that starts (or is held to start), forgetting the
- * oldest past the bound.  Lock held. */
+ * oldest past the bound. */
 static void
 dispatch_seen_add(struct dispatch *d, int64_t id)
 {
@@ -786,8 +967,7 @@ dispatch_seen_add(struct dispatch *d, int64_t id)
 
 /* A "ready" for an id already started: no second run and no event (a
  * second terminal event would break "exactly one"), one warning per id,
- * whatever the service repeats.  1 if a was such a repeat (and freed).
- * Lock held. */
+ * whatever the service repeats.  1 if a was such a repeat (and freed). */
 static int
 dispatch_seen_repeat(struct dispatch *d, struct action *a)
 {
@@ -796,16 +976,19 @@ dispatch_seen_repeat(struct dispatch *d, struct action *a)
 	if ((i = dispatch_seen_find(d, a->id)) == -1)
 		return 0;
 	if (!d->seen[i].told)
-		log_warnx("%s %lld: ready again for an id already started; "
+		MLOG(d->lg, LOG_WARNING, 0,
+		    "%s %lld: ready again for an id already started; "
 		    "not run twice", a->type, (long long)a->id);
 	else
-		log_debug("%s %lld: ready again, ignored", a->type,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "%s %lld: ready again, ignored", a->type,
 		    (long long)a->id);
 	d->seen[i].told = 1;
 	frame_action_free(a);
 	return 1;
 }
 
+/* Takes ownership of a's JSON. */
 static void
 dispatch_start_job(struct dispatch *d, struct action *a)
 {
@@ -815,45 +998,40 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	char msg[256];
 
 	if ((seq = seq_find(d->seq, a->type)) == NULL) {
-		log_info("action %lld: type %s ignored", (long long)a->id,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "action %lld: type %s ignored", (long long)a->id,
 		    a->type);
 		frame_action_free(a);
 		return;
 	}
 	history_received(a->id, a->type);
-	pthread_mutex_lock(&d->mtx);
-	dispatch_next(d);
+	dispatch_next(d);	/* the held ones first */
 	if (d->stopping) {
-		pthread_mutex_unlock(&d->mtx);
 		frame_action_free(a);
 		return;
 	}
-	if (dispatch_seen_repeat(d, a)) {
-		pthread_mutex_unlock(&d->mtx);
+	if (dispatch_seen_repeat(d, a))
 		return;
-	}
 	lane = dispatch_lane_of(seq);
 	if ((busy = d->job[lane]) == NULL) {
 		dispatch_seen_add(d, a->id);
 		dispatch_launch(d, a, seq, lane);
-		pthread_mutex_unlock(&d->mtx);
 		return;
 	}
 	/* Busy and not held: not started, so a later "ready" may start it. */
 	if (lane == LANE_SERVICE && d->npending < DISPATCH_PENDING_MAX) {
 		dispatch_seen_add(d, a->id);
-		log_debug("%s %lld held until %s %lld ends", a->type,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "%s %lld held until %s %lld ends", a->type,
 		    (long long)a->id, busy->a.type, (long long)busy->a.id);
 		d->pending[d->npending++] = *a;
 		memset(a, 0, sizeof(*a));
-		pthread_mutex_unlock(&d->mtx);
 		return;
 	}
 	snprintf(msg, sizeof(msg), "busy: %s %lld not started, %s %lld is "
 	    "running", a->type, (long long)a->id, busy->a.type,
 	    (long long)busy->a.id);
-	pthread_mutex_unlock(&d->mtx);
-	log_warnx("%s", msg);
+	MLOG(d->lg, LOG_WARNING, 0, "%s", msg);
 	dispatch_send_log(d, "WARNING", msg);
 	frame_action_free(a);
 }
@@ -863,9 +1041,9 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 {
 	char name[DISPATCH_EVENT_MAX];
 	struct action held;
+	struct job *j;
 	size_t i;
 
-	pthread_mutex_lock(&d->mtx);
 	for (i = 0; i < d->npending; i++) {
 		if (d->pending[i].id != a->id)
 			continue;
@@ -873,8 +1051,8 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 		held = d->pending[i];
 		memmove(&d->pending[i], &d->pending[i + 1],
 		    (--d->npending - i) * sizeof(d->pending[0]));
-		pthread_mutex_unlock(&d->mtx);
-		log_info("%s %lld: cancelled before it started", held.type,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "%s %lld: cancelled before it started", held.type,
 		    (long long)held.id);
 		snprintf(name, sizeof(name), "%s:cancelled", held.type);
 		dispatch_send_event(d, held.id, name, NULL);
@@ -882,19 +1060,16 @@ dispatch_cancel(struct dispatch *d, const struct action *a)
 		return;
 	}
 	for (i = 0; i < DISPATCH_LANES; i++) {
-		struct job *j = d->job[i];
-
-		if (j == NULL || j->ended || j->a.id != a->id)
+		if ((j = d->job[i]) == NULL || j->ended || j->a.id != a->id)
 			continue;
-		log_info("%s %lld: cancelled by the service", j->a.type,
+		MLOG(d->lg, LOG_INFO, 0,
+		    "%s %lld: cancelled by the service", j->a.type,
 		    (long long)a->id);
-		atomic_store(&j->cancel, 1);
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->mtx);
+		j->cancel = 1;
+		job_interrupt(j);
 		return;
 	}
-	pthread_mutex_unlock(&d->mtx);
-	log_debug("cancel for %lld ignored: not a running job",
+	MLOG(d->lg, LOG_DEBUG, 0, "cancel for %lld ignored: not a running job",
 	    (long long)a->id);
 }
 
@@ -905,7 +1080,7 @@ dispatch_line(struct dispatch *d, const char *line, size_t len)
 	char err[160];
 
 	if (frame_parse_action(line, len, &a, err, sizeof(err)) == -1) {
-		log_warnx("frame dropped: %s", err);
+		MLOG(d->lg, LOG_WARNING, 0, "frame dropped: %s", err);
 		return;
 	}
 	switch (a.status) {
@@ -916,52 +1091,47 @@ dispatch_line(struct dispatch *d, const char *line, size_t len)
 		dispatch_cancel(d, &a);
 		break;
 	case ACTION_OTHER:
-		log_debug("action %lld (%s): status ignored", (long long)a.id,
+		MLOG(d->lg, LOG_DEBUG, 0,
+		    "action %lld (%s): status ignored", (long long)a.id,
 		    a.type);
 		break;
 	}
 	frame_action_free(&a);
 }
 
-static void *
-dispatch_thread(void *arg)
-{
-	struct dispatch *d = arg;
-	size_t len;
-	char *line;
-
-	while ((line = queue_pop_wait(d->rx, &len, -1)) != NULL) {
-		if (len == 0) {		/* a job ended: see dispatch_job_run */
-			pthread_mutex_lock(&d->mtx);
-			dispatch_next(d);
-			pthread_mutex_unlock(&d->mtx);
-		} else
-			dispatch_line(d, line, len);
-		free(line);
-	}
-	return NULL;
-}
-
 /* ---- life --------------------------------------------------------------- */
 
 struct dispatch *
 dispatch_new(const struct config *cf, struct cloud *cloud,
-    const struct seq_table *seq, struct queue *rx, struct queue *tx)
+    const struct seq_table *seq, struct evloop *ev, struct queue *tx,
+    const struct dispatch_id *id)
 {
+	const char *serial = id != NULL && id->serial != NULL ? id->serial :
+	    cf->serial;
+	const char *dir = id != NULL ? id->dl_dir : cf->motion_dl_dir;
 	struct dispatch *d;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
+	d->lg = id != NULL && id->lg != NULL ? id->lg : &mlog_single;
+	if (dir != NULL && (d->dl_dir = strdup(dir)) == NULL) {
+		free(d);
+		return NULL;
+	}
 	d->cf = cf;
 	d->cloud = cloud;
 	d->seq = seq;
-	d->rx = rx;
+	d->ev = ev;
 	d->tx = tx;
-	d->serial = strtoull(cf->serial != NULL ? cf->serial : "0", NULL, 10);
+	d->serial = strtoull(serial != NULL ? serial : "0", NULL, 10);
 	d->homing_shots = cf->bypass_homing ? DISPATCH_HOMING_SHOTS : 0;
-	pthread_mutex_init(&d->txmtx, NULL);
-	pthread_mutex_init(&d->mtx, NULL);
-	mono_cond_init(&d->cond);
+	if (uv_timer_init(evloop_uv(ev), &d->kick) != 0) {
+		free(d->dl_dir);
+		free(d);
+		return NULL;
+	}
+	d->kick.data = d;
+	d->kick_open = 1;
 	return d;
 }
 
@@ -970,98 +1140,65 @@ dispatch_free(struct dispatch *d)
 {
 	if (d == NULL)
 		return;
-	/* dispatch_stop() joined every job. */
+	/* dispatch_stop() ended every job, and the loop has run their
+	 * closes (evloop_run() returned). */
 	while (d->npending > 0)
 		frame_action_free(&d->pending[--d->npending]);
-	pthread_cond_destroy(&d->cond);
-	pthread_mutex_destroy(&d->mtx);
-	pthread_mutex_destroy(&d->txmtx);
+	free(d->dl_dir);
 	free(d);
-}
-
-int
-dispatch_start(struct dispatch *d)
-{
-	if (pthread_create(&d->thread, NULL, dispatch_thread, d) != 0) {
-		log_warnx("cannot start the dispatcher thread");
-		return -1;
-	}
-	d->started = 1;
-	return 0;
 }
 
 void
 dispatch_press_button(struct dispatch *d)
 {
-	pthread_mutex_lock(&d->mtx);
+	struct job *j;
+
 	d->button_seq++;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->mtx);
-	log_info("button pressed");
+	MLOG(d->lg, LOG_INFO, 0, "button pressed");
+	for (j = d->jobs; j != NULL; j = j->next)
+		if (j->wait == WAIT_BUTTON)
+			job_wake(j);
 }
 
 void
-dispatch_stop(struct dispatch *d, int timeout_ms)
+dispatch_stop(struct dispatch *d, void (*idle)(void *), void *arg)
 {
-	struct timespec ts;
 	struct job *j;
-	int lane, rc = 0;
 
-	/* No new actions: what is left in rx is read and not started. */
-	pthread_mutex_lock(&d->mtx);
+	/* No new actions; the held ones are dropped unstarted. */
 	d->stopping = 1;
-	pthread_mutex_unlock(&d->mtx);
-	queue_close(d->rx);
-	if (d->started) {
-		pthread_join(d->thread, NULL);
-		d->started = 0;
+	if (d->kick_open) {
+		d->kick_open = 0;
+		uv_close((uv_handle_t *)&d->kick, NULL);
 	}
-	mono_deadline(&ts, timeout_ms);
-	pthread_mutex_lock(&d->mtx);
-	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL)
-			continue;
+	d->idle = idle;
+	d->idle_arg = arg;
+	for (j = d->jobs; j != NULL; j = j->next) {
 		/* An ended job may still be in a table's trailing steps: the
 		 * flag cuts their waits short too. */
 		if (!j->ended)
-			log_info("%s %lld: cancelled by shutdown", j->a.type,
+			MLOG(d->lg, LOG_INFO, 0,
+			    "%s %lld: cancelled by shutdown", j->a.type,
 			    (long long)j->a.id);
-		atomic_store(&j->cancel, 1);
+		j->cancel = 1;
+		job_interrupt(j);
 	}
-	for (j = d->finishing; j != NULL; j = j->next)
-		atomic_store(&j->cancel, 1);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->mtx);
-	/* After the flags, so an aborted transfer reads as cancelled. */
-	cloud_abort(d->cloud);
-	pthread_mutex_lock(&d->mtx);
-	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		if ((j = d->job[lane]) == NULL)
-			continue;
-		while (!j->ended && rc != ETIMEDOUT)
-			rc = pthread_cond_timedwait(&d->cond, &d->mtx, &ts);
-		if (!j->ended)
-			log_warnx("%s %lld still running at shutdown",
-			    j->a.type, (long long)j->a.id);
+	if (d->njobs == 0 && d->idle != NULL) {
+		d->idle = NULL;
+		idle(arg);
 	}
-	pthread_mutex_unlock(&d->mtx);
-	/* cloud_abort() ends any transfer within curl's progress period, so
-	 * these joins are bounded even when the wait above timed out. */
-	for (lane = 0; lane < DISPATCH_LANES; lane++) {
-		/* Under the lock: a finishing job reads its lane's slot. */
-		pthread_mutex_lock(&d->mtx);
-		j = d->job[lane];
-		d->job[lane] = NULL;
-		pthread_mutex_unlock(&d->mtx);
-		if (j == NULL)
-			continue;
-		pthread_join(j->thread, NULL);
-		dispatch_job_free(j);
-	}
-	/* The dispatcher thread is gone: nothing else touches the list. */
-	while ((j = d->finishing) != NULL) {
-		d->finishing = j->next;
-		pthread_join(j->thread, NULL);
-		dispatch_job_free(j);
-	}
+}
+
+unsigned
+dispatch_jobs(const struct dispatch *d)
+{
+	return d->njobs;
+}
+
+void
+dispatch_counts(const struct dispatch *d, uint64_t *actions,
+    uint64_t *failures)
+{
+	*actions = d->actions;
+	*failures = d->failures;
 }

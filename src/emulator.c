@@ -1,318 +1,348 @@
 /*
  * emulator: wires the modules together and runs the daemon's life.
  *
- * Threads: main (signals, via sigwaitinfo, so no async-signal-safety
- * puzzles), loop (every lws call: the status socket and the FlashForge
- * listeners), and for the Glowforge: link (sign-in and reconnects),
- * dispatch (actions) and at most one job.  Signals are blocked before any
- * thread starts, so only main ever receives them.
+ * One thread runs it all: a libuv loop (evloop.h) carrying the status
+ * sockets, the FlashForge listeners, every HTTP transfer (curl multi), the
+ * machines' timers, the systemd watchdog and the signals.  Signals are
+ * blocked from the start and read from a signalfd watched on the loop, so
+ * a signal that comes while the loop is rebuilt (a reload) waits for the
+ * next one instead of killing the process; threads that libraries start
+ * (curl's resolver) inherit the mask.
  *
  * A reload (SIGHUP) reads the file again; a bad one is rejected and the
  * machines keep running.  A good one stops them as at shutdown (a running
- * job ends with its terminal event, the socket closes with 1001), then
- * starts them again with the new settings.
+ * job ends with its terminal event, the socket closes with 1001), then the
+ * loop is built again with the new settings.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
+#include <uv.h>
 
-#include "cloud.h"
 #include "config.h"
-#include "dispatch.h"
 #include "emulator.h"
 #include "event.h"
+#include "evloop.h"
 #include "ff_server.h"
+#include "fleet.h"
 #include "log.h"
-#include "metrics.h"
-#include "loop.h"
-#include "mono.h"
-#include "queue.h"
+#include "machine.h"
 #include "sequence.h"
 #include "web.h"
-#include "ws.h"
 
-#define EMULATOR_QUEUE_MAX	1000	/* frames; the reference's bound */
-/* bytes of received lines waiting for the dispatcher: four of the largest
- * messages (FRAME_MAX_LEN); a burst past it drops the oldest. */
-#define EMULATOR_RX_BYTES	(4 << 20)
-#define EMULATOR_BACKOFF_MIN	250	/* ms, first retry after a drop */
-#define EMULATOR_BACKOFF_MAX	60000	/* ms */
-#define EMULATOR_BACKOFF_AUTH	60000	/* ms, after wrong credentials */
-#define EMULATOR_HEALTHY_MS	30000	/* ms up that resets the back-off */
-#define EMULATOR_STOP_JOB_MS	800	/* ms for a job to end at shutdown */
-#define EMULATOR_STOP_FLUSH_MS	1000	/* ms to flush tx at shutdown */
+#define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
+
+enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 
 struct emulator {
-	const struct config	*cf;
-	struct loop		*loop;
+	struct config		*cf;
+	int			 foreground, verbose;
+	int			 sigfd;		/* TERM, INT, HUP, USR1 */
+	struct config		 ncf;		/* a reload's, until swapped */
+	int			 have_ncf;
+
+	struct evloop		*ev;
 	struct ff_server	*ff;		/* or NULL: no FlashForge */
 	struct web		*web;		/* or NULL: no [WEB] */
 	struct seq_table	*seq;
-	struct cloud		*cloud;
-	struct ws		*ws;
-	struct queue		*rx;	/* lines from the service -> dispatch */
-	struct queue		*tx;	/* frames to the service -> ws */
-	struct dispatch		*dispatch;
-	pthread_t		 link;
-	int			 link_started;
-
-	pthread_mutex_t		 mtx;	/* guards stopping */
-	pthread_cond_t		 cond;
-	int			 stopping;
+	struct fleet		 fl;		/* this shard's Glowforges */
+	struct machine		**machines;	/* fl.n of them, or none */
+	size_t			 nmachines;
+	struct machine_gate	*gate;		/* the sign-in rate */
+	size_t			 running;	/* machines not yet stopped */
+	uv_poll_t		 sigpoll;
+	uv_timer_t		 dog;
+	uv_timer_t		 summary;	/* a fleet's line every 10 s */
+	int			 handles_open;
+	enum emulator_next	 next;
 };
 
-/* Waits ms unless stopping; returns 1 when stopping. */
-static int
-emulator_sleep(struct emulator *e, int64_t ms)
+/* A wedged loop stops the pings, and systemd restarts the daemon. */
+static void
+emulator_dog(uv_timer_t *t)
 {
-	struct timespec ts;
-	int stop, rc = 0;
-
-	mono_deadline(&ts, ms);
-	pthread_mutex_lock(&e->mtx);
-	while (!e->stopping && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&e->cond, &e->mtx, &ts);
-	stop = e->stopping;
-	pthread_mutex_unlock(&e->mtx);
-	return stop;
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
 }
 
-static int
-emulator_is_stopping(struct emulator *e)
+/* Every machine has stopped: the loop may go. */
+static void
+emulator_machine_stopped(void *arg)
 {
-	int stop;
+	struct emulator *e = arg;
 
-	pthread_mutex_lock(&e->mtx);
-	stop = e->stopping;
-	pthread_mutex_unlock(&e->mtx);
-	return stop;
+	if (e->running > 0 && --e->running > 0)
+		return;
+	if (e->handles_open) {
+		e->handles_open = 0;
+		uv_poll_stop(&e->sigpoll);
+		uv_close((uv_handle_t *)&e->sigpoll, NULL);
+		uv_timer_stop(&e->dog);
+		uv_close((uv_handle_t *)&e->dog, NULL);
+		uv_timer_stop(&e->summary);
+		uv_close((uv_handle_t *)&e->summary, NULL);
+	}
+	machine_gate_close(e->gate);
+	evloop_stop(e->ev);
 }
 
-/* Back-off with up to 25 % jitter, so a fleet does not reconnect at once. */
-static int64_t
-emulator_jitter(int64_t ms, unsigned *seed)
+/* Stops the machines (the loop goes once they have): at shutdown or
+ * before a reload rebuilds everything. */
+static void
+emulator_stop(struct emulator *e, enum emulator_next next)
 {
-	return ms + (int64_t)(rand_r(seed) % (unsigned)(ms / 4 + 1));
+	size_t i;
+
+	if (e->next != EMULATOR_RUN)
+		return;
+	e->next = next;
+	e->running = 1;		/* held until every stop is asked */
+	for (i = 0; i < e->nmachines; i++) {
+		e->running++;
+		machine_stop(e->machines[i], emulator_machine_stopped, e);
+	}
+	emulator_machine_stopped(e);
 }
 
 static void
-emulator_fw_check(struct emulator *e)
+emulator_shutdown(struct emulator *e, int sig)
 {
-	const char *mine = e->cf->fw_version ? e->cf->fw_version : "2.6.0-2228";
-	enum cloud_result r;
-	char *v = NULL;
+	sigset_t set;
 
-	if ((r = cloud_fw_probe(e->cloud, &v)) != CLOUD_OK) {
-		log_warnx("firmware probe failed: %s", cloud_strerror(r));
+	size_t i;
+
+	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	for (i = 0; i < e->nmachines; i++)
+		machine_quiet(e->machines[i]);
+	sd_notify(0, "STOPPING=1");
+	/* A second SIGINT/SIGTERM during shutdown exits at once. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	emulator_stop(e, EMULATOR_EXIT);
+}
+
+/* SIGHUP: a good file stops the machines for a rebuild, a bad one is
+ * rejected and nothing changes. */
+static void
+emulator_reload(struct emulator *e)
+{
+	log_info("SIGHUP: reading %s again", e->cf->path);
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+	/* config_load() prints each problem as file:line: message. */
+	if (config_load(&e->ncf, e->cf->path) == -1) {
+		config_free(&e->ncf);
+		log_errx("configuration %s rejected; the running one is kept",
+		    e->cf->path);
+		sd_notify(0, "READY=1\nSTATUS=reload rejected; running on");
 		return;
 	}
-	if (strcmp(v, mine) != 0)
-		log_notice("service offers firmware %s, machine runs %s "
-		    "(nothing is installed)", v, mine);
-	free(v);
+	/* The shard came from the command line: a reload keeps it. */
+	config_keep_runtime(&e->ncf, e->cf);
+	e->have_ncf = 1;
+	emulator_stop(e, EMULATOR_RELOAD);
 }
 
-/*
- * Sign in, open the socket, wait for it to close, back off, again.  Each
- * connection gets a fresh sign-in: a ws_token opens one socket only.
- */
-static void *
-emulator_link(void *arg)
+static void
+emulator_signal(struct emulator *e, int sig)
 {
-	struct emulator *e = arg;
-	int64_t backoff = EMULATOR_BACKOFF_MIN, up, wait;
-	unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)e;
-	enum cloud_result r;
-	int probed = 0, auth_reported = 0;
-	char *token = NULL;
+	size_t i;
 
-	metrics_machine_move(-1, METRICS_SIGNING_IN);
-	while (!emulator_is_stopping(e)) {
-		r = cloud_sign_in(e->cloud, &token);
-		if (r == CLOUD_ERR_CANCELLED)
-			break;		/* shutdown aborted it */
-		metrics_inc(r == CLOUD_OK ? METRICS_SIGN_INS :
-		    METRICS_SIGN_IN_FAILURES);
-		if (r == CLOUD_ERR_AUTH) {
-			/* One clear line, then quiet, slow retries. */
-			if (!auth_reported)
-				log_errx("sign-in refused: check the serial and "
-				    "password; retrying every %d s",
-				    EMULATOR_BACKOFF_AUTH / 1000);
-			auth_reported = 1;
-			sd_notify(0, "STATUS=sign-in refused (credentials)");
-			if (emulator_sleep(e, EMULATOR_BACKOFF_AUTH))
-				break;
-			continue;
-		}
-		if (r != CLOUD_OK) {
-			wait = emulator_jitter(backoff, &seed);
-			log_warnx("sign-in failed (%s); retrying in %lld ms",
-			    cloud_strerror(r), (long long)wait);
-			backoff = backoff * 2 > EMULATOR_BACKOFF_MAX ?
-			    EMULATOR_BACKOFF_MAX : backoff * 2;
-			if (emulator_sleep(e, wait))
-				break;
-			continue;
-		}
-		auth_reported = 0;
-		r = ws_open(e->ws, token) == 0 ? CLOUD_OK : CLOUD_ERR_NET;
-		explicit_bzero(token, strlen(token));
-		free(token);
-		token = NULL;
-		if (r != CLOUD_OK) {
-			if (emulator_is_stopping(e))
-				break;
-			/* The loop thread died: nothing can reconnect. */
-			log_errx("the WebSocket loop has stopped; exiting");
-			kill(getpid(), SIGTERM);
-			break;
-		}
-		metrics_machine_move(METRICS_SIGNING_IN, METRICS_ONLINE);
-		/* After the socket is asked for: the ws_token lives ~30 s and
-		 * a slow probe must not outlast it. */
-		if (!probed && e->cf->fw_check) {
-			probed = 1;
-			emulator_fw_check(e);
-		}
-
-		up = ws_wait_closed(e->ws);
-		metrics_machine_move(METRICS_ONLINE, METRICS_SIGNING_IN);
-		if (emulator_is_stopping(e))
-			break;
-		metrics_inc(METRICS_RECONNECTS);
-		if (up >= EMULATOR_HEALTHY_MS)
-			backoff = EMULATOR_BACKOFF_MIN;
-		wait = emulator_jitter(backoff, &seed);
-		log_info("status socket lost after %lld ms; reconnecting in "
-		    "%lld ms", (long long)up, (long long)wait);
-		backoff = backoff * 2 > EMULATOR_BACKOFF_MAX ?
-		    EMULATOR_BACKOFF_MAX : backoff * 2;
-		if (emulator_sleep(e, wait))
-			break;
+	switch (sig) {
+	case SIGUSR1:
+		/* Every machine's button: a fleet's prints all go on. */
+		for (i = 0; i < e->nmachines; i++)
+			machine_press_button(e->machines[i]);
+		if (e->nmachines == 0)
+			log_info("SIGUSR1: no Glowforge, no button");
+		break;
+	case SIGHUP:
+		if (e->next == EMULATOR_RUN)
+			emulator_reload(e);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		emulator_shutdown(e, sig);
+		break;
+	default:
+		break;
 	}
-	metrics_machine_move(METRICS_SIGNING_IN, -1);
-	return NULL;
 }
 
-/* The Glowforge: HTTP client, status socket, queues, dispatcher, link. */
+static void
+emulator_sigpoll(uv_poll_t *p, int status, int events)
+{
+	struct emulator *e = p->data;
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	(void)status;
+	(void)events;
+	while ((n = read(e->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si)) {
+		emulator_signal(e, (int)si.ssi_signo);
+		if (!e->handles_open)
+			break;		/* stopped: the rest waits */
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("signalfd");
+}
+
+static int
+emulator_handles(struct emulator *e)
+{
+	uint64_t us = 0;
+
+	if (uv_poll_init(evloop_uv(e->ev), &e->sigpoll, e->sigfd) != 0 ||
+	    uv_timer_init(evloop_uv(e->ev), &e->dog) != 0 ||
+	    uv_timer_init(evloop_uv(e->ev), &e->summary) != 0) {
+		log_warnx("cannot set up the loop's signal and watchdog");
+		return -1;
+	}
+	e->sigpoll.data = e;
+	e->summary.data = e;
+	e->handles_open = 1;
+	uv_poll_start(&e->sigpoll, UV_READABLE, emulator_sigpoll);
+	/* > 0 only under systemd with WatchdogSec= (and our PID). */
+	if (sd_watchdog_enabled(0, &us) > 0)
+		uv_timer_start(&e->dog, emulator_dog, 0,
+		    us / 2000 > 0 ? us / 2000 : 1);
+	return 0;
+}
+
+/* A fleet's INFO lines are DEBUG: this line says what they would. */
+static void
+emulator_summary(uv_timer_t *t)
+{
+	struct emulator *e = t->data;
+	size_t n[MACHINE_STATES] = { 0 }, i;
+	uint64_t actions = 0, failures = 0, a, f;
+
+	for (i = 0; i < e->nmachines; i++) {
+		n[machine_state(e->machines[i])]++;
+		machine_counts(e->machines[i], &a, &f);
+		actions += a;
+		failures += f;
+	}
+	log_info("fleet: %zu machines: %zu up, %zu signing in, %zu "
+	    "connecting, %zu backing off, %zu stopping; %llu actions, %llu "
+	    "failed", e->nmachines, n[MACHINE_UP], n[MACHINE_SIGNING_IN],
+	    n[MACHINE_CONNECTING], n[MACHINE_BACKING_OFF],
+	    n[MACHINE_STOPPING] + n[MACHINE_STOPPED],
+	    (unsigned long long)actions, (unsigned long long)failures);
+}
+
+/* The Glowforges: the sequence table, this shard's machines. */
 static int
 emulator_glowforge_up(struct emulator *e)
 {
 	const struct config *cf = e->cf;
-	struct ws_params wp;
-	char ua[64], err[512];
+	struct machine_id id;
+	char err[512];
+	size_t i;
 
 	if ((e->seq = seq_table_new(cf->protocol_profile, cf->sequences_file,
 	    err, sizeof(err))) == NULL) {
 		log_errx("%s", err);
 		return -1;
 	}
-	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
-	log_info("glowforge: profile %s", cf->protocol_profile ?
-	    cf->protocol_profile : "2.6");
-	if ((e->cloud = cloud_new(cf)) == NULL) {
-		log_warnx("cannot set up the HTTP client");
+	if (fleet_build(&e->fl, cf, err, sizeof(err)) == -1) {
+		log_errx("%s", err);
 		return -1;
 	}
-	memset(&wp, 0, sizeof(wp));
-	snprintf(ua, sizeof(ua), "OpenGlow/%s",
-	    cf->fw_version ? cf->fw_version : "2.6.0-2228");
-	wp.url = cf->status_service_url;
-	wp.ca_file = cf->ca_file;
-	wp.user_agent = ua;
-	wp.origin = "http://status.glowforge.com";
-	if ((e->ws = ws_new(e->loop, &wp)) == NULL)
+	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
+	if (e->fl.n == 1)
+		log_info("glowforge: profile %s", cf->protocol_profile ?
+		    cf->protocol_profile : "2.6");
+	else
+		log_info("glowforge: profile %s, machines %zu to %zu of %zu, "
+		    "%g sign-ins/s", cf->protocol_profile ?
+		    cf->protocol_profile : "2.6", e->fl.first,
+		    e->fl.first + e->fl.n - 1, e->fl.total,
+		    e->fl.connect_rate);
+	if ((e->machines = calloc(e->fl.n, sizeof(*e->machines))) == NULL ||
+	    (e->gate = machine_gate_new(e->ev, e->fl.connect_rate)) == NULL)
 		return -1;
-	e->rx = queue_new(EMULATOR_QUEUE_MAX, EMULATOR_RX_BYTES, NULL, NULL);
-	/* Ours, small frames: bounded by count alone. */
-	e->tx = queue_new(EMULATOR_QUEUE_MAX, 0, ws_wake, e->ws);
-	if (e->rx == NULL || e->tx == NULL)
-		return -1;
-	ws_start(e->ws, e->rx, e->tx);
-	/* The .info/.puls folder is made (and checked) by the store on the
-	 * first job; a problem there is logged but never stops the machine. */
-	if ((e->dispatch = dispatch_new(cf, e->cloud, e->seq, e->rx,
-	    e->tx)) == NULL || dispatch_start(e->dispatch) == -1)
-		return -1;
+	for (i = 0; i < e->fl.n; i++) {
+		memset(&id, 0, sizeof(id));
+		id.serial = e->fl.m[i].serial;
+		id.password = e->fl.m[i].password;
+		id.hostname = e->fl.m[i].hostname;
+		id.index = e->fl.m[i].index;
+		id.fleet_n = e->fl.n;
+		id.keep_jobs = e->fl.keep_jobs;
+		id.gate = e->gate;
+		if ((e->machines[i] = machine_new(cf, e->seq, e->ev, &id)) ==
+		    NULL)
+			return -1;
+		e->nmachines++;
+		if (machine_start(e->machines[i]) == -1)
+			return -1;
+	}
+	if (e->nmachines > 1)
+		uv_timer_start(&e->summary, emulator_summary,
+		    EMULATOR_SUMMARY_MS, EMULATOR_SUMMARY_MS);
 	return 0;
 }
 
-/* Builds and starts every configured machine; -1 leaves e for _down(). */
+/* Builds every configured machine on a new loop; -1 leaves e for
+ * emulator_down() (the loop then runs only to close what was made). */
 static int
-emulator_up(struct emulator *e, const struct config *cf)
+emulator_up(struct emulator *e)
 {
-	memset(e, 0, sizeof(*e));
-	e->cf = cf;
-	pthread_mutex_init(&e->mtx, NULL);
-	mono_cond_init(&e->cond);
-	if ((e->loop = loop_new()) == NULL)
+	const struct config *cf = e->cf;
+
+	e->next = EMULATOR_RUN;
+	if ((e->ev = evloop_new(e, 0)) == NULL)
+		return -1;
+	if (emulator_handles(e) == -1)
 		return -1;
 	if (cf->glowforge && emulator_glowforge_up(e) == -1)
 		return -1;
-	if (cf->ff_enabled && (e->ff = ff_server_new(e->loop, cf)) == NULL)
+	if (cf->ff_enabled && (e->ff = ff_server_new(e->ev, cf)) == NULL)
 		return -1;
-	if (cf->web_enabled == 1 && (e->web = web_new(loop_context(e->loop),
+	if (cf->web_enabled == 1 && (e->web = web_new(evloop_lws(e->ev),
 	    cf)) == NULL)
 		return -1;
-	if (loop_start(e->loop) == -1)
-		return -1;
-	if (cf->glowforge) {
-		if (pthread_create(&e->link, NULL, emulator_link, e) != 0) {
-			log_warnx("cannot start the link thread");
-			return -1;
-		}
-		e->link_started = 1;
+	if (cf->glowforge)
 		sd_notify(0, "STATUS=signing in");
-	} else {
-		/* Listening is all a FlashForge needs to serve. */
+	else	/* Listening is all a FlashForge needs to serve. */
 		sd_notify(0, "READY=1\nSTATUS=flashforge listening");
-	}
 	return 0;
 }
 
-/* Stops and frees what _up() made, in the order that loses nothing. */
+/* After the loop: frees what _up() made.  Destroying the context (done by
+ * evloop_run()) called back into ws and ff: they go after it. */
 static void
 emulator_down(struct emulator *e)
 {
-	pthread_mutex_lock(&e->mtx);
-	e->stopping = 1;
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->mtx);
+	size_t i;
 
-	/* The job ends (its terminal event queued), then the socket flushes
-	 * and closes, then nothing is left to wake the loop, which goes. */
-	if (e->dispatch != NULL)
-		dispatch_stop(e->dispatch, EMULATOR_STOP_JOB_MS);
-	if (e->ws != NULL)
-		ws_stop(e->ws, EMULATOR_STOP_FLUSH_MS);
-	if (e->link_started)
-		pthread_join(e->link, NULL);
-	if (e->tx != NULL && queue_len(e->tx) > 0)
-		log_warnx("%zu frames not sent at shutdown", queue_len(e->tx));
-	if (e->loop != NULL)
-		loop_stop(e->loop);
-	/* Destroying the context calls back into ws and ff: they go after. */
-	loop_free(e->loop);
+	for (i = 0; i < e->nmachines; i++)
+		machine_free(e->machines[i]);
+	free(e->machines);
+	e->machines = NULL;
+	e->nmachines = 0;
+	machine_gate_free(e->gate);
+	e->gate = NULL;
+	fleet_free(&e->fl);
 	ff_server_free(e->ff);
 	web_free(e->web);
-	dispatch_free(e->dispatch);
-	ws_free(e->ws);
-	queue_free(e->rx);
-	queue_free(e->tx);
-	cloud_free(e->cloud);
+	e->web = NULL;
 	seq_table_free(e->seq);
-	pthread_cond_destroy(&e->cond);
-	pthread_mutex_destroy(&e->mtx);
-	memset(e, 0, sizeof(*e));
+	evloop_free(e->ev);
+	e->ff = NULL;
+	e->seq = NULL;
+	e->ev = NULL;
 }
 
 static void
@@ -325,32 +355,36 @@ emulator_log_levels(const struct config *cf, int foreground, int verbose)
 		log_warn("log file %s", cf->log_file);
 }
 
-/*
- * SIGHUP: 0 with *cf replaced and the machines restarted, 1 when the new
- * file was rejected (nothing changed), -1 when restarting failed.
- */
+/* One life of the loop: 0 to go on (a reload), 1 to exit with *ret. */
 static int
-emulator_reload(struct emulator *e, struct config *cf, int foreground,
-    int verbose)
+emulator_life(struct emulator *e, int *ret)
 {
-	struct config ncf;
+	size_t i;
 
-	log_info("SIGHUP: reading %s again", cf->path);
-	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
-	/* config_load() prints each problem as file:line: message. */
-	if (config_load(&ncf, cf->path) == -1) {
-		config_free(&ncf);
-		log_errx("configuration %s rejected; the running one is kept",
-		    cf->path);
-		sd_notify(0, "READY=1\nSTATUS=reload rejected; running on");
+	if (emulator_up(e) == -1) {
+		*ret = 1;
+		for (i = 0; i < e->nmachines; i++)
+			machine_quiet(e->machines[i]);
+		sd_notify(0, "STOPPING=1");
+		if (e->ev != NULL) {
+			e->next = EMULATOR_RUN;
+			emulator_stop(e, EMULATOR_EXIT);
+			evloop_run(e->ev);
+		}
+		emulator_down(e);
 		return 1;
 	}
+	if (evloop_run(e->ev) == -1)
+		*ret = 1;
 	emulator_down(e);
-	config_free(cf);
-	*cf = ncf;
-	emulator_log_levels(cf, foreground, verbose);
+	if (e->next != EMULATOR_RELOAD)
+		return 1;
+	config_free(e->cf);
+	*e->cf = e->ncf;
+	e->have_ncf = 0;
+	emulator_log_levels(e->cf, e->foreground, e->verbose);
 	log_info("configuration reloaded; restarting the machines");
-	return emulator_up(e, cf) == -1 ? -1 : 0;
+	return 0;
 }
 
 int
@@ -358,61 +392,34 @@ emulator_run(struct config *cf, int foreground, int verbose)
 {
 	struct emulator e;
 	sigset_t set;
-	siginfo_t si;
-	int sig, ret = 1;
+	int ret = 0;
 
-	/* Block before any thread exists: they all inherit the mask. */
+	/* Blocked before any thread exists: they all inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Past RLIMIT_FSIZE a write fails with EFBIG, which the store
 	 * reports, instead of the signal killing the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
 
+	memset(&e, 0, sizeof(e));
+	e.cf = cf;
+	e.foreground = foreground;
+	e.verbose = verbose;
+	if ((e.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_warn("signalfd");
+		return 1;
+	}
 	event_init();
 	log_info("gf-machine-emulator %s", GFE_VERSION);
-	if (emulator_up(&e, cf) == -1)
-		goto stop;
-
-	for (;;) {
-		if ((sig = sigwaitinfo(&set, &si)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("sigwaitinfo");
-			break;
-		}
-		if (sig == SIGUSR1) {
-			if (e.dispatch != NULL)
-				dispatch_press_button(e.dispatch);
-			else
-				log_info("SIGUSR1: no Glowforge, no button");
-			continue;
-		}
-		if (sig == SIGHUP) {
-			if (emulator_reload(&e, cf, foreground, verbose) == -1)
-				goto stop;
-			continue;
-		}
-		log_info("%s: shutting down", sig == SIGINT ? "SIGINT" :
-		    "SIGTERM");
-		break;
-	}
-	ret = e.loop != NULL && loop_failed(e.loop) ? 1 : 0;
-stop:
-	if (e.ws != NULL)
-		ws_quiet(e.ws);
-	sd_notify(0, "STOPPING=1");
-	/* A second SIGINT/SIGTERM during shutdown exits at once. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	emulator_down(&e);
+	while (emulator_life(&e, &ret) == 0)
+		;
+	if (e.have_ncf)
+		config_free(&e.ncf);
+	close(e.sigfd);
 	return ret;
 }

@@ -259,6 +259,18 @@ evloop_curl_new(struct evloop *ev, long max_transfers)
 	return 0;
 }
 
+/* lws' own lines go through our log, at our levels. */
+static void
+evloop_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_emit(level == LLL_ERR ? LOG_WARNING : LOG_DEBUG, 0, "lws", "lws",
+	    "%.*s", (int)n, line);
+}
+
 static int
 evloop_lws_new(struct evloop *ev, void *user, long nofile)
 {
@@ -266,11 +278,14 @@ evloop_lws_new(struct evloop *ev, void *user, long nofile)
 	void *loops[1] = { &ev->loop };
 
 	lws_set_log_level(log_getlevel() >= LOG_DEBUG ? LLL_ERR | LLL_WARN :
-	    LLL_ERR, NULL);
+	    LLL_ERR, evloop_lws_log);
 	memset(&info, 0, sizeof(info));
+	/* RAW_ORIGIN: clients send Origin as given, where lws would
+	 * prefix "http://". */
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
 	    LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-	    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+	    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+	    LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.user = user;
 	info.foreign_loops = loops;

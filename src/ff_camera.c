@@ -30,7 +30,7 @@
 #include "ff_camera.h"
 #include "ff_model.h"
 #include "log.h"
-#include "loop.h"
+#include "evloop.h"
 #include "mono.h"
 
 #define FF_CAMERA_BOUNDARY	"ffcamframe"
@@ -351,7 +351,7 @@ static const struct lws_protocols ff_camera_protocols[] = {
 };
 
 struct ff_camera *
-ff_camera_new(struct loop *loop, struct ff_model *m, const char *bind,
+ff_camera_new(struct evloop *ev, struct ff_model *m, const char *bind,
     int port)
 {
 	struct lws_context_creation_info info;
@@ -369,7 +369,7 @@ ff_camera_new(struct loop *loop, struct ff_model *m, const char *bind,
 	 * address (never every interface), feeds it. */
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.user = c;
-	if ((c->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
+	if ((c->vh = lws_create_vhost(evloop_lws(ev), &info)) == NULL) {
 		log_warnx("flashforge camera: cannot set up");
 		free(c);
 		return NULL;

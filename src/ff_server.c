@@ -50,7 +50,7 @@
 #include "ff_server.h"
 #include "ff_state.h"
 #include "log.h"
-#include "loop.h"
+#include "evloop.h"
 #include "metrics.h"
 #include "mono.h"
 
@@ -93,7 +93,7 @@ struct ff_udp {
 
 struct ff_server {
 	struct ff_model		*model;
-	struct loop		*loop;
+	struct evloop		*ev;
 	int			 failed;	/* ff_server_new() undoes */
 	char			 bind_ip[64];
 	struct ff_udp		 udp[2];
@@ -503,7 +503,7 @@ ff_udp_retry(lws_sorted_usec_list_t *sul)
 	if (ff_udp_open(u) == 0)
 		log_info("flashforge: UDP port %d watched again", u->port);
 	else
-		lws_sul_schedule(loop_context(u->s->loop), 0, &u->sul,
+		lws_sul_schedule(evloop_lws(u->s->ev), 0, &u->sul,
 		    ff_udp_retry, FF_UDP_RETRY_US);
 }
 
@@ -525,10 +525,10 @@ ff_udp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		u->wsi = NULL;
 		/* Not at shutdown: lws gave it up (a hangup); open anew. */
-		if (!u->s->failed && !loop_stopping(u->s->loop)) {
+		if (!u->s->failed && !evloop_stopping(u->s->ev)) {
 			log_warnx("flashforge: UDP port %d was closed; "
 			    "reopening", u->port);
-			lws_sul_schedule(loop_context(u->s->loop), 0, &u->sul,
+			lws_sul_schedule(evloop_lws(u->s->ev), 0, &u->sul,
 			    ff_udp_retry, FF_UDP_RETRY_US);
 		}
 		break;
@@ -1026,7 +1026,7 @@ static const struct lws_protocols ff_udp_protocols[] = {
 };
 
 static struct lws_vhost *
-ff_vhost(struct ff_server *s, struct loop *loop, const char *name,
+ff_vhost(struct ff_server *s, struct evloop *ev, const char *name,
     const struct lws_protocols *prot, const char *iface, int port, int raw)
 {
 	struct lws_context_creation_info info;
@@ -1047,11 +1047,11 @@ ff_vhost(struct ff_server *s, struct loop *loop, const char *name,
 		info.listen_accept_role = "raw-skt";
 		info.listen_accept_protocol = prot[0].name;
 	}
-	return lws_create_vhost(loop_context(loop), &info);
+	return lws_create_vhost(evloop_lws(ev), &info);
 }
 
 struct ff_server *
-ff_server_new(struct loop *loop, const struct config *cf)
+ff_server_new(struct evloop *ev, const struct config *cf)
 {
 	struct ff_server *s;
 	struct ff_params p;
@@ -1060,7 +1060,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	s->loop = loop;
+	s->ev = ev;
 	snprintf(s->bind_ip, sizeof(s->bind_ip), "%s", cf->ff_bind);
 	memset(&p, 0, sizeof(p));
 	if (ff_model_kind_parse(cf->ff_model, &p.kind) == -1)
@@ -1085,7 +1085,7 @@ ff_server_new(struct loop *loop, const struct config *cf)
 
 	/* lws binds every interface for a NULL iface. */
 	iface = strcmp(cf->ff_bind, "0.0.0.0") == 0 ? NULL : cf->ff_bind;
-	if ((s->vh_tcp = ff_vhost(s, loop, "ff-tcp", ff_tcp_protocols, iface,
+	if ((s->vh_tcp = ff_vhost(s, ev, "ff-tcp", ff_tcp_protocols, iface,
 	    cf->ff_tcp_port, 1)) == NULL) {
 		log_warnx("flashforge: cannot listen on TCP %s:%d",
 		    cf->ff_bind, cf->ff_tcp_port);
@@ -1093,18 +1093,18 @@ ff_server_new(struct loop *loop, const struct config *cf)
 	}
 	/* Printers before the 5M have no HTTP API: nothing to listen for. */
 	http_port = ff_model_info(s->model)->http_api ? cf->ff_http_port : 0;
-	if (http_port != 0 && (s->vh_http = ff_vhost(s, loop,
+	if (http_port != 0 && (s->vh_http = ff_vhost(s, ev,
 	    "ff-http", ff_http_protocols, iface, http_port, 0)) ==
 	    NULL) {
 		log_warnx("flashforge: cannot listen on TCP %s:%d (HTTP)",
 		    cf->ff_bind, cf->ff_http_port);
 		goto fail;
 	}
-	if (cf->ff_camera_port != 0 && (s->camera = ff_camera_new(loop,
+	if (cf->ff_camera_port != 0 && (s->camera = ff_camera_new(ev,
 	    s->model, cf->ff_bind, cf->ff_camera_port)) == NULL)
 		goto fail;
 	if (cf->ff_discovery_port != 0 || cf->ff_multicast_port != 0) {
-		if ((s->vh_udp = ff_vhost(s, loop, "ff-disco",
+		if ((s->vh_udp = ff_vhost(s, ev, "ff-disco",
 		    ff_udp_protocols, NULL, CONTEXT_PORT_NO_LISTEN, 0)) ==
 		    NULL) {
 			log_warnx("flashforge: cannot set up discovery");

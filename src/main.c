@@ -168,14 +168,6 @@ shard_apply(struct config *cf, const struct shard_opt *so, int check,
 		    fl.first, fl.first + fl.n - 1, fl.n, fl.total,
 		    fl.connect_rate, fl.keep_jobs ? "keeps" : "keeps no");
 	fleet_free(&fl);
-	/* Until emulator.c runs a struct fleet (issue 10), a [FLEET] would
-	 * only retry a sign-in without a serial: say so and stop. */
-	if (cf->fleet && !check) {
-		fprintf(stderr, "gf-machine-emulator: %s: [FLEET] is checked "
-		    "and sharded, but this daemon runs [MACHINE] only so far\n",
-		    cf->path);
-		return -1;
-	}
 	return 0;
 }
 

@@ -1,12 +1,8 @@
 /*
- * ws: the status WebSocket.  See loop.h for the threading rule: the loop
- * thread makes every lws call; other threads set a request under w->mtx
- * and wake the loop.  LWS_CALLBACK_EVENT_WAIT_CANCELLED then runs on the
- * loop thread and acts on the request.
+ * ws: the status WebSocket.  Everything here runs on the loop thread
+ * (evloop.h): no lock, no cross-thread wake.  The owner hears of the
+ * socket through its hooks, called from lws' callbacks.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +13,8 @@
 
 #include "frame.h"
 #include "log.h"
-#include "loop.h"
+#include "mlog.h"
+#include "evloop.h"
 #include "mono.h"
 #include "queue.h"
 #include "trust.h"
@@ -35,6 +32,8 @@ enum ws_state {
 
 struct ws {
 	struct ws_params	 p;		/* strings owned here */
+	const struct mlog	*lg;		/* p.lg, or a single's */
+	struct ws_hooks		 h;
 	char			*scheme_host;	/* parsed from p.url */
 	char			*host;
 	char			*host_header;	/* host[:port], RFC 7230 5.4 */
@@ -44,97 +43,56 @@ struct ws {
 	char			*trust_dir;	/* hashed roots, or NULL */
 	int			 roots_loaded;	/* trust_dir went in */
 
-	struct queue		*rx, *tx;	/* the caller's */
-	struct loop		*loop;		/* the caller's */
+	struct queue		*tx;		/* the caller's */
+	struct lws_context	*ctx;		/* the caller's evloop's */
 	struct lws_vhost	*vh;		/* this machine's client vhost */
-	struct lws		*wsi;		/* loop thread only */
-	lws_sorted_usec_list_t	 sul_stop;	/* loop thread only */
-	int			 stop_armed;	/* loop thread only */
+	struct lws		*wsi;
+	lws_sorted_usec_list_t	 sul_stop;
+	int			 stop_armed;
 	lws_retry_bo_t		 retry;		/* ping policy */
 
-	/* Partial message being received; loop thread only. */
+	/* Partial message being received. */
 	struct frame_buf	 rxmsg;
-	size_t			 rx_drops_told;	/* queue_dropped() last logged */
-	int64_t			 rx_drops_ms;	/* ms, monotonic, of that line */
 	int			 rx_oversize;	/* dropping the rest */
 	int			 close_1009;	/* close when writeable */
 	uint64_t		 rx_dropped;	/* bytes of it dropped */
 
-	/* Send buffer with LWS_PRE headroom; loop thread only. */
+	/* Send buffer with LWS_PRE headroom. */
 	unsigned char		*txbuf;
 	size_t			 txcap;		/* bytes */
 
-	pthread_mutex_t		 mtx;		/* guards what follows */
-	pthread_cond_t		 cond;
-	char			*token;		/* a requested open, or NULL */
 	enum ws_state		 state;
 	int64_t			 up_since;	/* ms, monotonic */
-	int64_t			 up_ms;		/* last connection's length */
 	int			 stopping;	/* ws_stop() called */
 	int			 quiet;		/* ws_quiet(): no sd_notify */
 	int64_t			 stop_deadline;	/* ms, monotonic */
-	int			 done;		/* ws_stop() finished */
 };
 
-static void
-ws_free_token(char **tok)
-{
-	if (*tok != NULL) {
-		explicit_bzero(*tok, strlen(*tok));
-		free(*tok);
-		*tok = NULL;
-	}
-}
-
-/* Connection ended (or never started): wake ws_wait_closed().  Lock held. */
+/* Connection ended (or never started): the owner hears how long it was
+ * up (0: never). */
 static void
 ws_set_idle(struct ws *w)
 {
-	if (w->state == WS_UP)
-		w->up_ms = mono_now_ms() - w->up_since;
-	else
-		w->up_ms = 0;
+	int64_t up = w->state == WS_UP ? mono_now_ms() - w->up_since : 0;
+
 	w->state = WS_IDLE;
 	w->wsi = NULL;
-	pthread_cond_broadcast(&w->cond);
+	if (w->stop_armed) {
+		lws_sul_cancel(&w->sul_stop);
+		w->stop_armed = 0;
+	}
+	if (w->h.closed != NULL)
+		w->h.closed(w->h.arg, up);
 }
 
-/* A burst drops lines by the hundred: one summary line a second at most,
- * the rest said on a later call (every received line, and the close). */
-static void
-ws_rx_drops(struct ws *w, int force)
-{
-	size_t total = queue_dropped(w->rx);
-	int64_t now = mono_now_ms();
-
-	if (total == w->rx_drops_told)
-		return;
-	if (!force && w->rx_drops_ms != 0 && now - w->rx_drops_ms < 1000)
-		return;
-	log_warnx("rx queue full: %zu received lines dropped, oldest first",
-	    total - w->rx_drops_told);
-	w->rx_drops_told = total;
-	w->rx_drops_ms = now;
-}
-
-/* Pushes each line of a complete message to rx. */
+/* Each line of a complete message goes straight to the owner. */
 static void
 ws_rx_line(const char *line, size_t len, void *arg)
 {
 	struct ws *w = arg;
-	char *copy;
 
-	if ((copy = malloc(len + 1)) == NULL) {
-		log_warnx("out of memory: a received line is dropped");
-		return;
-	}
-	memcpy(copy, line, len);
-	copy[len] = '\0';
-	/* Low priority: a wedged dispatcher must not grow memory without
-	 * bound; the queue drops the oldest line and we say so.  (-1, closed,
-	 * is shutdown: nothing to say.) */
-	queue_push(w->rx, copy, len, QUEUE_PRIO_LOW);
-	ws_rx_drops(w, 0);
+	if (w->h.line != NULL)
+		w->h.line(w->h.arg, line, len);
 }
 
 /* Writes one queued frame; -1 closes the connection. */
@@ -162,7 +120,8 @@ ws_write_one(struct ws *w, struct lws *wsi)
 	n = lws_write(wsi, w->txbuf + LWS_PRE, len, LWS_WRITE_TEXT);
 	if (n < (int)len) {
 		/* Not sent: it goes out first on the next connection. */
-		log_warnx("write failed; frame kept for the next connection");
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "write failed; frame kept for the next connection");
 		queue_unpop(w->tx, frame, len, prio);
 		return -1;
 	}
@@ -172,7 +131,28 @@ ws_write_one(struct ws *w, struct lws *wsi)
 	return 0;
 }
 
-static void ws_connect(struct ws *w, char *token);
+
+/*
+ * The close frame by hand: on the libuv loop, lws 4.1.6 closed the socket
+ * without the frame lws_close_reason() asked for, right after reading a
+ * too-large message (seen with strace: no send, then close()).  Nothing
+ * is left unread (the message was drained to its end), so the frame
+ * leaves before the FIN.
+ */
+static void
+ws_close_1009(struct lws *wsi)
+{
+	unsigned char buf[LWS_PRE + 2 + 9];
+
+	buf[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE >> 8);
+	buf[LWS_PRE + 1] =
+	    (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE & 0xff);
+	memcpy(buf + LWS_PRE + 2, "too large", 9);
+	/* 4: lws' LWS_WRITE_CLOSE, which its public header leaves to
+	 * lws_close_reason(); lws_write() still frames and masks it. */
+	if (lws_write(wsi, buf + LWS_PRE, 11, (enum lws_write_protocol)4) < 11)
+		log_warnx("the 1009 close frame was not sent");
+}
 
 static void
 ws_stop_timeout(lws_sorted_usec_list_t *sul)
@@ -193,40 +173,10 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 	/* Some callbacks (GET_THREAD_ID) come without a vhost. */
 	struct ws *w = vh != NULL ? lws_get_vhost_user(vh) : NULL;
-	char *token;
-	int stopping;
-
 	(void)user;
 	if (w == NULL)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		pthread_mutex_lock(&w->mtx);
-		token = w->token;
-		w->token = NULL;
-		stopping = w->stopping;
-		pthread_mutex_unlock(&w->mtx);
-		if (token != NULL) {
-			if (stopping) {
-				ws_free_token(&token);
-				pthread_mutex_lock(&w->mtx);
-				ws_set_idle(w);	/* never opened */
-				pthread_mutex_unlock(&w->mtx);
-			} else
-				ws_connect(w, token);
-		}
-		if (stopping && !w->stop_armed) {
-			/* A silent link must not hold the loop past the
-			 * deadline: the timer wakes lws_service(). */
-			w->stop_armed = 1;
-			lws_sul_schedule(loop_context(w->loop), 0, &w->sul_stop,
-			    ws_stop_timeout, (lws_usec_t)(w->stop_deadline -
-			    mono_now_ms() + 1) * LWS_US_PER_MS);
-		}
-		if (w->wsi != NULL && (queue_len(w->tx) > 0 || stopping))
-			lws_callback_on_writable(w->wsi);
-		break;
-
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
 		/* user is the vhost's client SSL_CTX, made in ws_new(). */
 		if (w->trust_dir != NULL &&
@@ -249,53 +199,49 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		log_info("status socket up");
-		pthread_mutex_lock(&w->mtx);
+		MLOG(w->lg, LOG_INFO, 0, "status socket up");
 		w->state = WS_UP;
 		w->up_since = mono_now_ms();
-		pthread_cond_broadcast(&w->cond);
-		/* systemd: the daemon is ready once the service can reach it.
-		 * Under the lock: ws_quiet() may have been called. */
+		/* systemd: the daemon is ready once the service can reach it. */
 		if (!w->quiet)
 			sd_notify(0, "READY=1\nSTATUS=status socket up");
-		pthread_mutex_unlock(&w->mtx);
 		w->rxmsg.len = 0;
 		w->rx_oversize = 0;
 		w->close_1009 = 0;
-		if (queue_len(w->tx) > 0)
+		if (queue_len(w->tx) > 0 || w->stopping)
 			lws_callback_on_writable(wsi);
+		if (w->h.up != NULL)
+			w->h.up(w->h.arg);
 		break;
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		/* in may hold the server's reply line: no secrets in it. */
-		log_warnx("status socket: connection failed: %s",
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status socket: connection failed: %s",
 		    in != NULL ? (const char *)in : "unknown error");
-		pthread_mutex_lock(&w->mtx);
 		ws_set_idle(w);
-		pthread_mutex_unlock(&w->mtx);
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		ws_rx_drops(w, 1);
-		log_info("status socket closed");
-		pthread_mutex_lock(&w->mtx);
+		MLOG(w->lg, LOG_INFO, 0, "status socket closed");
 		/* At shutdown, STOPPING=1 has said it all. */
 		if (!w->stopping && !w->quiet)
 			sd_notify(0, "STATUS=status socket down, reconnecting");
 		ws_set_idle(w);
-		pthread_mutex_unlock(&w->mtx);
 		break;
 
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		if (lws_frame_is_binary(wsi)) {
 			/* Spec: text frames only.  Skip the whole message. */
 			if (lws_is_first_fragment(wsi))
-				log_warnx("binary message ignored");
+				MLOG(w->lg, LOG_WARNING, 0,
+				    "binary message ignored");
 			break;
 		}
 		if (!w->rx_oversize &&
 		    frame_buf_append(&w->rxmsg, in, len) == -1) {
-			log_warnx("message over %d bytes: closing with 1009",
+			MLOG(w->lg, LOG_WARNING, 0,
+			    "message over %d bytes: closing with 1009",
 			    FRAME_MAX_LEN);
 			w->rx_oversize = 1;
 			w->rxmsg.len = 0;
@@ -303,7 +249,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		/* A message that never ends is not drained for ever. */
 		if (w->rx_oversize && (w->rx_dropped += len) > WS_DRAIN_MAX) {
-			log_warnx("message still going past %d MiB: dropping "
+			MLOG(w->lg, LOG_WARNING, 0,
+			    "message still going past %d MiB: dropping "
 			    "the connection", WS_DRAIN_MAX >> 20);
 			return -1;
 		}
@@ -326,16 +273,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (w->close_1009) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			    (unsigned char *)"too large", 9);
+			ws_close_1009(wsi);
 			return -1;
 		}
-		pthread_mutex_lock(&w->mtx);
-		stopping = w->stopping;
-		pthread_mutex_unlock(&w->mtx);
 		if (ws_write_one(w, wsi) == -1)
 			return -1;
-		if (stopping && (queue_len(w->tx) == 0 ||
+		if (w->stopping && (queue_len(w->tx) == 0 ||
 		    mono_now_ms() >= w->stop_deadline)) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
 			    (unsigned char *)"shutdown", 8);
@@ -354,22 +297,23 @@ static const struct lws_protocols ws_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-/* Loop thread: opens the socket for a token handed over by ws_open(). */
-static void
-ws_connect(struct ws *w, char *token)
+/* Opens the socket with this token; -1 when lws refused at once (no
+ * hook is called then). */
+static int
+ws_connect(struct ws *w, const char *token)
 {
 	struct lws_client_connect_info ci;
 	char path[WS_URL_MAX];
 	int n;
 
 	n = snprintf(path, sizeof(path), "%s/%s", w->base_path, token);
-	ws_free_token(&token);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		log_warnx("status URL too long");
-		goto fail;
+		explicit_bzero(path, sizeof(path));
+		MLOG(w->lg, LOG_WARNING, 0, "status URL too long");
+		return -1;
 	}
 	memset(&ci, 0, sizeof(ci));
-	ci.context = loop_context(w->loop);
+	ci.context = w->ctx;
 	ci.vhost = w->vh;
 	ci.address = w->host;
 	ci.port = w->port;
@@ -380,27 +324,25 @@ ws_connect(struct ws *w, char *token)
 	ci.ssl_connection = w->tls ? LCCSCF_USE_SSL : 0;
 	ci.retry_and_idle_policy = &w->retry;
 	ci.pwsi = &w->wsi;
-	log_info("connecting to %s", w->scheme_host);
+	MLOG(w->lg, LOG_INFO, 0, "connecting to %s", w->scheme_host);
+	w->state = WS_PENDING;
 	if (lws_client_connect_via_info(&ci) == NULL) {
-		/* CONNECTION_ERROR may already have run and reset state. */
 		explicit_bzero(path, sizeof(path));
-		pthread_mutex_lock(&w->mtx);
-		if (w->state == WS_PENDING)
-			ws_set_idle(w);
-		pthread_mutex_unlock(&w->mtx);
-		return;
+		/* CONNECTION_ERROR may already have run and said so. */
+		if (w->state == WS_PENDING) {
+			w->state = WS_IDLE;
+			w->wsi = NULL;
+			return -1;
+		}
+		return 0;
 	}
 	explicit_bzero(path, sizeof(path));
-	return;
-fail:
-	explicit_bzero(path, sizeof(path));
-	pthread_mutex_lock(&w->mtx);
-	ws_set_idle(w);
-	pthread_mutex_unlock(&w->mtx);
+	return 0;
 }
 
 struct ws *
-ws_new(struct loop *loop, const struct ws_params *p)
+ws_new(struct evloop *ev, const struct ws_params *p,
+    const struct ws_hooks *h)
 {
 	struct lws_context_creation_info info;
 	const char *prot, *ads, *path;
@@ -410,9 +352,10 @@ ws_new(struct loop *loop, const struct ws_params *p)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	w->loop = loop;
-	pthread_mutex_init(&w->mtx, NULL);
-	mono_cond_init(&w->cond);	/* ws_stop() waits on a deadline */
+	w->ctx = evloop_lws(ev);
+	w->lg = p->lg != NULL ? p->lg : &mlog_single;
+	if (h != NULL)
+		w->h = *h;
 	/* Copies of every string: the caller's may not outlive this call. */
 	w->p = *p;
 	w->p.url = w->p.ca_file = w->p.user_agent = w->p.origin = NULL;
@@ -434,13 +377,14 @@ ws_new(struct loop *loop, const struct ws_params *p)
 		goto fail;
 	if (lws_parse_uri(tmp, &prot, &ads, &port, &path) != 0 ||
 	    *ads == '\0') {
-		log_warnx("bad status URL");
+		MLOG(w->lg, LOG_WARNING, 0, "bad status URL");
 		goto fail;
 	}
 	if (strcmp(prot, "wss") == 0 || strcmp(prot, "https") == 0)
 		w->tls = 1;
 	else if (strcmp(prot, "ws") != 0 && strcmp(prot, "http") != 0) {
-		log_warnx("status URL must be ws:// or wss://");
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status URL must be ws:// or wss://");
 		goto fail;
 	}
 	if (port == 80 && w->tls && strstr(p->url, ":80") == NULL)
@@ -481,13 +425,15 @@ ws_new(struct loop *loop, const struct ws_params *p)
 		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
-	if ((w->vh = lws_create_vhost(loop_context(loop), &info)) == NULL) {
-		log_warnx("cannot create the status socket's vhost");
+	if ((w->vh = lws_create_vhost(w->ctx, &info)) == NULL) {
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "cannot create the status socket's vhost");
 		goto fail;
 	}
 	/* Fails closed (no root, no wss), but should say why. */
 	if (w->trust_dir != NULL && !w->roots_loaded)
-		log_warnx("status socket: the roots in %s were not loaded; "
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "status socket: the roots in %s were not loaded; "
 		    "wss will fail to verify", w->trust_dir);
 	free(tmp);
 	return w;
@@ -502,7 +448,6 @@ ws_free(struct ws *w)
 {
 	if (w == NULL)
 		return;
-	ws_free_token(&w->token);
 	free((char *)w->p.url);
 	free((char *)w->p.ca_file);
 	free((char *)w->p.user_agent);
@@ -514,60 +459,27 @@ ws_free(struct ws *w)
 	free(w->trust_dir);
 	frame_buf_free(&w->rxmsg);
 	free(w->txbuf);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mtx);
 	free(w);
 }
 
 void
-ws_start(struct ws *w, struct queue *rx, struct queue *tx)
+ws_start(struct ws *w, struct queue *tx)
 {
-	w->rx = rx;
 	w->tx = tx;
 }
 
 int
 ws_open(struct ws *w, const char *token)
 {
-	char *copy;
-
-	if ((copy = strdup(token)) == NULL)
+	if (w->state != WS_IDLE || w->stopping)
 		return -1;
-	pthread_mutex_lock(&w->mtx);
-	if (w->state != WS_IDLE || w->stopping || w->done) {
-		pthread_mutex_unlock(&w->mtx);
-		ws_free_token(&copy);
-		return -1;
-	}
-	w->token = copy;
-	w->state = WS_PENDING;
-	loop_wake(w->loop);
-	pthread_mutex_unlock(&w->mtx);
-	return 0;
-}
-
-int64_t
-ws_wait_closed(struct ws *w)
-{
-	int64_t up;
-
-	pthread_mutex_lock(&w->mtx);
-	while (w->state != WS_IDLE && !w->done)
-		pthread_cond_wait(&w->cond, &w->mtx);
-	up = w->up_ms;
-	pthread_mutex_unlock(&w->mtx);
-	return up;
+	return ws_connect(w, token);
 }
 
 int
 ws_is_up(struct ws *w)
 {
-	int up;
-
-	pthread_mutex_lock(&w->mtx);
-	up = w->state == WS_UP;
-	pthread_mutex_unlock(&w->mtx);
-	return up;
+	return w->state == WS_UP;
 }
 
 void
@@ -575,36 +487,31 @@ ws_wake(void *arg)
 {
 	struct ws *w = arg;
 
-	/* The loop outlives every producer of tx (see emulator.c). */
-	loop_wake(w->loop);
+	if (w->wsi != NULL && w->state == WS_UP)
+		lws_callback_on_writable(w->wsi);
 }
 
 void
 ws_quiet(struct ws *w)
 {
-	pthread_mutex_lock(&w->mtx);
 	w->quiet = 1;
-	pthread_mutex_unlock(&w->mtx);
 }
 
-void
+int
 ws_stop(struct ws *w, int timeout_ms)
 {
-	struct timespec ts;
-	int rc = 0;
-
-	pthread_mutex_lock(&w->mtx);
 	w->stopping = 1;
 	w->stop_deadline = mono_now_ms() + timeout_ms;
-	pthread_mutex_unlock(&w->mtx);
-	loop_wake(w->loop);
-	/* The loop closes the socket by the deadline (sul_stop); the margin
-	 * only covers a loop that died, which loop_free() cleans up after. */
-	mono_deadline(&ts, timeout_ms + 500);
-	pthread_mutex_lock(&w->mtx);
-	while (w->state != WS_IDLE && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&w->cond, &w->mtx, &ts);
-	w->done = 1;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->mtx);
+	/* Not up: nothing to flush, no close frame to send.  A pending
+	 * connect ends with the context; the owner ignores its hook. */
+	if (w->state != WS_UP || w->wsi == NULL)
+		return 1;
+	/* A silent link must not hold the shutdown past the deadline. */
+	if (!w->stop_armed) {
+		w->stop_armed = 1;
+		lws_sul_schedule(w->ctx, 0, &w->sul_stop, ws_stop_timeout,
+		    (lws_usec_t)timeout_ms * LWS_US_PER_MS + 1);
+	}
+	lws_callback_on_writable(w->wsi);
+	return 0;
 }

@@ -268,10 +268,6 @@ for bad in 0 -1 x '' 65537; do
 done
 run shard-and-shards 2 -n -c fleet.cfg --shard 0/2 --shards 2
 has shard-and-shards err "--shard and --shards exclude each other"
-# The daemon does not run a fleet yet (issue 10): a clear refusal, not a
-# sign-in retried forever without a serial.  Goes when emulator.c runs it.
-run fleet-daemon-not-yet 2 -f -c fleet.cfg --shard 0/2
-has fleet-daemon-not-yet err "[FLEET] is checked and sharded, but this daemon runs [MACHINE] only"
 # More shards than machines: the empty one is refused.
 printf '[FLEET]\ncount = 2\nserial_first = 5\npassword_file = fleet.pw\n' \
     >"$work/two.cfg"

@@ -7,6 +7,7 @@
 #                   [--timeout SECS]
 #                   [--ulimit-f KB] [--expect-log COUNT:REGEX]...
 #                   [--expect-kept N] [--await-log REGEX]... [--second-sigint]
+#                   [--fleet]
 #                   [--web-check CMD]
 #
 # DIR is made afresh and keeps everything for a post-mortem: pulse/ (jobs
@@ -34,6 +35,9 @@
 #                       daemon is signalled), CMD runs (through sh) with
 #                       GFE_WEB_URL (http://127.0.0.1:PORT), GFE_WORK and
 #                       GFE_BIN set; its failure fails the run.
+#   --fleet             the machine is configured as a [FLEET] of one
+#                       (count 1, serial_first, password_file, keep_jobs)
+#                       instead of [MACHINE]: the same code must serve it.
 #   --second-sigint     end with SIGINT, and a second SIGINT once the daemon
 #                       is in its shutdown path: it must die of SIGINT
 #                       (exit status 130) instead of exiting 0.
@@ -86,7 +90,7 @@ skip() {
 }
 
 bin= scenario= work= tls=0 trust=ca-file verbose=0 expect_fail=0 timeout=60
-ulimit_f= expect_kept= second_sigint=0 web_check=
+ulimit_f= expect_kept= second_sigint=0 fleet=0 web_check=
 expect_log=() await_log=()
 # parse_opts ORIGIN ARG...: ORIGIN "scenario" allows only what a scenario's
 # "harness" line may set.
@@ -112,6 +116,7 @@ parse_opts() {
 		--expect-kept) expect_kept=${2:-}; shift 2 || usage ;;
 		--await-log) await_log+=("${2:-}"); shift 2 || usage ;;
 		--second-sigint) second_sigint=1; shift ;;
+		--fleet) fleet=1; shift ;;
 		--web-check) web_check=${2:-}; shift 2 || usage ;;
 		--tls) tls=1; shift ;;
 		--trust) trust=${2:-}; tls=1; shift 2 || usage ;;
@@ -340,8 +345,17 @@ if [ "$trust" = untrusted-ws ]; then
 fi
 [ $tls -eq 1 ] && [ "$trust" = ca-file ] &&
     cfg_set SERVICE ca_file "$work/tls/ca.pem"
-cfg_set MACHINE serial "$SERIAL"
-cfg_set MACHINE password "$password"
+if [ "$fleet" -eq 1 ]; then
+	# --fleet: the same machine as a [FLEET] of one, its jobs kept.
+	chmod 600 "$work/password"
+	cfg_set FLEET count 1
+	cfg_set FLEET serial_first "$SERIAL"
+	cfg_set FLEET password_file "$work/password"
+	cfg_set FLEET keep_jobs True
+else
+	cfg_set MACHINE serial "$SERIAL"
+	cfg_set MACHINE password "$password"
+fi
 cfg_set EMULATOR motion_dl_dir "$work/motion"
 cfg_set EMULATOR button_press_delay 0.2
 cfg_set LOGGING file "$work/daemon.log"

@@ -1,15 +1,18 @@
 /*
  * Unit tests for dispatch.c: an action whose job cannot start (its
- * allocation or its thread fails) still ends with exactly one terminal
- * event, "<type>:failed", and the lane stays free for the next action;
- * an action id is started once, however often it comes "ready".
+ * allocation fails) still ends with exactly one terminal event,
+ * "<type>:failed", and the lane stays free for the next action; an action
+ * id is started once, however often it comes "ready"; a job waiting for
+ * the button ends at a press, or with one ":cancelled" at a cancel.
  *
- * Linked with -Wl,--wrap=pthread_create,--wrap=calloc: the wrappers below
- * fail the next call when a test arms them, calloc only for the thread
- * that armed it.  dispatch_line() runs on the test's thread, and between
- * it and the job's calloc() nothing else calls calloc() (frame.c and
- * cJSON do not), so the failure lands on the job.  Should that change,
- * the event check fails rather than passing by chance.
+ * The dispatcher runs on an evloop that the test turns itself
+ * (UV_RUN_ONCE until the next frame is queued): one thread, no sleeps.
+ *
+ * Linked with -Wl,--wrap=calloc: the wrapper below fails the next call
+ * from the thread that armed it.  Between dispatch_line() and the job's calloc() nothing
+ * else calls calloc() (frame.c and cJSON do not), so the failure lands on
+ * the job.  Should that change, the event check fails rather than passing
+ * by chance.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,28 +32,15 @@
 #include "config.h"
 #include "dispatch.h"
 #include "event.h"
+#include "evloop.h"
 #include "queue.h"
 #include "sequence.h"
 
-int	 __real_pthread_create(pthread_t *, const pthread_attr_t *,
-	    void *(*)(void *), void *);
-int	 __wrap_pthread_create(pthread_t *, const pthread_attr_t *,
-	    void *(*)(void *), void *);
 void	*__real_calloc(size_t, size_t);
 void	*__wrap_calloc(size_t, size_t);
 
-static atomic_int	 fail_create;
 static atomic_int	 fail_calloc;
 static pthread_t	 calloc_thread;
-
-int
-__wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr,
-    void *(*fn)(void *), void *arg)
-{
-	if (atomic_exchange(&fail_create, 0))
-		return EAGAIN;
-	return __real_pthread_create(t, attr, fn, arg);
-}
 
 void *
 __wrap_calloc(size_t n, size_t size)
@@ -68,7 +58,8 @@ struct rig {
 	struct config		 cf;
 	struct cloud		*cloud;
 	struct seq_table	*seq;
-	struct queue		*rx, *tx;
+	struct evloop		*ev;
+	struct queue		*tx;
 	struct dispatch		*d;
 };
 
@@ -87,10 +78,10 @@ rig_setup(void **state)
 	r->cf.server_url = (char *)"http://127.0.0.1:9";
 	if ((r->cloud = cloud_new(&r->cf)) == NULL ||
 	    (r->seq = seq_table_new("2.6", NULL, err, sizeof(err))) == NULL ||
-	    (r->rx = queue_new(100, 0, NULL, NULL)) == NULL ||
+	    (r->ev = evloop_new(r, 0)) == NULL ||
 	    (r->tx = queue_new(100, 0, NULL, NULL)) == NULL ||
-	    (r->d = dispatch_new(&r->cf, r->cloud, r->seq, r->rx,
-	    r->tx)) == NULL)
+	    (r->d = dispatch_new(&r->cf, r->cloud, r->seq, r->ev,
+	    r->tx, NULL)) == NULL)
 		return -1;
 	*state = r;
 	return 0;
@@ -101,9 +92,13 @@ rig_teardown(void **state)
 {
 	struct rig *r = *state;
 
-	dispatch_stop(r->d, 1000);
+	dispatch_stop(r->d, NULL, NULL);
+	/* The cancelled jobs end, their timers close; then the loop. */
+	evloop_stop(r->ev);
+	assert_int_equal(evloop_run(r->ev), 0);
+	assert_int_equal(dispatch_jobs(r->d), 0);
 	dispatch_free(r->d);
-	queue_free(r->rx);
+	evloop_free(r->ev);
 	queue_free(r->tx);
 	seq_table_free(r->seq);
 	cloud_free(r->cloud);
@@ -130,8 +125,13 @@ expect_event(struct rig *r, long id, const char *event)
 	cJSON *f;
 	size_t len;
 	char *s;
+	int turns = 0;
 
-	s = queue_pop_wait(r->tx, &len, 10000);
+	/* Turns of the loop, not time: the waits that end here end at
+	 * once (a 0 ms timer, a wake); NOWAIT, since ONCE would then sit in
+	 * poll until lws' next timer.  A wait that does not end fails. */
+	while ((s = queue_pop(r->tx, &len, NULL)) == NULL && turns++ < 1000)
+		uv_run(evloop_uv(r->ev), UV_RUN_NOWAIT);
 	if (s == NULL)
 		fail_msg("no frame; expected %s for %ld", event, id);
 	f = cJSON_ParseWithLength(s, len);
@@ -142,23 +142,6 @@ expect_event(struct rig *r, long id, const char *event)
 		fail_msg("got %s; expected %s for %ld", s, event, id);
 	cJSON_Delete(f);
 	free(s);
-}
-
-static void
-test_thread_fails(void **state)
-{
-	struct rig *r = *state;
-
-	atomic_store(&fail_create, 1);
-	send_action(r, 7, "settings");
-	assert_int_equal(atomic_load(&fail_create), 0);
-	/* One terminal event, already queued: no thread will add any. */
-	assert_int_equal(queue_len(r->tx), 1);
-	expect_event(r, 7, "settings:failed");
-	/* The lane is free: the next one runs. */
-	send_action(r, 8, "settings");
-	expect_event(r, 8, "settings:completed");
-	assert_int_equal(queue_len(r->tx), 0);
 }
 
 static void
@@ -189,7 +172,8 @@ test_machine_lane(void **state)
 	send_action(r, 11, "motion");
 	assert_int_equal(queue_len(r->tx), 1);
 	expect_event(r, 11, "motion:failed");
-	atomic_store(&fail_create, 1);
+	calloc_thread = pthread_self();
+	atomic_store(&fail_calloc, 1);
 	send_action(r, 12, "hunt");
 	assert_int_equal(queue_len(r->tx), 1);
 	expect_event(r, 12, "hunt:failed");
@@ -239,12 +223,98 @@ test_repeated_ready_bound(void **state)
 	assert_int_equal(queue_len(r->tx), 0);
 }
 
+
+/* ---- the step runner: waits end at a press, a cancel or their time ---- */
+
+enum op { END, SEND, PRESS, CANCEL, EXPECT };
+
+struct op_step {
+	enum op		 op;
+	const char	*event;		/* EXPECT: the next frame's */
+};
+
+struct test_case {
+	const char	*name;
+	double		 button_delay;	/* s, [EMULATOR] button_press_delay */
+	double		 warm_up;	/* s, warm_up_delay */
+	struct op_step	 steps[8];
+};
+
+/* A print without its download: its waits are what is tested. */
+static const char print_json[] =
+    "{\"print\": [{\"event\": \"print:starting\"}, {\"op\": \"button\"},"
+    " {\"event\": \"print:warmup:starting\"}, {\"op\": \"warmup\"},"
+    " {\"event\": \"print:running\"}]}";
+
+/* An hour stands for "never" here: a wait it does not see end fails. */
+static const struct test_case tcs[] = {
+	{ "a press ends the button's wait", 3600, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { PRESS, NULL },
+	    { EXPECT, "print:warmup:starting" }, { EXPECT, "print:running" },
+	    { EXPECT, "print:completed" } } },
+	{ "no press: the delay runs out", 0, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" },
+	    { EXPECT, "print:warmup:starting" }, { EXPECT, "print:running" },
+	    { EXPECT, "print:completed" } } },
+	{ "a cancel ends the button's wait", 3600, 0, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { CANCEL, NULL },
+	    { EXPECT, "print:cancelled" } } },
+	{ "a cancel ends the warm-up", 3600, 3600, {
+	    { SEND, NULL }, { EXPECT, "print:starting" }, { PRESS, NULL },
+	    { EXPECT, "print:warmup:starting" }, { CANCEL, NULL },
+	    { EXPECT, "print:cancelled" } } },
+};
+
+static void
+test_waits(void **state)
+{
+	struct rig *r = *state;
+	const struct test_case *tc;
+	const struct op_step *st;
+	char err[256], line[160];
+	size_t i, k;
+	long id = 40;
+
+	assert_int_equal(seq_table_load_json(r->seq, print_json, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++, id++) {
+		tc = &tcs[i];
+		r->cf.button_press_delay = tc->button_delay;
+		r->cf.warm_up_delay = tc->warm_up;
+		for (k = 0; k < 8 && (st = &tc->steps[k])->op != END; k++) {
+			switch (st->op) {
+			case END:
+				break;
+			case SEND:
+				send_action(r, id, "print");
+				break;
+			case PRESS:
+				dispatch_press_button(r->d);
+				break;
+			case CANCEL:
+				snprintf(line, sizeof(line), "{\"id\":%ld,"
+				    "\"action_type\":\"print\",\"status\":"
+				    "\"cancelled\"}", id);
+				dispatch_line(r->d, line, strlen(line));
+				break;
+			case EXPECT:
+				expect_event(r, id, st->event);
+				break;
+			}
+		}
+		/* Exactly one terminal: nothing follows once the job went. */
+		for (k = 0; dispatch_jobs(r->d) > 0 && k < 1000; k++)
+			uv_run(evloop_uv(r->ev), UV_RUN_NOWAIT);
+		if (queue_len(r->tx) != 0)
+			fail_msg("%s: %zu frames after the terminal event",
+			    tc->name, queue_len(r->tx));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_thread_fails, rig_setup,
-		    rig_teardown),
 		cmocka_unit_test_setup_teardown(test_calloc_fails, rig_setup,
 		    rig_teardown),
 		cmocka_unit_test_setup_teardown(test_machine_lane, rig_setup,
@@ -253,6 +323,8 @@ main(void)
 		    rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_ready_bound,
 		    rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_waits, rig_setup,
+		    rig_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

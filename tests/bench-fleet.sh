@@ -1,0 +1,96 @@
+#!/bin/bash
+# bench-fleet.sh: N machines in ONE daemon (a [FLEET]) against gf-cloud-sim
+# serving the fleet in load mode on loopback.
+#
+#   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
+#                  [--connect-rate C] [--work DIR]
+#
+# The sim waits until every machine has signed in, then sends R actions/s
+# (settings and lid_image) for S seconds across them.  Prints the sim's
+# JSON summary (machines connected, seconds until all were up, actions,
+# lost, duplicates, latency percentiles) and the daemon's /proc figures:
+# VmRSS after start (the loop, no machine up yet) and its peak while
+# serving, with KiB per machine between the two, and its threads.  Exits
+# with the sim's status (non-zero on a lost or duplicated action or a
+# violation), 2 on set-up errors.  A benchmark, not a ctest test.
+set -u
+n=100 rate=50 duration=5 crate=1000 bin= work=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--bin) bin=${2:-}; shift 2 ;;
+	--machines) n=${2:-}; shift 2 ;;
+	--rate) rate=${2:-}; shift 2 ;;
+	--duration) duration=${2:-}; shift 2 ;;
+	--connect-rate) crate=${2:-}; shift 2 ;;
+	--work) work=${2:-}; shift 2 ;;
+	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
+	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" >&2
+	   exit 2 ;;
+	esac
+done
+[ -n "$bin" ] || { echo "bench-fleet: --bin is required" >&2; exit 2; }
+sim=$bin/gf-cloud-sim daemon=$bin/gf-machine-emulator
+[ -x "$sim" ] && [ -x "$daemon" ] || { echo "bench-fleet: not built" >&2; exit 2; }
+W=${work:-$(mktemp -d /tmp/bench-fleet.XXXXXX)}
+mkdir -p "$W"
+first=30000000
+SIM_PID= D_PID=
+cleanup() {
+	[ -n "$D_PID" ] && kill -TERM "$D_PID" 2>/dev/null
+	[ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+umask 077
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+cat >"$W/profile.jsonl" <<'P'
+{"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
+{"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
+P
+rm -f "$W/simport"
+mkfifo "$W/simport"
+"$sim" --port 0 --print-port --machines "$n" --serial-first $first \
+    --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
+    --duration "$duration" --grace 10 --ramp 60 --start-after-signins "$n" \
+    --summary-json "$W/summary.json" >"$W/simport" 2>"$W/sim.log" &
+SIM_PID=$!
+read -r -t 10 port <"$W/simport" || { echo "bench-fleet: no sim" >&2; exit 2; }
+cat >"$W/gf.cfg" <<C
+[SERVICE]
+server_url: http://127.0.0.1:$port
+status_service_url: ws://127.0.0.1:$port
+[FLEET]
+count = $n
+serial_first = $first
+password_file = $W/pw
+connect_rate = $crate
+keep_jobs = False
+[EMULATOR]
+motion_dl_dir: $W/motion
+[LOGGING]
+file: $W/daemon.log
+C
+umask 022
+"$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
+D_PID=$!
+# A benchmark samples /proc while the sim runs: the first sample is the
+# loop before any socket is up.
+base= peak=0 threads=0
+while kill -0 "$SIM_PID" 2>/dev/null; do
+	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$D_PID/status" 2>/dev/null)
+	th=$(awk '/^Threads/ {print $2}' "/proc/$D_PID/status" 2>/dev/null)
+	[ -n "$rss" ] || break
+	[ -n "$base" ] || base=$rss
+	[ "$rss" -gt "$peak" ] && peak=$rss
+	[ "$th" -gt "$threads" ] && threads=$th
+	sleep 0.2
+done
+wait "$SIM_PID"
+rc=$?
+SIM_PID=
+cat "$W/summary.json"
+echo
+echo "daemon: $n machines, VmRSS first sample ${base:-?} kB, peak $peak kB," \
+    "$(( (peak - ${base:-0}) / n )) KiB/machine, threads at most $threads"
+exit $rc
