@@ -855,6 +855,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	pthread_mutex_unlock(&d->mtx);
 	log_warnx("%s", msg);
 	dispatch_send_log(d, "WARNING", msg);
+	history_refused(a->id, msg);
 	frame_action_free(a);
 }
 
