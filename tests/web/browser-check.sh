@@ -18,10 +18,12 @@ done | jq -R . | jq -s . >"$out/kept.json"
 jq -n --slurpfile s "$out/status.json" --slurpfile k "$out/kept.json" \
     '{actions: ($s[0].actions | map({key: (.id | tostring),
     value: (.result // .state)}) | from_entries),
-    jobs: $k[0]}' >"$out/expect.json" || exit 1
+    jobs: $k[0], printer: $s[0].machines.printer}' >"$out/expect.json" ||
+    exit 1
 # The scenario's six actions and three kept jobs: an empty page would
 # match an empty expectation.
-jq -e '(.actions | length) == 6 and (.jobs | length) == 3' \
+jq -e '(.actions | length) == 6 and (.jobs | length) == 3 and
+    .printer.state == "ready"' \
     "$out/expect.json" >/dev/null || {
 	echo "browser-check: the daemon reports $(cat "$out/expect.json")" >&2
 	exit 1

@@ -9,7 +9,8 @@ Loads URL BEFORE the scenario sends anything: once the page has its
 event stream's opening state, with no action in its list, it marks the
 window (window.gfeMark, gone on any reload) and makes GOFILE, which lets
 the sim play (await_file).  Then it reads what the page must show from
-the FIFO OUTDIR/expect.fifo ({"actions": {id: state}, "jobs": [names]},
+the FIFO OUTDIR/expect.fifo ({"actions": {id: state}, "jobs": [names],
+"printer": {"name", "model", "state"} or null: the FlashForge line},
 written by browser-check.sh once the scenario passed) and waits (in the
 page, at most 30 s) until the live list and the gallery match it and every
 gallery image has decoded; then keeps one more job in MOTION_DIR (a copy
@@ -129,6 +130,7 @@ new Promise((resolve, reject) => {
                     h: img.naturalHeight} : null};
     }),
     state: document.getElementById("state")?.textContent,
+    printer: document.getElementById("printer")?.textContent,
     live: document.getElementById("live")?.textContent,
   });
   const cond = (s) => {
@@ -137,6 +139,9 @@ new Promise((resolve, reject) => {
     for (const id in want.actions)
       if (ids[id] !== want.actions[id]) return false;
     if (s.jobs.length !== want.jobs.length) return false;
+    if (want.printer && !(s.printer.includes(want.printer.name) &&
+        s.printer.includes(want.printer.model) &&
+        s.printer.includes(want.printer.state))) return false;
     return s.jobs.every(j => want.jobs.includes(j.name) && j.img &&
       j.img.complete && j.img.w > 0);
   };
