@@ -42,6 +42,10 @@ struct puls_zmark {
 /* Takes n vertices in order (the trace then forgets them). */
 typedef void	puls_vertex_sink(void *arg, const struct puls_vertex *v,
 		    size_t n);
+struct puls_trace;
+/* The kept vertices reached the budget (puls_trace_keep()): set a sink
+ * now, or not; -1 stops the toolpath (oom). */
+typedef int	puls_trace_full(void *arg, struct puls_trace *t);
 
 struct puls_trace {
 	int64_t		 x, y, z;	/* steps, from the start */
@@ -65,6 +69,9 @@ struct puls_trace {
 	size_t		 nspill;
 	puls_vertex_sink *sink;		/* NULL: keep every vertex in v */
 	void		*sink_arg;
+	size_t		 keep;		/* vertices kept before full() */
+	puls_trace_full	*full;		/* called once, without a sink */
+	void		*full_arg;
 	/* De-duplication of segments at pixel scale (bounded table). */
 	double		 cell;		/* steps per cell: one pixel */
 	struct puls_seg	*seen;		/* open addressing, PULS_SEEN_CAP */
@@ -80,6 +87,10 @@ struct puls_trace {
 	int64_t		 lx, ly;	/* last sample inside the sleeve */
 	int64_t		 sx, sy;	/* the last sample */
 	double		 theta0, lo, hi;	/* radians, lo/hi from theta0 */
+	int		 axis;		/* the aim runs along an axis: 1-4 */
+	double		 pend;		/* steps: farthest sample on that ray
+					 * not yet in lo/hi (0: none) */
+	int		 eager;		/* every sample's angles at once */
 };
 
 /* path: record the toolpath, simplified to within tol steps; segments
@@ -105,6 +116,12 @@ int	 puls_trace_merge(struct puls_trace *a, const struct puls_trace *b);
 void	 puls_trace_sink(struct puls_trace *t, puls_vertex_sink *sink,
 	    void *arg);
 void	 puls_trace_flush(struct puls_trace *t);
+/* Without a sink, full() is called once when keep vertices are kept,
+ * so a caller can draw them while walking only past a budget (and in
+ * one pass below it).  The vertices go to the sink it may set, and v
+ * shrinks back to a batch. */
+void	 puls_trace_keep(struct puls_trace *t, size_t keep,
+	    puls_trace_full *full, void *arg);
 /* Closes the open run of the toolpath. */
 void	 puls_trace_finish(struct puls_trace *t);
 void	 puls_trace_free(struct puls_trace *t);

@@ -16,6 +16,7 @@
 #define HISTORY_NAME_LEN	63	/* chars of an event name kept */
 #define HISTORY_TYPE_LEN	32
 #define HISTORY_WHY_LEN		127	/* chars of a refusal kept */
+#define HISTORY_GONE_MAX	1024	/* pushed out unended, still counted */
 
 enum history_state { H_RECEIVED, H_RUNNING, H_ENDED, H_REFUSED };
 
@@ -42,9 +43,20 @@ struct history_entry {
 	struct history_event ev[HISTORY_EVENTS_MAX];
 };
 
+/* What the metrics need of an action pushed out of the ring before its
+ * end (a fleet receives more than HISTORY_MAX meanwhile). */
+struct history_gone {
+	int64_t		 id;
+	char		 type[HISTORY_TYPE_LEN + 1];
+	int64_t		 mono_ms;	/* at receipt; 0: empty slot */
+	int64_t		 first_ms;	/* from receipt, -1: not yet */
+};
+
 static struct {
 	pthread_mutex_t		 mtx;
 	struct history_entry	 e[HISTORY_MAX];
+	struct history_gone	 gone[HISTORY_GONE_MAX];
+	size_t			 gnext;		/* slot the next one takes */
 	size_t			 next;		/* slot the next action takes */
 	uint64_t		 seq;
 	atomic_uint_fast64_t	 version;
@@ -79,6 +91,51 @@ history_changed(void)
 		fn(arg);
 }
 
+static const char *history_terminal(const char *, const char *);
+
+/* Under the lock: h leaves the ring unended. */
+static void
+history_gone_keep(const struct history_entry *h)
+{
+	struct history_gone *g = &history.gone[history.gnext];
+
+	history.gnext = (history.gnext + 1) % HISTORY_GONE_MAX;
+	g->id = h->id;
+	/* Same size, always NUL-terminated: a plain copy (snprintf between
+	 * two members of one object trips gcc's -Wrestrict at -O2). */
+	_Static_assert(sizeof(g->type) == sizeof(h->type), "type sizes");
+	memcpy(g->type, h->type, sizeof(g->type));
+	g->mono_ms = h->mono_ms != 0 ? h->mono_ms : 1;
+	g->first_ms = h->first_ms;
+}
+
+/* Under the lock: an event of an action no longer in the ring.  Its
+ * terminal is counted (once); 1 when it was one of those. */
+static int
+history_gone_event(int64_t id, const char *name, char *type, size_t tlen,
+    const char **result, int64_t *first, int64_t *ms)
+{
+	struct history_gone *g;
+	size_t i;
+
+	for (i = 0; i < HISTORY_GONE_MAX; i++) {
+		g = &history.gone[i];
+		if (g->mono_ms == 0 || g->id != id)
+			continue;
+		*ms = mono_now_ms() - g->mono_ms;
+		if (g->first_ms == -1)
+			g->first_ms = *ms;
+		else
+			*first = g->first_ms;
+		if ((*result = history_terminal(g->type, name)) != NULL) {
+			snprintf(type, tlen, "%s", g->type);
+			memset(g, 0, sizeof(*g));
+		}
+		return 1;
+	}
+	return 0;
+}
+
 void
 history_received(int64_t id, const char *type)
 {
@@ -86,15 +143,28 @@ history_received(int64_t id, const char *type)
 	struct timespec ts;
 
 	pthread_mutex_lock(&history.mtx);
-	if (history_find(id) != NULL) {
+	if ((h = history_find(id)) != NULL) {
+		/* Sent again after a busy refusal: a new try. */
+		if (h->state == H_REFUSED) {
+			h->state = H_RECEIVED;
+			h->end_ms = -1;
+			h->why[0] = '\0';
+			h->seq = ++history.seq;
+		} else
+			h = NULL;
 		pthread_mutex_unlock(&history.mtx);
+		if (h != NULL)
+			history_changed();
 		return;
 	}
 	h = &history.e[history.next];
 	history.next = (history.next + 1) % HISTORY_MAX;
-	/* The one pushed out may still run: it leaves the gauge too. */
+	/* The one pushed out may still run: it leaves the gauge too, and
+	 * its end is still counted. */
 	if (h->seq != 0 && h->state == H_RUNNING)
 		metrics_running(-1);
+	if (h->seq != 0 && h->state != H_ENDED && h->state != H_REFUSED)
+		history_gone_keep(h);
 	memset(h, 0, sizeof(*h));
 	h->seq = ++history.seq;
 	h->id = id;
@@ -149,6 +219,14 @@ history_event(int64_t id, const char *name)
 	int64_t ms, first = -1;
 
 	pthread_mutex_lock(&history.mtx);
+	if (name != NULL && history_find(id) == NULL &&
+	    history_gone_event(id, name, type, sizeof(type), &result, &first,
+	    &ms)) {
+		pthread_mutex_unlock(&history.mtx);
+		if (result != NULL)
+			metrics_action_end(type, result, first, ms);
+		return;
+	}
 	if (name == NULL || (h = history_find(id)) == NULL ||
 	    h->state == H_ENDED) {
 		pthread_mutex_unlock(&history.mtx);
@@ -332,6 +410,8 @@ history_reset(void)
 	pthread_mutex_lock(&history.mtx);
 	memset(history.e, 0, sizeof(history.e));
 	history.next = 0;
+	memset(history.gone, 0, sizeof(history.gone));
+	history.gnext = 0;
 	history.seq = 0;
 	history.notify = NULL;
 	history.arg = NULL;

@@ -173,12 +173,14 @@ gfp_progress_start(uint64_t total)
 static void
 gfp_progress_add(uint64_t n)
 {
-	uint64_t done;
+	uint64_t done, total;
 	double now;
 	int k;
 
 	done = __atomic_add_fetch(&gfp_progress.done, n, __ATOMIC_RELAXED);
-	if (!gfp_progress.on || gfp_progress.total == 0)
+	/* atomic: render adds a pass from its walk (gfp_render_full()) */
+	total = __atomic_load_n(&gfp_progress.total, __ATOMIC_RELAXED);
+	if (!gfp_progress.on || total == 0)
 		return;
 	now = gfp_now();
 	if (now - gfp_progress.start < gfp_progress.after ||
@@ -186,12 +188,12 @@ gfp_progress_add(uint64_t n)
 	    pthread_mutex_trylock(&gfp_progress.mu) != 0)
 		return;
 	gfp_progress.last = now;
-	if (done > gfp_progress.total)
-		done = gfp_progress.total;
-	k = (int)(GFP_PROGRESS_WIDTH * done / gfp_progress.total);
+	if (done > total)
+		done = total;
+	k = (int)(GFP_PROGRESS_WIDTH * done / total);
 	fprintf(stderr, "\r[%.*s%*s] %3d%% %.0f MB", k,
 	    "##############################", GFP_PROGRESS_WIDTH - k, "",
-	    (int)(100 * done / gfp_progress.total), done / 1e6);
+	    (int)(100 * done / total), done / 1e6);
 	fflush(stderr);
 	gfp_progress.shown = 1;
 	pthread_mutex_unlock(&gfp_progress.mu);
@@ -347,7 +349,9 @@ gfp_read_split(struct gfp_input *in, const char *name, struct puls_trace *t,
 	int fd, rc;
 
 	*more = 0;
+	/* stat() first: opening a FIFO to look would lose its writer. */
 	if (strcmp(name, "-") == 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2 ||
+	    stat(name, &sb) == -1 || !S_ISREG(sb.st_mode) ||
 	    (fd = open(name, O_RDONLY | O_CLOEXEC)) == -1)
 		return gfp_read(in, name, t, stderr);
 	rc = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
@@ -886,34 +890,71 @@ gfp_suffix(const char *s, const char *suffix)
 }
 
 /*
- * The picture before the walk, so the toolpath is drawn as it comes and
- * memory stays the picture's whatever the job (issue 12): a first pass,
- * the vectorised scan, finds the extents that set the view.  stdin
- * cannot be read twice, and an SVG grows with the vertices anyway: *c
- * NULL, the vertices are kept.  -1 printed.
+ * Render walks once and keeps the vertices while they fit
+ * GFP_RENDER_KEEP (4 MiB); past that (a dithered engraving), the
+ * picture is opened from a first pass, the vectorised scan, for the
+ * extents that set the view, and the toolpath is drawn as it comes, so
+ * memory stays the picture's whatever the job (issue 12).  stdin, a
+ * pipe or a FIFO cannot be read twice, and an SVG grows with the
+ * vertices anyway: they keep every vertex.
  */
+#define GFP_RENDER_KEEP	(1U << 18)	/* vertices */
+
+struct gfp_render_ctx {
+	const char		*name, *out;
+	int			 width;
+	struct puls_canvas	*c;
+	int			 failed;	/* printed */
+};
+
+/* The picture for name's extents, in *c; -1 printed. */
 static int
 gfp_render_canvas(const char *name, struct puls_canvas **c, const char *out,
-    int svg, int width)
+    int width)
 {
 	struct puls_trace ext;
 	struct gfp_input in;
+	struct stat sb;
 	char err[512];
 	int rc;
 
 	*c = NULL;
-	if (strcmp(name, "-") == 0 || svg)
-		return 0;
+	if (stat(name, &sb) == 0 && S_ISREG(sb.st_mode))
+		__atomic_add_fetch(&gfp_progress.total, (uint64_t)sb.st_size,
+		    __ATOMIC_RELAXED);	/* a second pass to show */
 	puls_trace_init(&ext, 0, 1);
 	rc = gfp_read(&in, name, &ext, stderr);
 	gfp_input_free(&in);
-	if (rc == 0 && (*c = puls_canvas_open(&ext, out, svg, width, err,
+	if (rc == 0 && (*c = puls_canvas_open(&ext, out, 0, width, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "gf-puls: %s\n", err);
 		rc = -1;
 	}
 	puls_trace_free(&ext);
 	return rc;
+}
+
+/* puls_trace_full: too many vertices to keep, draw them as they come. */
+static int
+gfp_render_full(void *arg, struct puls_trace *t)
+{
+	struct gfp_render_ctx *x = arg;
+
+	if (gfp_render_canvas(x->name, &x->c, x->out, x->width) == -1) {
+		x->failed = 1;
+		return -1;
+	}
+	puls_trace_sink(t, puls_canvas_sink, x->c);
+	return 0;
+}
+
+/* The budget, GFE_PULS_KEEP for the tests (0: every vertex kept). */
+static size_t
+gfp_render_keep(void)
+{
+	const char *e = getenv("GFE_PULS_KEEP");
+
+	return e != NULL ? (size_t)strtoull(e, NULL, 10) : GFP_RENDER_KEEP;
 }
 
 static int
@@ -932,10 +973,10 @@ gfp_render(int argc, char **argv)
 	const char *out = NULL, *format = NULL;
 	char title[512], rt[64], err[512];
 	uint64_t width = GFP_WIDTH;
-	struct puls_canvas *canvas = NULL;
+	struct gfp_render_ctx ctx;
 	uint64_t more = 0;
 	uint32_t stfr = 0;
-	int ch, svg, rc = GFP_BAD;
+	int ch, svg, reg, rc = GFP_BAD;
 
 	while ((ch = getopt_long(argc, argv, "o:w:f:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -978,15 +1019,17 @@ gfp_render(int argc, char **argv)
 
 	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
 	memset(&in, 0, sizeof(in));
-	gfp_progress_start(stat(argv[optind], &sb) == 0 &&
-	    S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size *
-	    (strcmp(argv[optind], "-") != 0 ? 2 : 1) : 0);
-	if (gfp_render_canvas(argv[optind], &canvas, out, svg, (int)width) ==
-	    -1)
-		goto done;
-	if (canvas != NULL)
-		puls_trace_sink(&t, puls_canvas_sink, canvas);
-	if (gfp_read_split(&in, argv[optind], &t, &more) == -1)
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.name = argv[optind];
+	ctx.out = out;
+	ctx.width = (int)width;
+	reg = strcmp(argv[optind], "-") != 0 && stat(argv[optind], &sb) == 0 &&
+	    S_ISREG(sb.st_mode);
+	/* Only a regular file can be read again (not a pipe, a FIFO). */
+	if (!svg && reg && gfp_render_keep() > 0)
+		puls_trace_keep(&t, gfp_render_keep(), gfp_render_full, &ctx);
+	gfp_progress_start(reg ? (uint64_t)sb.st_size : 0);
+	if (gfp_read_split(&in, argv[optind], &t, &more) == -1 || ctx.failed)
 		goto done;
 	puls_trace_flush(&t);
 	puls_header_get(puls_stream_header(in.s), "STfr", &stfr);
@@ -996,9 +1039,9 @@ gfp_render(int argc, char **argv)
 	    "run time %s", argv[optind], puls_trace_cut_mm(&t),
 	    puls_trace_travel_mm(&t), rt);
 	gfp_progress_clear();
-	if (canvas != NULL) {
-		rc = puls_canvas_close(canvas, &t, title, err, sizeof(err));
-		canvas = NULL;
+	if (ctx.c != NULL) {
+		rc = puls_canvas_close(ctx.c, &t, title, err, sizeof(err));
+		ctx.c = NULL;
 	} else
 		rc = puls_render(&t, out, svg, (int)width, title, err,
 		    sizeof(err));
@@ -1012,8 +1055,8 @@ gfp_render(int argc, char **argv)
 	}
 	rc = GFP_OK;
 done:
-	if (canvas != NULL)
-		puls_canvas_abort(canvas);
+	if (ctx.c != NULL)
+		puls_canvas_abort(ctx.c);
 	puls_trace_free(&t);
 	gfp_input_free(&in);
 	return rc;

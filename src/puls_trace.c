@@ -102,6 +102,38 @@ puls_trace_free(struct puls_trace *t)
 	t->nv = t->capv = t->nzm = t->capzm = t->nseen = 0;
 }
 
+void
+puls_trace_keep(struct puls_trace *t, size_t keep, puls_trace_full *full,
+    void *arg)
+{
+	t->keep = keep;
+	t->full = full;
+	t->full_arg = arg;
+}
+
+/* The budget is reached: once, the caller's say, then a batch again. */
+static int
+puls_trace_full_now(struct puls_trace *t)
+{
+	puls_trace_full *full = t->full;
+	struct puls_vertex *nv;
+
+	t->full = NULL;
+	if (full(t->full_arg, t) == -1) {
+		t->oom = 1;
+		return -1;
+	}
+	if (t->sink == NULL)
+		return 0;	/* kept: memory is the caller's choice */
+	puls_trace_flush(t);
+	if (t->capv > PULS_SINK_BATCH &&
+	    (nv = realloc(t->v, PULS_SINK_BATCH * sizeof(*nv))) != NULL) {
+		t->v = nv;
+		t->capv = PULS_SINK_BATCH;
+	}
+	return 0;
+}
+
 static int
 puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
     int move)
@@ -123,6 +155,8 @@ puls_trace_push(struct puls_trace *t, int64_t x, int64_t y, int cut,
 	t->v[t->nv].cut = cut;
 	t->v[t->nv].move = move;
 	t->nv++;
+	if (t->sink == NULL && t->full != NULL && t->nv >= t->keep)
+		return puls_trace_full_now(t);
 	if (t->sink != NULL && t->nv >= PULS_SINK_BATCH)
 		puls_trace_flush(t);
 	return 0;
@@ -292,6 +326,20 @@ puls_trace_zmark(struct puls_trace *t, int dz)
 	puls_trace_zmark_add(t, t->x, t->y, dz < 0, dz > 0);
 }
 
+/* Which way (x, y) lies from the anchor along an axis: 1 +X, 2 -X,
+ * 3 +Y, 4 -Y; 0 off the axes (or at the anchor). */
+static int
+puls_trace_axis(const struct puls_trace *t, int64_t x, int64_t y)
+{
+	int64_t dx = x - t->ax, dy = y - t->ay;
+
+	if (dy == 0)
+		return dx > 0 ? 1 : dx < 0 ? 2 : 0;
+	if (dx == 0)
+		return dy > 0 ? 3 : 4;
+	return 0;
+}
+
 /* Opens the sleeve at the anchor towards (x, y). */
 static void
 puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
@@ -301,6 +349,8 @@ puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
 
 	t->lx = x;
 	t->ly = y;
+	t->pend = 0;
+	t->axis = puls_trace_axis(t, x, y);
 	if (d <= t->tol) {
 		t->have_dir = 0;	/* still within reach of the anchor */
 		return;
@@ -312,13 +362,35 @@ puls_trace_aim(struct puls_trace *t, int64_t x, int64_t y)
 	t->have_dir = 1;
 }
 
+/*
+ * The samples on the aim's own ray, when it runs along an axis (a
+ * raster line, most of a job): their angle from theta0 is exactly 0
+ * (atan2 of an axis is a constant), so each narrows the sleeve to
+ * [-h, h] with h = asin(tol / d), largest d narrowest, and fits while
+ * the sleeve holds 0.  Only the farthest is kept (pend) and put in
+ * lo/hi when another sample needs them: max and min are exact, so lo and
+ * hi are bit for bit what one sample at a time gives (the reference,
+ * eager; tested), without three libm calls a sample.
+ */
+static void
+puls_trace_settle(struct puls_trace *t)
+{
+	double h;
+
+	if (t->pend == 0)
+		return;
+	h = asin(t->tol / t->pend);
+	t->lo = 0.0 - h > t->lo ? 0.0 - h : t->lo;
+	t->hi = 0.0 + h < t->hi ? 0.0 + h : t->hi;
+	t->pend = 0;
+}
+
 /* One sample of the position into the open run. */
 /* Out of line: the tick loop stays small. */
 static __attribute__((noinline)) void
 puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
 {
-	double dx = (double)(x - t->ax), dy = (double)(y - t->ay);
-	double d = hypot(dx, dy), h, delta, lo, hi;
+	double dx, dy, d, h, delta, lo, hi;
 
 	t->sx = x;
 	t->sy = y;
@@ -326,6 +398,20 @@ puls_trace_sample(struct puls_trace *t, int64_t x, int64_t y)
 		puls_trace_aim(t, x, y);
 		return;
 	}
+	if (t->axis != 0 && !t->eager && t->lo <= 0 && t->hi >= 0 &&
+	    puls_trace_axis(t, x, y) == t->axis) {
+		/* hypot() of an axis is exact: |dx| or |dy|. */
+		d = (double)llabs(x - t->ax) + (double)llabs(y - t->ay);
+		if (d > t->tol && d > t->pend)
+			t->pend = d;
+		t->lx = x;
+		t->ly = y;
+		return;
+	}
+	puls_trace_settle(t);
+	dx = (double)(x - t->ax);
+	dy = (double)(y - t->ay);
+	d = hypot(dx, dy);
 	if (d <= t->tol) {
 		t->lx = x;
 		t->ly = y;
@@ -402,6 +488,8 @@ puls_trace_add_scalar(struct puls_trace *t, const uint8_t *body, size_t len)
 	int a;
 
 	puls_trace_count(t, body, len);
+	if (t->path)
+		t->eager = 1;	/* the reference: no sample put off */
 	for (i = 0; i < len; i++) {
 		k = &puls_ticks[body[i]];
 		t->ticks++;
@@ -853,6 +941,95 @@ puls_walk_events16(const struct puls_trace *t, __m128i c, int64_t tt,
 }
 #endif
 
+#ifdef __SSE2__
+/*
+ * A raster line in one go: when the sleeve is aimed along an axis, the
+ * head is on that ray past its last sample, and every byte of c only
+ * steps forward along it with the run's laser (or idles), its samples
+ * fall every tt steps and all take puls_trace_sample()'s axis path, so
+ * the last one is all that remains of them (pend is a max, and d grows;
+ * a tol past 1e9, tt short of it, is never reached in 16 steps).
+ * 1: done, the head moved by its forward steps; 0: not such a block,
+ * nothing changed.  Tried first: cheaper than puls_walk_events16().
+ */
+static inline int
+puls_walk_ray16(struct puls_trace *t, __m128i c, int64_t tt)
+{
+#define PULS_REP16(b)	{ b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b }
+	/* Per axis: the bits that must be the step, and the step.  Tables,
+	 * not _mm_set1_epi8(): a byte stored to build a vector stalls. */
+	static const uint8_t tmask[5][16] __attribute__((aligned(16))) = {
+	    PULS_REP16(0), PULS_REP16(0xa7), PULS_REP16(0xa7),
+	    PULS_REP16(0xad), PULS_REP16(0xad) };
+	static const uint8_t tstep[5][16] __attribute__((aligned(16))) = {
+	    PULS_REP16(0), PULS_REP16(0x01), PULS_REP16(0x03),
+	    PULS_REP16(0x0c), PULS_REP16(0x04) };
+#undef PULS_REP16
+	__m128i m, fwd, idle, same, le;
+	int64_t *pos, s, a, sg, end, d;
+	int xa;
+
+	if (t->axis == 0 || !t->have_dir || t->eager || t->lo > 0 ||
+	    t->hi < 0)
+		return 0;
+	xa = t->axis <= 2;
+	sg = t->axis == 1 || t->axis == 3 ? 1 : -1;
+	/* On the ray (the other coordinate the anchor's) and past its
+	 * last sample, itself on the ray or the anchor. */
+	if (xa ? t->y != t->ay || t->sy != t->ay :
+	    t->x != t->ax || t->sx != t->ax)
+		return 0;
+	pos = xa ? &t->x : &t->y;
+	s = xa ? t->sx : t->sy;
+	a = xa ? t->ax : t->ay;
+	if (sg * (s - a) < 0)
+		return 0;
+	/* Every byte the forward step (PROTOCOL.md 8: the axis's two bits
+	 * that, no step bit of another axis, whatever their direction
+	 * bits) with the run's laser; or idle: no step bit, or a power
+	 * byte. */
+	m = _mm_and_si128(c, _mm_load_si128((const __m128i *)(const void *)
+	    tmask[t->axis]));
+	fwd = _mm_cmpeq_epi8(m, _mm_load_si128((const __m128i *)
+	    (const void *)tstep[t->axis]));
+	idle = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(c,
+	    _mm_set1_epi8((char)0xa5)), _mm_setzero_si128()),
+	    _mm_cmplt_epi8(c, _mm_setzero_si128()));
+	le = _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8(0x10)),
+	    _mm_set1_epi8(0x10));
+	same = _mm_xor_si128(le, t->cut ? _mm_setzero_si128() :
+	    _mm_cmpeq_epi8(c, c));
+	if (_mm_movemask_epi8(_mm_or_si128(_mm_and_si128(fwd, same),
+	    idle)) != 0xffff)
+		return 0;
+	/* The steps: a sum of bytes (popcnt is not baseline x86-64). */
+	fwd = _mm_sad_epu8(_mm_and_si128(fwd, _mm_set1_epi8(1)),
+	    _mm_setzero_si128());
+	end = *pos + sg * (_mm_extract_epi16(fwd, 0) +
+	    _mm_extract_epi16(fwd, 4));
+	*pos = end;
+	if (sg * (end - s) < tt)
+		return 1;	/* no sample: within reach still */
+	/* At most 16 steps: a sample or two at the tolerance of a render,
+	 * no division. */
+	do
+		s += sg * tt;
+	while (sg * (end - s) >= tt);
+	d = sg * (s - a);	/* > 0: past the anchor */
+	if ((double)d > t->tol && (double)d > t->pend)
+		t->pend = (double)d;
+	if (xa)
+		t->sx = t->lx = s;
+	else
+		t->sy = t->ly = s;
+	if (xa)
+		t->ly = t->sy;
+	else
+		t->lx = t->sx;
+	return 1;
+}
+#endif
+
 /*
  * The toolpath alone, from the position before body.  The same as
  * puls_trace_walk1() on every byte (tested), but 16 bytes where nothing
@@ -866,7 +1043,7 @@ puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 #ifdef __SSE2__
 	int8_t sx[16], sy[16];
 	int64_t tt = (int64_t)ceil(fmin(t->tol, 1e9));	/* llabs(d) >= tol */
-	__m128i ox, oy;
+	__m128i c, ox, oy;
 	unsigned ev;
 	int e;
 
@@ -876,8 +1053,12 @@ puls_trace_walk(struct puls_trace *t, const uint8_t *body, size_t len)
 			puls_trace_walk1(t, body[i++]);	/* no open run yet */
 			continue;
 		}
-		ev = puls_walk_events16(t, _mm_loadu_si128((const __m128i *)
-		    (const void *)(body + i)), tt, &ox, &oy);
+		c = _mm_loadu_si128((const __m128i *)(const void *)(body + i));
+		if (puls_walk_ray16(t, c, tt)) {
+			i += 16;
+			continue;
+		}
+		ev = puls_walk_events16(t, c, tt, &ox, &oy);
 		_mm_storeu_si128((__m128i *)(void *)sx, ox);
 		_mm_storeu_si128((__m128i *)(void *)sy, oy);
 		if (ev == 0) {

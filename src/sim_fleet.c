@@ -257,7 +257,7 @@ sim_fleet_host_ok(const char *h)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!isalnum((unsigned char)h[i]) && h[i] != '-' &&
-		    h[i] != '.')
+		    h[i] != '.' && h[i] != '_')
 			return 0;
 	return 1;
 }
@@ -288,7 +288,7 @@ sim_fleet_csv_line(char *line, char **serial, char **pw, const char **host,
 		return -1;
 	if (n == 3 && !sim_fleet_host_ok(fld[2])) {
 		snprintf(why, whylen, "the hostname is not up to %d of "
-		    "[A-Za-z0-9.-]", SIM_FLEET_HOST_MAX);
+		    "[A-Za-z0-9._-]", SIM_FLEET_HOST_MAX);
 		return -1;
 	}
 	*serial = fld[0];
@@ -297,13 +297,14 @@ sim_fleet_csv_line(char *line, char **serial, char **pw, const char **host,
 	return 0;
 }
 
-/* Lines that name a machine (not blank, not a comment). */
+/* Lines that name a machine (not blank, not a comment: '#' or ';', as
+ * the daemon's machines_file, so one file serves both). */
 static int
 sim_fleet_skip(const char *line)
 {
 	while (*line == ' ' || *line == '\t' || *line == '\r')
 		line++;
-	return *line == '\0' || *line == '#';
+	return *line == '\0' || *line == '#' || *line == ';';
 }
 
 struct sim_fleet *

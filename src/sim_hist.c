@@ -76,13 +76,21 @@ sim_hist_add(struct sim_hist *h, int64_t v)
 int64_t
 sim_hist_percentile(const struct sim_hist *h, double pct)
 {
-	uint64_t rank, seen = 0;
+	uint64_t rank, ppm, seen = 0;
 	int64_t v;
 	size_t i;
 
 	if (h->count == 0)
 		return 0;
-	rank = (uint64_t)ceil(pct / 100.0 * (double)h->count);
+	/* In millionths, in integers: pct / 100 * count in doubles lands
+	 * a hair above an integer (99.9 % of 1000), and its ceiling is a
+	 * rank too high. */
+	if (pct < 0)
+		pct = 0;
+	if (pct > 100)
+		pct = 100;
+	ppm = (uint64_t)llround(pct * 10000);
+	rank = (h->count * ppm + 999999) / 1000000;
 	if (rank < 1)
 		rank = 1;
 	if (rank > h->count)

@@ -90,6 +90,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1026,8 +1027,9 @@ sim_scenario_hash(const char *s, size_t n)
 	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
 	size_t i;
 
+	/* Folded: hex is the same secret in either case. */
 	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
+		h ^= (unsigned char)tolower((unsigned char)s[i]);
 		h *= 1099511628211ULL;
 	}
 	return h;
@@ -1050,7 +1052,7 @@ sim_scenario_hexslot(char *const *set, size_t cap, const char *s)
 {
 	size_t i = (size_t)sim_scenario_hash(s, SIM_SECRET_HEX) & (cap - 1);
 
-	while (set[i] != NULL && memcmp(set[i], s, SIM_SECRET_HEX) != 0)
+	while (set[i] != NULL && strncasecmp(set[i], s, SIM_SECRET_HEX) != 0)
 		i = (i + 1) & (cap - 1);
 	return i;
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -59,6 +60,9 @@ struct web {
 	pthread_mutex_t		 ctx_mtx;	/* guards ctx for web_wake() */
 	struct lws_context	*ctx;		/* NULL once it goes */
 	int			 glowforge, flashforge;
+	int			 remote;	/* allow_remote: any Host */
+	char			 ip[64];	/* listened on */
+	unsigned		 badhost;	/* requests refused for Host */
 	struct web_slot		 slot[WEB_SLOTS];
 	int			 open, dying, evicted, nsse;
 };
@@ -543,6 +547,32 @@ web_writeable(struct web *w, struct lws *wsi, struct web_req *r)
 	return 0;
 }
 
+/*
+ * On loopback, the Host must name it: a site whose name was rebound to
+ * 127.0.0.1 (DNS rebinding) would otherwise be same-origin with the view
+ * and read the jobs.  No Host (HTTP/1.0) is no browser's.
+ */
+static int
+web_host_ok(struct web *w, struct lws *wsi)
+{
+	char host[256], *colon;
+	size_t i;
+
+	if (w->remote || lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0)
+		return 1;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0)
+		return 0;
+	if ((colon = strrchr(host, ':')) != NULL) {
+		for (i = 1; colon[i] >= '0' && colon[i] <= '9'; i++)
+			;
+		if (colon[i] != '\0')
+			return 0;
+		*colon = '\0';
+	}
+	return strcasecmp(host, "localhost") == 0 ||
+	    strcmp(host, "127.0.0.1") == 0 || strcmp(host, w->ip) == 0;
+}
+
 static int
 web_http(struct web *w, struct lws *wsi, struct web_req *r, const char *in)
 {
@@ -556,7 +586,13 @@ web_http(struct web *w, struct lws *wsi, struct web_req *r, const char *in)
 	if (!r->head && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
 		web_answer_const(r, 405, "text/plain",
 		    "read-only: GET or HEAD\n", 23);
-	else
+	else if (!web_host_ok(w, wsi)) {
+		if (w->badhost++ == 0)
+			log_warnx("web: a request for another host than %s "
+			    "refused (DNS rebinding?); more are not logged",
+			    w->ip);
+		web_answer_const(r, 403, "text/plain", "wrong host\n", 11);
+	} else
 		web_route(w, wsi, r, path);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, WEB_SEND_SECS);
 	lws_callback_on_writable(wsi);
@@ -591,6 +627,8 @@ web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RAW_ADOPT:
 		return -1;	/* no tunnels */
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return -1;	/* no WebSocket: nothing would answer it */
 	case LWS_CALLBACK_HTTP:
 		return web_http(w, wsi, r, in);
 	case LWS_CALLBACK_HTTP_BODY:
@@ -643,6 +681,8 @@ web_new(struct lws_context *ctx, const struct config *cf)
 		return NULL;
 	pthread_mutex_init(&w->ctx_mtx, NULL);
 	w->ctx = ctx;
+	w->remote = remote;
+	snprintf(w->ip, sizeof(w->ip), "%s", ip);
 	w->glowforge = cf->glowforge;
 	w->flashforge = cf->ff_enabled == 1;
 	memset(&info, 0, sizeof(info));

@@ -250,6 +250,27 @@ b=$(wc -c <dith8s.png)
 c=$(wc -c <dhead.png)
 [ $((b - c)) -gt $(((a - c) / 2)) ] ||
     fail "render dither stdin: $b bytes, the file $a, a bare line $c"
+# Past the vertices it keeps (GFP_RENDER_KEEP), render draws as it walks
+# after a pass for the extents: the same picture as keeping them all.
+GFE_PULS_KEEP=0 "$BIN" render dith8.puls -o dith8k.png ||
+    fail "render dither, every vertex kept"
+cmp -s dith8.png dith8k.png ||
+    fail "render dither: drawn as walked differs from kept"
+# A FIFO is read once, like stdin: its vertices are kept, never re-read.
+if command -v mkfifo >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1
+then
+	mkfifo dfifo
+	cat dith8.puls >dfifo &
+	GFE_PULS_KEEP=1 timeout 120 "$BIN" render dfifo -o dith8f.png ||
+	    fail "render dither from a FIFO"
+	wait
+	[ "$(wc -c <dith8f.png)" -gt $(((a + c) / 2)) ] ||
+	    fail "render dither from a FIFO: $(wc -c <dith8f.png) bytes"
+	rm -f dfifo
+fi
+GFE_PULS_KEEP=1 "$BIN" render rect.puls.gz -o rect1.png --width 640 ||
+    fail "render rect, drawn as walked"
+cmp -s rect.png rect1.png || fail "render rect: drawn as walked differs"
 rm -f dith8.puls dith33.puls dblk
 
 # --- render: a big plain file is walked in two halves (issue 12) ---

@@ -303,6 +303,15 @@ test_history_refused(void **state)
 	/* Not an action's end in /metrics: no event was sent for it. */
 	assert_int_equal(metrics_actions("motion", "failed"), 0);
 	cJSON_Delete(arr);
+	/* Sent again ("ready" once more) after the refusal: a new try. */
+	history_received(2, "motion");
+	arr = history_json(0);
+	a = cJSON_GetArrayItem(arr, 1);		/* its slot in the ring */
+	assert_int_equal(cJSON_GetObjectItem(a, "id")->valueint, 2);
+	assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring,
+	    "received");
+	assert_null(cJSON_GetObjectItem(a, "refused"));
+	cJSON_Delete(arr);
 }
 
 /* The ring keeps HISTORY_MAX; the newest survive. */
@@ -324,6 +333,35 @@ test_history_ring(void **state)
 	cJSON_Delete(arr);
 }
 
+/* An action pushed out of the ring while it runs (more than HISTORY_MAX
+ * received meanwhile: a fleet) still counts when it ends: the metrics
+ * are not the page's ring. */
+static void
+test_history_evicted_counts(void **state)
+{
+	char *t;
+	int64_t id;
+
+	(void)state;
+	metrics_reset();
+	history_reset();
+	history_received(1, "motion");
+	history_started(1);
+	history_event(1, "motion:running");
+	for (id = 2; id <= HISTORY_MAX + 1; id++)
+		history_received(id, "settings");
+	history_event(1, "motion:completed");
+	history_event(1, "motion:completed");	/* once only */
+	assert_int_equal(metrics_actions("motion", "completed"), 1);
+	t = text_now();
+	assert_true(has_line(t, "gfe_action_duration_seconds_count 1"));
+	assert_true(has_line(t, "gfe_action_first_event_seconds_count 1"));
+	assert_true(has_line(t, "gfe_actions_running 0"));
+	free(t);
+	history_reset();
+	metrics_reset();
+}
+
 int
 main(void)
 {
@@ -335,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_history_ring),
 		cmocka_unit_test(test_history_refused),
+		cmocka_unit_test(test_history_evicted_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

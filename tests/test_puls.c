@@ -1100,9 +1100,10 @@ assert_path_equal(const struct puls_trace *a, const struct puls_trace *b)
 static void
 test_trace_walk_property(void **state)
 {
+	/* Direction bits without a step too (0x12, 0x08, 0x4a): idle. */
 	static const uint8_t runs[] = { 0x01, 0x03, 0x0c, 0x04, 0x11, 0x13,
 	    0x1c, 0x14, 0x0d, 0x1f, 0x17, 0x00, 0x10, 0x80, 0x60, 0x20,
-	    0x6d, 0x05, 0x15 };
+	    0x6d, 0x05, 0x15, 0x12, 0x08, 0x4a, 0x1b, 0x49, 0x46 };
 	static const double tols[] = { 1, 1.5, 2, 3.2, 7, 12, 16, 17, 40,
 	    1e12 };
 	struct puls_trace t, ref;
@@ -1396,6 +1397,89 @@ test_trace_sink_spill(void **state)
 	free(buf);
 }
 
+/* puls_trace_full for the test: counts calls, sets k's sink when k. */
+struct vfull {
+	struct vsink	*k;
+	size_t		 calls, nv;	/* nv: kept at the call */
+	int		 rc;
+};
+
+static int
+vfull_cb(void *arg, struct puls_trace *t)
+{
+	struct vfull *f = arg;
+
+	f->calls++;
+	f->nv = t->nv;
+	if (f->k != NULL)
+		puls_trace_sink(t, vsink_add, f->k);
+	return f->rc;
+}
+
+/*
+ * Issue 12: render walks once while the vertices fit a budget.  Below
+ * it nothing is called and every vertex stays; at it the caller is
+ * asked once, and the sink it sets gets the same vertices as a trace
+ * that kept them all, v shrinking back to a batch; -1 stops the path.
+ */
+static void
+test_trace_keep_budget(void **state)
+{
+	static const struct test_case {
+		size_t	keep;
+		int	sink, rc;
+		size_t	calls;		/* want */
+	} tcs[] = {
+		{ 1U << 30, 1, 0, 0 },	/* fits: one pass, kept */
+		{ 1000, 1, 0, 1 },	/* past it: drawn as walked */
+		{ 1000, 0, 0, 1 },	/* no sink set: kept anyway */
+		{ 1000, 1, -1, 1 },	/* the caller failed */
+	};
+	const size_t len = 200000;
+	struct puls_trace all, t;
+	struct vsink k;
+	struct vfull f;
+	uint8_t *buf;
+	size_t i;
+
+	(void)state;
+	assert_non_null(buf = malloc(len));
+	dither_body(buf, len);
+	puls_trace_init(&all, 1, 1);
+	puls_trace_add(&all, buf, len);
+	puls_trace_finish(&all);
+	assert_true(all.nv > 10000);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		memset(&k, 0, sizeof(k));
+		memset(&f, 0, sizeof(f));
+		f.k = tcs[i].sink ? &k : NULL;
+		f.rc = tcs[i].rc;
+		puls_trace_init(&t, 1, 1);
+		puls_trace_keep(&t, tcs[i].keep, vfull_cb, &f);
+		puls_trace_add(&t, buf, len);
+		puls_trace_finish(&t);
+		puls_trace_flush(&t);
+		assert_int_equal(f.calls, tcs[i].calls);
+		if (tcs[i].calls > 0)
+			assert_int_equal(f.nv, tcs[i].keep);
+		if (tcs[i].rc == -1) {
+			assert_int_equal(t.oom, 1);
+		} else if (tcs[i].calls > 0 && tcs[i].sink) {
+			assert_true(t.capv <= 4096);
+			assert_int_equal(k.n, all.nv);
+			assert_memory_equal(k.v, all.v, all.nv * sizeof(*k.v));
+		} else {
+			assert_int_equal(k.n, 0);
+			assert_int_equal(t.nv, all.nv);
+			assert_memory_equal(t.v, all.v, all.nv * sizeof(*t.v));
+		}
+		puls_trace_free(&t);
+		free(k.v);
+	}
+	puls_trace_free(&all);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -1420,6 +1504,7 @@ main(void)
 		cmocka_unit_test(test_trace_merge_property),
 		cmocka_unit_test(test_trace_retrace_bounded),
 		cmocka_unit_test(test_trace_sink_spill),
+		cmocka_unit_test(test_trace_keep_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

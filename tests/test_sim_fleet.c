@@ -30,6 +30,9 @@ static const struct test_case csv_cases[] = {
 	    "2", "b", "gf-2.local" },
 	{ "comments, blanks, CRLF, spaces", "# fleet\n\n 7 , p7 \r\n"
 	    "  # more\n8,p8,h8\r\n", NULL, 2, "8", "p8", "h8" },
+	/* The daemon's machines_file takes these too: one file serves both. */
+	{ "';' comment, '_' in a hostname", "; fleet\n1,a\n2,b,gf_2.lan\n",
+	    NULL, 2, "2", "b", "gf_2.lan" },
 	{ "empty", "", "f.csv: 1 to 200000 machines, not 0", 0, NULL, NULL,
 	    NULL },
 	{ "comments only", "# x\n\n", "f.csv: 1 to 200000 machines, not 0",
@@ -47,7 +50,7 @@ static const struct test_case csv_cases[] = {
 	{ "password with a quote", "1,p\"w\n", "f.csv:1: a password holds a "
 	    "control character, a comma or a quote", 0, NULL, NULL, NULL },
 	{ "bad hostname", "1,pw,bad host\n", "f.csv:1: the hostname is not "
-	    "up to 63 of [A-Za-z0-9.-]", 0, NULL, NULL, NULL },
+	    "up to 63 of [A-Za-z0-9._-]", 0, NULL, NULL, NULL },
 	{ "duplicate serial", "1,a\n2,b\nS1,c\n", "f.csv:3: serial 1 given "
 	    "twice", 0, NULL, NULL, NULL },
 };

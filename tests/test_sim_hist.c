@@ -154,6 +154,52 @@ test_percentiles(void **state)
 	free(h);
 }
 
+/* The rank is exact: pct / 100 * n in doubles lands a hair above the
+ * integer for some n (99.9 % of 1000 is 999.0000000000001), and a
+ * ceiling of that moved p99.9 one rank up, onto the maximum. */
+struct rank_case {
+	const char	*name;
+	double		 pct;
+	size_t		 nlow;		/* values 0 */
+	size_t		 nhigh;		/* then values 100 */
+	int64_t		 want;
+};
+
+static const struct rank_case ranks[] = {
+	{ "p99.9 of 1000: rank 999", 99.9, 999, 1, 0 },
+	{ "p99.9 of 2000: rank 1998", 99.9, 1998, 2, 0 },
+	{ "p99.9 of 10000: rank 9990", 99.9, 9990, 10, 0 },
+	{ "p99.9 of 1000, 2 high: rank 999", 99.9, 998, 2, 100 },
+	{ "p99 of 100: rank 99", 99, 99, 1, 0 },
+	{ "p50 of 2: rank 1", 50, 1, 1, 0 },
+	{ "p90 of 10: rank 9", 90, 9, 1, 0 },
+};
+
+static void
+test_rank_exact(void **state)
+{
+	struct sim_hist *h;
+	size_t c, i;
+
+	(void)state;
+	h = malloc(sizeof(*h));
+	assert_non_null(h);
+	for (c = 0; c < sizeof(ranks) / sizeof(ranks[0]); c++) {
+		const struct rank_case *tc = &ranks[c];
+
+		sim_hist_init(h);
+		for (i = 0; i < tc->nlow; i++)
+			sim_hist_add(h, 0);
+		for (i = 0; i < tc->nhigh; i++)
+			sim_hist_add(h, 100);
+		if (sim_hist_percentile(h, tc->pct) != tc->want)
+			fail_msg("%s: got %lld, want %lld", tc->name,
+			    (long long)sim_hist_percentile(h, tc->pct),
+			    (long long)tc->want);
+	}
+	free(h);
+}
+
 int
 main(void)
 {
@@ -161,6 +207,7 @@ main(void)
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_contiguous),
 		cmocka_unit_test(test_percentiles),
+		cmocka_unit_test(test_rank_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,68 @@ test_cases(void **state)
 	rmdir(dir);
 }
 
+/* rate x duration actions are scheduled: 0.29 x 100 is 28.999999999999996
+ * in doubles, and its floor lost one. */
+struct total_case {
+	double		 rate, duration;
+	int		 want;
+};
+
+static const struct total_case totals[] = {
+	{ 0.29, 100, 29 },
+	{ 0.57, 100, 57 },
+	{ 1000, 0.002, 2 },
+	{ 2.5, 3, 7 },
+};
+
+static void
+test_total_exact(void **state)
+{
+	static const char text[] = SETTINGS;
+	char dir[] = "/tmp/test_sim_loadXXXXXX", path[64], err[256];
+	struct sim_load_params p;
+	struct sim_load_ops ops;
+	struct sim_scenario *sc;
+	struct sim_fleet *fl;
+	struct sim_load *l;
+	struct fake fk;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/summary.json", dir);
+	sc = sim_scenario_parse(text, strlen(text), "p.jsonl", err,
+	    sizeof(err));
+	assert_non_null(sc);
+	fl = sim_fleet_range("100", 1, "pw", err, sizeof(err));
+	assert_non_null(fl);
+	for (i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		memset(&ops, 0, sizeof(ops));
+		memset(&fk, 0, sizeof(fk));
+		p.profile = sc;
+		p.rate = totals[i].rate;
+		p.duration_s = totals[i].duration;
+		p.summary_json = path;
+		ops.arg = &fk;
+		ops.signins = fake_signins;
+		l = sim_load_new(&p, fl, NULL, &ops, 0, err, sizeof(err));
+		assert_non_null(l);
+		sim_load_stop(l, 0);
+		(void)sim_load_finish(l, 0);
+		if (summary_int(path, "actions_scheduled") != totals[i].want)
+			fail_msg("%g/s for %g s: %d scheduled, want %d",
+			    totals[i].rate, totals[i].duration,
+			    summary_int(path, "actions_scheduled"),
+			    totals[i].want);
+		sim_load_free(l);
+	}
+	sim_fleet_free(fl);
+	sim_scenario_free(sc);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* A profile line that is not one action is refused by its number. */
 static void
 test_bad_profile(void **state)
@@ -294,6 +356,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_bad_profile),
+		cmocka_unit_test(test_total_exact),
 	};
 
 	log_init(LOG_TO_CONSOLE, LOG_CRIT, NULL);

@@ -1073,6 +1073,11 @@ static const struct leak_case leak_cases[] = {
 	{ "inside a longer hex run", "ab" T64 "cd", 1, "ab<redacted>cd" },
 	{ "at the end, after hex", "x00" U64, 1, "x00<redacted>" },
 	{ "two of them", T64 "-" U64, 1, "<redacted>-<redacted>" },
+	/* Hex says the same in either case: an upper-cased token leaks. */
+	{ "upper case", "0123456789ABCDEF0123456789ABCDEF"
+	    "0123456789ABCDEF0123456789ABCDEF", 1, "<redacted>" },
+	{ "mixed case in a run", "x" "FEDCBA9876543210fedcba9876543210"
+	    "fedcba9876543210fedcba9876543210" "0", 1, "x<redacted>0" },
 	{ "one char short", "0123456789abcdef0123456789abcdef"
 	    "0123456789abcdef0123456789abcde", 0, NULL },
 	{ "another token", "1123456789abcdef0123456789abcdef"

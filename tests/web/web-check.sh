@@ -151,6 +151,26 @@ for m in POST PUT DELETE PATCH OPTIONS; do
 	    -d x "$url/api/jobs")
 	[ "$code" = 405 ] || fail "$m /api/jobs: $code, not 405"
 done
+# A page of another site whose name was rebound to 127.0.0.1 (DNS
+# rebinding) is same-origin with the view and could read the jobs: a Host
+# that is not this loopback address is refused.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+    -H 'Host: rebound.example:80' "$url/api/status")
+[ "$code" = 403 ] || fail "Host: rebound.example: $code, not 403"
+port=${url##*:}
+for h in "localhost:$port" "127.0.0.1:$port" localhost; do
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+	    -H "Host: $h" "$url/api/status")
+	[ "$code" = 200 ] || fail "Host: $h: $code, not 200"
+done
+# Nor a WebSocket: an upgraded socket would be answered by nobody and
+# kept open with no time-out (any web page may open one to loopback).
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 3 \
+    -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    -H 'Sec-WebSocket-Version: 13' "$url/" 2>/dev/null)
+[ "$code" != 101 ] || fail "a WebSocket upgrade was accepted"
+[ "$(get /api/status "$out/f")" = 200 ] || fail "no answer after an upgrade"
 head=$(curl -sS -I --max-time 10 "$url/")
 printf '%s\n' "$head" | grep -q -i '^content-length: [1-9]' &&
     printf '%s\n' "$head" | grep -q '^HTTP/1.1 200' ||
