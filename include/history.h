@@ -2,8 +2,9 @@
  * history: the last HISTORY_MAX actions a machine received, with their
  * events, for the web page and /api/status; and, as each ends, the
  * action's line in metrics (type, terminal event, latencies).  Fed by
- * three one-line calls in the dispatcher: an action is received, a job
- * starts, an event is sent (the terminal one ends the action).  Any
+ * four one-line calls in the dispatcher: an action is received, a job
+ * starts, an event is sent (the terminal one ends the action), or it is
+ * refused (busy).  Any
  * thread; a mutex guards the ring, held for a copy at most.
  */
 #ifndef GFE_HISTORY_H
@@ -22,13 +23,16 @@ void	 history_started(int64_t id);
 /* An event was queued for the service; "{type}:completed|failed|
  * cancelled" ends the action. */
 void	 history_event(int64_t id, const char *name);
+/* Not started: the machine answered with a log frame (busy), no event;
+ * "refused" (terminal) with why.  Only an action still "received". */
+void	 history_refused(int64_t id, const char *why);
 /* Changes with every call above: a reader polls it to see news. */
 uint64_t history_version(void);
 /* Called (from the recording thread, nothing held) after each change;
  * one at a time: the web server's wake-up.  NULL: none. */
 void	 history_set_notify(void (*fn)(void *), void *arg);
 /* [{"seq","id","type","received" (unix ms),"state","events":[{"name",
- * "ms" (from receipt)}],"first_ms","end_ms"}], oldest first, only those
+ * "ms" (from receipt)}],"first_ms","end_ms","refused" (why)}], oldest first, only those
  * with seq > after (0: all).  NULL when out of memory. */
 cJSON	*history_json(uint64_t after);
 /* The running actions: [{"id","type","received"}]. */

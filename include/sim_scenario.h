@@ -118,6 +118,9 @@ struct sim_player_ops {
 	int	(*uploads)(void *arg, int64_t action_id);
 	/* How many sign-ins were answered with this HTTP status so far. */
 	int	(*signins)(void *arg, int status);
+	/* 1 when the harness made the file name (no '/') in its folder
+	 * (--pulse-dir), else 0 (await_file). */
+	int	(*file_exists)(void *arg, const char *name);
 };
 
 enum sim_result { SIM_RUNNING, SIM_PASSED, SIM_FAILED };

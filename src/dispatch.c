@@ -1033,6 +1033,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	    (long long)busy->a.id);
 	MLOG(d->lg, LOG_WARNING, 0, "%s", msg);
 	dispatch_send_log(d, "WARNING", msg);
+	history_refused(a->id, msg);
 	frame_action_free(a);
 }
 

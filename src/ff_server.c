@@ -145,6 +145,10 @@ struct ff_req {
 	int			 status;
 };
 
+/* The printer ff_server_view() shows: set before the loop runs, cleared
+ * after it stopped (ff_server_free() comes after loop_free()). */
+static struct ff_server *ff_server_shown;
+
 static struct ff_server *
 ff_server_of(struct lws *wsi)
 {
@@ -1124,6 +1128,7 @@ ff_server_new(struct evloop *ev, const struct config *cf)
 	    "discovery UDP %d and %d (0: off)", ff_model_kind_name(p.kind),
 	    cf->ff_name, cf->ff_bind, cf->ff_tcp_port, http_port,
 	    cf->ff_discovery_port, cf->ff_multicast_port);
+	ff_server_shown = s;
 	return s;
 fail:
 	/* The loop is not running yet: this thread may destroy them, and
@@ -1146,11 +1151,45 @@ fail:
 	return NULL;
 }
 
+int
+ff_server_view(struct ff_server_view *v)
+{
+	const struct ff_server *s = ff_server_shown;
+	struct ff_status st;
+
+	if (s == NULL)
+		return -1;
+	ff_model_status(s->model, mono_now_ms(), &st);
+	snprintf(v->model, sizeof(v->model), "%s",
+	    ff_model_kind_name(ff_model_info(s->model)->kind));
+	snprintf(v->name, sizeof(v->name), "%s", ff_model_name(s->model));
+	snprintf(v->file, sizeof(v->file), "%s", st.file != NULL ? st.file :
+	    "");
+	switch (st.machine) {
+	case FF_MACHINE_BUILDING:
+		v->state = "printing";
+		break;
+	case FF_MACHINE_PAUSED:
+		v->state = "paused";
+		break;
+	case FF_MACHINE_BUSY:
+		v->state = "busy";
+		break;
+	default:
+		v->state = st.job == FF_JOB_DONE ? "completed" : "ready";
+	}
+	v->progress = st.progress;
+	v->clients = s->clients;
+	return 0;
+}
+
 void
 ff_server_free(struct ff_server *s)
 {
 	if (s == NULL)
 		return;
+	if (ff_server_shown == s)
+		ff_server_shown = NULL;
 	ff_camera_free(s->camera);
 	ff_model_free(s->model);
 	ff_server_strings_free(s);

@@ -15,12 +15,13 @@
 
 #define HISTORY_NAME_LEN	63	/* chars of an event name kept */
 #define HISTORY_TYPE_LEN	32
+#define HISTORY_WHY_LEN		127	/* chars of a refusal kept */
 #define HISTORY_GONE_MAX	1024	/* pushed out unended, still counted */
 
-enum history_state { H_RECEIVED, H_RUNNING, H_ENDED };
+enum history_state { H_RECEIVED, H_RUNNING, H_ENDED, H_REFUSED };
 
 static const char *const history_states[] = {
-	"received", "running", "ended",
+	"received", "running", "ended", "refused",
 };
 
 struct history_event {
@@ -37,6 +38,7 @@ struct history_entry {
 	enum history_state state;
 	int64_t		 first_ms, end_ms;	/* from receipt, -1: not yet */
 	char		 result[16];
+	char		 why[HISTORY_WHY_LEN + 1];	/* refused: the log line */
 	size_t		 nev, dropped;
 	struct history_event ev[HISTORY_EVENTS_MAX];
 };
@@ -141,8 +143,18 @@ history_received(int64_t id, const char *type)
 	struct timespec ts;
 
 	pthread_mutex_lock(&history.mtx);
-	if (history_find(id) != NULL) {
+	if ((h = history_find(id)) != NULL) {
+		/* Sent again after a busy refusal: a new try. */
+		if (h->state == H_REFUSED) {
+			h->state = H_RECEIVED;
+			h->end_ms = -1;
+			h->why[0] = '\0';
+			h->seq = ++history.seq;
+		} else
+			h = NULL;
 		pthread_mutex_unlock(&history.mtx);
+		if (h != NULL)
+			history_changed();
 		return;
 	}
 	h = &history.e[history.next];
@@ -151,7 +163,7 @@ history_received(int64_t id, const char *type)
 	 * its end is still counted. */
 	if (h->seq != 0 && h->state == H_RUNNING)
 		metrics_running(-1);
-	if (h->seq != 0 && h->state != H_ENDED)
+	if (h->seq != 0 && h->state != H_ENDED && h->state != H_REFUSED)
 		history_gone_keep(h);
 	memset(h, 0, sizeof(*h));
 	h->seq = ++history.seq;
@@ -246,6 +258,25 @@ history_event(int64_t id, const char *name)
 	history_changed();
 }
 
+void
+history_refused(int64_t id, const char *why)
+{
+	struct history_entry *h;
+
+	pthread_mutex_lock(&history.mtx);
+	/* Only one never started: a job that ran keeps its own end. */
+	if ((h = history_find(id)) != NULL && h->state == H_RECEIVED) {
+		h->state = H_REFUSED;
+		h->end_ms = mono_now_ms() - h->mono_ms;
+		snprintf(h->why, sizeof(h->why), "%s", why != NULL ? why : "");
+		h->seq = ++history.seq;
+	} else
+		h = NULL;
+	pthread_mutex_unlock(&history.mtx);
+	if (h != NULL)
+		history_changed();
+}
+
 uint64_t
 history_version(void)
 {
@@ -276,6 +307,8 @@ history_entry_json(const struct history_entry *h)
 	cJSON_AddStringToObject(o, "state", history_states[h->state]);
 	if (h->result[0] != '\0')
 		cJSON_AddStringToObject(o, "result", h->result);
+	if (h->why[0] != '\0')
+		cJSON_AddStringToObject(o, "refused", h->why);
 	if (h->first_ms >= 0)
 		cJSON_AddNumberToObject(o, "first_ms", (double)h->first_ms);
 	if (h->end_ms >= 0)

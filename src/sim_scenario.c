@@ -52,6 +52,10 @@
  *	Waits for a sign-in answered with that status (200, 401 or 503);
  *	each such sign-in satisfies one await.  Checked after every HTTP
  *	request, so it holds while the machine has no socket.
+ *  {"await_file": "page-open", "timeout": 60}
+ *	Waits until the harness makes that file (a plain name) in
+ *	--pulse-dir: a test outside the sim says when play may go on (a
+ *	browser has loaded a page).  Looked for every SIM_FILE_POLL_MS.
  *  {"expire_token": true}	the next Bearer request answers 401
  *  {"fail_upload": N}		the next N uploads answer 500
  *  {"fail_pulse": N}		the next N pulse downloads answer 500
@@ -105,6 +109,7 @@
 #define SIM_BIG_MIN		16	/* bytes of a send_big frame */
 #define SIM_BIG_MAX		(64 * 1024 * 1024)
 #define SIM_REPEAT_MAX		1000	/* send_big frames in a burst */
+#define SIM_FILE_POLL_MS	50	/* await_file: ms between looks */
 
 enum sim_step_kind {
 	STEP_SEND,
@@ -117,6 +122,7 @@ enum sim_step_kind {
 	STEP_SEND_BIG,
 	STEP_EXPECT_CLOSE,
 	STEP_AWAIT_SIGNIN,
+	STEP_AWAIT_FILE,
 };
 
 struct sim_step {
@@ -129,7 +135,7 @@ struct sim_step {
 	cJSON			*events;	/* the list, or NULL */
 	int			 timeout_ms;
 	int			 repeat;	/* send_big: frames */
-	char			*raw;
+	char			*raw;		/* or await_file's name */
 	enum sim_knob		 knob;
 	/* A knob's count, send_big's bytes, expect_close's code or
 	 * await_signin's status. */
@@ -528,6 +534,7 @@ static const struct {
 	{ "send_big", STEP_SEND_BIG, { "repeat" } },
 	{ "expect_close", STEP_EXPECT_CLOSE, { "timeout" } },
 	{ "await_signin", STEP_AWAIT_SIGNIN, { "timeout" } },
+	{ "await_file", STEP_AWAIT_FILE, { "timeout" } },
 	{ "refuse_signin", STEP_KNOB, { NULL } },
 	{ "harness", STEP_KNOB, { NULL } },
 	{ "expire_token", STEP_KNOB, { NULL } },
@@ -708,6 +715,23 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"await_signin\" must be 200, 401 or 503");
 		st->count = (int)n;
+		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
+		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
+			return -1;
+		return 1;
+	case STEP_AWAIT_FILE:
+		st->kind = STEP_AWAIT_FILE;
+		/* A plain name: nothing outside the harness's folder. */
+		if (!cJSON_IsString(v) || *v->valuestring == '\0' ||
+		    strchr(v->valuestring, '/') != NULL ||
+		    strcmp(v->valuestring, ".") == 0 ||
+		    strcmp(v->valuestring, "..") == 0 ||
+		    strlen(v->valuestring) > 255)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"await_file\" must be a file name, no '/'");
+		if ((st->raw = strdup(v->valuestring)) == NULL)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "out of memory");
 		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
 		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
 			return -1;
@@ -1410,7 +1434,7 @@ struct sim_action {
 };
 
 enum sim_wait { WAIT_NONE, WAIT_EVENT, WAIT_RECONNECT, WAIT_CLOSE,
-    WAIT_SIGNIN };
+    WAIT_SIGNIN, WAIT_FILE };
 
 /* The sign-in answers await_signin knows, and an index for each. */
 static const int sim_signin_status[] = { 200, 401, 503 };
@@ -1438,6 +1462,7 @@ struct sim_player {
 	int			 wait_action;	/* -1: no action_id */
 	const char		*wait_event;
 	int64_t			 deadline;
+	int64_t			 file_deadline;	/* await_file's timeout */
 	unsigned		 wait_gen;
 
 	struct sim_action	*actions;	/* one per action sent */
@@ -1889,6 +1914,18 @@ sim_scenario_wait_check(struct sim_player *p, int64_t now)
 			return -1;
 		}
 		return 0;
+	case WAIT_FILE:
+		if (p->ops.file_exists(p->ops.arg, st->raw))
+			return 1;
+		if (now >= p->file_deadline) {
+			sim_scenario_player_fail(p, "line %d: no file %s within "
+			    "%d ms", st->lineno, st->raw, st->timeout_ms);
+			return -1;
+		}
+		/* Nothing else wakes the player: look again soon. */
+		p->deadline = now + SIM_FILE_POLL_MS < p->file_deadline ?
+		    now + SIM_FILE_POLL_MS : p->file_deadline;
+		return 0;
 	case WAIT_EVENT:
 		break;
 	}
@@ -2037,6 +2074,12 @@ sim_scenario_run(struct sim_player *p, int64_t now)
 		case STEP_AWAIT_SIGNIN:
 			p->wait = WAIT_SIGNIN;
 			p->deadline = now + st->timeout_ms;
+			break;
+		case STEP_AWAIT_FILE:
+			log_info("line %d: waiting for the file %s", st->lineno,
+			    st->raw);
+			p->wait = WAIT_FILE;
+			p->file_deadline = p->deadline = now + st->timeout_ms;
 			break;
 		case STEP_KNOB:
 			p->ops.knob(p->ops.arg, st->knob, st->count);
@@ -2451,6 +2494,10 @@ sim_scenario_player_where(const struct sim_player *p, char *buf, size_t len)
 	case WAIT_SIGNIN:
 		snprintf(buf, len, "line %d: waiting for a sign-in answered "
 		    "%d", st->lineno, st->count);
+		break;
+	case WAIT_FILE:
+		snprintf(buf, len, "line %d: waiting for the file %s",
+		    st->lineno, st->raw);
 		break;
 	case WAIT_NONE:
 		snprintf(buf, len, "line %d", st->lineno);

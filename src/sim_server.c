@@ -9,6 +9,7 @@
  * owned by the server, not by a connection, so a frame queued while the
  * machine is reconnecting goes out on its next connection.
  */
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include <ctype.h>
@@ -1018,6 +1019,20 @@ sim_server_progress_cb(uv_timer_t *t)
 		sim_load_progress(s->load, sim_server_now_us(s), stderr);
 }
 
+/* await_file: the name is a plain one (the scenario's parser checks). */
+static int
+sim_server_op_file_exists(void *arg, const char *name)
+{
+	struct sim_server *s = arg;
+	char path[4096];
+	struct stat sb;
+
+	if (s->p->pulse_dir == NULL || snprintf(path, sizeof(path), "%s/%s",
+	    s->p->pulse_dir, name) >= (int)sizeof(path))
+		return 0;
+	return stat(path, &sb) == 0;
+}
+
 /* The scenario's player, on the fleet's only machine. */
 static int
 sim_server_new_player(struct sim_server *s)
@@ -1033,6 +1048,7 @@ sim_server_new_player(struct sim_server *s)
 	ops.upload_url = sim_server_op_upload_url;
 	ops.uploads = sim_server_op_uploads;
 	ops.signins = sim_server_op_signins;
+	ops.file_exists = sim_server_op_file_exists;
 	if ((s->player = sim_scenario_player_new(s->p->scenario, &ops, s->tr,
 	    sim_fleet_machine(s->fleet, 0)->serial)) == NULL) {
 		log_warnx("out of memory");

@@ -28,6 +28,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "ff_server.h"
 #include "history.h"
 #include "log.h"
 #include "metrics.h"
@@ -254,6 +255,24 @@ web_answer_json(struct web_req *r, cJSON *j)
 	    strlen(s) : 0);
 }
 
+/* The FlashForge printer's own state, when one runs (loop thread). */
+static void
+web_ff_json(cJSON *o)
+{
+	struct ff_server_view v;
+	cJSON *f;
+
+	if (ff_server_view(&v) == -1 ||
+	    (f = cJSON_AddObjectToObject(o, "printer")) == NULL)
+		return;
+	cJSON_AddStringToObject(f, "model", v.model);
+	cJSON_AddStringToObject(f, "name", v.name);
+	cJSON_AddStringToObject(f, "state", v.state);
+	cJSON_AddStringToObject(f, "file", v.file);
+	cJSON_AddNumberToObject(f, "progress", v.progress);
+	cJSON_AddNumberToObject(f, "clients", v.clients);
+}
+
 /* The machines: counts by state, and the one machine's state. */
 static cJSON *
 web_machines_json(const struct web *w)
@@ -274,6 +293,7 @@ web_machines_json(const struct web *w)
 			state = metrics_state_name(s);
 	}
 	cJSON_AddStringToObject(o, "state", state);
+	web_ff_json(o);
 	cJSON_AddNumberToObject(o, "flashforge_connections_total",
 	    (double)metrics_get(METRICS_FF_CONNECTIONS));
 	cJSON_AddNumberToObject(o, "flashforge_commands_total",

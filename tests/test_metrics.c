@@ -257,6 +257,63 @@ test_history(void **state)
 	cJSON_Delete(arr);
 }
 
+/* A busy refusal ends an action that never started, and only such. */
+static void
+test_history_refused(void **state)
+{
+	static const struct {
+		int64_t		 id;
+		const char	*state;		/* after the refusals */
+		const char	*why;		/* "refused", or NULL */
+	} tcs[] = {
+		{ 1, "running", NULL },		/* the busy job: untouched */
+		{ 2, "refused", "busy: motion 2 not started" },
+		{ 3, "ended", NULL },		/* ended first: untouched */
+	};
+	cJSON *arr, *a, *why;
+	size_t i;
+
+	(void)state;
+	metrics_reset();
+	history_reset();
+	history_received(1, "print");
+	history_started(1);
+	history_received(2, "motion");
+	history_received(3, "settings");
+	history_event(3, "settings:completed");
+	history_refused(1, "busy: print 1");
+	history_refused(2, "busy: motion 2 not started");
+	history_refused(2, "again");		/* once refused, it stays */
+	history_refused(3, "busy: settings 3");
+	history_refused(99, "unknown id");
+	arr = history_json(0);
+	assert_int_equal(cJSON_GetArraySize(arr), 3);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		a = cJSON_GetArrayItem(arr, (int)i);
+		assert_int_equal(cJSON_GetObjectItem(a, "id")->valueint,
+		    tcs[i].id);
+		assert_string_equal(cJSON_GetObjectItem(a,
+		    "state")->valuestring, tcs[i].state);
+		why = cJSON_GetObjectItem(a, "refused");
+		if (tcs[i].why == NULL)
+			assert_null(why);
+		else
+			assert_string_equal(why->valuestring, tcs[i].why);
+	}
+	/* Not an action's end in /metrics: no event was sent for it. */
+	assert_int_equal(metrics_actions("motion", "failed"), 0);
+	cJSON_Delete(arr);
+	/* Sent again ("ready" once more) after the refusal: a new try. */
+	history_received(2, "motion");
+	arr = history_json(0);
+	a = cJSON_GetArrayItem(arr, 1);		/* its slot in the ring */
+	assert_int_equal(cJSON_GetObjectItem(a, "id")->valueint, 2);
+	assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring,
+	    "received");
+	assert_null(cJSON_GetObjectItem(a, "refused"));
+	cJSON_Delete(arr);
+}
+
 /* The ring keeps HISTORY_MAX; the newest survive. */
 static void
 test_history_ring(void **state)
@@ -315,6 +372,7 @@ main(void)
 		cmocka_unit_test(test_machines),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_history_refused),
 		cmocka_unit_test(test_history_evicted_counts),
 	};
 

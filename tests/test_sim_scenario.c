@@ -159,6 +159,12 @@ test_parse_errors(void **state)
 		    "t.jsonl:1: \"expect_close\"" },
 		{ "{\"await_signin\": 403}", "t.jsonl:1: \"await_signin\" must "
 		    "be 200, 401 or 503" },
+		{ "{\"await_file\": \"../x\"}", "t.jsonl:1: \"await_file\" "
+		    "must be a file name" },
+		{ "{\"await_file\": \"..\"}", "t.jsonl:1: \"await_file\"" },
+		{ "{\"await_file\": 1}", "t.jsonl:1: \"await_file\"" },
+		{ "{\"await_file\": \"x\", \"label\": \"a\"}",
+		    "t.jsonl:1: \"label\" is not allowed with \"await_file\"" },
 		{ "{\"refuse_signin\": 0}", "t.jsonl:1: \"refuse_signin\" must "
 		    "be a count" },
 		{ "{\"drop\": true, \"reconnect\": 0}",
@@ -221,6 +227,7 @@ struct fake {
 	int	 knobs[8];
 	int	 uploads;
 	int	 signins[3];	/* answered 200, 401, 503 */
+	char	 file[32];	/* the one file the harness made, or "" */
 };
 
 static int
@@ -284,6 +291,12 @@ fake_signins(void *arg, int status)
 	    f->signins[1] : status == 503 ? f->signins[2] : 0;
 }
 
+static int
+fake_file_exists(void *arg, const char *name)
+{
+	return strcmp(((struct fake *)arg)->file, name) == 0;
+}
+
 struct rig {
 	struct fake		 f;
 	struct sim_scenario	*sc;
@@ -299,6 +312,7 @@ rig_start(struct rig *r, const char *text)
 		.send = fake_send, .drop = fake_drop, .knob = fake_knob,
 		.pulse_url = fake_pulse_url, .upload_url = fake_upload_url,
 		.uploads = fake_uploads, .signins = fake_signins,
+		.file_exists = fake_file_exists,
 	};
 	char err[256];
 
@@ -700,6 +714,39 @@ test_close_and_signin(void **state)
 	sim_scenario_player_tick(r.p, 3000);
 	assert_failed_with(&r, "line 1: no sign-in answered 503 within "
 	    "3000 ms");
+	rig_end(&r);
+}
+
+/* await_file: nothing is sent before the file is there; the player asks
+ * for a tick soon (it has nothing else to wake it); no file in time
+ * fails. */
+static void
+test_await_file(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, "{\"await_file\": \"page-open\", \"timeout\": 5}\n"
+	    "{\"send\": {\"action_type\": \"settings\"}}");
+	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(r.f.nsent, 0);
+	assert_int_equal(sim_scenario_player_deadline(r.p), 50);
+	snprintf(r.f.file, sizeof(r.f.file), "other");
+	sim_scenario_player_tick(r.p, 50);
+	assert_int_equal(r.f.nsent, 0);
+	assert_int_equal(sim_scenario_player_deadline(r.p), 100);
+	snprintf(r.f.file, sizeof(r.f.file), "page-open");
+	sim_scenario_player_tick(r.p, 100);
+	assert_int_equal(r.f.nsent, 1);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	rig_end(&r);
+
+	rig_start(&r, "{\"await_file\": \"page-open\", \"timeout\": 1}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_tick(r.p, 980);
+	assert_int_equal(sim_scenario_player_deadline(r.p), 1000);
+	sim_scenario_player_tick(r.p, 1000);
+	assert_failed_with(&r, "line 1: no file page-open within 1000 ms");
 	rig_end(&r);
 }
 
@@ -1112,6 +1159,7 @@ main(void)
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_second_terminal_and_upload),
 		cmocka_unit_test(test_outside_failure_and_summary),
+		cmocka_unit_test(test_await_file),
 		cmocka_unit_test(test_latency),
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_transcript_tokens),

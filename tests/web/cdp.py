@@ -3,19 +3,29 @@
 (--remote-debugging-pipe: JSON messages, NUL-terminated, on fds 3 and 4),
 so no WebSocket library is needed.
 
-  cdp.py CHROMIUM URL OUTDIR EXPECT.json MOTION_DIR
+  cdp.py CHROMIUM URL OUTDIR GOFILE MOTION_DIR
 
-Loads URL, waits (in the page, at most 30 s) until the live list and the
-gallery match EXPECT ({"actions": {id: state}, "jobs": [names]}) and
-every gallery image has decoded, then keeps one more job in MOTION_DIR
-(a copy of the first, under a new name, .info first as the store does)
-and waits for the gallery to show it, drawn, without a reload.  Saves OUTDIR/page.png (desktop) and
-OUTDIR/page-phone.png, and OUTDIR/dom.json (what the page showed).
+Loads URL BEFORE the scenario sends anything: once the page has its
+event stream's opening state, with no action in its list, it marks the
+window (window.gfeMark, gone on any reload) and makes GOFILE, which lets
+the sim play (await_file).  Then it reads what the page must show from
+the FIFO OUTDIR/expect.fifo ({"actions": {id: state}, "jobs": [names],
+"printer": {"name", "model", "state"} or null: the FlashForge line},
+written by browser-check.sh once the scenario passed) and waits (in the
+page, at most 30 s) until the live list and the gallery match it and every
+gallery image has decoded; then keeps one more job in MOTION_DIR (a copy
+of the first, under a new name, .info first as the store does) and waits
+for the gallery to show it, drawn.  The mark must still be there: all of
+it came without a reload.  Saves OUTDIR/page.png (desktop),
+OUTDIR/page-phone.png and OUTDIR/dom.json (what the page showed); writes
+"passed" or why not to the FIFO OUTDIR/result.fifo.
 Exit 0 when all held, 1 when not, 2 when Chromium would not run.
 """
 import base64
 import json
 import os
+import random
+import signal
 import shutil
 import subprocess
 import sys
@@ -120,6 +130,7 @@ new Promise((resolve, reject) => {
                     h: img.naturalHeight} : null};
     }),
     state: document.getElementById("state")?.textContent,
+    printer: document.getElementById("printer")?.textContent,
     live: document.getElementById("live")?.textContent,
   });
   const cond = (s) => {
@@ -128,6 +139,9 @@ new Promise((resolve, reject) => {
     for (const id in want.actions)
       if (ids[id] !== want.actions[id]) return false;
     if (s.jobs.length !== want.jobs.length) return false;
+    if (want.printer && !(s.printer.includes(want.printer.name) &&
+        s.printer.includes(want.printer.model) &&
+        s.printer.includes(want.printer.state))) return false;
     return s.jobs.every(j => want.jobs.includes(j.name) && j.img &&
       j.img.complete && j.img.w > 0);
   };
@@ -143,13 +157,75 @@ new Promise((resolve, reject) => {
 """
 
 
+# In the page: the opening state came (one "update"), the list is empty.
+OPENED = r"""
+new Promise((resolve, reject) => {
+  const t0 = Date.now();
+  const tick = () => {
+    if (+document.body.dataset.updates >= 1)
+      return resolve(document.querySelectorAll("#actions li").length);
+    if (Date.now() - t0 > %d) return reject(new Error("no update event"));
+    setTimeout(tick, 50);
+  };
+  tick();
+})
+"""
+
+
+def fifo(path, mode):
+    """Opens a FIFO, which blocks until the other end is there: 240 s."""
+    signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(
+        TimeoutError("nobody at " + path)))
+    signal.alarm(240)
+    try:
+        return open(path, mode)
+    finally:
+        signal.alarm(0)
+
+
+def live(cdp, url, outdir, gofile, motion):
+    """Raises on any failure."""
+    cdp.events.discard("Page.loadEventFired")
+    cdp.call("Page.navigate", {"url": url})
+    cdp.wait_event("Page.loadEventFired")
+    n = cdp.eval(OPENED % TIMEOUT_MS)
+    if n != 0:
+        raise RuntimeError("%d actions shown before play" % n)
+    mark = "%016x" % random.getrandbits(64)
+    cdp.eval("window.gfeMark = %s" % json.dumps(mark))
+    with open(gofile, "w"):
+        pass
+    with fifo(os.path.join(outdir, "expect.fifo"), "r") as f:
+        expect = json.load(f)
+    shown = cdp.eval(WAIT % (json.dumps(expect), TIMEOUT_MS))
+    # A job kept now must show without a reload (the "jobs" event).
+    planted = "2026-01-02_000000_motion_777"
+    for ext in (".info", ".puls"):
+        shutil.copyfile(os.path.join(motion, expect["jobs"][0] + ext),
+                        os.path.join(motion, "." + planted + ext))
+        os.rename(os.path.join(motion, "." + planted + ext),
+                  os.path.join(motion, planted + ext))
+    expect2 = dict(expect, jobs=expect["jobs"] + [planted])
+    shown = cdp.eval(WAIT % (json.dumps(expect2), TIMEOUT_MS))
+    still = cdp.eval("[window.gfeMark, +document.body.dataset.updates]")
+    if still[0] != mark:
+        raise RuntimeError("the page was reloaded (mark %r, was %r)" % (
+            still[0], mark))
+    shown["updates"] = still[1]
+    with open(os.path.join(outdir, "dom.json"), "w") as f:
+        json.dump(shown, f, indent=1)
+    cdp.shot(os.path.join(outdir, "page.png"), 1100, 1000, 1, False)
+    cdp.shot(os.path.join(outdir, "page-phone.png"), 390, 844, 2, True)
+    return "%d actions shown live (%d updates, no reload), %d jobs, " \
+        "every image decoded" % (len(shown["actions"]), still[1],
+                                 len(shown["jobs"]))
+
+
 def main():
     if len(sys.argv) != 6:
         print(__doc__, file=sys.stderr)
         return 2
-    chromium, url, outdir, expect_path, motion = sys.argv[1:]
-    with open(expect_path) as f:
-        expect = json.load(f)
+    chromium, url, outdir, gofile, motion = sys.argv[1:]
     profile = os.path.join(outdir, "profile")
     os.makedirs(profile, exist_ok=True)
     try:
@@ -167,29 +243,19 @@ def main():
         return 2
     rc = 0
     try:
-        cdp.events.discard("Page.loadEventFired")
-        cdp.call("Page.navigate", {"url": url})
-        cdp.wait_event("Page.loadEventFired")
-        shown = cdp.eval(WAIT % (json.dumps(expect), TIMEOUT_MS))
-        # A job kept now must show without a reload (the "jobs" event).
-        planted = "2026-01-02_000000_motion_777"
-        for ext in (".info", ".puls"):
-            shutil.copyfile(os.path.join(motion, expect["jobs"][0] + ext),
-                            os.path.join(motion, "." + planted + ext))
-            os.rename(os.path.join(motion, "." + planted + ext),
-                      os.path.join(motion, planted + ext))
-        expect2 = dict(expect, jobs=expect["jobs"] + [planted])
-        shown = cdp.eval(WAIT % (json.dumps(expect2), TIMEOUT_MS))
-        with open(os.path.join(outdir, "dom.json"), "w") as f:
-            json.dump(shown, f, indent=1)
-        cdp.shot(os.path.join(outdir, "page.png"), 1100, 1000, 1, False)
-        cdp.shot(os.path.join(outdir, "page-phone.png"), 390, 844, 2, True)
-        print("cdp: %d actions, %d jobs shown, every image decoded" % (
-            len(shown["actions"]), len(shown["jobs"])))
+        verdict = "passed"
+        print("cdp: " + live(cdp, url, outdir, gofile, motion))
     except Exception as e:
-        print("cdp: FAIL: %s" % e, file=sys.stderr)
+        verdict = "FAIL: %s" % str(e)[:1500]
+        print("cdp: " + verdict, file=sys.stderr)
         rc = 1
     cdp.close()
+    try:
+        with fifo(os.path.join(outdir, "result.fifo"), "w") as f:
+            f.write(verdict.replace("\n", " ") + "\n")
+    except Exception as e:
+        print("cdp: no verdict given: %s" % e, file=sys.stderr)
+        rc = 1
     return rc
 
 

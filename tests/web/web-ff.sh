@@ -1,5 +1,6 @@
 #!/bin/bash
-# web-ff.sh: /metrics counts a FlashForge's clients: a FlashForge-only
+# web-ff.sh: /metrics counts a FlashForge's clients, /api/status shows the
+# printer (model, name, state, file, progress): a FlashForge-only
 # daemon with [WEB]; two command connections (three command lines) and
 # one HTTP API request, then /metrics and /api/status must say so.  The
 # page listens on every interface here (allow_remote), which the log
@@ -71,6 +72,27 @@ curl -sS --max-time 5 "$url/api/status" >"$work/status.json"
 jq -e '.machines.flashforge == true and .machines.glowforge == false and
     .machines.flashforge_commands_total == 3' "$work/status.json" \
     >/dev/null || fail "/api/status: $(cat "$work/status.json")"
+# The printer's own state: its name and model, ready; then printing the
+# card's demo file (the 5M's M23 starts it), then paused; never the check
+# code.
+jq -e '.machines.printer == {model: "adventurer5m", name:
+    .machines.printer.name, state: "ready", file: "", progress: 0,
+    clients: 0} and (.machines.printer.name | length) > 0' \
+    "$work/status.json" >/dev/null ||
+    fail "/api/status: the printer: $(jq -c .machines.printer "$work/status.json")"
+cmd '~M601 S1' '~M23 0:/user/20mm_cube.gcode'
+curl -sS --max-time 5 "$url/api/status" >"$work/status2.json"
+jq -e '.machines.printer | .state == "printing" and
+    .file == "20mm_cube.gcode" and .progress >= 0 and .progress < 1' \
+    "$work/status2.json" >/dev/null ||
+    fail "/api/status while printing: $(jq -c .machines.printer "$work/status2.json")"
+cmd '~M601 S1' '~M25'
+curl -sS --max-time 5 "$url/api/status" >"$work/status3.json"
+jq -e '.machines.printer | .state == "paused" and .file == "20mm_cube.gcode"' \
+    "$work/status3.json" >/dev/null ||
+    fail "/api/status when paused: $(jq -c .machines.printer "$work/status3.json")"
+grep -q abc123 "$work/status.json" "$work/status2.json" "$work/status3.json" &&
+    fail "/api/status holds the check code"
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
