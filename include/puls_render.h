@@ -150,6 +150,14 @@ struct puls_canvas *puls_canvas_open(const struct puls_trace *ext,
 void	 puls_canvas_sink(void *c, const struct puls_vertex *v, size_t n);
 int	 puls_canvas_close(struct puls_canvas *c, const struct puls_trace *t,
 	    const char *title, char *err, size_t errlen);
+/* A PNG canvas whose close writes the picture through sink (-1: a write
+ * error, errno kept), never opening a path: for a caller that made its
+ * file itself, safely (web_jobs.c).  name only names it in err.
+ * puls_canvas_open() opens out as the user named it, links followed:
+ * for gf-puls, the user's own path. */
+struct puls_canvas *puls_canvas_open_sink(const struct puls_trace *ext,
+	    puls_sink_fn sink, void *arg, const char *name, int width,
+	    char *err, size_t errlen);
 /* Frees c, writing nothing (an SVG file cairo opened is removed). */
 void	 puls_canvas_abort(struct puls_canvas *c);
 

@@ -24,5 +24,7 @@ int	 store_write(const void *buf, size_t len, void *job);
 int	 store_commit(struct store_job *job, const cJSON *info, char **final_name);
 /* Removes the temporary file and frees job. */
 void	 store_abort(struct store_job *job);
+/* All of buf to fd, EINTR retried; -1 and errno (ENOSPC: no progress). */
+int	 store_write_all(int fd, const void *buf, size_t len);
 
 #endif

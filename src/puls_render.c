@@ -322,8 +322,19 @@ struct puls_canvas {
 	size_t			 nv;		/* vertices fed, up to 2 */
 	int			 svg, tostdout;
 	cairo_status_t		 st;
-	const char		*out;
+	const char		*out;		/* a path, "-", or a name */
+	puls_sink_fn		 sink;		/* PNG to it, not to out */
+	void			*sink_arg;
 };
+
+static cairo_status_t
+puls_render_sink(void *closure, const unsigned char *data, unsigned int len)
+{
+	struct puls_canvas *c = closure;
+
+	return c->sink(data, len, c->sink_arg) == 0 ? CAIRO_STATUS_SUCCESS :
+	    CAIRO_STATUS_WRITE_ERROR;
+}
 
 static void
 puls_canvas_free(struct puls_canvas *c)
@@ -409,6 +420,20 @@ fail:
 	puls_canvas_err(c, err, errlen);
 	puls_canvas_free(c);
 	return NULL;
+}
+
+struct puls_canvas *
+puls_canvas_open_sink(const struct puls_trace *ext, puls_sink_fn sink,
+    void *arg, const char *name, int width, char *err, size_t errlen)
+{
+	struct puls_canvas *c;
+
+	if ((c = puls_canvas_open(ext, name, 0, width, err, errlen)) == NULL)
+		return NULL;
+	c->tostdout = 0;	/* name only names it, even "-" */
+	c->sink = sink;
+	c->sink_arg = arg;
+	return c;
 }
 
 void
@@ -500,9 +525,14 @@ puls_canvas_close(struct puls_canvas *c, const struct puls_trace *t,
 	if ((c->st = cairo_status(c->cr)) != CAIRO_STATUS_SUCCESS)
 		goto done;
 	if (!c->svg) {
-		c->st = c->tostdout ? cairo_surface_write_to_png_stream(c->sf,
-		    puls_render_stdout, NULL) :
-		    cairo_surface_write_to_png(c->sf, c->out);
+		if (c->sink != NULL)
+			c->st = cairo_surface_write_to_png_stream(c->sf,
+			    puls_render_sink, c);
+		else
+			c->st = c->tostdout ?
+			    cairo_surface_write_to_png_stream(c->sf,
+			    puls_render_stdout, NULL) :
+			    cairo_surface_write_to_png(c->sf, c->out);
 		if (c->st != CAIRO_STATUS_SUCCESS)
 			goto done;
 	}

@@ -82,7 +82,7 @@ done:
 	return rc;
 }
 
-static int
+int
 store_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

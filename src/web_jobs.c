@@ -29,6 +29,7 @@
 #include "mono.h"
 #include "puls.h"
 #include "puls_render.h"
+#include "store.h"
 #include "web_jobs.h"
 
 #define WEB_JOBS_SCAN_MS	1000		/* between looks at the folder */
@@ -295,30 +296,80 @@ done:
 	return rc;
 }
 
+/*
+ * A new hidden file in the folder, under a name nobody can guess
+ * (mkostemp: O_EXCL, so nothing planted there is opened or followed),
+ * mode set on the fd; its path in tmp.  Whoever may write to the folder
+ * must not get the daemon to write or chmod a file of their choosing.
+ */
+static int
+web_jobs_tmp(struct web_jobs *wj, const char *name, char *tmp, size_t len)
+{
+	int fd;
+
+	snprintf(tmp, len, "%s/.%s.XXXXXX", wj->dir, name);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		tmp[0] = '\0';
+		return -1;
+	}
+	if (fchmod(fd, WEB_JOBS_FILE_MODE) == -1) {
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+		return -1;
+	}
+	return fd;
+}
+
+/* Closes fd and renames tmp to path, synced first as the store does;
+ * -1 (errno) with tmp removed. */
+static int
+web_jobs_place(int fd, const char *tmp, const char *path)
+{
+	int e, rc;
+
+	/* close() once, whatever it says: other threads open files too. */
+	rc = fsync(fd);
+	e = errno;
+	if (close(fd) == -1 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc == 0 && (rc = rename(tmp, path)) == -1)
+		e = errno;
+	if (rc == -1) {
+		unlink(tmp);
+		errno = e;
+	}
+	return rc;
+}
+
 /* Writes j as dir/name through a hidden temporary file. */
 static int
 web_jobs_write_json(struct web_jobs *wj, const char *name, const cJSON *j)
 {
 	char tmp[4096], path[4096], *text;
-	FILE *fp;
-	int rc = -1;
+	int fd, rc = -1;
 
 	if ((text = cJSON_Print(j)) == NULL)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", wj->dir, name);
 	snprintf(path, sizeof(path), "%s/%s", wj->dir, name);
-	if ((fp = fopen(tmp, "wx")) != NULL) {
-		rc = fputs(text, fp) == EOF ? -1 : 0;
-		if (fclose(fp) != 0)
-			rc = -1;
-		if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
-		    rename(tmp, path) == -1))
-			rc = -1;
-		if (rc == -1)
+	if ((fd = web_jobs_tmp(wj, name, tmp, sizeof(tmp))) != -1) {
+		if (store_write_all(fd, text, strlen(text)) == -1) {
+			close(fd);
 			unlink(tmp);
+		} else
+			rc = web_jobs_place(fd, tmp, path);
 	}
 	cJSON_free(text);
 	return rc;
+}
+
+/* The canvas's PNG into the file made for it (a puls_sink_fn). */
+static int
+web_jobs_png_write(const void *buf, size_t len, void *arg)
+{
+	return store_write_all(*(const int *)arg, buf, len);
 }
 
 /* <base>.png and <base>.view.json; -1 logged. */
@@ -331,19 +382,26 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 	char title[256], view[WEB_JOBS_BASE_MAX + 16];
 	uint32_t stfr = 10000;
 	cJSON *j = NULL;
-	int rc = -1;
+	int fd = -1, rc = -1;
 
+	tmp[0] = '\0';
 	snprintf(puls, sizeof(puls), "%s.puls", base);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.png.tmp", wj->dir, base);
 	snprintf(png, sizeof(png), "%s/%s.png", wj->dir, base);
 	snprintf(err, sizeof(err), "cannot read it");
 	puls_trace_init(&ext, 0, 1);
 	puls_trace_init(&t, 1,
 	    puls_render_steps_per_px(WEB_JOBS_PNG_WIDTH) / 2);
 	/* The extents first: they set the view the toolpath streams onto. */
-	if (web_jobs_walk(wj, dfd, puls, &ext, NULL) == -1 ||
-	    (c = puls_canvas_open(&ext, tmp, 0, WEB_JOBS_PNG_WIDTH, err,
-	    sizeof(err))) == NULL)
+	if (web_jobs_walk(wj, dfd, puls, &ext, NULL) == -1)
+		goto done;
+	snprintf(view, sizeof(view), "%s.png", base);
+	if ((fd = web_jobs_tmp(wj, view, tmp, sizeof(tmp))) == -1) {
+		snprintf(err, sizeof(err), "no file for it: %s",
+		    strerror(errno));
+		goto done;
+	}
+	if ((c = puls_canvas_open_sink(&ext, web_jobs_png_write, &fd, tmp,
+	    WEB_JOBS_PNG_WIDTH, err, sizeof(err))) == NULL)
 		goto done;
 	puls_trace_sink(&t, puls_canvas_sink, c);
 	if (web_jobs_walk(wj, dfd, puls, &t, &stfr) == -1)
@@ -353,10 +411,12 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 	    base, puls_trace_cut_mm(&t), puls_trace_travel_mm(&t));
 	rc = puls_canvas_close(c, &t, title, err, sizeof(err));
 	c = NULL;
-	if (rc == 0 && (chmod(tmp, WEB_JOBS_FILE_MODE) == -1 ||
-	    rename(tmp, png) == -1)) {
-		snprintf(err, sizeof(err), "keeping it: %s", strerror(errno));
-		rc = -1;
+	if (rc == 0) {
+		rc = web_jobs_place(fd, tmp, png);
+		fd = -1;	/* closed, and tmp gone or renamed */
+		if (rc == -1)
+			snprintf(err, sizeof(err), "keeping it: %s",
+			    strerror(errno));
 	}
 	snprintf(view, sizeof(view), "%s.view.json", base);
 	if (rc == 0 && ((j = puls_trace_json(&t, stfr)) == NULL ||
@@ -365,11 +425,12 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 done:
 	if (c != NULL)
 		puls_canvas_abort(c);
-	if (rc == -1) {
+	if (fd != -1) {
+		close(fd);
 		unlink(tmp);
-		if (!atomic_load(&wj->stop))
-			log_warnx("web: %s: no picture: %s", base, err);
 	}
+	if (rc == -1 && !atomic_load(&wj->stop))
+		log_warnx("web: %s: no picture: %s", base, err);
 	cJSON_Delete(j);
 	puls_trace_free(&ext);
 	puls_trace_free(&t);

@@ -145,6 +145,41 @@ done
 rm -f "$work/motion/$plant.puls" "$work/motion/$plant.info" \
     "$work/motion/$plant.png"
 
+# --- the picture cache: links planted at the names the daemon's files
+# take (the old fixed temporary names and the picture's own) point at a
+# file outside the folder.  It stays as it was, content and mode, and the
+# picture is made all the same.
+victim=$work/victim
+printf 'not a picture\n' >"$victim" && chmod 600 "$victim"
+pic=2026-01-02_000000_motion_777
+for n in ".$pic.png.tmp" ".$pic.view.json.tmp" "$pic.png" \
+    "$pic.view.json"; do
+	ln -s "$victim" "$work/motion/$n"
+done
+cp "$work/motion/$first.info" "$work/motion/$pic.info" &&
+    cp "$work/motion/$first.puls" "$work/motion/.$pic.puls" &&
+    mv "$work/motion/.$pic.puls" "$work/motion/$pic.puls"
+pic_done() {
+	get /api/jobs "$out/f" >/dev/null &&
+	    jq -e --arg p "$pic" 'any(.jobs[]; .name == $p and
+	    .picture != "pending")' "$out/f" >/dev/null
+}
+exec {ev}< <(exec curl -sS -N --max-time 30 "$url/api/events")
+while IFS= read -r line <&"$ev"; do
+	[ "$line" = 'event: jobs' ] && pic_done && break
+done
+exec {ev}<&-
+[ "$(cat "$victim")" = 'not a picture' ] ||
+    fail "a planted link's target was written"
+[ "$(stat -c %a "$victim")" = 600 ] ||
+    fail "a planted link's target changed mode: $(stat -c %a "$victim")"
+jq -e --arg p "$pic" 'any(.jobs[]; .name == $p and .picture == "ready")' \
+    "$out/f" >/dev/null || fail "$pic: no picture past the planted links"
+[ "$(get "/jobs/$pic.png" "$out/f")" = 200 ] &&
+    [ "$(head -c 8 "$out/f" | od -An -tx1 | tr -d ' \n')" = \
+    89504e470d0a1a0a ] || fail "/jobs/$pic.png is no PNG"
+rm -f "$work/motion/$pic".* "$work/motion/.$pic".*
+
 # --- read-only ---
 for m in POST PUT DELETE PATCH OPTIONS; do
 	code=$(curl -sS -o /dev/null -w '%{http_code}' -X "$m" --max-time 10 \
