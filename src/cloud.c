@@ -538,6 +538,24 @@ cloud_xfer_cancelled(const struct cloud_xfer *x)
  * the status of the current response, and tells the sink the declared
  * length once a 2xx head is complete, before any body byte.
  */
+/* After a sink callback returned rc: n to go on, or 0 (curl then ends the
+ * transfer) when the sink cancelled the operation or refused the bytes. */
+static size_t
+cloud_sink_outcome(struct cloud_xfer *x, int rc, size_t n)
+{
+	x->in_cb = 0;
+	if (x->cancelled) {
+		/* The sink cancelled the operation: it is gone. */
+		x->stop = CLOUD_STOP_CANCEL;
+		return 0;
+	}
+	if (rc != 0) {
+		x->stop = CLOUD_STOP_SINK;
+		return 0;
+	}
+	return n;
+}
+
 static size_t
 cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
@@ -581,17 +599,7 @@ cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 		return n;
 	x->in_cb = 1;
 	rc = x->sink->declared((uint64_t)x->length, x->sink->arg);
-	x->in_cb = 0;
-	if (x->cancelled) {
-		/* The sink cancelled the operation: it is gone. */
-		x->stop = CLOUD_STOP_CANCEL;
-		return 0;
-	}
-	if (rc != 0) {
-		x->stop = CLOUD_STOP_SINK;
-		return 0;
-	}
-	return n;
+	return cloud_sink_outcome(x, rc, n);
 }
 
 
@@ -603,17 +611,7 @@ cloud_write_sink(struct cloud_xfer *x, char *buf, size_t n)
 	metrics_add(METRICS_BYTES_DOWN, n);
 	x->in_cb = 1;
 	rc = x->sink->data(buf, n, x->sink->arg);
-	x->in_cb = 0;
-	if (x->cancelled) {
-		/* The sink cancelled the operation: it is gone. */
-		x->stop = CLOUD_STOP_CANCEL;
-		return 0;
-	}
-	if (rc != 0) {
-		x->stop = CLOUD_STOP_SINK;
-		return 0;
-	}
-	return n;
+	return cloud_sink_outcome(x, rc, n);
 }
 
 /* Room for need bytes of reply.  Grown by copying, the old buffer wiped
