@@ -533,11 +533,6 @@ cloud_xfer_cancelled(const struct cloud_xfer *x)
 	    (x->abort != NULL && atomic_load(x->abort) != 0);
 }
 
-/*
- * Called for each line of every response head, redirects included: tracks
- * the status of the current response, and tells the sink the declared
- * length once a 2xx head is complete, before any body byte.
- */
 /* After a sink callback returned rc: n to go on, or 0 (curl then ends the
  * transfer) when the sink cancelled the operation or refused the bytes. */
 static size_t
@@ -556,6 +551,11 @@ cloud_sink_outcome(struct cloud_xfer *x, int rc, size_t n)
 	return n;
 }
 
+/*
+ * Called for each line of every response head, redirects included: tracks
+ * the status of the current response, and tells the sink the declared
+ * length once a 2xx head is complete, before any body byte.
+ */
 static size_t
 cloud_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
