@@ -296,7 +296,8 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 	dl->job = j;
 	dl->progress = st->progress;
 	if (d->dl_dir != NULL)
-		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id);
+		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id,
+		    d->lg);
 	/* Memory does not grow with the bound: the body streams to disk. */
 	max = d->cf->max_job_mib > 0 ? (uint64_t)d->cf->max_job_mib << 20 :
 	    PULS_MAX_BODY;
