@@ -160,7 +160,7 @@ dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
 {
 	MLOG(d->lg, LOG_DEBUG, 0,
 	    "event %s (action %lld)", name, (long long)action_id);
-	history_event(action_id, name);
+	history_event(action_id, name, d->lg->label);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
 }
 
@@ -914,7 +914,7 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	d->job[lane] = j;
 	MLOG(d->lg, LOG_INFO, 0,
 	    "%s %lld: started", j->a.type, (long long)j->a.id);
-	history_started(j->a.id);
+	history_started(j->a.id, d->lg->label);
 	job_run(j);
 	return 0;
 }
@@ -1005,7 +1005,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 		frame_action_free(a);
 		return;
 	}
-	history_received(a->id, a->type);
+	history_received(a->id, a->type, d->lg->label);
 	dispatch_next(d);	/* the held ones first */
 	if (d->stopping) {
 		frame_action_free(a);
