@@ -126,7 +126,7 @@ history_gone_event(const char *machine, int64_t id, const char *name,
     char *type, size_t tlen, const char **result, int64_t *first, int64_t *ms)
 {
 	struct history_gone *g;
-	size_t i;
+	size_t i, n;
 
 	for (i = 0; i < HISTORY_GONE_MAX; i++) {
 		g = &history.gone[i];
@@ -139,7 +139,12 @@ history_gone_event(const char *machine, int64_t id, const char *name,
 		else
 			*first = g->first_ms;
 		if ((*result = history_terminal(g->type, name)) != NULL) {
-			snprintf(type, tlen, "%s", g->type);
+			/* A bounded copy: gcc -O2 sizes a snprintf "%s" of
+			 * an array member by the whole ring. */
+			n = strnlen(g->type, sizeof(g->type) - 1);
+			n = n < tlen ? n : tlen - 1;
+			memcpy(type, g->type, n);
+			type[n] = '\0';
 			memset(g, 0, sizeof(*g));
 		}
 		return 1;
