@@ -105,7 +105,9 @@ motion_dl_dir: $W/motion
 file: $W/daemon.log
 C
 umask 022
-"$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
+# BENCH_FLEET_WRAP: a command the daemon runs under, e.g.
+# "valgrind --tool=massif" to see where its memory goes.
+${BENCH_FLEET_WRAP:-} "$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
 D_PID=$!
 # A benchmark samples /proc while the sim runs: the first sample is the
 # loop before any socket is up.
