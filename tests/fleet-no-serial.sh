@@ -71,7 +71,12 @@ wait "$SIM_PID"
 rc=$?
 SIM_PID=
 kill -TERM "$D_PID" 2>/dev/null
-( sleep "$GUARD"; kill -KILL "$D_PID" 2>/dev/null ) &
+# The guard ends its sleep when ended itself, and holds no output: ctest
+# waits for every holder of the test's pipe.
+d=$D_PID
+( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$GUARD" & sp=$!
+  wait "$sp" && kill -KILL "$d" ) >/dev/null 2>&1 &
 guard=$!
 wait "$D_PID"
 drc=$?
