@@ -19,6 +19,7 @@
 struct mlog {
 	char	 prefix[MLOG_LABEL_MAX];	/* "" or "<label>: " */
 	int	 info_pri;		/* LOG_INFO, or LOG_DEBUG in a fleet */
+	const char *label;		/* "" or the label alone */
 };
 
 /* One machine's line at pri (LOG_INFO goes out at lg's info_pri); e: 1

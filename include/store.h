@@ -12,10 +12,14 @@
 #include <cjson/cJSON.h>
 
 struct store_job;
+struct mlog;
 
 /* type must be a validated action type; NULL (logged) when the folder is
- * unusable: the job then runs without a kept copy. */
-struct store_job *store_begin(const char *dir, const char *type, int64_t id);
+ * unusable: the job then runs without a kept copy.  lg: the machine's
+ * lines (NULL: a single machine's).  In a fleet the folder holds the
+ * serial, so the job's lines name its files inside the folder only. */
+struct store_job *store_begin(const char *dir, const char *type, int64_t id,
+    const struct mlog *lg);
 /* Fits puls_sink_fn: 0, or -1 (logged once) after a write error. */
 int	 store_write(const void *buf, size_t len, void *job);
 /* Writes the .info, renames both into place; -1 (logged) on failure.

@@ -50,6 +50,7 @@
 #define DISPATCH_PROGRESS_STEP	(256 * 1024)	/* bytes between progress */
 #define DISPATCH_DEFAULT_FW	"2.6.0-2228"
 #define DISPATCH_PENDING_MAX	16	/* service-lane actions held */
+#define DISPATCH_SEEN_FIRST	16	/* ids the ring holds at first */
 #define DISPATCH_DL_SLACK	(PULS_MAGIC_LEN + 8 * PULS_MAX_TAGS) /* bytes:
 					 * a plain file's header */
 
@@ -126,12 +127,14 @@ struct dispatch {
 	struct action		 pending[DISPATCH_PENDING_MAX];
 	size_t			 npending;
 	/* The last DISPATCH_SEEN_MAX ids launched or held, a ring: an id
-	 * starts once (PROTOCOL.md 4.3).  told: its repeat was logged. */
-	struct {
+	 * starts once (PROTOCOL.md 4.3).  told: its repeat was logged.
+	 * Grown as ids come (16 KiB at full size): an idle machine of a
+	 * fleet holds none. */
+	struct dispatch_seen {
 		int64_t		 id;
 		int		 told;
-	}			 seen[DISPATCH_SEEN_MAX];
-	size_t			 nseen, seen_next;
+	}			*seen;
+	size_t			 nseen, seen_next, seen_cap;
 	unsigned		 button_seq;	/* presses so far */
 	int			 stopping;
 	void			(*idle)(void *);	/* dispatch_stop()'s */
@@ -160,7 +163,7 @@ dispatch_send_event(struct dispatch *d, int64_t action_id, const char *name,
 {
 	MLOG(d->lg, LOG_DEBUG, 0,
 	    "event %s (action %lld)", name, (long long)action_id);
-	history_event(action_id, name);
+	history_event(action_id, name, d->lg->label);
 	dispatch_send(d, event_frame(action_id, name, extra), QUEUE_PRIO_HIGH);
 }
 
@@ -296,7 +299,8 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 	dl->job = j;
 	dl->progress = st->progress;
 	if (d->dl_dir != NULL)
-		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id);
+		dl->store = store_begin(d->dl_dir, j->a.type, j->a.id,
+		    d->lg);
 	/* Memory does not grow with the bound: the body streams to disk. */
 	max = d->cf->max_job_mib > 0 ? (uint64_t)d->cf->max_job_mib << 20 :
 	    PULS_MAX_BODY;
@@ -913,7 +917,7 @@ dispatch_launch(struct dispatch *d, struct action *a, const struct seq *seq,
 	d->job[lane] = j;
 	MLOG(d->lg, LOG_INFO, 0,
 	    "%s %lld: started", j->a.type, (long long)j->a.id);
-	history_started(j->a.id);
+	history_started(j->a.id, d->lg->label);
 	job_run(j);
 	return 0;
 }
@@ -958,10 +962,26 @@ dispatch_seen_find(const struct dispatch *d, int64_t id)
 static void
 dispatch_seen_add(struct dispatch *d, int64_t id)
 {
+	struct dispatch_seen *p;
+	size_t cap;
+
+	/* Full below the bound: it never wrapped, seen_next is 0, so the
+	 * new slots follow the newest.  Out of memory: a smaller ring. */
+	if (d->nseen == d->seen_cap && d->seen_cap < DISPATCH_SEEN_MAX) {
+		cap = d->seen_cap == 0 ? DISPATCH_SEEN_FIRST : d->seen_cap * 2;
+		cap = cap < DISPATCH_SEEN_MAX ? cap : DISPATCH_SEEN_MAX;
+		if ((p = realloc(d->seen, cap * sizeof(*p))) != NULL) {
+			d->seen = p;
+			d->seen_next = d->seen_cap;
+			d->seen_cap = cap;
+		}
+	}
+	if (d->seen_cap == 0)
+		return;
 	d->seen[d->seen_next].id = id;
 	d->seen[d->seen_next].told = 0;
-	d->seen_next = (d->seen_next + 1) % DISPATCH_SEEN_MAX;
-	if (d->nseen < DISPATCH_SEEN_MAX)
+	d->seen_next = (d->seen_next + 1) % d->seen_cap;
+	if (d->nseen < d->seen_cap)
 		d->nseen++;
 }
 
@@ -1004,7 +1024,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 		frame_action_free(a);
 		return;
 	}
-	history_received(a->id, a->type);
+	history_received(a->id, a->type, d->lg->label);
 	dispatch_next(d);	/* the held ones first */
 	if (d->stopping) {
 		frame_action_free(a);
@@ -1033,7 +1053,7 @@ dispatch_start_job(struct dispatch *d, struct action *a)
 	    (long long)busy->a.id);
 	MLOG(d->lg, LOG_WARNING, 0, "%s", msg);
 	dispatch_send_log(d, "WARNING", msg);
-	history_refused(a->id, msg);
+	history_refused(a->id, msg, d->lg->label);
 	frame_action_free(a);
 }
 
@@ -1145,6 +1165,7 @@ dispatch_free(struct dispatch *d)
 	 * closes (evloop_run() returned). */
 	while (d->npending > 0)
 		frame_action_free(&d->pending[--d->npending]);
+	free(d->seen);
 	free(d->dl_dir);
 	free(d);
 }

@@ -32,6 +32,7 @@ struct history_event {
 struct history_entry {
 	uint64_t	 seq;		/* 0: empty slot */
 	int64_t		 id;
+	char		 machine[HISTORY_MACHINE_LEN + 1];	/* "": alone */
 	char		 type[HISTORY_TYPE_LEN + 1];
 	int64_t		 wall_ms;	/* unix ms at receipt */
 	int64_t		 mono_ms;	/* at receipt */
@@ -47,6 +48,7 @@ struct history_entry {
  * end (a fleet receives more than HISTORY_MAX meanwhile). */
 struct history_gone {
 	int64_t		 id;
+	char		 machine[HISTORY_MACHINE_LEN + 1];
 	char		 type[HISTORY_TYPE_LEN + 1];
 	int64_t		 mono_ms;	/* at receipt; 0: empty slot */
 	int64_t		 first_ms;	/* from receipt, -1: not yet */
@@ -64,13 +66,21 @@ static struct {
 	void			*arg;
 } history = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
+/* Ids are per machine: two machines of a fleet may both run action 7. */
+static int
+history_same(const char *machine, const char *m)
+{
+	return strncmp(machine, m != NULL ? m : "", HISTORY_MACHINE_LEN) == 0;
+}
+
 static struct history_entry *
-history_find(int64_t id)
+history_find(const char *machine, int64_t id)
 {
 	size_t i;
 
 	for (i = 0; i < HISTORY_MAX; i++)
-		if (history.e[i].seq != 0 && history.e[i].id == id)
+		if (history.e[i].seq != 0 && history.e[i].id == id &&
+		    history_same(history.e[i].machine, machine))
 			return &history.e[i];
 	return NULL;
 }
@@ -101,6 +111,8 @@ history_gone_keep(const struct history_entry *h)
 
 	history.gnext = (history.gnext + 1) % HISTORY_GONE_MAX;
 	g->id = h->id;
+	_Static_assert(sizeof(g->machine) == sizeof(h->machine), "sizes");
+	memcpy(g->machine, h->machine, sizeof(g->machine));
 	/* Same size, always NUL-terminated: a plain copy (snprintf between
 	 * two members of one object trips gcc's -Wrestrict at -O2). */
 	_Static_assert(sizeof(g->type) == sizeof(h->type), "type sizes");
@@ -112,15 +124,16 @@ history_gone_keep(const struct history_entry *h)
 /* Under the lock: an event of an action no longer in the ring.  Its
  * terminal is counted (once); 1 when it was one of those. */
 static int
-history_gone_event(int64_t id, const char *name, char *type, size_t tlen,
-    const char **result, int64_t *first, int64_t *ms)
+history_gone_event(const char *machine, int64_t id, const char *name,
+    char *type, size_t tlen, const char **result, int64_t *first, int64_t *ms)
 {
 	struct history_gone *g;
-	size_t i;
+	size_t i, n;
 
 	for (i = 0; i < HISTORY_GONE_MAX; i++) {
 		g = &history.gone[i];
-		if (g->mono_ms == 0 || g->id != id)
+		if (g->mono_ms == 0 || g->id != id ||
+		    !history_same(g->machine, machine))
 			continue;
 		*ms = mono_now_ms() - g->mono_ms;
 		if (g->first_ms == -1)
@@ -128,7 +141,12 @@ history_gone_event(int64_t id, const char *name, char *type, size_t tlen,
 		else
 			*first = g->first_ms;
 		if ((*result = history_terminal(g->type, name)) != NULL) {
-			snprintf(type, tlen, "%s", g->type);
+			/* A bounded copy: gcc -O2 sizes a snprintf "%s" of
+			 * an array member by the whole ring. */
+			n = strnlen(g->type, sizeof(g->type) - 1);
+			n = n < tlen ? n : tlen - 1;
+			memcpy(type, g->type, n);
+			type[n] = '\0';
 			memset(g, 0, sizeof(*g));
 		}
 		return 1;
@@ -137,13 +155,13 @@ history_gone_event(int64_t id, const char *name, char *type, size_t tlen,
 }
 
 void
-history_received(int64_t id, const char *type)
+history_received(int64_t id, const char *type, const char *machine)
 {
 	struct history_entry *h;
 	struct timespec ts;
 
 	pthread_mutex_lock(&history.mtx);
-	if ((h = history_find(id)) != NULL) {
+	if ((h = history_find(machine, id)) != NULL) {
 		/* Sent again after a busy refusal: a new try. */
 		if (h->state == H_REFUSED) {
 			h->state = H_RECEIVED;
@@ -168,6 +186,8 @@ history_received(int64_t id, const char *type)
 	memset(h, 0, sizeof(*h));
 	h->seq = ++history.seq;
 	h->id = id;
+	snprintf(h->machine, sizeof(h->machine), "%s",
+	    machine != NULL ? machine : "");
 	snprintf(h->type, sizeof(h->type), "%s", type != NULL ? type : "");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	h->wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -179,12 +199,13 @@ history_received(int64_t id, const char *type)
 }
 
 void
-history_started(int64_t id)
+history_started(int64_t id, const char *machine)
 {
 	struct history_entry *h;
 
 	pthread_mutex_lock(&history.mtx);
-	if ((h = history_find(id)) != NULL && h->state == H_RECEIVED) {
+	if ((h = history_find(machine, id)) != NULL &&
+	    h->state == H_RECEIVED) {
 		h->state = H_RUNNING;
 		h->seq = ++history.seq;
 		metrics_running(1);
@@ -211,7 +232,7 @@ history_terminal(const char *type, const char *name)
 }
 
 void
-history_event(int64_t id, const char *name)
+history_event(int64_t id, const char *name, const char *machine)
 {
 	struct history_entry *h;
 	const char *result = NULL;
@@ -219,15 +240,15 @@ history_event(int64_t id, const char *name)
 	int64_t ms, first = -1;
 
 	pthread_mutex_lock(&history.mtx);
-	if (name != NULL && history_find(id) == NULL &&
-	    history_gone_event(id, name, type, sizeof(type), &result, &first,
-	    &ms)) {
+	if (name != NULL && history_find(machine, id) == NULL &&
+	    history_gone_event(machine, id, name, type, sizeof(type), &result,
+	    &first, &ms)) {
 		pthread_mutex_unlock(&history.mtx);
 		if (result != NULL)
 			metrics_action_end(type, result, first, ms);
 		return;
 	}
-	if (name == NULL || (h = history_find(id)) == NULL ||
+	if (name == NULL || (h = history_find(machine, id)) == NULL ||
 	    h->state == H_ENDED) {
 		pthread_mutex_unlock(&history.mtx);
 		return;
@@ -259,13 +280,13 @@ history_event(int64_t id, const char *name)
 }
 
 void
-history_refused(int64_t id, const char *why)
+history_refused(int64_t id, const char *why, const char *machine)
 {
 	struct history_entry *h;
 
 	pthread_mutex_lock(&history.mtx);
 	/* Only one never started: a job that ran keeps its own end. */
-	if ((h = history_find(id)) != NULL && h->state == H_RECEIVED) {
+	if ((h = history_find(machine, id)) != NULL && h->state == H_RECEIVED) {
 		h->state = H_REFUSED;
 		h->end_ms = mono_now_ms() - h->mono_ms;
 		snprintf(h->why, sizeof(h->why), "%s", why != NULL ? why : "");
@@ -302,6 +323,8 @@ history_entry_json(const struct history_entry *h)
 		return NULL;
 	cJSON_AddNumberToObject(o, "seq", (double)h->seq);
 	cJSON_AddNumberToObject(o, "id", (double)h->id);
+	if (h->machine[0] != '\0')
+		cJSON_AddStringToObject(o, "machine", h->machine);
 	cJSON_AddStringToObject(o, "type", h->type);
 	cJSON_AddNumberToObject(o, "received", (double)h->wall_ms);
 	cJSON_AddStringToObject(o, "state", history_states[h->state]);
@@ -397,6 +420,8 @@ history_running_json(void)
 			break;
 		}
 		cJSON_AddNumberToObject(o, "id", (double)h->id);
+		if (h->machine[0] != '\0')
+			cJSON_AddStringToObject(o, "machine", h->machine);
 		cJSON_AddStringToObject(o, "type", h->type);
 		cJSON_AddNumberToObject(o, "received", (double)h->wall_ms);
 	}

@@ -32,7 +32,7 @@
 #define MACHINE_STOP_FLUSH_MS	1000	/* ms to flush tx at shutdown */
 #define MACHINE_DEFAULT_FW	"2.6.0-2228"
 
-const struct mlog mlog_single = { "", LOG_INFO };
+const struct mlog mlog_single = { "", LOG_INFO, "" };
 
 /*
  * The fleet's sign-ins go through one token bucket: at most rate a second,
@@ -421,6 +421,7 @@ machine_identity(struct machine *m, const struct machine_id *id)
 
 	m->lg = &m->lgbuf;
 	m->lgbuf.info_pri = fleet ? LOG_DEBUG : LOG_INFO;
+	m->lgbuf.label = m->label;
 	/* Never the serial: see mlog.h. */
 	if (fleet && id->hostname != NULL && *id->hostname != '\0')
 		snprintf(m->label, sizeof(m->label), "%s", id->hostname);

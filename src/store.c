@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "mlog.h"
 #include "store.h"
 
 #define STORE_TYPE_MAX	32	/* chars of an action type */
@@ -31,7 +32,24 @@ struct store_job {
 	char		*dir;
 	char		*base;		/* <stamp>_<type>_<id> */
 	char		*tmp;		/* <dir>/.<base>.puls.XXXXXX */
+	const struct mlog *lg;		/* its machine's lines */
 };
+
+/* A path for a log line.  A fleet's folder holds the serial, half of the
+ * login (PROTOCOL.md 2): its lines name the file inside the machine's
+ * folder only, after the machine's label. */
+static const char *
+store_shown(const struct store_job *job, const char *path)
+{
+	size_t len;
+
+	if (job->lg == &mlog_single)
+		return path;
+	len = job->dir != NULL ? strlen(job->dir) : 0;
+	if (len > 0 && strncmp(path, job->dir, len) == 0 && path[len] == '/')
+		return path + len + 1;
+	return "its folder";	/* the folder itself, or not known yet */
+}
 
 /* [a-z_]{1,32}: the caller validated it, but it goes into a path. */
 static int
@@ -116,7 +134,8 @@ store_job_free(struct store_job *job)
 }
 
 struct store_job *
-store_begin(const char *dir, const char *type, int64_t id)
+store_begin(const char *dir, const char *type, int64_t id,
+    const struct mlog *lg)
 {
 	struct store_job *job;
 	char stamp[32];
@@ -124,52 +143,60 @@ store_begin(const char *dir, const char *type, int64_t id)
 	time_t now;
 	size_t len;
 
+	if (lg == NULL)
+		lg = &mlog_single;
 	if (dir == NULL || *dir == '\0' || type == NULL ||
 	    !store_type_ok(type)) {
-		log_warnx("not keeping the job: bad folder or action type");
+		MLOG(lg, LOG_WARNING, 0,
+		    "not keeping the job: bad folder or action type");
 		return NULL;
 	}
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
-		log_warn("calloc");
+		MLOG(lg, LOG_WARNING, 1, "calloc");
 		return NULL;
 	}
 	job->fd = -1;
-	if (store_mkdir_p(dir) == -1) {
-		log_warn("not keeping the job: folder %s", dir);
-		goto fail;
-	}
-	now = time(NULL);
-	if (localtime_r(&now, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H%M%S", &tm) == 0) {
-		log_warnx("not keeping the job: no local time");
-		goto fail;
-	}
+	job->lg = lg;
 	if ((job->dir = strdup(dir)) == NULL) {
-		log_warn("strdup");
+		MLOG(lg, LOG_WARNING, 1, "strdup");
 		goto fail;
 	}
 	/* "dir/" and "dir" name the same files: no "//" in the names. */
 	for (len = strlen(job->dir); len > 1 && job->dir[len - 1] == '/'; )
 		job->dir[--len] = '\0';
+	if (store_mkdir_p(job->dir) == -1) {
+		MLOG(lg, LOG_WARNING, 1, "not keeping the job: folder %s",
+		    store_shown(job, job->dir));
+		goto fail;
+	}
+	now = time(NULL);
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H%M%S", &tm) == 0) {
+		MLOG(lg, LOG_WARNING, 0, "not keeping the job: no local time");
+		goto fail;
+	}
 	if (asprintf(&job->base, "%s_%s_%lld", stamp, type,
 	    (long long)id) == -1) {
 		job->base = NULL;	/* undefined after a failure */
-		log_warn("asprintf");
+		MLOG(job->lg, LOG_WARNING, 1, "asprintf");
 		goto fail;
 	}
 	if (asprintf(&job->tmp, "%s/.%s.puls.XXXXXX", job->dir,
 	    job->base) == -1) {
 		job->tmp = NULL;
-		log_warn("asprintf");
+		MLOG(job->lg, LOG_WARNING, 1, "asprintf");
 		goto fail;
 	}
 	if ((job->fd = mkostemp(job->tmp, O_CLOEXEC)) == -1) {
-		log_warn("not keeping the job: %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: %s",
+		    store_shown(job, job->tmp));
 		goto fail;
 	}
 	if (fchmod(job->fd, STORE_FILE_MODE) == -1)
-		log_warn("fchmod %s", job->tmp);	/* 0600 will do */
-	log_debug("keeping the job in %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "fchmod %s",
+		    store_shown(job, job->tmp));	/* 0600 will do */
+	MLOG(job->lg, LOG_DEBUG, 0, "keeping the job in %s",
+	    store_shown(job, job->tmp));
 	return job;
 fail:
 	metrics_inc(METRICS_DISK_ERRORS);
@@ -185,27 +212,30 @@ store_write(const void *buf, size_t len, void *arg)
 	if (job == NULL || job->failed)
 		return -1;
 	if (store_write_all(job->fd, buf, len) == -1) {
-		log_warn("not keeping the job: writing %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: writing %s",
+		    store_shown(job, job->tmp));
 		metrics_inc(METRICS_DISK_ERRORS);
 		job->failed = 1;
 		/* Give the space back now; the file is lost anyway. */
 		if (ftruncate(job->fd, 0) == -1)
-			log_debug("ftruncate %s failed", job->tmp);
+			MLOG(job->lg, LOG_DEBUG, 0, "ftruncate %s failed",
+			    store_shown(job, job->tmp));
 		return -1;
 	}
 	return 0;
 }
 
 static void
-store_sync_dir(const char *dir)
+store_sync_dir(const struct store_job *job)
 {
 	int fd;
 
 	/* The renames are durable once the folder is synced. */
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = open(job->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
 	if (fsync(fd) == -1)
-		log_debug("fsync %s failed", dir);
+		MLOG(job->lg, LOG_DEBUG, 1, "fsync %s failed",
+		    store_shown(job, job->dir));
 	close(fd);
 }
 
@@ -218,42 +248,48 @@ store_write_info(struct store_job *job, const cJSON *info, char **path)
 
 	*path = NULL;
 	if ((text = cJSON_Print(info)) == NULL) {
-		log_warnx("not keeping the job: .info not printable");
+		MLOG(job->lg, LOG_WARNING, 0,
+		    "not keeping the job: .info not printable");
 		goto done;
 	}
 	if (asprintf(&tmp, "%s/.%s.info.XXXXXX", job->dir, job->base) == -1) {
 		tmp = NULL;
-		log_warn("asprintf");
+		MLOG(job->lg, LOG_WARNING, 1, "asprintf");
 		goto done;
 	}
 	if (asprintf(path, "%s/%s.info", job->dir, job->base) == -1) {
 		*path = NULL;
 		free(tmp);
 		tmp = NULL;
-		log_warn("asprintf");
+		MLOG(job->lg, LOG_WARNING, 1, "asprintf");
 		goto done;
 	}
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		log_warn("not keeping the job: %s", tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: %s",
+		    store_shown(job, tmp));
 		free(tmp);
 		tmp = NULL;
 		goto done;
 	}
 	if (fchmod(fd, STORE_FILE_MODE) == -1)
-		log_warn("fchmod %s", tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "fchmod %s",
+		    store_shown(job, tmp));
 	if (store_write_all(fd, text, strlen(text)) == -1 ||
 	    store_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
-		log_warn("not keeping the job: writing %s", tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: writing %s",
+		    store_shown(job, tmp));
 		goto done;
 	}
 	if (close(fd) == -1) {
 		fd = -1;
-		log_warn("not keeping the job: closing %s", tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: closing %s",
+		    store_shown(job, tmp));
 		goto done;
 	}
 	fd = -1;
 	if (rename(tmp, *path) == -1) {
-		log_warn("not keeping the job: rename to %s", *path);
+		MLOG(job->lg, LOG_WARNING, 1,
+		    "not keeping the job: rename to %s", store_shown(job, *path));
 		goto done;
 	}
 	free(tmp);
@@ -284,37 +320,42 @@ store_commit(struct store_job *job, const cJSON *info, char **final_name)
 	if (job == NULL)
 		return -1;
 	if (job->failed) {
-		log_warnx("not keeping %s: a write failed", job->base);
+		MLOG(job->lg, LOG_WARNING, 0,
+		    "not keeping %s: a write failed", job->base);
 		goto done;
 	}
 	if (fsync(job->fd) == -1) {
-		log_warn("not keeping the job: fsync %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: fsync %s",
+		    store_shown(job, job->tmp));
 		goto done;
 	}
 	if (close(job->fd) == -1) {
 		job->fd = -1;
-		log_warn("not keeping the job: closing %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "not keeping the job: closing %s",
+		    store_shown(job, job->tmp));
 		goto done;
 	}
 	job->fd = -1;
 	if (asprintf(&puls, "%s/%s.puls", job->dir, job->base) == -1) {
 		puls = NULL;
-		log_warn("asprintf");
+		MLOG(job->lg, LOG_WARNING, 1, "asprintf");
 		goto done;
 	}
 	/* The .info first: whoever sees the .puls finds its .info. */
 	if (info != NULL && store_write_info(job, info, &infopath) == -1)
 		goto done;
 	if (rename(job->tmp, puls) == -1) {
-		log_warn("not keeping the job: rename to %s", puls);
+		MLOG(job->lg, LOG_WARNING, 1,
+		    "not keeping the job: rename to %s", store_shown(job, puls));
 		if (infopath != NULL)
 			unlink(infopath);
 		goto done;
 	}
 	free(job->tmp);
 	job->tmp = NULL;	/* in place now: nothing to clean up */
-	store_sync_dir(job->dir);
-	log_info("kept the job as %s", puls);
+	store_sync_dir(job);
+	MLOG(job->lg, LOG_INFO, 0, "kept the job as %s",
+	    store_shown(job, puls));
 	if (final_name != NULL) {
 		*final_name = puls;
 		puls = NULL;
@@ -341,6 +382,7 @@ store_abort(struct store_job *job)
 		job->fd = -1;
 	}
 	if (job->tmp != NULL && unlink(job->tmp) == -1)
-		log_warn("unlink %s", job->tmp);
+		MLOG(job->lg, LOG_WARNING, 1, "unlink %s",
+		    store_shown(job, job->tmp));
 	store_job_free(job);
 }

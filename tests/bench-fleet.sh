@@ -3,7 +3,11 @@
 # serving the fleet in load mode on loopback.
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
-#                  [--connect-rate C] [--work DIR]
+#                  [--connect-rate C] [--work DIR] [--tls]
+#
+# --tls: https and wss; the sim's certificate from a test CA made here
+# with openssl (as run-scenario.sh --tls), given to the daemon as
+# [SERVICE] ca_file.
 #
 # The sim waits until every machine has signed in, then sends R actions/s
 # (settings and lid_image) for S seconds across them.  Prints the sim's
@@ -14,7 +18,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work=
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -23,8 +27,10 @@ while [ $# -gt 0 ]; do
 	--duration) duration=${2:-}; shift 2 ;;
 	--connect-rate) crate=${2:-}; shift 2 ;;
 	--work) work=${2:-}; shift 2 ;;
+	--tls) tls=1; shift ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
-	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" >&2
+	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
+	    "[--tls]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -48,18 +54,45 @@ cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
 {"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
 P
+scheme=http wscheme=ws sim_tls=() ca_line=
+if [ "$tls" -eq 1 ]; then
+	t=$W/tls
+	mkdir -p "$t"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$t/ca.key" -out "$t/ca.pem" -days 2 \
+		    -subj "/CN=bench-fleet test CA" \
+		    -addext "basicConstraints=critical,CA:TRUE" \
+		    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		    -nodes -keyout "$t/server.key" -out "$t/server.csr" \
+		    -subj "/CN=127.0.0.1" &&
+		printf '%s\n' "basicConstraints=CA:FALSE" \
+		    "extendedKeyUsage=serverAuth" \
+		    "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$t/ext.cnf" &&
+		openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" \
+		    -CAkey "$t/ca.key" -CAcreateserial -days 2 \
+		    -extfile "$t/ext.cnf" -out "$t/server.pem"
+	} >"$t/openssl.log" 2>&1 ||
+	    { echo "bench-fleet: openssl failed" >&2; exit 2; }
+	scheme=https wscheme=wss
+	sim_tls=(--tls-cert "$t/server.pem" --tls-key "$t/server.key")
+	ca_line="ca_file: $t/ca.pem"
+fi
 rm -f "$W/simport"
 mkfifo "$W/simport"
 "$sim" --port 0 --print-port --machines "$n" --serial-first $first \
     --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
     --duration "$duration" --grace 10 --ramp 60 --start-after-signins "$n" \
-    --summary-json "$W/summary.json" >"$W/simport" 2>"$W/sim.log" &
+    --summary-json "$W/summary.json" "${sim_tls[@]}" \
+    >"$W/simport" 2>"$W/sim.log" &
 SIM_PID=$!
 read -r -t 10 port <"$W/simport" || { echo "bench-fleet: no sim" >&2; exit 2; }
 cat >"$W/gf.cfg" <<C
 [SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
+server_url: $scheme://127.0.0.1:$port
+status_service_url: $wscheme://127.0.0.1:$port
+$ca_line
 [FLEET]
 count = $n
 serial_first = $first
@@ -72,7 +105,9 @@ motion_dl_dir: $W/motion
 file: $W/daemon.log
 C
 umask 022
-"$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
+# BENCH_FLEET_WRAP: a command the daemon runs under, e.g.
+# "valgrind --tool=massif" to see where its memory goes.
+${BENCH_FLEET_WRAP:-} "$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
 D_PID=$!
 # A benchmark samples /proc while the sim runs: the first sample is the
 # loop before any socket is up.
@@ -81,7 +116,9 @@ while kill -0 "$SIM_PID" 2>/dev/null; do
 	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$D_PID/status" 2>/dev/null)
 	th=$(awk '/^Threads/ {print $2}' "/proc/$D_PID/status" 2>/dev/null)
 	[ -n "$rss" ] || break
-	[ -n "$base" ] || base=$rss
+	# The base: once the daemon has logged (its libraries and config
+	# loaded), not the bare fork.
+	[ -n "$base" ] || { [ -s "$W/daemon.log" ] && base=$rss; }
 	[ "$rss" -gt "$peak" ] && peak=$rss
 	[ "$th" -gt "$threads" ] && threads=$th
 	sleep 0.2

@@ -199,40 +199,52 @@ struct hist_step {
 	char		 op;	/* r received, s started, e event */
 	int64_t		 id;
 	const char	*arg;
+	const char	*machine;	/* NULL: a single machine */
 };
+
+static void
+hist_play(const struct hist_step *steps, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		switch (steps[i].op) {
+		case 'r':
+			history_received(steps[i].id, steps[i].arg,
+			    steps[i].machine);
+			break;
+		case 's':
+			history_started(steps[i].id, steps[i].machine);
+			break;
+		default:
+			history_event(steps[i].id, steps[i].arg,
+			    steps[i].machine);
+		}
+	}
+}
 
 static void
 test_history(void **state)
 {
 	static const struct hist_step steps[] = {
-		{ 'r', 1, "print" }, { 's', 1, NULL },
-		{ 'e', 1, "print:starting" },
-		{ 'r', 1, "print" },		/* a repeat: ignored */
-		{ 'e', 99, "print:running" },	/* unknown id: ignored */
-		{ 'r', 2, "motion" },
-		{ 'e', 1, "print:completed" },
-		{ 'e', 1, "print:completed" },	/* after the end: ignored */
-		{ 'e', 2, "motion:failed" },
-		{ 'r', 3, "hunt" }, { 's', 3, NULL },	/* still running */
+		{ 'r', 1, "print", NULL }, { 's', 1, NULL, NULL },
+		{ 'e', 1, "print:starting", NULL },
+		{ 'r', 1, "print", NULL },		/* a repeat: ignored */
+		{ 'e', 99, "print:running", NULL },	/* unknown id: ignored */
+		{ 'r', 2, "motion", NULL },
+		{ 'e', 1, "print:completed", NULL },
+		/* after the end: ignored */
+		{ 'e', 1, "print:completed", NULL },
+		{ 'e', 2, "motion:failed", NULL },
+		/* still running */
+		{ 'r', 3, "hunt", NULL }, { 's', 3, NULL, NULL },
 	};
 	cJSON *arr, *a, *ev, *run;
-	size_t i;
 
 	(void)state;
 	metrics_reset();
 	history_reset();
-	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		switch (steps[i].op) {
-		case 'r':
-			history_received(steps[i].id, steps[i].arg);
-			break;
-		case 's':
-			history_started(steps[i].id);
-			break;
-		default:
-			history_event(steps[i].id, steps[i].arg);
-		}
-	}
+	hist_play(steps, sizeof(steps) / sizeof(steps[0]));
 	assert_int_equal(metrics_actions("print", "completed"), 1);
 	assert_int_equal(metrics_actions("motion", "failed"), 1);
 	assert_int_equal(metrics_actions("hunt", "completed"), 0);
@@ -272,20 +284,19 @@ test_history_refused(void **state)
 	};
 	cJSON *arr, *a, *why;
 	size_t i;
-
 	(void)state;
 	metrics_reset();
 	history_reset();
-	history_received(1, "print");
-	history_started(1);
-	history_received(2, "motion");
-	history_received(3, "settings");
-	history_event(3, "settings:completed");
-	history_refused(1, "busy: print 1");
-	history_refused(2, "busy: motion 2 not started");
-	history_refused(2, "again");		/* once refused, it stays */
-	history_refused(3, "busy: settings 3");
-	history_refused(99, "unknown id");
+	history_received(1, "print", NULL);
+	history_started(1, NULL);
+	history_received(2, "motion", NULL);
+	history_received(3, "settings", NULL);
+	history_event(3, "settings:completed", NULL);
+	history_refused(1, "busy: print 1", NULL);
+	history_refused(2, "busy: motion 2 not started", NULL);
+	history_refused(2, "again", NULL);		/* once refused, it stays */
+	history_refused(3, "busy: settings 3", NULL);
+	history_refused(99, "unknown id", NULL);
 	arr = history_json(0);
 	assert_int_equal(cJSON_GetArraySize(arr), 3);
 	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
@@ -304,7 +315,7 @@ test_history_refused(void **state)
 	assert_int_equal(metrics_actions("motion", "failed"), 0);
 	cJSON_Delete(arr);
 	/* Sent again ("ready" once more) after the refusal: a new try. */
-	history_received(2, "motion");
+	history_received(2, "motion", NULL);
 	arr = history_json(0);
 	a = cJSON_GetArrayItem(arr, 1);		/* its slot in the ring */
 	assert_int_equal(cJSON_GetObjectItem(a, "id")->valueint, 2);
@@ -312,6 +323,51 @@ test_history_refused(void **state)
 	    "received");
 	assert_null(cJSON_GetObjectItem(a, "refused"));
 	cJSON_Delete(arr);
+}
+
+/* A fleet: two machines both run an action 7; each event ends its own
+ * machine's, and the JSON names the machine (a single one's has none). */
+static void
+test_history_fleet(void **state)
+{
+	static const struct hist_step steps[] = {
+		{ 'r', 7, "print", "m0" }, { 'r', 7, "settings", "m1" },
+		{ 'r', 8, "hunt", NULL },
+		{ 's', 7, NULL, "m0" },
+		{ 'e', 7, "settings:completed", "m1" },
+		{ 'e', 7, "print:completed", "m2" },	/* no such: ignored */
+		{ 'e', 7, "print:running", "m0" },
+	};
+	cJSON *arr, *a, *run;
+
+	(void)state;
+	metrics_reset();
+	history_reset();
+	hist_play(steps, sizeof(steps) / sizeof(steps[0]));
+	assert_int_equal(metrics_actions("settings", "completed"), 1);
+	assert_int_equal(metrics_actions("print", "completed"), 0);
+	arr = history_json(0);
+	assert_int_equal(cJSON_GetArraySize(arr), 3);
+	a = cJSON_GetArrayItem(arr, 0);
+	assert_string_equal(cJSON_GetObjectItem(a, "machine")->valuestring,
+	    "m0");
+	assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring,
+	    "running");
+	a = cJSON_GetArrayItem(arr, 1);
+	assert_string_equal(cJSON_GetObjectItem(a, "machine")->valuestring,
+	    "m1");
+	assert_string_equal(cJSON_GetObjectItem(a, "result")->valuestring,
+	    "completed");
+	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 2),
+	    "machine"));
+	run = history_running_json();
+	assert_int_equal(cJSON_GetArraySize(run), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(run, 0),
+	    "machine")->valuestring, "m0");
+	cJSON_Delete(run);
+	cJSON_Delete(arr);
+	history_reset();
+	metrics_reset();
 }
 
 /* The ring keeps HISTORY_MAX; the newest survive. */
@@ -324,7 +380,7 @@ test_history_ring(void **state)
 	(void)state;
 	history_reset();
 	for (id = 1; id <= HISTORY_MAX + 30; id++)
-		history_received(id, "settings");
+		history_received(id, "settings", NULL);
 	arr = history_json(0);
 	assert_int_equal(cJSON_GetArraySize(arr), HISTORY_MAX);
 	a = cJSON_GetArrayItem(arr, 0);
@@ -345,13 +401,13 @@ test_history_evicted_counts(void **state)
 	(void)state;
 	metrics_reset();
 	history_reset();
-	history_received(1, "motion");
-	history_started(1);
-	history_event(1, "motion:running");
+	history_received(1, "motion", NULL);
+	history_started(1, NULL);
+	history_event(1, "motion:running", NULL);
 	for (id = 2; id <= HISTORY_MAX + 1; id++)
-		history_received(id, "settings");
-	history_event(1, "motion:completed");
-	history_event(1, "motion:completed");	/* once only */
+		history_received(id, "settings", NULL);
+	history_event(1, "motion:completed", NULL);
+	history_event(1, "motion:completed", NULL);	/* once only */
 	assert_int_equal(metrics_actions("motion", "completed"), 1);
 	t = text_now();
 	assert_true(has_line(t, "gfe_action_duration_seconds_count 1"));
@@ -371,6 +427,7 @@ main(void)
 		cmocka_unit_test(test_types_bounded),
 		cmocka_unit_test(test_machines),
 		cmocka_unit_test(test_history),
+		cmocka_unit_test(test_history_fleet),
 		cmocka_unit_test(test_history_ring),
 		cmocka_unit_test(test_history_refused),
 		cmocka_unit_test(test_history_evicted_counts),

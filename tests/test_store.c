@@ -131,7 +131,7 @@ test_commit(void **state)
 
 	/* A nested folder that does not exist yet: mkdir -p. */
 	snprintf(sub, sizeof(sub), "%s/a/b/", f->dir);
-	assert_non_null(job = store_begin(sub, "motion", 3116308));
+	assert_non_null(job = store_begin(sub, "motion", 3116308, NULL));
 	for (i = 0; i < sizeof(chunk); i++)
 		chunk[i] = (uint8_t)i;
 	for (i = 0; i < 70; i++)
@@ -188,7 +188,7 @@ test_commit_no_info(void **state)
 	struct store_job *job;
 	char *list;
 
-	assert_non_null(job = store_begin(f->dir, "hunt", -1));
+	assert_non_null(job = store_begin(f->dir, "hunt", -1, NULL));
 	assert_int_equal(store_write("x", 1, job), 0);
 	assert_int_equal(store_commit(job, NULL, NULL), 0);
 	list = listing(f->dir);
@@ -204,7 +204,7 @@ test_abort(void **state)
 	struct store_job *job;
 	char *list;
 
-	assert_non_null(job = store_begin(f->dir, "print", 7));
+	assert_non_null(job = store_begin(f->dir, "print", 7, NULL));
 	assert_int_equal(store_write("abc", 3, job), 0);
 	store_abort(job);
 	store_abort(NULL);
@@ -224,17 +224,17 @@ test_bad_args(void **state)
 	int fd;
 
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		assert_null(store_begin(f->dir, types[i], 1));
-	assert_null(store_begin(NULL, "motion", 1));
-	assert_null(store_begin("", "motion", 1));
+		assert_null(store_begin(f->dir, types[i], 1, NULL));
+	assert_null(store_begin(NULL, "motion", 1, NULL));
+	assert_null(store_begin("", "motion", 1, NULL));
 
 	/* A regular file where the folder should be: unusable. */
 	snprintf(path, sizeof(path), "%s/file", f->dir);
 	assert_true((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0);
 	close(fd);
-	assert_null(store_begin(path, "motion", 1));
+	assert_null(store_begin(path, "motion", 1, NULL));
 	snprintf(path, sizeof(path), "%s/file/sub", f->dir);
-	assert_null(store_begin(path, "motion", 1));
+	assert_null(store_begin(path, "motion", 1, NULL));
 
 	assert_int_equal(store_write("x", 1, NULL), -1);
 	assert_int_equal(store_commit(NULL, NULL, &final), -1);
@@ -259,7 +259,7 @@ test_write_error(void **state)
 	memset(big, 'x', sizeof(big));
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	assert_non_null(job = store_begin(f->dir, "print", 99));
+	assert_non_null(job = store_begin(f->dir, "print", 99, NULL));
 	rl = old;
 	rl.rlim_cur = 4096;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
@@ -286,7 +286,7 @@ test_long_type(void **state)
 	struct store_job *job;
 
 	assert_non_null(job = store_begin(f->dir,
-	    "abcdefghijklmnopqrstuvwxyz_abcde", 1));
+	    "abcdefghijklmnopqrstuvwxyz_abcde", 1, NULL));
 	store_abort(job);
 }
 

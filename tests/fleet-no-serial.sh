@@ -1,0 +1,103 @@
+#!/bin/bash
+# fleet-no-serial.sh: a fleet of 3 machines in one daemon, keep_jobs =
+# True, each machine runs print jobs from gf-cloud-sim in load mode.  The
+# serial is half of a machine's login (PROTOCOL.md 2): no line of the
+# daemon's log (at DEBUG) or of its stdout/stderr may carry any machine's
+# serial, while the kept jobs really are in <motion_dl_dir>/<serial>/.
+#
+#   fleet-no-serial.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR GF_PULS
+#
+# Synchronisation: the sim prints its port on a fifo and exits when the
+# load is done; the daemon is then ended with SIGTERM and awaited.
+set -u
+SIM=${1:?usage: fleet-no-serial.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR GF_PULS}
+DAEMON=${2:?usage}
+PULS=${3:?usage}
+N=3
+FIRST=40000001
+GUARD=${GFE_TERM_GUARD:-30}
+[ -x "$SIM" ] && [ -x "$DAEMON" ] && [ -x "$PULS" ] ||
+    { echo "fleet-no-serial: SKIP: not built" >&2; exit 77; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-no-serial.XXXXXX") || exit 1
+SIM_PID= D_PID=
+cleanup() {
+	[ -n "$D_PID" ] && kill -KILL "$D_PID" 2>/dev/null
+	[ -n "$SIM_PID" ] && kill -KILL "$SIM_PID" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$W"/sim.log "$W"/daemon.log "$W"/daemon.out; do
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+	done
+	exit 1
+}
+
+mkdir -p "$W/pulse"
+"$PULS" generate --line 20,10 --laser --gzip -o "$W/pulse/job.puls.gz" \
+    >"$W/puls.log" 2>&1 || fail "gf-puls generate"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+cat >"$W/profile.jsonl" <<'P'
+{"send": {"action_type": "print", "motion_file": "job.puls.gz"}, "expect": "print:completed"}
+P
+mkfifo "$W/simport"
+"$SIM" --listen 127.0.0.1 --port 0 --print-port --machines $N \
+    --serial-first $FIRST --password-file "$W/pw" --load "$W/profile.jsonl" \
+    --pulse-dir "$W/pulse" --rate 3 --duration 2 --grace 20 \
+    --start-after-signins $N --summary-json "$W/summary.json" \
+    >"$W/simport" 2>"$W/sim.log" &
+SIM_PID=$!
+read -r -t 10 port <"$W/simport" || fail "the sim gave no port"
+cat >"$W/gf.cfg" <<C
+[SERVICE]
+server_url: http://127.0.0.1:$port
+status_service_url: ws://127.0.0.1:$port
+[FLEET]
+count = $N
+serial_first = $FIRST
+password_file = $W/pw
+keep_jobs = True
+[EMULATOR]
+motion_dl_dir: $W/motion
+[LOGGING]
+file: $W/daemon.log
+level: debug
+console_level: debug
+C
+"$DAEMON" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
+D_PID=$!
+wait "$SIM_PID"
+rc=$?
+SIM_PID=
+kill -TERM "$D_PID" 2>/dev/null
+# The guard ends its sleep when ended itself, and holds no output: ctest
+# waits for every holder of the test's pipe.
+d=$D_PID
+( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$GUARD" & sp=$!
+  wait "$sp" && kill -KILL "$d" ) >/dev/null 2>&1 &
+guard=$!
+wait "$D_PID"
+drc=$?
+D_PID=
+kill "$guard" 2>/dev/null
+wait "$guard" 2>/dev/null
+[ "$rc" -eq 0 ] || fail "the sim's verdict: $rc"
+[ "$drc" -eq 0 ] || fail "the daemon exited $drc on SIGTERM"
+# The jobs were kept, each under its machine's serial: the paths exist.
+for i in $(seq 0 $((N - 1))); do
+	s=$((FIRST + i))
+	ls "$W/motion/$s/"*.puls >/dev/null 2>&1 ||
+	    fail "no job kept in motion/$s/"
+done
+for i in $(seq 0 $((N - 1))); do
+	s=$((FIRST + i))
+	if grep -n "$s" "$W/daemon.log" "$W/daemon.out" >"$W/hits"; then
+		head -n 5 "$W/hits" >&2
+		fail "serial $s is in the daemon's log"
+	fi
+done
+grep -q "kept as" "$W/daemon.log" || fail "no 'kept as' line in the log"
+echo "fleet-no-serial: $N machines kept jobs; no serial in any log line"
+exit 0
