@@ -234,7 +234,14 @@ if [ -x /usr/bin/time ]; then
 	a=$(tail -n 1 dith8.rss)
 	b=$(tail -n 1 dith33.rss)
 	echo "dither render RSS: ${a} -> ${b} KB" >&2
-	[ $((b - a)) -lt 8192 ] || fail "dither render RSS grew ${a} -> ${b} KB"
+	# TSan shadows every byte the program touches several times over:
+	# the bound is the program's, checked in the plain and ASan builds.
+	if [ "${GFE_SANITIZE:-}" = thread ]; then
+		echo "under TSan: dither render memory not bounded here" >&2
+	else
+		[ $((b - a)) -lt 8192 ] ||
+		    fail "dither render RSS grew ${a} -> ${b} KB"
+	fi
 else
 	echo "no /usr/bin/time: dither render memory not checked" >&2
 	expect_rc 0 "$BIN" render dith8.puls -o dith8.png
