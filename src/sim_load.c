@@ -574,7 +574,6 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 		return -1;
 	if (!sim_load_ready(l, now_us))
 		return now_us + 10000;
-	sim_load_drop(l, now_us);
 	/* Actions due so far: k is due at start + k / rate. */
 	due = l->p.rate > 0 ? (uint64_t)floor((double)(now_us - l->start_us) *
 	    l->p.rate / 1e6) + 1 : 0;
@@ -589,6 +588,8 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 			break;
 		}
 	}
+	/* After the sends: an action due at the drop is then under way. */
+	sim_load_drop(l, now_us);
 	/* With no action to send (--rate 0), the sim only serves the fleet
 	 * until the end (or a signal). */
 	if ((l->total > 0 && l->nact == l->total && l->ended >= l->nact &&

@@ -19,6 +19,8 @@
 #    way at the drop (in_flight): the sim closes those sockets mid-action
 #    and an event the daemon wrote as the close crossed it may never be
 #    read, so such an action may legitimately end without a terminal.
+#    The sim drops right after queueing the action due at that moment,
+#    so at least one is under way; so far every one still ended (lost 0).
 #    Actions sent after the drop must all end.
 # Synchronisation: the sim prints its port; the script waits for the sim
 # to exit (it ends once every action is answered and all are back).
