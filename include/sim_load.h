@@ -38,6 +38,8 @@ struct sim_load_params {
 	double		 max_p99_ms;	/* terminal p99 cap; 0: none */
 	const char	*summary_json;	/* or NULL */
 	int		 progress;	/* a line per second on stderr */
+	double		 drop_at_s;	/* after the schedule starts, close
+					 * every socket at once; 0: never */
 };
 
 struct sim_load_ops {
@@ -50,6 +52,10 @@ struct sim_load_ops {
 	int	(*uploads)(void *arg, int64_t action_id);
 	/* Sign-ins answered 200 so far. */
 	int	(*signins)(void *arg);
+	/* Closes every machine's socket (1001), as a scenario's "drop"
+	 * does; the server reports each as disconnected before it returns.
+	 * NULL: drop_at_s is not honoured. */
+	void	(*drop_all)(void *arg);
 };
 
 struct sim_load;
@@ -65,6 +71,12 @@ void		 sim_load_connected(struct sim_load *l, struct sim_machine *m,
 		    int64_t now_us);
 void		 sim_load_disconnected(struct sim_load *l,
 		    struct sim_machine *m, int64_t now_us);
+/* A sign-in was answered 200 now. */
+void		 sim_load_signin(struct sim_load *l, int64_t now_us);
+/* The most of the sorted times t[0..n) that fit in any window
+ * [x, x + win_us) (a sliding window, not fixed seconds). */
+size_t		 sim_load_window_max(const int64_t *t, size_t n,
+		    int64_t win_us);
 /* One whole WebSocket message from m. */
 void		 sim_load_rx(struct sim_load *l, struct sim_machine *m,
 		    const char *msg, size_t len, int64_t now_us);

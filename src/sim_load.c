@@ -92,6 +92,15 @@ struct sim_load {
 	struct sim_hist		 win;		/* this second's terminals */
 	uint64_t		 win_sent;
 	int64_t			 win_us;
+
+	/* --drop-all-at: every sign-in's time after the drop (us, same
+	 * clock), to show the fleet comes back within its connect rate. */
+	uint64_t		 signins;	/* answered 200, in all */
+	int64_t			 drop_us;	/* when dropped, or -1 */
+	int64_t			 back_us;	/* all up again after, or -1 */
+	size_t			 in_flight;	/* actions under way at it */
+	int64_t			*after;		/* sign-in times past it */
+	size_t			 nafter, aftercap;
 };
 
 static const char *const sim_load_kinds[3] = {
@@ -177,7 +186,7 @@ sim_load_new(const struct sim_load_params *p, struct sim_fleet *fleet,
 	l->tr = tr;
 	l->n = sim_fleet_count(fleet);
 	l->t0_us = now_us;
-	l->start_us = l->all_up_us = -1;
+	l->start_us = l->all_up_us = l->drop_us = l->back_us = -1;
 	l->win_us = now_us;
 	/* A hair up: 0.29 x 100 is 28.999999999999996 in doubles. */
 	l->total = (uint64_t)floor(p->rate * p->duration_s * (1 + 1e-12));
@@ -206,6 +215,7 @@ sim_load_free(struct sim_load *l)
 	free(l->m);
 	free(l->ring);
 	free(l->act);
+	free(l->after);
 	free(l);
 }
 
@@ -234,7 +244,70 @@ sim_load_connected(struct sim_load *l, struct sim_machine *m, int64_t now_us)
 	l->connected++;
 	if (l->connected == l->n && l->all_up_us == -1)
 		l->all_up_us = now_us;
+	if (l->connected == l->n && l->drop_us >= 0 && l->back_us == -1) {
+		l->back_us = now_us;
+		log_info("load: all %zu machines back %.3f s after the drop",
+		    l->n, (double)(now_us - l->drop_us) / 1e6);
+		if (l->total > 0 && l->nact == l->total && l->ended >= l->nact)
+			l->done = 1;
+	}
 	sim_load_idle(l, m->idx);
+}
+
+void
+sim_load_signin(struct sim_load *l, int64_t now_us)
+{
+	int64_t *na;
+	size_t cap;
+
+	l->signins++;
+	if (l->drop_us < 0)
+		return;
+	if (l->nafter == l->aftercap) {
+		cap = l->aftercap == 0 ? 1024 : 2 * l->aftercap;
+		if ((na = reallocarray(l->after, cap, sizeof(*na))) == NULL) {
+			sim_load_violation(l, "out of memory for sign-in "
+			    "times");
+			return;
+		}
+		l->after = na;
+		l->aftercap = cap;
+	}
+	l->after[l->nafter++] = now_us;
+}
+
+size_t
+sim_load_window_max(const int64_t *t, size_t n, int64_t win_us)
+{
+	size_t lo = 0, hi, best = 0;
+
+	/* Two pointers: [t[lo], t[hi]] is the widest run under win_us that
+	 * ends at t[hi]; a window starting at some t[lo] is a best one. */
+	for (hi = 0; hi < n; hi++) {
+		while (t[hi] - t[lo] >= win_us)
+			lo++;
+		if (hi - lo + 1 > best)
+			best = hi - lo + 1;
+	}
+	return best;
+}
+
+/* --drop-all-at: close every socket once, when due. */
+static void
+sim_load_drop(struct sim_load *l, int64_t now_us)
+{
+	size_t i;
+
+	if (l->p.drop_at_s <= 0 || l->drop_us >= 0 || l->ops.drop_all ==
+	    NULL || now_us < l->start_us + (int64_t)(l->p.drop_at_s * 1e6))
+		return;
+	for (i = 0; i < l->n; i++)
+		if (l->m[i].current != 0)
+			l->in_flight++;
+	l->drop_us = now_us;
+	log_info("load: dropping all %zu sockets, %zu actions under way",
+	    l->connected, l->in_flight);
+	l->ops.drop_all(l->ops.arg);
 }
 
 void
@@ -258,6 +331,14 @@ sim_load_find(struct sim_load *l, int64_t id)
 	if (id < SIM_ID_BASE || (uint64_t)(id - SIM_ID_BASE) >= l->nact)
 		return NULL;
 	return &l->act[id - SIM_ID_BASE];
+}
+
+/* No drop asked for, or it happened and every machine came back: the run
+ * may end early once all actions are answered. */
+static int
+sim_load_drop_over(const struct sim_load *l)
+{
+	return l->p.drop_at_s <= 0 || l->back_us >= 0;
 }
 
 /* An event for an action of m's. */
@@ -320,7 +401,8 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 		l->m[m->idx].current = 0;
 		sim_load_idle(l, m->idx);
 	}
-	if (l->total > 0 && l->nact == l->total && l->ended >= l->nact)
+	if (l->total > 0 && l->nact == l->total && l->ended >= l->nact &&
+	    sim_load_drop_over(l))
 		l->done = 1;	/* all answered: no need to wait longer */
 }
 
@@ -506,10 +588,12 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 			break;
 		}
 	}
+	/* After the sends: an action due at the drop is then under way. */
+	sim_load_drop(l, now_us);
 	/* With no action to send (--rate 0), the sim only serves the fleet
 	 * until the end (or a signal). */
-	if ((l->total > 0 && l->nact == l->total && l->ended >= l->nact) ||
-	    now_us >= l->end_us) {
+	if ((l->total > 0 && l->nact == l->total && l->ended >= l->nact &&
+	    sim_load_drop_over(l)) || now_us >= l->end_us) {
 		l->done = 1;
 		return -1;
 	}
@@ -520,6 +604,9 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 		    l->p.rate);
 	else
 		t = now_us + 1000;	/* a backlog: look again soon */
+	if (l->p.drop_at_s > 0 && l->drop_us < 0 && l->start_us +
+	    (int64_t)(l->p.drop_at_s * 1e6) < t)
+		t = l->start_us + (int64_t)(l->p.drop_at_s * 1e6);
 	return t < l->end_us ? t : l->end_us;
 }
 
@@ -545,10 +632,16 @@ sim_load_progress(struct sim_load *l, int64_t now_us, FILE *fp)
 	if (secs <= 0)
 		return;
 	fprintf(fp, "load: %zu/%zu connected, %.1f actions/s, p99 %lld us, "
-	    "%llu/%zu answered, failures %llu\n", l->connected, l->n,
-	    (double)l->win_sent / secs,
+	    "%llu/%zu answered, failures %llu, sign-ins %llu", l->connected,
+	    l->n, (double)l->win_sent / secs,
 	    (long long)sim_hist_percentile(&l->win, 99), (unsigned long
-	    long)l->ended, l->nact, (unsigned long long)(l->violations));
+	    long)l->ended, l->nact, (unsigned long long)(l->violations),
+	    (unsigned long long)l->signins);
+	if (l->drop_us >= 0)
+		fprintf(fp, " (%zu since the drop, at most %zu in 1 s)",
+		    l->nafter, sim_load_window_max(l->after, l->nafter,
+		    1000000));
+	fputc('\n', fp);
 	fflush(fp);
 	sim_hist_init(&l->win);
 	l->win_sent = 0;
@@ -656,6 +749,26 @@ sim_load_json_esc(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
+/* The sign-ins, and how the fleet came back after --drop-all-at. */
+static void
+sim_load_write_drop(struct sim_load *l, FILE *fp)
+{
+	fprintf(fp, "  \"signins_total\": %llu,\n  \"drop\": ",
+	    (unsigned long long)l->signins);
+	if (l->drop_us < 0) {
+		fprintf(fp, "null,\n");
+		return;
+	}
+	fprintf(fp, "{\"at_s\": %.3f, \"in_flight\": %zu, \"signins_after\": "
+	    "%zu, \"max_signins_1s\": %zu, \"all_back_s\": ",
+	    (double)(l->drop_us - l->t0_us) / 1e6, l->in_flight, l->nafter,
+	    sim_load_window_max(l->after, l->nafter, 1000000));
+	if (l->back_us >= 0)
+		fprintf(fp, "%.3f},\n", (double)(l->back_us - l->drop_us) / 1e6);
+	else
+		fprintf(fp, "null},\n");
+}
+
 static void
 sim_load_write(struct sim_load *l, FILE *fp, int64_t now_us,
     uint64_t lost, uint64_t unsent)
@@ -684,7 +797,9 @@ sim_load_write(struct sim_load *l, FILE *fp, int64_t now_us,
 	for (i = 0; i < 3; i++)
 		fprintf(fp, "%s\"%s\": %llu", i ? ", " : "", sim_load_kinds[i],
 		    (unsigned long long)l->terminals[i]);
-	fprintf(fp, "},\n  \"lost\": %llu,\n  \"duplicated\": %llu,\n"
+	fprintf(fp, "},\n");
+	sim_load_write_drop(l, fp);
+	fprintf(fp, "  \"lost\": %llu,\n  \"duplicated\": %llu,\n"
 	    "  \"violations\": %llu,\n  \"violation_reasons\": [",
 	    (unsigned long long)lost, (unsigned long long)l->dup,
 	    (unsigned long long)l->violations);

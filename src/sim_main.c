@@ -44,8 +44,8 @@ sim_main_usage(FILE *fp)
 	    "           | --machines-file CSV) --load PROFILE --rate R "
 	    "--duration S\n"
 	    "           [--grace S] [--ramp S] [--start-after-signins K]\n"
-	    "           [--max-p99-ms MS] [--summary-json FILE] [server "
-	    "options]\n");
+	    "           [--max-p99-ms MS] [--summary-json FILE] "
+	    "[--drop-all-at S]\n           [server options]\n");
 }
 
 static int
@@ -166,6 +166,7 @@ static const struct option sim_main_longopts[] = {
 	{ "start-after-signins", required_argument, NULL, 'K' },
 	{ "max-p99-ms",		required_argument, NULL, '9' },
 	{ "summary-json",	required_argument, NULL, 'J' },
+	{ "drop-all-at",	required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -215,6 +216,9 @@ sim_main_load_opt(struct sim_main_opts *o, int ch)
 	case 'J':
 		lp->summary_json = optarg;
 		return 0;
+	case 'X':
+		return sim_main_real("--drop-all-at", optarg, 0.001, 86400,
+		    &lp->drop_at_s);
 	default:
 		return 1;
 	}

@@ -81,6 +81,7 @@ struct sim_server {
 	size_t			 nopen;		/* sockets established */
 	struct sim_load		*load;		/* load mode, or NULL */
 	unsigned long		 nwritten;	/* frames written so far */
+	int			 nsignins;	/* 200s told to the load */
 	FILE			*memfp;		/* --machine-memory */
 
 	lws_sorted_usec_list_t	 sul_player;
@@ -325,6 +326,28 @@ sim_server_op_drop(void *arg)
 	/* From now on the socket is on its way out: a reconnect replaces it
 	 * even before lws reports it closed. */
 	c->ws = NULL;
+}
+
+/* --drop-all-at: every machine's socket, closed at once and cleanly, as
+ * op_drop does for one.  Each counts as down now, so a reconnect that
+ * beats lws's CLOSED for the old socket is seen as one. */
+static void
+sim_server_load_drop_all(void *arg)
+{
+	struct sim_server *s = arg;
+	struct sim_conn *c;
+	size_t i;
+
+	for (i = 0; i < sim_fleet_count(s->fleet); i++) {
+		c = &s->conns[i];
+		if (c->ws == NULL)
+			continue;
+		sim_server_record_ws(s, "drop", LWS_CLOSE_STATUS_GOINGAWAY);
+		sim_server_close(c->ws);
+		c->ws = NULL;
+		sim_load_disconnected(s->load, sim_fleet_machine(s->fleet, i),
+		    sim_server_now_us(s));
+	}
 }
 
 /* The machine is another process: its pid is read when needed (the
@@ -630,6 +653,10 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		return r;	/* the context is going */
 	/* A request may end a wait (await_signin), or start a load. */
 	if (s->load != NULL) {
+		/* Each sign-in's time: sim_http counts them as it answers. */
+		for (; s->nsignins < sim_http_signins(s->http, 200);
+		    s->nsignins++)
+			sim_load_signin(s->load, sim_server_now_us(s));
 		/* (Vhosts call back while they are made, before the loop.) */
 		if (s->uv_open)
 			uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
@@ -1070,6 +1097,7 @@ sim_server_new_load(struct sim_server *s)
 	ops.upload_url = sim_server_op_upload_url;
 	ops.uploads = sim_server_op_uploads;
 	ops.signins = sim_server_load_signins;
+	ops.drop_all = sim_server_load_drop_all;
 	if ((s->load = sim_load_new(s->p->load, s->fleet, s->tr, &ops,
 	    sim_server_now_us(s), err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);

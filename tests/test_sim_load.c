@@ -350,6 +350,42 @@ test_bad_profile(void **state)
 	sim_scenario_free(sc);
 }
 
+/* The most sign-ins in any sliding window: windows start anywhere, are
+ * half-open, and are not cut at whole seconds. */
+struct window_case {
+	const char	*name;
+	int64_t		 t[8];		/* us, sorted */
+	size_t		 n;
+	int64_t		 win_us;
+	size_t		 want;
+};
+
+static const struct window_case window_cases[] = {
+	{ "none", { 0 }, 0, 1000000, 0 },
+	{ "one", { 5 }, 1, 1000000, 1 },
+	{ "straddles a whole second", { 900000, 950000, 1050000, 1100000 },
+	    4, 1000000, 4 },
+	{ "the end is outside", { 0, 1000000 }, 2, 1000000, 1 },
+	{ "just inside", { 0, 999999 }, 2, 1000000, 2 },
+	{ "the densest run is late", { 0, 2000000, 2100000, 2200000,
+	    2900000, 3050000 }, 6, 1000000, 4 },
+	{ "ties", { 7, 7, 7, 1000007, 1000007 }, 5, 1000000, 3 },
+};
+
+static void
+test_window_max(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(window_cases) / sizeof(window_cases[0]); i++) {
+		print_message("window: %s\n", window_cases[i].name);
+		assert_int_equal(sim_load_window_max(window_cases[i].t,
+		    window_cases[i].n, window_cases[i].win_us),
+		    window_cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -357,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_bad_profile),
 		cmocka_unit_test(test_total_exact),
+		cmocka_unit_test(test_window_max),
 	};
 
 	log_init(LOG_TO_CONSOLE, LOG_CRIT, NULL);
