@@ -356,16 +356,18 @@ history_entry_json(const struct history_entry *h)
 	return o;
 }
 
-/* A copy of the ring, oldest first, so the JSON is built unlocked. */
+/* A copy of the ring's entries changed after seq after, oldest first,
+ * so the JSON is built unlocked; the lock is held for those only (the
+ * web view's pushes ask for what changed since the last one). */
 static size_t
-history_copy(struct history_entry *out)
+history_copy(struct history_entry *out, uint64_t after)
 {
 	size_t i, n = 0, k;
 
 	pthread_mutex_lock(&history.mtx);
 	for (i = 0; i < HISTORY_MAX; i++) {
 		k = (history.next + i) % HISTORY_MAX;
-		if (history.e[k].seq != 0)
+		if (history.e[k].seq != 0 && history.e[k].seq > after)
 			out[n++] = history.e[k];
 	}
 	pthread_mutex_unlock(&history.mtx);
@@ -384,10 +386,8 @@ history_json(uint64_t after)
 		return NULL;
 	/* ~200 KiB: static, not on a loop thread's stack. */
 	pthread_mutex_lock(&copy_mtx);
-	n = history_copy(copy);
+	n = history_copy(copy, after);
 	for (i = 0; i < n; i++) {
-		if (copy[i].seq <= after)
-			continue;
 		if ((o = history_entry_json(&copy[i])) == NULL ||
 		    !cJSON_AddItemToArray(arr, o)) {
 			cJSON_Delete(o);

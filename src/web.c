@@ -12,11 +12,20 @@
  * browser's EventSource comes back), and each is sent a comment every
  * WEB_KEEPALIVE_US so a dead one is found.
  *
+ * History changes (thousands a second in a fleet) are pushed at most
+ * every WEB_PUSH_MS: the first change arms one wake-up and a timer on
+ * the loop; when it fires, what changed since the last push is built
+ * ONCE and the same text goes to every stream (a stream that missed a
+ * push, a new one, a keep-alive get their own).  A change after the
+ * timer fired arms the next, so the last state is always pushed.
+ *
  * Nothing a client sends becomes a path: /jobs/<file> is looked up among
  * the names web_jobs listed (web_jobs_open()).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +53,7 @@
 #define WEB_SEND_SECS	30		/* s without progress: closed */
 #define WEB_KEEPALIVE_US (15 * 1000000)	/* µs between stream comments */
 #define WEB_PATH_MAX	256		/* bytes of a path looked at */
+#define WEB_PUSH_MS	100		/* ms between pushes, at least */
 
 enum web_body { WB_NONE, WB_MEM, WB_FD, WB_SSE };
 
@@ -65,6 +75,17 @@ struct web {
 	unsigned		 badhost;	/* requests refused for Host */
 	struct web_slot		 slot[WEB_SLOTS];
 	int			 open, dying, evicted, nsse;
+	/* The shared push (loop thread, but armed: any thread). */
+	atomic_int		 armed;		/* a change awaits its push */
+	lws_sorted_usec_list_t	 push_sul;
+	int			 scheduled;	/* push_sul pending */
+	int64_t			 push_ms;	/* mono ms of the last */
+	char			*push;		/* "event: update…", NULL: none */
+	size_t			 push_len;	/* bytes */
+	uint64_t		 push_from, push_to;	/* actions' seqs in it:
+						 * (from, to] */
+	uint64_t		 push_gen;	/* bumps with each */
+	uint64_t		 push_hver;	/* history version it shows */
 };
 
 /* Per request; lws allocates and zeroes it. */
@@ -80,7 +101,8 @@ struct web_req {
 	int			 fd;		/* WB_FD; 0 (zeroed): none */
 	int			 fd_open;
 	uint64_t		 hseq;		/* WB_SSE: last action seq sent */
-	uint64_t		 hver, jgen;	/* versions last sent */
+	uint64_t		 pgen, jgen;	/* push and jobs seen */
+	int			 primed;	/* first update sent */
 	int			 ka;		/* a keep-alive is due */
 };
 
@@ -92,12 +114,15 @@ web_of(struct lws *wsi)
 	return vh != NULL ? lws_get_vhost_user(vh) : NULL;
 }
 
-/* Any thread: history or the jobs changed; the loop looks. */
+/* Any thread: history or the jobs changed; the loop looks.  One wake
+ * per push: the changes until it fires ride on it. */
 static void
 web_wake(void *arg)
 {
 	struct web *w = arg;
 
+	if (atomic_exchange(&w->armed, 1))
+		return;
 	pthread_mutex_lock(&w->ctx_mtx);
 	if (w->ctx != NULL)
 		lws_cancel_service(w->ctx);
@@ -445,13 +470,124 @@ web_send_chunk(struct lws *wsi, struct web_req *r)
 	return 0;
 }
 
+/* The highest action seq in status st, at least seq. */
+static uint64_t
+web_status_seq(const cJSON *st, uint64_t seq)
+{
+	const cJSON *a;
+	uint64_t v;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "actions")) {
+		v = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(a,
+		    "seq"));
+		if (v > seq)
+			seq = v;
+	}
+	return seq;
+}
+
+/* "event: update" with the status of what changed after seq *seq,
+ * which becomes the highest sent; NULL when out of memory. */
+static char *
+web_update_text(const struct web *w, uint64_t *seq, size_t *len)
+{
+	cJSON *st;
+	char *json = NULL, *s = NULL;
+	int n;
+
+	if ((st = web_status_json(w, *seq)) != NULL &&
+	    (json = cJSON_PrintUnformatted(st)) != NULL &&
+	    /* cJSON escapes newlines: one data line. */
+	    (n = asprintf(&s, "event: update\ndata: %s\n\n", json)) >= 0) {
+		*len = (size_t)n;
+		*seq = web_status_seq(st, *seq);
+	} else
+		s = NULL;
+	cJSON_free(json);
+	cJSON_Delete(st);
+	return s;
+}
+
+/* Loop thread: the timer a change armed.  Built once for all streams. */
+static void
+web_push(lws_sorted_usec_list_t *sul)
+{
+	struct web *w = (struct web *)(void *)((char *)sul -
+	    offsetof(struct web, push_sul));
+	uint64_t hver, to;
+	size_t len = 0;
+	char *s;
+
+	w->scheduled = 0;
+	/* Before looking: a change from here on arms the next push. */
+	atomic_store(&w->armed, 0);
+	w->push_ms = mono_now_ms();
+	if (w->nsse == 0)
+		return;
+	hver = history_version();
+	to = w->push_to;
+	if (hver != w->push_hver &&
+	    (s = web_update_text(w, &to, &len)) != NULL) {
+		free(w->push);
+		w->push = s;
+		w->push_len = len;
+		w->push_from = w->push_to;
+		w->push_to = to;
+		w->push_hver = hver;
+		w->push_gen++;
+	}
+	/* The jobs' news too (each stream compares its jgen). */
+	lws_callback_on_writable_all_protocol_vhost(w->vh,
+	    lws_vhost_name_to_protocol(w->vh, "gfe-web"));
+}
+
+/* Loop thread, after a wake: the push is due WEB_PUSH_MS after the
+ * last one (at once after a quiet spell). */
+static void
+web_push_arm(struct web *w, struct lws_context *ctx)
+{
+	int64_t due;
+
+	if (w->scheduled || !atomic_load(&w->armed))
+		return;
+	due = w->push_ms + WEB_PUSH_MS - mono_now_ms();
+	w->scheduled = 1;
+	lws_sul_schedule(ctx, 0, &w->push_sul, web_push,
+	    (lws_usec_t)(due > 0 ? due : 0) * LWS_US_PER_MS);
+}
+
+/* The update a stream is due into fp: the shared push, or its own when
+ * it is new, missed a push or a keep-alive is due; -1: out of memory. */
+static int
+web_sse_update(struct web *w, struct web_req *r, FILE *fp)
+{
+	char *s;
+	size_t len;
+
+	/* The keep-alive brings the machines' state too (a sign-in changes
+	 * it without an action). */
+	if (!r->primed || r->ka ||
+	    (r->pgen != w->push_gen && r->hseq < w->push_from)) {
+		if ((s = web_update_text(w, &r->hseq, &len)) == NULL)
+			return -1;
+		fwrite(s, 1, len, fp);
+		free(s);
+		r->primed = 1;
+	} else if (r->pgen != w->push_gen && r->hseq < w->push_to) {
+		/* Built after this stream's own: newer for every action. */
+		fwrite(w->push, 1, w->push_len, fp);
+		r->hseq = w->push_to;
+	}
+	r->pgen = w->push_gen;
+	return 0;
+}
+
 /* An event stream's news, as one write; -1 closes. */
 static int
 web_send_sse(struct web *w, struct lws *wsi, struct web_req *r)
 {
-	uint64_t hver = history_version(), jgen;
-	cJSON *st = NULL, *acts, *a;
-	char *buf = NULL, *json = NULL, *out;
+	uint64_t jgen;
+	char *buf = NULL, *out;
 	size_t n = 0;
 	FILE *fp;
 	int rc = -1;
@@ -459,24 +595,10 @@ web_send_sse(struct web *w, struct lws *wsi, struct web_req *r)
 	jgen = w->jobs != NULL ? web_jobs_gen(w->jobs) : 0;
 	if ((fp = open_memstream(&buf, &n)) == NULL)
 		return -1;
-	if (r->hseq == 0 && r->hver == 0)
+	if (!r->primed)
 		fputs("retry: 3000\n\n", fp);
-	/* The keep-alive brings the machines' state too (a sign-in changes
-	 * it without an action). */
-	if (hver != r->hver || r->hseq == 0 || r->ka) {
-		if ((st = web_status_json(w, r->hseq)) == NULL ||
-		    (json = cJSON_PrintUnformatted(st)) == NULL)
-			goto done;
-		acts = cJSON_GetObjectItem(st, "actions");
-		cJSON_ArrayForEach(a, acts)
-			if ((uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(
-			    a, "seq")) > r->hseq)
-				r->hseq = (uint64_t)cJSON_GetNumberValue(
-				    cJSON_GetObjectItem(a, "seq"));
-		/* cJSON escapes newlines: one data line. */
-		fprintf(fp, "event: update\ndata: %s\n\n", json);
-		r->hver = hver;
-	}
+	if (web_sse_update(w, r, fp) == -1)
+		goto done;
 	if (jgen != r->jgen) {
 		fprintf(fp, "event: jobs\ndata: %llu\n\n",
 		    (unsigned long long)jgen);
@@ -507,8 +629,6 @@ done:
 	if (fp != NULL)
 		fclose(fp);
 	free(buf);
-	cJSON_free(json);
-	cJSON_Delete(st);
 	return rc;
 }
 
@@ -610,15 +730,16 @@ web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		/* The timer lives in the context: off it while it is. */
+		lws_sul_cancel(&w->push_sul);
+		w->scheduled = 0;
 		pthread_mutex_lock(&w->ctx_mtx);
 		w->ctx = NULL;
 		pthread_mutex_unlock(&w->ctx_mtx);
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		/* News for the event streams: each looks for itself. */
-		if (w->nsse > 0 && w->vh != NULL)
-			lws_callback_on_writable_all_protocol_vhost(w->vh,
-			    lws_get_protocol(wsi));
+		/* News: a push is due (any module's wake-up lands here). */
+		web_push_arm(w, lws_get_context(wsi));
 		return 0;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		return web_accept(w, wsi);
@@ -717,7 +838,10 @@ web_free(struct web *w)
 	if (w == NULL)
 		return;
 	history_set_notify(NULL, NULL);
+	if (w->scheduled && w->ctx != NULL)
+		lws_sul_cancel(&w->push_sul);	/* the loop stopped early */
 	web_jobs_free(w->jobs);
+	free(w->push);
 	pthread_mutex_destroy(&w->ctx_mtx);
 	free(w);
 }

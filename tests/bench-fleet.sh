@@ -3,11 +3,15 @@
 # serving the fleet in load mode on loopback.
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
-#                  [--connect-rate C] [--work DIR] [--tls]
+#                  [--connect-rate C] [--work DIR] [--tls] [--web STREAMS]
 #
 # --tls: https and wss; the sim's certificate from a test CA made here
 # with openssl (as run-scenario.sh --tls), given to the daemon as
 # [SERVICE] ca_file.
+# --web STREAMS: the daemon also serves its [WEB] view (on a free port)
+# and STREAMS clients (curl -N) follow /api/events meanwhile (0: the view
+# on, no stream); the daemon's CPU seconds (user+sys) are printed, and
+# the stream messages received.
 #
 # The sim waits until every machine has signed in, then sends R actions/s
 # (settings and lid_image) for S seconds across them.  Prints the sim's
@@ -18,7 +22,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work= tls=0
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -28,9 +32,10 @@ while [ $# -gt 0 ]; do
 	--connect-rate) crate=${2:-}; shift 2 ;;
 	--work) work=${2:-}; shift 2 ;;
 	--tls) tls=1; shift ;;
+	--web) web=${2:-}; shift 2 ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
-	    "[--tls]" >&2
+	    "[--tls] [--web STREAMS]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -40,8 +45,9 @@ sim=$bin/gf-cloud-sim daemon=$bin/gf-machine-emulator
 W=${work:-$(mktemp -d /tmp/bench-fleet.XXXXXX)}
 mkdir -p "$W"
 first=30000000
-SIM_PID= D_PID=
+SIM_PID= D_PID= CURLS=
 cleanup() {
+	for c in $CURLS; do kill -TERM "$c" 2>/dev/null; done
 	[ -n "$D_PID" ] && kill -TERM "$D_PID" 2>/dev/null
 	[ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null
 	wait 2>/dev/null
@@ -104,11 +110,27 @@ motion_dl_dir: $W/motion
 [LOGGING]
 file: $W/daemon.log
 C
+[ -z "$web" ] || printf '[WEB]\nlisten: 127.0.0.1:0\n' >>"$W/gf.cfg"
 umask 022
 # BENCH_FLEET_WRAP: a command the daemon runs under, e.g.
 # "valgrind --tool=massif" to see where its memory goes.
+rm -f "$W/daemon.log"	# a --work reused: the port is this run's
 ${BENCH_FLEET_WRAP:-} "$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
 D_PID=$!
+if [ -n "$web" ]; then
+	wport=
+	for _ in $(seq 100); do
+		wport=$(sed -n 's|.*web: listening on http://127.0.0.1:\([0-9]*\).*|\1|p' \
+		    "$W/daemon.log" 2>/dev/null | head -1)
+		[ -n "$wport" ] && break
+		sleep 0.1
+	done
+	[ -n "$wport" ] || { echo "bench-fleet: no web port" >&2; exit 2; }
+	for i in $(seq "$web"); do
+		curl -sN "http://127.0.0.1:$wport/api/events" >"$W/sse.$i" &
+		CURLS="$CURLS $!"
+	done
+fi
 # A benchmark samples /proc while the sim runs: the first sample is the
 # loop before any socket is up.
 base= peak=0 threads=0
@@ -126,8 +148,18 @@ done
 wait "$SIM_PID"
 rc=$?
 SIM_PID=
+# utime + stime (fields 14, 15; the name in field 2 has no space here).
+cpu=$(awk '{print $14 + $15}' "/proc/$D_PID/stat")
 cat "$W/summary.json"
 echo
 echo "daemon: $n machines, VmRSS first sample ${base:-?} kB, peak $peak kB," \
     "$(( (peak - ${base:-0}) / n )) KiB/machine, threads at most $threads"
+echo "daemon: CPU $(awk -v t="$cpu" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%.2f", t / hz}') s (user+sys)"
+if [ -n "$web" ]; then
+	for i in $(seq "$web"); do
+		echo "web stream $i: $(grep -c '^event: update' "$W/sse.$i")" \
+		    "updates, $(wc -c <"$W/sse.$i") bytes"
+	done
+fi
 exit $rc
