@@ -7,7 +7,10 @@
  * blocked from the start and read from a signalfd watched on the loop, so
  * a signal that comes while the loop is rebuilt (a reload) waits for the
  * next one instead of killing the process; threads that libraries start
- * (curl's resolver) inherit the mask.
+ * (curl's resolver) inherit the mask.  SIGTERM and SIGINT alone are taken
+ * by a small thread of their own (emulator_stopper()): a loop held in a
+ * write (a log on a full FIFO, a stuck disk) must not keep the daemon
+ * from stopping, nor a second one from killing it.
  *
  * A reload (SIGHUP) reads the file again; a bad one is rejected and the
  * machines keep running.  A good one stops them as at shutdown (a running
@@ -15,11 +18,13 @@
  * loop is built again with the new settings.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -44,7 +49,9 @@ enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 struct emulator {
 	struct config		*cf;
 	int			 foreground, verbose;
-	int			 sigfd;		/* TERM, INT, HUP, USR1 */
+	int			 sigfd;		/* HUP, USR1 */
+	int			 stopfd;	/* eventfd: the signal number
+						 * of a TERM or INT taken */
 	struct config		 ncf;		/* a reload's, until swapped */
 	int			 have_ncf;
 
@@ -58,6 +65,7 @@ struct emulator {
 	struct machine_gate	*gate;		/* the sign-in rate */
 	size_t			 running;	/* machines not yet stopped */
 	uv_poll_t		 sigpoll;
+	uv_poll_t		 stoppoll;
 	uv_timer_t		 dog;
 	uv_timer_t		 summary;	/* a fleet's line every 10 s */
 	int			 handles_open;
@@ -84,6 +92,8 @@ emulator_machine_stopped(void *arg)
 		e->handles_open = 0;
 		uv_poll_stop(&e->sigpoll);
 		uv_close((uv_handle_t *)&e->sigpoll, NULL);
+		uv_poll_stop(&e->stoppoll);
+		uv_close((uv_handle_t *)&e->stoppoll, NULL);
 		uv_timer_stop(&e->dog);
 		uv_close((uv_handle_t *)&e->dog, NULL);
 		uv_timer_stop(&e->summary);
@@ -111,25 +121,63 @@ emulator_stop(struct emulator *e, enum emulator_next next)
 	emulator_machine_stopped(e);
 }
 
-static void
-emulator_shutdown(struct emulator *e, int sig)
+/*
+ * The stop signals' thread: takes the first SIGTERM or SIGINT, lets the
+ * next one kill the process (its default action, on this thread, the only
+ * one that no longer blocks them), says so, and hands the stop to the loop
+ * through stopfd.  The line goes out even while the loop is held in a
+ * write, because log.c takes no lock.
+ */
+static void *
+emulator_stopper(void *arg)
 {
+	struct emulator *e = arg;
+	uint64_t v;
 	sigset_t set;
+	int sig;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (sigwait(&set, &sig) != 0)
+		;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	v = (uint64_t)sig;
+	if (write(e->stopfd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		log_warn("stop signal to the loop");
+	for (;;)
+		pause();	/* a second signal ends the process here */
+	return NULL;
+}
+
+/* On the loop, once the stopper has taken a SIGTERM or SIGINT. */
+static void
+emulator_shutdown(struct emulator *e)
+{
 	size_t i;
 
-	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	for (i = 0; i < e->nmachines; i++)
 		machine_quiet(e->machines[i]);
 	sd_notify(0, "STOPPING=1");
-	/* A second SIGINT/SIGTERM during shutdown exits at once. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	/* Amid a reload's stop: exit once it has stopped, not rebuild. */
+	if (e->next == EMULATOR_RELOAD)
+		e->next = EMULATOR_EXIT;
 	emulator_stop(e, EMULATOR_EXIT);
+}
+
+static void
+emulator_stoppoll(uv_poll_t *p, int status, int events)
+{
+	struct emulator *e = p->data;
+	uint64_t v;
+
+	(void)status;
+	(void)events;
+	if (read(e->stopfd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		emulator_shutdown(e);
 }
 
 /* SIGHUP: a good file stops the machines for a rebuild, a bad one is
@@ -170,10 +218,6 @@ emulator_signal(struct emulator *e, int sig)
 		if (e->next == EMULATOR_RUN)
 			emulator_reload(e);
 		break;
-	case SIGTERM:
-	case SIGINT:
-		emulator_shutdown(e, sig);
-		break;
 	default:
 		break;
 	}
@@ -203,15 +247,18 @@ emulator_handles(struct emulator *e)
 	uint64_t us = 0;
 
 	if (uv_poll_init(evloop_uv(e->ev), &e->sigpoll, e->sigfd) != 0 ||
+	    uv_poll_init(evloop_uv(e->ev), &e->stoppoll, e->stopfd) != 0 ||
 	    uv_timer_init(evloop_uv(e->ev), &e->dog) != 0 ||
 	    uv_timer_init(evloop_uv(e->ev), &e->summary) != 0) {
 		log_warnx("cannot set up the loop's signal and watchdog");
 		return -1;
 	}
 	e->sigpoll.data = e;
+	e->stoppoll.data = e;
 	e->summary.data = e;
 	e->handles_open = 1;
 	uv_poll_start(&e->sigpoll, UV_READABLE, emulator_sigpoll);
+	uv_poll_start(&e->stoppoll, UV_READABLE, emulator_stoppoll);
 	/* > 0 only under systemd with WatchdogSec= (and our PID). */
 	if (sd_watchdog_enabled(0, &us) > 0)
 		uv_timer_start(&e->dog, emulator_dog, 0,
@@ -391,6 +438,7 @@ int
 emulator_run(struct config *cf, int foreground, int verbose)
 {
 	struct emulator e;
+	pthread_t stopper;
 	sigset_t set;
 	int ret = 0;
 
@@ -410,16 +458,36 @@ emulator_run(struct config *cf, int foreground, int verbose)
 	e.cf = cf;
 	e.foreground = foreground;
 	e.verbose = verbose;
-	if ((e.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+	e.stopfd = -1;
+	/* TERM and INT stay blocked here but go to the stopper, not the
+	 * signalfd. */
+	sigdelset(&set, SIGTERM);
+	sigdelset(&set, SIGINT);
+	if ((e.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    (e.stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		log_warn("signalfd");
-		return 1;
+		goto done;
+	}
+	if (pthread_create(&stopper, NULL, emulator_stopper, &e) != 0) {
+		log_warnx("cannot start the stop signals' thread");
+		goto done;
 	}
 	event_init();
 	log_info("gf-machine-emulator %s", GFE_VERSION);
 	while (emulator_life(&e, &ret) == 0)
 		;
+	/* Waiting in sigwait() or pause(): both are cancellation points. */
+	pthread_cancel(stopper);
+	pthread_join(stopper, NULL);
 	if (e.have_ncf)
 		config_free(&e.ncf);
 	close(e.sigfd);
+	close(e.stopfd);
 	return ret;
+done:
+	if (e.sigfd != -1)
+		close(e.sigfd);
+	if (e.stopfd != -1)
+		close(e.stopfd);
+	return 1;
 }

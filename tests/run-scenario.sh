@@ -543,6 +543,12 @@ else
 		    oflag=nonblock 2>"$work/fill.log"
 		grep -q 'Resource temporarily unavailable' "$work/fill.log" ||
 		    problems+=("could not fill the log FIFO (see fill.log)")
+		# Hold the loop itself in that write first: the button's line
+		# reaches stderr, then blocks on the FIFO.  A daemon that
+		# takes its stop signals on the loop would never see them.
+		kill -USR1 "$daemon_pid" 2>/dev/null
+		await_line "$work/daemon.stderr" 'button pressed' ||
+		    problems+=("the daemon never logged the button")
 		kill -INT "$daemon_pid" 2>/dev/null
 		await_line "$work/daemon.stderr" 'SIGINT: shutting down' ||
 		    problems+=("the daemon never logged its first SIGINT")
