@@ -7,7 +7,9 @@
  * blocked from the start and read from a signalfd watched on the loop, so
  * a signal that comes while the loop is rebuilt (a reload) waits for the
  * next one instead of killing the process; threads that libraries start
- * (curl's resolver) inherit the mask.
+ * (curl's resolver) inherit the mask.  [FLEET] loops = N > 1 adds
+ * N - 1 loops with a thread each (struct emuloop) for slices of the
+ * machines; they inherit it too.
  *
  * A reload (SIGHUP) reads the file again; a bad one is rejected and the
  * machines keep running.  A good one stops them as at shutdown (a running
