@@ -22,8 +22,10 @@ if [ -e "$work" ]; then
 fi
 scenario=$work.jsonl
 # A FlashForge too, for the page's printer line; its ports below the
-# ephemeral range, spread by pid (as tests/web/web-ff.sh).
-base=$((30000 + ($$ % 500) * 8))
+# ephemeral range (32768 up: a client socket of another test took 33640
+# once) and below the other FlashForge tests' (12000 to 31999), spread
+# by pid.
+base=$((8000 + ($$ % 500) * 8))
 {
 	echo '{"await_file": "page-open", "timeout": 120, "comment": "the page is open"}'
 	printf '{"config": {"FLASHFORGE": {"model": "adventurer5m", "serial": "SNBROWSER", "check_code": "abc123", "tcp_port": %d, "http_port": %d, "discovery_port": 0, "multicast_port": 0, "camera_port": 0}}}\n' \
