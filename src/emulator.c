@@ -262,7 +262,7 @@ emulator_stop(struct emulator *e, enum emulator_next next)
  * next one kill the process (its default action, on this thread, the only
  * one that no longer blocks them), says so, and hands the stop to the loop
  * through stopfd.  The line goes out even while the loop is held in a
- * write, because log.c takes no lock.
+ * write, because log.c writes stderr without a lock.
  */
 static void *
 emulator_stopper(void *arg)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,9 +21,14 @@
 
 #define LOG_LINE_MAX	2048	/* bytes; longer messages are cut with "..." */
 
-static enum log_mode	log_mode = LOG_TO_CONSOLE;
+static atomic_int	log_mode = LOG_TO_CONSOLE;
 static atomic_int	log_level = LOG_INFO;
-static int		log_fd = -1;	/* the [LOGGING] file, or -1 */
+/* The [LOGGING] file, or -1.  A reload reopens it while the stop signals'
+ * thread may be logging: the lock keeps a line off a closed (or reused)
+ * descriptor.  stderr takes no lock, so that thread's line reaches it even
+ * while the loop is held in a write to the file. */
+static pthread_mutex_t	log_fd_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int		log_fd = -1;
 
 static const char *const log_names[] = {
 	"EMERG", "ALERT", "CRIT", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"
@@ -31,8 +37,11 @@ static const char *const log_names[] = {
 int
 log_init(enum log_mode mode, int level, const char *file)
 {
-	log_mode = mode;
+	int rc = 0;
+
+	atomic_store(&log_mode, mode);
 	atomic_store(&log_level, level);
+	pthread_mutex_lock(&log_fd_mtx);
 	if (log_fd != -1)
 		close(log_fd);
 	log_fd = -1;
@@ -40,9 +49,10 @@ log_init(enum log_mode mode, int level, const char *file)
 		log_fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 		    0640);
 		if (log_fd == -1)
-			return -1;
+			rc = -1;
 	}
-	return 0;
+	pthread_mutex_unlock(&log_fd_mtx);
+	return rc;
 }
 
 void
@@ -60,15 +70,17 @@ log_getlevel(void)
 enum log_mode
 log_getmode(void)
 {
-	return log_mode;
+	return (enum log_mode)atomic_load(&log_mode);
 }
 
 void
 log_close(void)
 {
+	pthread_mutex_lock(&log_fd_mtx);
 	if (log_fd != -1)
 		close(log_fd);
 	log_fd = -1;
+	pthread_mutex_unlock(&log_fd_mtx);
 }
 
 int
@@ -192,7 +204,7 @@ log_vemit(int pri, int with_errno, const char *file, const char *func,
 	if (pri < LOG_EMERG || pri > LOG_DEBUG)
 		pri = LOG_ERR;
 
-	if (log_mode == LOG_TO_CONSOLE)
+	if (atomic_load(&log_mode) == LOG_TO_CONSOLE)
 		n = snprintf(line, sizeof(line), "(%s) %s:%s %s\n",
 		    log_names[pri], mod, func, msg);
 	else
@@ -202,6 +214,7 @@ log_vemit(int pri, int with_errno, const char *file, const char *func,
 		log_write_all(STDERR_FILENO, line,
 		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 
+	pthread_mutex_lock(&log_fd_mtx);
 	if (log_fd != -1) {
 		now = time(NULL);
 		localtime_r(&now, &tm);
@@ -212,6 +225,7 @@ log_vemit(int pri, int with_errno, const char *file, const char *func,
 			log_write_all(log_fd, line, (size_t)n < sizeof(line) ?
 			    (size_t)n : sizeof(line) - 1);
 	}
+	pthread_mutex_unlock(&log_fd_mtx);
 	errno = saved;
 }
 
