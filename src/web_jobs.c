@@ -2,8 +2,9 @@
  * web_jobs: see web_jobs.h.
  *
  * The worker looks at the folder's mtime once a second (or when poked):
- * a job kept, a picture drawn, a file removed, all change it.  A change
- * means a new listing, published at once, then each missing picture
+ * a job kept, a picture drawn, a file removed, all change it (and a
+ * listing that saw a fresh mtime is taken again: see web_jobs_racy).  A
+ * change means a new listing, published at once, then each missing picture
  * drawn (two passes, as gf-puls render does on a file: the extents, then
  * the toolpath streamed onto the canvas, so memory is the picture's) and
  * the listing published again.  A job that cannot be drawn is remembered
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cairo.h>
@@ -570,13 +572,30 @@ web_jobs_draw_one(struct web_jobs *wj, int dfd)
 	return 1;
 }
 
+/*
+ * 1 when a change could still land with the mtime a listing just saw.
+ * The kernel stamps a folder from a coarse clock (a tick, up to 10 ms),
+ * so a file made right after the listing may leave the mtime as it was;
+ * such a listing is taken again at the next look, as git treats a racy
+ * index entry.  A second of margin covers any tick.
+ */
+static int
+web_jobs_racy(const struct timespec *mtime)
+{
+	struct timespec now;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) == -1)
+		return 1;
+	return mtime->tv_sec >= now.tv_sec - 1;
+}
+
 static void *
 web_jobs_run(void *arg)
 {
 	struct web_jobs *wj = arg;
 	struct timespec seen = { -1, 0 }, ts;
 	struct stat sb;
-	int dfd, todo, poked;
+	int dfd, todo, poked, racy = 0;
 
 	while (!atomic_load(&wj->stop)) {
 		pthread_mutex_lock(&wj->mtx);
@@ -586,16 +605,19 @@ web_jobs_run(void *arg)
 		dfd = open(wj->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd == -1 || fstat(dfd, &sb) == -1)
 			sb.st_mtim.tv_sec = -2;
-		if (poked || sb.st_mtim.tv_sec != seen.tv_sec ||
+		if (poked || racy || sb.st_mtim.tv_sec != seen.tv_sec ||
 		    sb.st_mtim.tv_nsec != seen.tv_nsec) {
+			/* The mtime from before the listing: anything
+			 * after it, our own pictures included, is looked
+			 * at again (one more listing, cheap). */
 			seen = sb.st_mtim;
+			racy = sb.st_mtim.tv_sec >= 0 &&
+			    web_jobs_racy(&sb.st_mtim);
 			web_jobs_publish(wj, dfd, &todo);
 			/* Each picture shows as soon as it is drawn. */
 			while (todo && !atomic_load(&wj->stop) &&
 			    web_jobs_draw_one(wj, dfd))
 				web_jobs_publish(wj, dfd, &todo);
-			if (dfd != -1 && fstat(dfd, &sb) == 0)
-				seen = sb.st_mtim;	/* our own writes */
 		}
 		if (dfd != -1)
 			close(dfd);

@@ -1,14 +1,22 @@
 /*
  * test_web_jobs: which names the web server may serve.  A client's path
  * never reaches the filesystem: it must equal one of the listing's own
- * names plus .puls, .info or (when drawn) .png.
+ * names plus .puls, .info or (when drawn) .png.  And the worker: a job
+ * that lands without moving the folder's mtime is still listed.
  */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "web_jobs.h"
@@ -109,12 +117,119 @@ test_base_ok(void **state)
 			    tcs[i].ok);
 }
 
+/* The worker's snapshots, awaited. */
+struct watch {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	unsigned	 n;		/* snapshots published */
+};
+
+static void
+watch_notify(void *arg)
+{
+	struct watch *w = arg;
+
+	pthread_mutex_lock(&w->mtx);
+	w->n++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+/* Awaits snapshots until one lists base; 0, or -1 past a generous
+ * deadline (a hang guard, not a timing assertion). */
+static int
+watch_until_listed(struct watch *w, struct web_jobs *wj, const char *base)
+{
+	struct timespec dl;
+	unsigned seen;
+	size_t len;
+	char *json;
+	int found;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 60;
+	for (;;) {
+		pthread_mutex_lock(&w->mtx);
+		seen = w->n;
+		pthread_mutex_unlock(&w->mtx);
+		if ((json = web_jobs_json(wj, &len)) == NULL)
+			return -1;
+		found = base == NULL ? seen > 0 : strstr(json, base) != NULL;
+		free(json);
+		if (found)
+			return 0;
+		pthread_mutex_lock(&w->mtx);
+		while (w->n == seen)
+			if (pthread_cond_timedwait(&w->cond, &w->mtx,
+			    &dl) != 0)
+				break;
+		found = w->n != seen;
+		pthread_mutex_unlock(&w->mtx);
+		if (!found)
+			return -1;
+	}
+}
+
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * A job kept in the same clock tick as the worker's last listing leaves
+ * the folder's mtime as that listing saw it.  Made certain here: the
+ * mtime is set back by hand after the files land.  A worker that trusts
+ * an unchanged mtime never lists the job (this failed CI once, on a
+ * loaded box, as a picture never drawn).
+ */
+static void
+test_same_tick(void **state)
+{
+	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64];
+	struct timespec ts[2];
+	struct web_jobs *wj;
+	struct watch w;
+
+	(void)state;
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	w.n = 0;
+	assert_non_null(mkdtemp(dir));
+	/* A fixed mtime, ahead of the clock: "the tick of the listing",
+	 * however slowly this test runs. */
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec += 30;
+	ts[0].tv_nsec = 0;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+	assert_non_null(wj = web_jobs_new(dir, watch_notify, &w));
+	assert_int_equal(watch_until_listed(&w, wj, NULL), 0);
+	put_file(dir, A ".info", "{}\n");
+	put_file(dir, A ".puls", "not a pulse file\n");
+	assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+	if (watch_until_listed(&w, wj, A) != 0)
+		fail_msg("a job kept in the listing's tick is never listed");
+	web_jobs_free(wj);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.mtx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_base_ok),
+		cmocka_unit_test(test_same_tick),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
