@@ -75,6 +75,10 @@ void		 machine_counts(const struct machine *m, uint64_t *actions,
 void		 machine_stop(struct machine *m, void (*stopped)(void *),
 		    void *arg);
 enum machine_state machine_state(const struct machine *m);
+/* Where its jobs are kept, or NULL (keep_jobs off, or no folder). */
+const char	*machine_dl_dir(const struct machine *m);
+/* Its name in logs and pages: "" for a machine alone. */
+const char	*machine_label(const struct machine *m);
 const char	*machine_state_name(enum machine_state s);
 
 #endif

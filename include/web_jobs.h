@@ -26,12 +26,26 @@ struct web_jobs;
 struct web_jobs_name {
 	char		 base[WEB_JOBS_BASE_MAX + 1];
 	int		 has_png;
+	uint32_t	 dir;		/* its folder's index */
+	const char	*key;		/* its folder's URL segment, or NULL */
 };
 
-/* Starts the worker on dir (which may not exist yet).  notify (any
- * thread) after each new snapshot.  NULL after logging. */
-struct web_jobs	*web_jobs_new(const char *dir, void (*notify)(void *),
-		    void *arg);
+/*
+ * A folder of kept jobs: the one machine's motion_dl_dir, or in a fleet
+ * each machine's <motion_dl_dir>/<serial>.  The path names a serial,
+ * half a login (PROTOCOL.md 2), so it is never shown: a fleet's jobs are
+ * served as "<key>/<file>" and shown under the machine's label.
+ */
+struct web_jobs_dir {
+	const char	*path;
+	const char	*key;		/* "m<index>", or NULL: "<file>" */
+	const char	*label;		/* hostname or m<index>, or NULL */
+};
+
+/* Starts the worker on n folders (which may not exist yet), copied.
+ * notify (any thread) after each new snapshot.  NULL after logging. */
+struct web_jobs	*web_jobs_new(const struct web_jobs_dir *dirs, size_t n,
+		    void (*notify)(void *), void *arg);
 /* Stops the worker (a render in progress is abandoned) and frees. */
 void		 web_jobs_free(struct web_jobs *wj);
 /* Look again soon (a job may have been kept). */
@@ -40,8 +54,8 @@ void		 web_jobs_poke(struct web_jobs *wj);
 uint64_t	 web_jobs_gen(struct web_jobs *wj);
 /* A copy of the /api/jobs JSON text (malloc'd), NULL when out of memory. */
 char		*web_jobs_json(struct web_jobs *wj, size_t *len);
-/* Opens file ("<base>.puls", ".info" or ".png") when, and only when, it
- * is one of the snapshot's names: the fd (regular file, not followed
+/* Opens file ("[<key>/]<base>.puls", ".info" or ".png") when, and only
+ * when, it is one of the snapshot's names: the fd (regular file, not followed
  * through a link) and its content type, or -1. */
 int		 web_jobs_open(struct web_jobs *wj, const char *file,
 		    const char **ctype);

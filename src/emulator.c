@@ -41,6 +41,7 @@
 #include "machine.h"
 #include "sequence.h"
 #include "web.h"
+#include "web_jobs.h"
 
 #define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
@@ -341,6 +342,40 @@ emulator_glowforge_up(struct emulator *e)
 	return 0;
 }
 
+/* [WEB], its gallery on each machine's folder of kept jobs.  A fleet's
+ * are served under "m<index>", never under the folder's name: that is
+ * the serial, half of a login. */
+static int
+emulator_web_up(struct emulator *e)
+{
+	struct web_jobs_dir *dirs;
+	char (*keys)[24];
+	size_t i, n = 0;
+	int rc = -1;
+
+	dirs = calloc(e->nmachines + 1, sizeof(*dirs));
+	keys = calloc(e->nmachines + 1, sizeof(*keys));
+	if (dirs == NULL || keys == NULL)
+		goto done;
+	for (i = 0; i < e->nmachines; i++) {
+		if ((dirs[n].path = machine_dl_dir(e->machines[i])) == NULL)
+			continue;
+		if (*machine_label(e->machines[i]) != '\0') {
+			snprintf(keys[n], sizeof(keys[n]), "m%zu",
+			    e->fl.m[i].index);
+			dirs[n].key = keys[n];
+			dirs[n].label = machine_label(e->machines[i]);
+		}
+		n++;
+	}
+	if ((e->web = web_new(evloop_lws(e->ev), e->cf, dirs, n)) != NULL)
+		rc = 0;
+done:
+	free(dirs);
+	free(keys);
+	return rc;
+}
+
 /* Builds every configured machine on a new loop; -1 leaves e for
  * emulator_down() (the loop then runs only to close what was made). */
 static int
@@ -357,8 +392,7 @@ emulator_up(struct emulator *e)
 		return -1;
 	if (cf->ff_enabled && (e->ff = ff_server_new(e->ev, cf)) == NULL)
 		return -1;
-	if (cf->web_enabled == 1 && (e->web = web_new(evloop_lws(e->ev),
-	    cf)) == NULL)
+	if (cf->web_enabled == 1 && emulator_web_up(e) == -1)
 		return -1;
 	if (cf->glowforge)
 		sd_notify(0, "STATUS=signing in");

@@ -618,3 +618,15 @@ machine_free(struct machine *m)
 	free(m->dl_dir);
 	free(m);
 }
+
+const char *
+machine_dl_dir(const struct machine *m)
+{
+	return m->dl_dir;
+}
+
+const char *
+machine_label(const struct machine *m)
+{
+	return m->label;
+}

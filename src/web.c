@@ -343,7 +343,7 @@ web_status_json(const struct web *w, uint64_t after)
 	return o;
 }
 
-/* "/jobs/<file>": a listed name, or 404. */
+/* "/jobs/[<key>/]<file>": a listed name, or 404. */
 static void
 web_answer_job(struct web *w, struct web_req *r, const char *file)
 {
@@ -351,7 +351,8 @@ web_answer_job(struct web *w, struct web_req *r, const char *file)
 	off_t size;
 	int fd;
 
-	if (w->jobs == NULL || strchr(file, '/') != NULL ||
+	/* Only an exact listed name matches: "..", "%2f", a link, none. */
+	if (w->jobs == NULL ||
 	    (fd = web_jobs_open(w->jobs, file, &ctype)) == -1) {
 		web_answer_const(r, 404, "text/plain", "not found\n", 10);
 		return;
@@ -781,7 +782,8 @@ static const struct lws_protocols web_protocols[] = {
 };
 
 struct web *
-web_new(struct lws_context *ctx, const struct config *cf)
+web_new(struct lws_context *ctx, const struct config *cf,
+    const struct web_jobs_dir *dirs, size_t n)
 {
 	struct lws_context_creation_info info;
 	struct web *w;
@@ -820,8 +822,7 @@ web_new(struct lws_context *ctx, const struct config *cf)
 		return NULL;
 	}
 	port = lws_get_vhost_listen_port(w->vh);
-	if (cf->glowforge && cf->motion_dl_dir != NULL &&
-	    (w->jobs = web_jobs_new(cf->motion_dl_dir, web_wake, w)) == NULL)
+	if (n > 0 && (w->jobs = web_jobs_new(dirs, n, web_wake, w)) == NULL)
 		log_warnx("web: no job gallery");
 	history_set_notify(web_wake, w);
 	if (remote)

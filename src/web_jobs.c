@@ -1,15 +1,18 @@
 /*
  * web_jobs: see web_jobs.h.
  *
- * The worker looks at the folder's mtime once a second (or when poked):
+ * The worker looks at each folder's mtime once a second (or when poked):
  * a job kept, a picture drawn, a file removed, all change it (and a
  * listing that saw a fresh mtime is taken again: see web_jobs_racy).  A
- * change means a new listing, published at once, then each missing picture
+ * fleet has a folder per machine; the snapshot merges their listings,
+ * newest first.  A change means a new listing, published at once, then
+ * each missing picture
  * drawn (two passes, as gf-puls render does on a file: the extents, then
  * the toolpath streamed onto the canvas, so memory is the picture's) and
  * the listing published again.  A job that cannot be drawn is remembered
  * and not tried again while the daemon runs.  Temporary files are hidden
- * (".<base>.png.tmp"), as the store's are, and removed on failure.
+ * (".<base>.png.XXXXXX"), as the store's are, removed on failure, and
+ * swept at start when a crash left them.
  */
 #include <sys/stat.h>
 
@@ -39,6 +42,7 @@
 #define WEB_JOBS_READ_BUF	(256 * 1024)	/* bytes per read of a .puls */
 #define WEB_JOBS_FAILED_MAX	64		/* names not drawn, remembered */
 #define WEB_JOBS_FILE_MODE	0640		/* as the store's: a design */
+#define WEB_JOBS_STALE_S	600		/* s: a temporary left behind */
 
 struct web_jobs_snap {
 	char			*json;
@@ -47,8 +51,28 @@ struct web_jobs_snap {
 	size_t			 n;
 };
 
+/* A folder of kept jobs, and its last listing (the worker's). */
+struct web_jobs_folder {
+	char			*path;		/* never shown: it names a serial */
+	char			*key;		/* URL segment, or NULL */
+	char			*label;		/* shown, or NULL */
+	struct timespec		 seen;		/* mtime before the last listing */
+	int			 racy;		/* list again: web_jobs_racy */
+	int			 exists;
+	int			 swept;		/* stale temporaries removed */
+	struct web_jobs_name	*names;
+	size_t			 n;
+};
+
+/* A job not drawn, not tried again while the daemon runs. */
+struct web_jobs_failure {
+	uint32_t		 dir;
+	char			 base[WEB_JOBS_BASE_MAX + 1];
+};
+
 struct web_jobs {
-	char			*dir;
+	struct web_jobs_folder	*folders;	/* fixed at web_jobs_new */
+	size_t			 nfolders;
 	void			(*notify)(void *);
 	void			*arg;
 	pthread_t		 thread;
@@ -60,7 +84,7 @@ struct web_jobs {
 	int			 poked;
 	struct web_jobs_snap	 snap;
 	/* Worker only. */
-	char			 failed[WEB_JOBS_FAILED_MAX][WEB_JOBS_BASE_MAX + 1];
+	struct web_jobs_failure	 failed[WEB_JOBS_FAILED_MAX];
 	size_t			 nfailed;
 };
 
@@ -116,15 +140,24 @@ long
 web_jobs_lookup(const struct web_jobs_name *names, size_t n,
     const char *file, enum web_jobs_kind *kind)
 {
-	size_t i, j, bl;
+	const char *f;
+	size_t i, j, bl, kl;
 
 	for (i = 0; i < n; i++) {
+		/* A fleet's: "<key>/<base>.<ext>", the key a whole segment. */
+		f = file;
+		if (names[i].key != NULL) {
+			kl = strlen(names[i].key);
+			if (strncmp(f, names[i].key, kl) != 0 || f[kl] != '/')
+				continue;
+			f += kl + 1;
+		}
 		bl = strlen(names[i].base);
-		if (strncmp(file, names[i].base, bl) != 0)
+		if (strncmp(f, names[i].base, bl) != 0)
 			continue;
 		for (j = 0; j < sizeof(web_jobs_exts) /
 		    sizeof(web_jobs_exts[0]); j++) {
-			if (strcmp(file + bl, web_jobs_exts[j].ext) != 0)
+			if (strcmp(f + bl, web_jobs_exts[j].ext) != 0)
 				continue;
 			if (web_jobs_exts[j].kind == WEB_JOBS_PNG &&
 			    !names[i].has_png)
@@ -152,16 +185,23 @@ web_jobs_regular(int dfd, const char *name, off_t *size)
 	return 1;
 }
 
+/* Newest first (the name starts with its stamp), then by folder. */
 static int
 web_jobs_cmp_desc(const void *a, const void *b)
 {
-	return -strcmp(((const struct web_jobs_name *)a)->base,
-	    ((const struct web_jobs_name *)b)->base);
+	const struct web_jobs_name *x = a, *y = b;
+	int c = strcmp(x->base, y->base);
+
+	if (c != 0)
+		return -c;
+	return x->dir < y->dir ? -1 : x->dir > y->dir;
 }
 
-/* The jobs of the folder, newest first, at most WEB_JOBS_MAX. */
+/* The jobs of folder dir (its dfd), newest first, at most
+ * WEB_JOBS_MAX. */
 static size_t
-web_jobs_list(int dfd, struct web_jobs_name **out)
+web_jobs_list(int dfd, uint32_t dir, const char *key,
+    struct web_jobs_name **out)
 {
 	struct web_jobs_name *v = NULL, *nv;
 	struct dirent *de;
@@ -198,6 +238,8 @@ web_jobs_list(int dfd, struct web_jobs_name **out)
 			continue;
 		snprintf(info, sizeof(info), "%s.png", v[n].base);
 		v[n].has_png = web_jobs_regular(dfd, info, NULL);
+		v[n].dir = dir;
+		v[n].key = key;
 		n++;
 	}
 	closedir(d);
@@ -305,11 +347,11 @@ done:
  * must not get the daemon to write or chmod a file of their choosing.
  */
 static int
-web_jobs_tmp(struct web_jobs *wj, const char *name, char *tmp, size_t len)
+web_jobs_tmp(const char *dir, const char *name, char *tmp, size_t len)
 {
 	int fd;
 
-	snprintf(tmp, len, "%s/.%s.XXXXXX", wj->dir, name);
+	snprintf(tmp, len, "%s/.%s.XXXXXX", dir, name);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		tmp[0] = '\0';
 		return -1;
@@ -348,15 +390,15 @@ web_jobs_place(int fd, const char *tmp, const char *path)
 
 /* Writes j as dir/name through a hidden temporary file. */
 static int
-web_jobs_write_json(struct web_jobs *wj, const char *name, const cJSON *j)
+web_jobs_write_json(const char *dir, const char *name, const cJSON *j)
 {
 	char tmp[4096], path[4096], *text;
 	int fd, rc = -1;
 
 	if ((text = cJSON_Print(j)) == NULL)
 		return -1;
-	snprintf(path, sizeof(path), "%s/%s", wj->dir, name);
-	if ((fd = web_jobs_tmp(wj, name, tmp, sizeof(tmp))) != -1) {
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = web_jobs_tmp(dir, name, tmp, sizeof(tmp))) != -1) {
 		if (store_write_all(fd, text, strlen(text)) == -1) {
 			close(fd);
 			unlink(tmp);
@@ -374,9 +416,10 @@ web_jobs_png_write(const void *buf, size_t len, void *arg)
 	return store_write_all(*(const int *)arg, buf, len);
 }
 
-/* <base>.png and <base>.view.json; -1 logged. */
+/* <base>.png and <base>.view.json in folder dir (its dfd); -1 logged. */
 static int
-web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
+web_jobs_render(struct web_jobs *wj, const char *dir, int dfd,
+    const char *base)
 {
 	struct puls_trace ext, t;
 	struct puls_canvas *c = NULL;
@@ -388,7 +431,7 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 
 	tmp[0] = '\0';
 	snprintf(puls, sizeof(puls), "%s.puls", base);
-	snprintf(png, sizeof(png), "%s/%s.png", wj->dir, base);
+	snprintf(png, sizeof(png), "%s/%s.png", dir, base);
 	snprintf(err, sizeof(err), "cannot read it");
 	puls_trace_init(&ext, 0, 1);
 	puls_trace_init(&t, 1,
@@ -397,7 +440,7 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 	if (web_jobs_walk(wj, dfd, puls, &ext, NULL) == -1)
 		goto done;
 	snprintf(view, sizeof(view), "%s.png", base);
-	if ((fd = web_jobs_tmp(wj, view, tmp, sizeof(tmp))) == -1) {
+	if ((fd = web_jobs_tmp(dir, view, tmp, sizeof(tmp))) == -1) {
 		snprintf(err, sizeof(err), "no file for it: %s",
 		    strerror(errno));
 		goto done;
@@ -422,7 +465,7 @@ web_jobs_render(struct web_jobs *wj, int dfd, const char *base)
 	}
 	snprintf(view, sizeof(view), "%s.view.json", base);
 	if (rc == 0 && ((j = puls_trace_json(&t, stfr)) == NULL ||
-	    web_jobs_write_json(wj, view, j) == -1))
+	    web_jobs_write_json(dir, view, j) == -1))
 		log_warnx("web: %s: extents not written", base);
 done:
 	if (c != NULL)
@@ -442,9 +485,11 @@ done:
 /* ---- the snapshot ---- */
 
 static cJSON *
-web_jobs_entry(int dfd, const struct web_jobs_name *nm, int failed)
+web_jobs_entry(int dfd, const struct web_jobs_folder *fo,
+    const struct web_jobs_name *nm, int failed)
 {
-	char name[WEB_JOBS_BASE_MAX + 16], url[WEB_JOBS_BASE_MAX + 16];
+	char name[WEB_JOBS_BASE_MAX + 16], url[WEB_JOBS_BASE_MAX + 96];
+	char at[72];
 	const char *type = nm->base + 18, *id = strrchr(type, '_');
 	cJSON *o, *info;
 	off_t size = 0;
@@ -453,6 +498,11 @@ web_jobs_entry(int dfd, const struct web_jobs_name *nm, int failed)
 	if ((o = cJSON_CreateObject()) == NULL)
 		return NULL;
 	cJSON_AddStringToObject(o, "name", nm->base);
+	if (fo->label != NULL)
+		cJSON_AddStringToObject(o, "machine", fo->label);
+	/* The URLs are relative: "jobs/[<key>/]<base>.<ext>". */
+	snprintf(at, sizeof(at), "%s%s", fo->key != NULL ? fo->key : "",
+	    fo->key != NULL ? "/" : "");
 	snprintf(name, sizeof(name), "%.*s", (int)(id - type), type);
 	cJSON_AddStringToObject(o, "type", name);
 	cJSON_AddStringToObject(o, "id", id + 1);
@@ -462,11 +512,11 @@ web_jobs_entry(int dfd, const struct web_jobs_name *nm, int failed)
 	snprintf(name, sizeof(name), "%s.puls", nm->base);
 	web_jobs_regular(dfd, name, &size);
 	cJSON_AddNumberToObject(o, "puls_bytes", (double)size);
-	snprintf(url, sizeof(url), "jobs/%s.puls", nm->base);
+	snprintf(url, sizeof(url), "jobs/%s%s.puls", at, nm->base);
 	cJSON_AddStringToObject(o, "puls_url", url);
-	snprintf(url, sizeof(url), "jobs/%s.info", nm->base);
+	snprintf(url, sizeof(url), "jobs/%s%s.info", at, nm->base);
 	cJSON_AddStringToObject(o, "info_url", url);
-	snprintf(url, sizeof(url), "jobs/%s.png", nm->base);
+	snprintf(url, sizeof(url), "jobs/%s%s.png", at, nm->base);
 	if (nm->has_png)
 		cJSON_AddStringToObject(o, "image_url", url);
 	else
@@ -487,43 +537,84 @@ web_jobs_entry(int dfd, const struct web_jobs_name *nm, int failed)
 }
 
 static int
-web_jobs_failed(const struct web_jobs *wj, const char *base)
+web_jobs_failed(const struct web_jobs *wj, uint32_t dir, const char *base)
 {
 	size_t i;
 
 	for (i = 0; i < wj->nfailed && i < WEB_JOBS_FAILED_MAX; i++)
-		if (strcmp(wj->failed[i], base) == 0)
+		if (wj->failed[i].dir == dir &&
+		    strcmp(wj->failed[i].base, base) == 0)
 			return 1;
 	return 0;
 }
 
-/* Lists the folder and publishes; *todo: a job lacks its picture. */
+/* The folders' listings, merged newest first, at most WEB_JOBS_MAX: 0,
+ * or -1 when out of memory. */
+static int
+web_jobs_merge(const struct web_jobs *wj, struct web_jobs_snap *s)
+{
+	size_t i, total = 0;
+
+	for (i = 0; i < wj->nfolders; i++)
+		total += wj->folders[i].n;
+	if (total == 0)
+		return 0;
+	if ((s->names = malloc(total * sizeof(*s->names))) == NULL)
+		return -1;
+	for (i = 0; i < wj->nfolders; i++) {
+		if (wj->folders[i].n == 0)
+			continue;
+		memcpy(s->names + s->n, wj->folders[i].names,
+		    wj->folders[i].n * sizeof(*s->names));
+		s->n += wj->folders[i].n;
+	}
+	if (wj->nfolders > 1)
+		qsort(s->names, s->n, sizeof(*s->names), web_jobs_cmp_desc);
+	if (s->n > WEB_JOBS_MAX)
+		s->n = WEB_JOBS_MAX;
+	return 0;
+}
+
+/* Publishes the listings; *todo: a job lacks its picture. */
 static void
-web_jobs_publish(struct web_jobs *wj, int dfd, int *todo)
+web_jobs_publish(struct web_jobs *wj, int *todo)
 {
 	struct web_jobs_snap s, old;
-	cJSON *root, *arr, *e;
+	cJSON *root = NULL, *arr, *e;
+	uint32_t at = UINT32_MAX;	/* the folder dfd is open on */
 	size_t i;
+	int dfd = -1, exists = 0, failed;
 
 	memset(&s, 0, sizeof(s));
 	*todo = 0;
-	s.n = dfd != -1 ? web_jobs_list(dfd, &s.names) : 0;
-	if ((root = cJSON_CreateObject()) == NULL)
+	for (i = 0; i < wj->nfolders; i++)
+		exists |= wj->folders[i].exists;
+	if (web_jobs_merge(wj, &s) == -1 ||
+	    (root = cJSON_CreateObject()) == NULL)
 		goto fail;
-	cJSON_AddBoolToObject(root, "folder", dfd != -1);
+	cJSON_AddBoolToObject(root, "folder", exists);
 	if ((arr = cJSON_AddArrayToObject(root, "jobs")) == NULL)
 		goto fail;
 	for (i = 0; i < s.n; i++) {
-		int failed = web_jobs_failed(wj, s.names[i].base);
-
+		failed = web_jobs_failed(wj, s.names[i].dir, s.names[i].base);
 		if (!s.names[i].has_png && !failed)
 			*todo = 1;
-		if ((e = web_jobs_entry(dfd, &s.names[i], failed)) == NULL ||
-		    !cJSON_AddItemToArray(arr, e)) {
+		if (s.names[i].dir != at) {
+			if (dfd != -1)
+				close(dfd);
+			at = s.names[i].dir;
+			dfd = open(wj->folders[at].path, O_RDONLY |
+			    O_DIRECTORY | O_CLOEXEC);
+		}
+		if ((e = web_jobs_entry(dfd, &wj->folders[at], &s.names[i],
+		    failed)) == NULL || !cJSON_AddItemToArray(arr, e)) {
 			cJSON_Delete(e);
 			goto fail;
 		}
 	}
+	if (dfd != -1)
+		close(dfd);
+	dfd = -1;
 	if ((s.json = cJSON_PrintUnformatted(root)) == NULL)
 		goto fail;
 	s.len = strlen(s.json);
@@ -540,36 +631,11 @@ web_jobs_publish(struct web_jobs *wj, int dfd, int *todo)
 	return;
 fail:
 	log_warnx("web: out of memory listing the jobs");
+	if (dfd != -1)
+		close(dfd);
 	cJSON_Delete(root);
 	free(s.json);
 	free(s.names);
-}
-
-/* Draws the first job lacking a picture; 1 when one was tried. */
-static int
-web_jobs_draw_one(struct web_jobs *wj, int dfd)
-{
-	struct web_jobs_name nm;
-	size_t i;
-	int found = 0;
-
-	pthread_mutex_lock(&wj->mtx);
-	for (i = 0; i < wj->snap.n && !found; i++)
-		if (!wj->snap.names[i].has_png &&
-		    !web_jobs_failed(wj, wj->snap.names[i].base)) {
-			nm = wj->snap.names[i];
-			found = 1;
-		}
-	pthread_mutex_unlock(&wj->mtx);
-	if (!found)
-		return 0;
-	if (web_jobs_render(wj, dfd, nm.base) == -1 &&
-	    !atomic_load(&wj->stop)) {
-		snprintf(wj->failed[wj->nfailed % WEB_JOBS_FAILED_MAX],
-		    sizeof(wj->failed[0]), "%s", nm.base);
-		wj->nfailed++;
-	}
-	return 1;
 }
 
 /*
@@ -589,38 +655,152 @@ web_jobs_racy(const struct timespec *mtime)
 	return mtime->tv_sec >= now.tv_sec - 1;
 }
 
+/*
+ * A drawing cut short (a crash, a kill) leaves its hidden temporary file
+ * (".<base>.png.XXXXXX", ".<base>.view.json.XXXXXX"): the first look at a
+ * folder removes those of our form that are older than a drawing takes,
+ * so another daemon's picture in progress on a shared folder is spared.
+ */
+static void
+web_jobs_sweep(int dfd)
+{
+	static const char *const exts[] = { ".png.", ".view.json." };
+	char base[WEB_JOBS_BASE_MAX + 1];
+	struct dirent *de;
+	struct stat sb;
+	const char *dot;
+	size_t len, i, el;
+	time_t now = time(NULL);
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len < 8 || len > sizeof(base) + 20)
+			continue;
+		for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+			el = strlen(exts[i]);
+			dot = de->d_name + len - 6 - el;
+			if (dot <= de->d_name + 1 || strncmp(dot, exts[i], el))
+				continue;
+			snprintf(base, sizeof(base), "%.*s",
+			    (int)(dot - de->d_name - 1), de->d_name + 1);
+			if (!web_jobs_base_ok(base) ||
+			    fstatat(dfd, de->d_name, &sb,
+			    AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !S_ISREG(sb.st_mode) ||
+			    now - sb.st_mtime < WEB_JOBS_STALE_S)
+				continue;
+			if (unlinkat(dfd, de->d_name, 0) == 0)
+				log_info("web: removed %s, left by a drawing "
+				    "cut short", de->d_name);
+		}
+	}
+	closedir(d);
+}
+
+/* Looks at folder i: lists it again when its mtime moved, when its
+ * last listing was racy, or when forced; 1 when it was listed. */
+static int
+web_jobs_look(struct web_jobs *wj, uint32_t i, int force)
+{
+	struct web_jobs_folder *fo = &wj->folders[i];
+	struct web_jobs_name *names = NULL;
+	struct stat sb;
+	size_t n = 0;
+	int dfd;
+
+	/* stat, not open: a fleet has a folder per machine, most idle. */
+	if (stat(fo->path, &sb) == -1) {
+		sb.st_mtim.tv_sec = -2;
+		sb.st_mtim.tv_nsec = 0;
+	}
+	if (!force && !fo->racy && sb.st_mtim.tv_sec == fo->seen.tv_sec &&
+	    sb.st_mtim.tv_nsec == fo->seen.tv_nsec)
+		return 0;
+	/* The mtime from before the listing: anything after it, our own
+	 * pictures included, is looked at again (one more listing). */
+	fo->seen = sb.st_mtim;
+	fo->racy = sb.st_mtim.tv_sec >= 0 && web_jobs_racy(&sb.st_mtim);
+	dfd = open(fo->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd != -1 && !fo->swept) {
+		web_jobs_sweep(dfd);
+		fo->swept = 1;
+	}
+	fo->exists = dfd != -1;
+	if (dfd != -1) {
+		n = web_jobs_list(dfd, i, fo->key, &names);
+		close(dfd);
+	}
+	free(fo->names);
+	fo->names = names;
+	fo->n = n;
+	return 1;
+}
+
+/* Draws the newest job lacking a picture; 1 when one was tried. */
+static int
+web_jobs_draw_one(struct web_jobs *wj)
+{
+	struct web_jobs_failure *f;
+	struct web_jobs_name nm;
+	const char *dir;
+	size_t i;
+	int found = 0, dfd;
+
+	pthread_mutex_lock(&wj->mtx);
+	for (i = 0; i < wj->snap.n && !found; i++)
+		if (!wj->snap.names[i].has_png &&
+		    !web_jobs_failed(wj, wj->snap.names[i].dir,
+		    wj->snap.names[i].base)) {
+			nm = wj->snap.names[i];
+			found = 1;
+		}
+	pthread_mutex_unlock(&wj->mtx);
+	if (!found)
+		return 0;
+	dir = wj->folders[nm.dir].path;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (web_jobs_render(wj, dir, dfd, nm.base) == -1 &&
+	    !atomic_load(&wj->stop)) {
+		f = &wj->failed[wj->nfailed++ % WEB_JOBS_FAILED_MAX];
+		f->dir = nm.dir;
+		snprintf(f->base, sizeof(f->base), "%s", nm.base);
+	}
+	if (dfd != -1)
+		close(dfd);
+	web_jobs_look(wj, nm.dir, 1);
+	return 1;
+}
+
 static void *
 web_jobs_run(void *arg)
 {
 	struct web_jobs *wj = arg;
-	struct timespec seen = { -1, 0 }, ts;
-	struct stat sb;
-	int dfd, todo, poked, racy = 0;
+	struct timespec ts;
+	uint32_t i;
+	int todo, poked, changed;
 
 	while (!atomic_load(&wj->stop)) {
 		pthread_mutex_lock(&wj->mtx);
 		poked = wj->poked;
 		wj->poked = 0;
 		pthread_mutex_unlock(&wj->mtx);
-		dfd = open(wj->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd == -1 || fstat(dfd, &sb) == -1)
-			sb.st_mtim.tv_sec = -2;
-		if (poked || racy || sb.st_mtim.tv_sec != seen.tv_sec ||
-		    sb.st_mtim.tv_nsec != seen.tv_nsec) {
-			/* The mtime from before the listing: anything
-			 * after it, our own pictures included, is looked
-			 * at again (one more listing, cheap). */
-			seen = sb.st_mtim;
-			racy = sb.st_mtim.tv_sec >= 0 &&
-			    web_jobs_racy(&sb.st_mtim);
-			web_jobs_publish(wj, dfd, &todo);
+		changed = 0;
+		for (i = 0; i < wj->nfolders && !atomic_load(&wj->stop); i++)
+			changed |= web_jobs_look(wj, i, poked);
+		if (changed) {
+			web_jobs_publish(wj, &todo);
 			/* Each picture shows as soon as it is drawn. */
 			while (todo && !atomic_load(&wj->stop) &&
-			    web_jobs_draw_one(wj, dfd))
-				web_jobs_publish(wj, dfd, &todo);
+			    web_jobs_draw_one(wj))
+				web_jobs_publish(wj, &todo);
 		}
-		if (dfd != -1)
-			close(dfd);
 		mono_deadline(&ts, WEB_JOBS_SCAN_MS);
 		pthread_mutex_lock(&wj->mtx);
 		if (!wj->poked && !atomic_load(&wj->stop))
@@ -633,22 +813,37 @@ web_jobs_run(void *arg)
 /* ---- the loop thread's side ---- */
 
 struct web_jobs *
-web_jobs_new(const char *dir, void (*notify)(void *), void *arg)
+web_jobs_new(const struct web_jobs_dir *dirs, size_t n,
+    void (*notify)(void *), void *arg)
 {
+	struct web_jobs_folder *fo;
 	struct web_jobs *wj;
+	size_t i;
 
-	if ((wj = calloc(1, sizeof(*wj))) == NULL)
+	if (n == 0 || n > UINT32_MAX || (wj = calloc(1, sizeof(*wj))) == NULL)
 		return NULL;
-	if ((wj->dir = strdup(dir != NULL ? dir : ".")) == NULL) {
-		free(wj);
+	pthread_mutex_init(&wj->mtx, NULL);
+	mono_cond_init(&wj->cond);
+	if ((wj->folders = calloc(n, sizeof(*wj->folders))) == NULL) {
+		web_jobs_free(wj);
 		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		fo = &wj->folders[wj->nfolders++];
+		fo->seen.tv_sec = -1;	/* never seen: the first look lists */
+		if ((fo->path = strdup(dirs[i].path)) == NULL ||
+		    (dirs[i].key != NULL &&
+		    (fo->key = strdup(dirs[i].key)) == NULL) ||
+		    (dirs[i].label != NULL &&
+		    (fo->label = strdup(dirs[i].label)) == NULL)) {
+			web_jobs_free(wj);
+			return NULL;
+		}
 	}
 	wj->notify = notify;
 	wj->arg = arg;
 	atomic_init(&wj->stop, 0);
 	atomic_init(&wj->gen, 0);
-	pthread_mutex_init(&wj->mtx, NULL);
-	mono_cond_init(&wj->cond);
 	if (pthread_create(&wj->thread, NULL, web_jobs_run, wj) != 0) {
 		log_warnx("web: cannot start the jobs thread");
 		web_jobs_free(wj);
@@ -661,6 +856,8 @@ web_jobs_new(const char *dir, void (*notify)(void *), void *arg)
 void
 web_jobs_free(struct web_jobs *wj)
 {
+	size_t i;
+
 	if (wj == NULL)
 		return;
 	atomic_store(&wj->stop, 1);
@@ -675,9 +872,15 @@ web_jobs_free(struct web_jobs *wj)
 	}
 	free(wj->snap.json);
 	free(wj->snap.names);
+	for (i = 0; i < wj->nfolders; i++) {
+		free(wj->folders[i].path);
+		free(wj->folders[i].key);
+		free(wj->folders[i].label);
+		free(wj->folders[i].names);
+	}
+	free(wj->folders);
 	pthread_cond_destroy(&wj->cond);
 	pthread_mutex_destroy(&wj->mtx);
-	free(wj->dir);
 	free(wj);
 }
 
@@ -718,19 +921,27 @@ int
 web_jobs_open(struct web_jobs *wj, const char *file, const char **ctype)
 {
 	enum web_jobs_kind kind;
+	const char *key = NULL;
 	char path[4096];
 	struct stat sb;
+	uint32_t dir = 0;
 	size_t i;
 	long k;
 	int fd;
 
 	pthread_mutex_lock(&wj->mtx);
 	k = web_jobs_lookup(wj->snap.names, wj->snap.n, file, &kind);
+	if (k != -1) {
+		dir = wj->snap.names[k].dir;
+		key = wj->snap.names[k].key;
+	}
 	pthread_mutex_unlock(&wj->mtx);
 	if (k == -1)
 		return -1;
-	/* file is now known to be one of the listing's own names. */
-	snprintf(path, sizeof(path), "%s/%s", wj->dir, file);
+	/* file is now known to be one of the listing's own names: the
+	 * folders are fixed, so their paths need no lock. */
+	snprintf(path, sizeof(path), "%s/%s", wj->folders[dir].path,
+	    file + (key != NULL ? strlen(key) + 1 : 0));
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NONBLOCK)) == -1)
 		return -1;

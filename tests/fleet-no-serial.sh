@@ -4,6 +4,9 @@
 # serial is half of a machine's login (PROTOCOL.md 2): no line of the
 # daemon's log (at DEBUG) or of its stdout/stderr may carry any machine's
 # serial, while the kept jobs really are in <motion_dl_dir>/<serial>/.
+# The web view ([WEB]) shows every machine's jobs in one gallery, under
+# the machine's label and at /jobs/m<index>/..., and no page or API
+# answer carries a serial either.
 #
 #   fleet-no-serial.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR GF_PULS
 #
@@ -34,6 +37,64 @@ fail() {
 	exit 1
 }
 
+# The gallery, once every kept job has its picture (awaited on the
+# page's own event stream; 30 s is a hang guard).
+web_check() {
+	local url n want name k
+	url=$(grep -m1 -o -E 'web: listening on http://[0-9.:]+' \
+	    "$W/daemon.log" | sed 's/^web: listening on //')
+	[ -n "$url" ] || { echo "no web: listening line" >&2; return 1; }
+	want=$(ls "$W"/motion/*/*.puls 2>/dev/null | wc -l)
+	drawn() {
+		curl -sS --max-time 10 -o "$W/jobs.json" "$url/api/jobs" &&
+		    jq -e --argjson n "$want" '(.jobs | length) == $n and
+		    all(.jobs[]; .picture == "ready")' "$W/jobs.json" \
+		    >/dev/null
+	}
+	if ! drawn; then
+		exec {ev}< <(exec curl -sS -N --max-time 30 "$url/api/events")
+		while IFS= read -r line <&"$ev"; do
+			[ "$line" = 'event: jobs' ] && drawn && break
+		done
+		exec {ev}<&-
+		drawn || { echo "gallery: not $want jobs drawn:" \
+		    "$(head -c 300 "$W/jobs.json")" >&2; return 1; }
+	fi
+	[ "$want" -ge $N ] || { echo "only $want jobs kept" >&2; return 1; }
+	# Each is the machine's file, served under its index, not its serial.
+	n=0
+	while read -r name k; do
+		s=$((FIRST + ${k#m}))
+		curl -sS --max-time 10 -o "$W/got" \
+		    "$url/jobs/$k/$name.puls" &&
+		    cmp -s "$W/got" "$W/motion/$s/$name.puls" ||
+		    { echo "/jobs/$k/$name.puls is not motion/<serial>/" >&2
+		    return 1; }
+		curl -sS --max-time 10 -o "$W/got" "$url/jobs/$k/$name.png" &&
+		    [ "$(head -c 4 "$W/got" | od -An -tx1 | tr -d ' ')" = \
+		    89504e47 ] || { echo "$k/$name.png: no PNG" >&2; return 1; }
+		n=$((n + 1))
+	done < <(jq -r '.jobs[] | select(.puls_url == "jobs/" + .machine +
+	    "/" + .name + ".puls") | "\(.name) \(.machine)"' "$W/jobs.json")
+	[ "$n" -eq "$want" ] || { echo "$n of $want jobs under jobs/m<i>/:" \
+	    "$(head -c 300 "$W/jobs.json")" >&2; return 1; }
+	# A key is a whole segment: no other machine's folder, no way out.
+	for p in "/jobs/m0/../m1/$name.puls" "/jobs/$s/$name.puls" \
+	    "/jobs/$name.puls" "/jobs/m0%2f$name.puls"; do
+		[ "$(curl -sS --path-as-is --max-time 10 -o /dev/null \
+		    -w '%{http_code}' "$url$p")" != 200 ] ||
+		    { echo "$p: 200" >&2; return 1; }
+	done
+	for p in /api/jobs /api/status /metrics /; do
+		curl -sS --max-time 10 -o "$W/page" "$url$p" || return 1
+		for i in $(seq 0 $((N - 1))); do
+			! grep -q "$((FIRST + i))" "$W/page" ||
+			    { echo "$p names serial $((FIRST + i))" >&2
+			    return 1; }
+		done
+	done
+}
+
 mkdir -p "$W/pulse"
 "$PULS" generate --line 20,10 --laser --gzip -o "$W/pulse/job.puls.gz" \
     >"$W/puls.log" 2>&1 || fail "gf-puls generate"
@@ -60,6 +121,8 @@ password_file = $W/pw
 keep_jobs = True
 [EMULATOR]
 motion_dl_dir: $W/motion
+[WEB]
+listen = 127.0.0.1:0
 [LOGGING]
 file: $W/daemon.log
 level: debug
@@ -70,6 +133,7 @@ D_PID=$!
 wait "$SIM_PID"
 rc=$?
 SIM_PID=
+web_check || fail "the web view (above)"
 kill -TERM "$D_PID" 2>/dev/null
 # The guard ends its sleep when ended itself, and holds no output: ctest
 # waits for every holder of the test's pipe.
@@ -99,5 +163,6 @@ for i in $(seq 0 $((N - 1))); do
 	fi
 done
 grep -q "kept as" "$W/daemon.log" || fail "no 'kept as' line in the log"
-echo "fleet-no-serial: $N machines kept jobs; no serial in any log line"
+echo "fleet-no-serial: $N machines kept jobs, shown in one gallery;" \
+    "no serial in any log line or page"
 exit 0

@@ -34,8 +34,8 @@ static void
 test_lookup(void **state)
 {
 	static const struct web_jobs_name names[] = {
-		{ A, 1 },
-		{ B, 0 },	/* not drawn yet: no .png */
+		{ A, 1, 0, NULL },
+		{ B, 0, 0, NULL },	/* not drawn yet: no .png */
 	};
 	static const struct test_case tcs[] = {
 		{ A ".puls", 0, WEB_JOBS_PULS },
@@ -79,6 +79,48 @@ test_lookup(void **state)
 	}
 	/* An empty listing serves nothing. */
 	assert_int_equal(web_jobs_lookup(names, 0, A ".puls", &kind), -1);
+}
+
+/* A fleet's names: "<key>/<file>", the key a whole path segment. */
+static void
+test_lookup_keyed(void **state)
+{
+	static const struct web_jobs_name names[] = {
+		{ A, 1, 0, "m0" },
+		{ A, 0, 1, "m12" },	/* the same job name, another machine */
+	};
+	static const struct test_case tcs[] = {
+		{ "m0/" A ".puls", 0, WEB_JOBS_PULS },
+		{ "m0/" A ".png", 0, WEB_JOBS_PNG },
+		{ "m12/" A ".info", 1, WEB_JOBS_INFO },
+		{ "m12/" A ".png", -1, 0 },	/* not drawn */
+		{ A ".puls", -1, 0 },		/* no key */
+		{ "m1/" A ".puls", -1, 0 },
+		{ "m1/2/" A ".puls", -1, 0 },
+		{ "m0" A ".puls", -1, 0 },
+		{ "m0//" A ".puls", -1, 0 },
+		{ "m0/../m12/" A ".puls", -1, 0 },
+		{ "m0%2f" A ".puls", -1, 0 },
+		{ "m0/" A ".puls/..", -1, 0 },
+		{ "/m0/" A ".puls", -1, 0 },
+		{ "m0/", -1, 0 },
+		{ "m0", -1, 0 },
+	};
+	enum web_jobs_kind kind;
+	size_t i;
+	long got;
+
+	(void)state;
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		kind = (enum web_jobs_kind)-1;
+		got = web_jobs_lookup(names, 2, tcs[i].file, &kind);
+		if (got != tcs[i].want)
+			fail_msg("case %zu \"%s\": %ld, not %ld", i,
+			    tcs[i].file, got, tcs[i].want);
+		if (got != -1 && kind != tcs[i].kind)
+			fail_msg("case %zu \"%s\": kind %d, not %d", i,
+			    tcs[i].file, kind, tcs[i].kind);
+	}
 }
 
 struct base_case {
@@ -193,6 +235,7 @@ static void
 test_same_tick(void **state)
 {
 	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64];
+	struct web_jobs_dir d;
 	struct timespec ts[2];
 	struct web_jobs *wj;
 	struct watch w;
@@ -209,7 +252,9 @@ test_same_tick(void **state)
 	ts[0].tv_nsec = 0;
 	ts[1] = ts[0];
 	assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
-	assert_non_null(wj = web_jobs_new(dir, watch_notify, &w));
+	d.path = dir;
+	d.key = d.label = NULL;
+	assert_non_null(wj = web_jobs_new(&d, 1, watch_notify, &w));
 	assert_int_equal(watch_until_listed(&w, wj, NULL), 0);
 	put_file(dir, A ".info", "{}\n");
 	put_file(dir, A ".puls", "not a pulse file\n");
@@ -223,13 +268,74 @@ test_same_tick(void **state)
 	pthread_mutex_destroy(&w.mtx);
 }
 
+struct sweep_case {
+	const char	*name;
+	int		 old;		/* mtime an hour ago */
+	int		 gone;		/* want it removed */
+};
+
+/* A drawing cut short leaves its temporary: the first look removes ours
+ * when old, and nothing else. */
+static void
+test_sweep(void **state)
+{
+	static const struct sweep_case tcs[] = {
+		{ "." A ".png.Ab12Cd", 1, 1 },
+		{ "." A ".view.json.xYz789", 1, 1 },
+		{ "." A ".png.Ab12Ce", 0, 0 },		/* in progress */
+		{ "." A ".puls.Ab12Cd", 1, 0 },		/* not ours */
+		{ ".notajob.png.Ab12Cd", 1, 0 },
+		{ A ".png.Ab12Cd", 1, 0 },		/* not hidden */
+		{ "." A ".png.Ab12C", 1, 0 },		/* not our form */
+		{ "." A ".png", 1, 0 },
+	};
+	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64], path[4096];
+	struct timespec ts[2];
+	struct web_jobs_dir d;
+	struct web_jobs *wj;
+	struct watch w;
+	size_t i;
+
+	(void)state;
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	w.n = 0;
+	assert_non_null(mkdtemp(dir));
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 3600;
+	ts[1] = ts[0];
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		put_file(dir, tcs[i].name, "x");
+		snprintf(path, sizeof(path), "%s/%s", dir, tcs[i].name);
+		if (tcs[i].old)
+			assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	d.path = dir;
+	d.key = d.label = NULL;
+	assert_non_null(wj = web_jobs_new(&d, 1, watch_notify, &w));
+	assert_int_equal(watch_until_listed(&w, wj, NULL), 0);
+	web_jobs_free(wj);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tcs[i].name);
+		if ((access(path, F_OK) == -1) != tcs[i].gone)
+			fail_msg("case %zu \"%s\": %s", i, tcs[i].name,
+			    tcs[i].gone ? "left" : "removed");
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.mtx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_lookup_keyed),
 		cmocka_unit_test(test_base_ok),
 		cmocka_unit_test(test_same_tick),
+		cmocka_unit_test(test_sweep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
