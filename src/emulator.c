@@ -475,14 +475,10 @@ emulator_machines_on(struct emulator *e, struct evloop *ev,
 	return 0;
 }
 
-/* Loop l (k > 0) with its slice, then its thread. */
+/* Loop l (k > 0): its evloop, wake-up, tick and gate; no machine yet. */
 static int
-emuloop_up(struct emulator *e, struct emuloop *l, double rate, size_t first,
-    size_t count)
+emuloop_new(struct emuloop *l, double rate)
 {
-	size_t made = e->nmachines;
-	int rc;
-
 	if ((l->ev = evloop_new(l, 0)) == NULL)
 		return -1;
 	if (uv_async_init(evloop_uv(l->ev), &l->wake, emuloop_wake) != 0 ||
@@ -496,6 +492,17 @@ emuloop_up(struct emulator *e, struct emuloop *l, double rate, size_t first,
 	uv_timer_start(&l->tick, emuloop_tick, 0, EMULATOR_TICK_MS);
 	if ((l->gate = machine_gate_new(l->ev, rate)) == NULL)
 		return -1;
+	return 0;
+}
+
+/* Loop l's slice, then its thread. */
+static int
+emuloop_start(struct emulator *e, struct emuloop *l, size_t first,
+    size_t count)
+{
+	size_t made = e->nmachines;
+	int rc;
+
 	l->machines = e->machines + first;
 	rc = emulator_machines_on(e, l->ev, l->gate, first, count);
 	l->n = e->nmachines - made;
@@ -509,8 +516,13 @@ emuloop_up(struct emulator *e, struct emuloop *l, double rate, size_t first,
 	return 0;
 }
 
-/* Loop 0's slice on e->ev, then the other loops' (each its share of the
- * sign-in rate). */
+/*
+ * Every loop first, then loop 0's slice on e->ev, then the other loops'
+ * (each its share of the sign-in rate).  Every lws context must exist
+ * before the first vhost (evloop.h): with lws 4.1 a context made after
+ * loop 0's machines left loop 0's client TLS context unfreed at exit.
+ * That also makes every context before any loop's thread runs.
+ */
 static int
 emulator_loops_up(struct emulator *e)
 {
@@ -526,6 +538,9 @@ emulator_loops_up(struct emulator *e)
 			return -1;
 		for (k = 0; k + 1 < e->nloops; k++)
 			pthread_mutex_init(&e->loops[k].mtx, NULL);
+		for (k = 0; k + 1 < e->nloops; k++)
+			if (emuloop_new(&e->loops[k], rate) == -1)
+				return -1;
 	}
 	fleet_slice(e->fl.n, 0, (unsigned)e->nloops, &first, &count);
 	made = e->nmachines;
@@ -537,7 +552,7 @@ emulator_loops_up(struct emulator *e)
 	for (k = 1; k < e->nloops; k++) {
 		fleet_slice(e->fl.n, (unsigned)k, (unsigned)e->nloops, &first,
 		    &count);
-		if (emuloop_up(e, &e->loops[k - 1], rate, first, count) == -1)
+		if (emuloop_start(e, &e->loops[k - 1], first, count) == -1)
 			return -1;
 	}
 	return 0;
