@@ -11,9 +11,13 @@
 #    lost or duplicated, no violation;
 #  - while the daemon runs (after the sim ended its load), it has L - 1
 #    threads named "gfe-loop" (loop 0 is the main thread);
-#  - SIGTERM then ends the daemon with exit 0 and no sanitizer report.
+#  - SIGHUP then reloads: every loop stops, is joined and freed, and all
+#    L come back (a second "glowforge: L loops" line);
+#  - SIGTERM then ends the daemon with exit 0 and no sanitizer report
+#    (the ASan build: no lws context, TLS context or CA store left).
 # Synchronisation: the sim prints its port and exits once every action is
-# answered; the daemon's exit is waited for.  No sleeps.
+# answered; log lines are awaited with tail -F; the daemon's exit is
+# waited for.  No sleeps.
 set -u
 
 SIM=${1:?usage: fleet-loops.sh GF_CLOUD_SIM GF_MACHINE_EMULATOR}
@@ -38,6 +42,21 @@ fail() {
 	echo "--- daemon out (tail)" >&2; tail -n 40 "$W/daemon.out" >&2
 	echo "--- daemon log (tail)" >&2; tail -n 20 "$W/daemon.log" >&2
 	exit 1
+}
+
+# await_nth FILE REGEX N: until the Nth line of FILE matching REGEX, the
+# daemon's exit or 60 s; 0 when it came.
+await_nth() {
+	local fd pid rc
+	exec {fd}< <(exec timeout 60 tail -n +1 -F --pid="$D_PID" "$1" \
+	    2>/dev/null)
+	pid=$!
+	awk -v re="$2" -v k="$3" '$0 ~ re && ++n >= k { exit }
+	    END { exit n < k }' <&"$fd"
+	rc=$?
+	exec {fd}<&-
+	kill "$pid" 2>/dev/null
+	return $rc
 }
 
 umask 077
@@ -88,6 +107,9 @@ jq -e --argjson n "$N" '.signins >= $n and .connected == $n and
 jq -e '.actions_sent > 0 and .terminals.completed == .actions_sent and
     .lost == 0 and .duplicated == 0 and .violations == 0 and
     .not_sent == 0' "$S" >/dev/null || fail "actions lost, duplicated or failed"
+kill -HUP "$D_PID"
+await_nth "$W/daemon.log" "glowforge: $L loops" 2 ||
+    fail "SIGHUP: the $L loops did not come back"
 kill -TERM "$D_PID"
 wait "$D_PID"
 drc=$?
