@@ -19,6 +19,7 @@ struct config_src;
 #define CONFIG_SHARDS_MAX	65536	/* shards of a fleet at most */
 #define CONFIG_CONNECT_RATE	100.0	/* sign-ins/s by default: what a
 					 * cloud takes after an outage */
+#define CONFIG_LOOPS_MAX	256	/* [FLEET] loops (threads) at most */
 
 /* One line of [FLEET] machines_file.  Secret: wiped by config_free(). */
 struct config_machine {
@@ -119,6 +120,9 @@ struct config {
 	char	*fleet_password_file;	/* read into password, for all */
 	char	*fleet_machines_file;	/* CSV: serial,password[,hostname] */
 	double	 fleet_connect_rate;	/* sign-ins/s, fleet-wide; dflt 100 */
+	int	 fleet_loops;		/* event loops (threads) for this
+					 * shard's machines; 0: one per
+					 * online CPU; default 1 */
 	int	 keep_jobs;		/* keep stepper files: default True
 					 * alone, False in a [FLEET] */
 	struct config_machine *fleet_machines;	/* machines_file, in order */

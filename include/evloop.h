@@ -33,7 +33,10 @@ typedef void	(*evloop_http_done)(void *arg, CURL *easy, CURLcode rc);
 long		 evloop_raise_nofile(void);
 
 /* user: lws_context_user() of the context.  max_transfers caps the
- * connections curl opens at once (0: no cap); more transfers queue. */
+ * connections curl opens at once (0: no cap); more transfers queue.
+ * Several loops in a process: make them all before the first
+ * evloop_lws(); with lws < 4.2 a new one is refused (NULL, logged) while
+ * another has handed out its context (see evloop.c). */
 struct evloop	*evloop_new(void *user, long max_transfers);
 /* After evloop_run() returned; stops first if evloop_stop() was never
  * called. */

@@ -83,6 +83,7 @@ enum config_kind {
 	CK_COUNT,	/* a whole number, 1 .. INT_MAX */
 	CK_DL_AUTH,	/* same-origin, always, never */
 	CK_RATE,	/* a number > 0 and <= CONFIG_RATE_MAX, per second */
+	CK_LOOPS,	/* 0 (one per online CPU) .. CONFIG_LOOPS_MAX */
 };
 
 /*
@@ -154,6 +155,7 @@ static const struct config_key {
 	{ "FLEET", "password_file", CK_PATH, F(fleet_password_file) },
 	{ "FLEET", "machines_file", CK_PATH, F(fleet_machines_file) },
 	{ "FLEET", "connect_rate", CK_RATE, F(fleet_connect_rate) },
+	{ "FLEET", "loops", CK_LOOPS, F(fleet_loops) },
 	{ "FLEET", "keep_jobs", CK_BOOL, F(keep_jobs) },
 	{ "WEB", "enabled", CK_BOOL, F(web_enabled) },
 	{ "WEB", "listen", CK_STR, F(web_listen) },
@@ -1072,6 +1074,16 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		return 0;
 	case CK_RATE:
 		return config_set_rate(cf, k, val, line);
+	case CK_LOOPS:
+		if (config_parse_double(val, &d) == -1 ||
+		    !(d >= 0 && d <= CONFIG_LOOPS_MAX) || d != (int)d) {
+			config_error(src->name, line, "%s: '%s' is not a whole "
+			    "number from 0 to %d", k->key, val,
+			    CONFIG_LOOPS_MAX);
+			return -1;
+		}
+		*config_int_field(cf, k->off) = (int)d;
+		return 0;
 	case CK_DL_AUTH:
 		if ((v = config_parse_dl_auth(val)) == -1) {
 			config_error(src->name, line, "%s: '%s' is not one of "
@@ -1683,6 +1695,7 @@ config_load(struct config *cf, const char *path)
 	cf->ff_multicast_port = 19000;
 	cf->ff_camera_port = 8080;
 	cf->fleet_connect_rate = CONFIG_CONNECT_RATE;
+	cf->fleet_loops = 1;
 	cf->keep_jobs = -1;		/* unset: [FLEET] decides */
 	cf->shard_count = 1;
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
@@ -2317,6 +2330,7 @@ config_print_fleet(const struct config *cf, FILE *fp)
 	config_print_bool(fp, "keep_jobs", cf->keep_jobs);
 	fprintf(fp, "# machines in the fleet: %zu\n",
 	    config_fleet_size(cf));
+	fprintf(fp, "loops = %d\n", cf->fleet_loops);
 }
 
 void

@@ -12,6 +12,9 @@
  * write (a log on a full FIFO, a stuck disk) must not keep the daemon
  * from stopping, nor a second one from killing it.
  *
+ * [FLEET] loops = N > 1 adds N - 1 loops with a thread each (struct
+ * emuloop) for slices of the machines; they inherit the mask too.
+ *
  * A reload (SIGHUP) reads the file again; a bad one is rejected and the
  * machines keep running.  A good one stops them as at shutdown (a running
  * job ends with its terminal event, the socket closes with 1001), then the
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +49,37 @@
 
 #define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
+#define EMULATOR_TICK_MS	1000	/* ms between a loop's counts */
+
 enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
+
+/* What the main thread asks of another loop (emuloop_wake()). */
+enum { EMULOOP_STOP = 1, EMULOOP_QUIET = 2, EMULOOP_BUTTON = 4 };
+
+/*
+ * [FLEET] loops > 1 (issue 10): loop k > 0 runs on its own thread with
+ * its own evloop (lws context, curl multi and share) and gate, and a
+ * contiguous slice of the shard's machines.  Everything is made on the
+ * main thread before the thread starts and freed after it is joined; in
+ * between, the main thread only sets asks and wakes it, and reads the
+ * counts it copies under mtx.
+ */
+struct emuloop {
+	struct evloop		*ev;
+	struct machine_gate	*gate;
+	struct machine		**machines;	/* a slice of e->machines */
+	size_t			 n;		/* made on this loop */
+	size_t			 running;	/* not yet stopped */
+	pthread_t		 thread;
+	int			 started, ret;	/* ret: 1 if handles left */
+	int			 handles_open, stopping;
+	uv_async_t		 wake;
+	uv_timer_t		 tick;		/* copies the counts */
+	atomic_int		 asks;		/* EMULOOP_* */
+	pthread_mutex_t		 mtx;		/* over what follows */
+	size_t			 states[MACHINE_STATES];
+	uint64_t		 actions, failures;
+};
 
 struct emulator {
 	struct config		*cf;
@@ -63,6 +97,9 @@ struct emulator {
 	struct fleet		 fl;		/* this shard's Glowforges */
 	struct machine		**machines;	/* fl.n of them, or none */
 	size_t			 nmachines;
+	size_t			 nlocal;	/* machines[0..nlocal) on ev */
+	struct emuloop		*loops;		/* nloops - 1 more, or NULL */
+	size_t			 nloops;
 	struct machine_gate	*gate;		/* the sign-in rate */
 	size_t			 running;	/* machines not yet stopped */
 	uv_poll_t		 sigpoll;
@@ -104,6 +141,102 @@ emulator_machine_stopped(void *arg)
 	evloop_stop(e->ev);
 }
 
+/* On loop l: every machine of it has stopped, the loop may go. */
+static void
+emuloop_machine_stopped(void *arg)
+{
+	struct emuloop *l = arg;
+
+	if (l->running > 0 && --l->running > 0)
+		return;
+	if (l->handles_open) {
+		l->handles_open = 0;
+		uv_close((uv_handle_t *)&l->wake, NULL);
+		uv_timer_stop(&l->tick);
+		uv_close((uv_handle_t *)&l->tick, NULL);
+	}
+	machine_gate_close(l->gate);
+	evloop_stop(l->ev);
+}
+
+/* On loop l: its counts, for the main thread's summary line. */
+static void
+emuloop_tick(uv_timer_t *t)
+{
+	struct emuloop *l = t->data;
+	size_t n[MACHINE_STATES] = { 0 }, i;
+	uint64_t actions = 0, failures = 0, a, f;
+
+	for (i = 0; i < l->n; i++) {
+		n[machine_state(l->machines[i])]++;
+		machine_counts(l->machines[i], &a, &f);
+		actions += a;
+		failures += f;
+	}
+	pthread_mutex_lock(&l->mtx);
+	memcpy(l->states, n, sizeof(n));
+	l->actions = actions;
+	l->failures = failures;
+	pthread_mutex_unlock(&l->mtx);
+}
+
+/* On loop l: what the main thread asked. */
+static void
+emuloop_wake(uv_async_t *w)
+{
+	struct emuloop *l = w->data;
+	int asks = atomic_exchange(&l->asks, 0);
+	size_t i;
+
+	if ((asks & EMULOOP_BUTTON) && !l->stopping)
+		for (i = 0; i < l->n; i++)
+			machine_press_button(l->machines[i]);
+	if (!(asks & EMULOOP_STOP) || l->stopping)
+		return;
+	l->stopping = 1;
+	l->running = 1;		/* held until every stop is asked */
+	for (i = 0; i < l->n; i++) {
+		if (asks & EMULOOP_QUIET)
+			machine_quiet(l->machines[i]);
+		l->running++;
+		machine_stop(l->machines[i], emuloop_machine_stopped, l);
+	}
+	emuloop_machine_stopped(l);
+}
+
+static void *
+emuloop_main(void *arg)
+{
+	struct emuloop *l = arg;
+
+	/* "gfe-loop": how ps -L and the tests tell a loop's thread. */
+	pthread_setname_np(pthread_self(), "gfe-loop");
+	l->ret = evloop_run(l->ev) == -1;
+	return NULL;
+}
+
+/* From the main thread: asks loop l, started if it was not (a failed
+ * start-up still runs it to close what was made). */
+static void
+emuloop_ask(struct emuloop *l, int asks)
+{
+	if (l->ev == NULL)
+		return;
+	if (!l->started) {
+		if (!l->handles_open)
+			evloop_stop(l->ev);	/* not running yet */
+		if (pthread_create(&l->thread, NULL, emuloop_main, l) != 0) {
+			log_warnx("cannot start a loop's thread");
+			return;
+		}
+		l->started = 1;
+	}
+	if (l->handles_open) {
+		atomic_fetch_or(&l->asks, asks);
+		uv_async_send(&l->wake);
+	}
+}
+
 /* Stops the machines (the loop goes once they have): at shutdown or
  * before a reload rebuilds everything. */
 static void
@@ -114,8 +247,11 @@ emulator_stop(struct emulator *e, enum emulator_next next)
 	if (e->next != EMULATOR_RUN)
 		return;
 	e->next = next;
+	for (i = 0; e->loops != NULL && i + 1 < e->nloops; i++)
+		emuloop_ask(&e->loops[i], EMULOOP_STOP |
+		    (next == EMULATOR_EXIT ? EMULOOP_QUIET : 0));
 	e->running = 1;		/* held until every stop is asked */
-	for (i = 0; i < e->nmachines; i++) {
+	for (i = 0; i < e->nlocal; i++) {
 		e->running++;
 		machine_stop(e->machines[i], emulator_machine_stopped, e);
 	}
@@ -160,7 +296,7 @@ emulator_shutdown(struct emulator *e)
 {
 	size_t i;
 
-	for (i = 0; i < e->nmachines; i++)
+	for (i = 0; i < e->nlocal; i++)
 		machine_quiet(e->machines[i]);
 	sd_notify(0, "STOPPING=1");
 	/* Amid a reload's stop: exit once it has stopped, not rebuild. */
@@ -210,8 +346,11 @@ emulator_signal(struct emulator *e, int sig)
 	switch (sig) {
 	case SIGUSR1:
 		/* Every machine's button: a fleet's prints all go on. */
-		for (i = 0; i < e->nmachines; i++)
+		for (i = 0; i < e->nlocal; i++)
 			machine_press_button(e->machines[i]);
+		for (i = 0; e->next == EMULATOR_RUN && e->loops != NULL &&
+		    i + 1 < e->nloops; i++)
+			emuloop_ask(&e->loops[i], EMULOOP_BUTTON);
 		if (e->nmachines == 0)
 			log_info("SIGUSR1: no Glowforge, no button");
 		break;
@@ -267,6 +406,25 @@ emulator_handles(struct emulator *e)
 	return 0;
 }
 
+/* Adds the other loops' last counts (at most EMULATOR_TICK_MS old). */
+static void
+emulator_summary_loops(struct emulator *e, size_t *n, uint64_t *actions,
+    uint64_t *failures)
+{
+	struct emuloop *l;
+	size_t i, s;
+
+	for (i = 0; e->loops != NULL && i + 1 < e->nloops; i++) {
+		l = &e->loops[i];
+		pthread_mutex_lock(&l->mtx);
+		for (s = 0; s < MACHINE_STATES; s++)
+			n[s] += l->states[s];
+		*actions += l->actions;
+		*failures += l->failures;
+		pthread_mutex_unlock(&l->mtx);
+	}
+}
+
 /* A fleet's INFO lines are DEBUG: this line says what they would. */
 static void
 emulator_summary(uv_timer_t *t)
@@ -275,12 +433,13 @@ emulator_summary(uv_timer_t *t)
 	size_t n[MACHINE_STATES] = { 0 }, i;
 	uint64_t actions = 0, failures = 0, a, f;
 
-	for (i = 0; i < e->nmachines; i++) {
+	for (i = 0; i < e->nlocal; i++) {
 		n[machine_state(e->machines[i])]++;
 		machine_counts(e->machines[i], &a, &f);
 		actions += a;
 		failures += f;
 	}
+	emulator_summary_loops(e, n, &actions, &failures);
 	log_info("fleet: %zu machines: %zu up, %zu signing in, %zu "
 	    "connecting, %zu backing off, %zu stopping; %llu actions, %llu "
 	    "failed", e->nmachines, n[MACHINE_UP], n[MACHINE_SIGNING_IN],
@@ -289,14 +448,140 @@ emulator_summary(uv_timer_t *t)
 	    (unsigned long long)actions, (unsigned long long)failures);
 }
 
+/* Makes and starts machines [first, first + count) of the shard on ev;
+ * those made count in e->nmachines even when one fails. */
+static int
+emulator_machines_on(struct emulator *e, struct evloop *ev,
+    struct machine_gate *gate, size_t first, size_t count)
+{
+	struct machine_id id;
+	size_t i;
+
+	for (i = first; i < first + count; i++) {
+		memset(&id, 0, sizeof(id));
+		id.serial = e->fl.m[i].serial;
+		id.password = e->fl.m[i].password;
+		id.hostname = e->fl.m[i].hostname;
+		id.index = e->fl.m[i].index;
+		id.fleet_n = e->fl.n;
+		id.keep_jobs = e->fl.keep_jobs;
+		id.gate = gate;
+		if ((e->machines[i] = machine_new(e->cf, e->seq, ev, &id)) ==
+		    NULL)
+			return -1;
+		e->nmachines++;
+		if (machine_start(e->machines[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Loop l (k > 0): its evloop, wake-up, tick and gate; no machine yet. */
+static int
+emuloop_new(struct emuloop *l, double rate)
+{
+	if ((l->ev = evloop_new(l, 0)) == NULL)
+		return -1;
+	if (uv_async_init(evloop_uv(l->ev), &l->wake, emuloop_wake) != 0 ||
+	    uv_timer_init(evloop_uv(l->ev), &l->tick) != 0) {
+		log_warnx("cannot set up a loop's wake-up");
+		return -1;
+	}
+	l->wake.data = l;
+	l->tick.data = l;
+	l->handles_open = 1;
+	uv_timer_start(&l->tick, emuloop_tick, 0, EMULATOR_TICK_MS);
+	if ((l->gate = machine_gate_new(l->ev, rate)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Loop l's slice, then its thread. */
+static int
+emuloop_start(struct emulator *e, struct emuloop *l, size_t first,
+    size_t count)
+{
+	size_t made = e->nmachines;
+	int rc;
+
+	l->machines = e->machines + first;
+	rc = emulator_machines_on(e, l->ev, l->gate, first, count);
+	l->n = e->nmachines - made;
+	if (rc == -1)
+		return -1;
+	if (pthread_create(&l->thread, NULL, emuloop_main, l) != 0) {
+		log_warnx("cannot start a loop's thread");
+		return -1;
+	}
+	l->started = 1;
+	return 0;
+}
+
+/*
+ * Every loop first, then loop 0's slice on e->ev, then the other loops'
+ * (each its share of the sign-in rate).  Every lws context must exist
+ * before the first vhost (evloop.h): with lws 4.1 a context made after
+ * loop 0's machines left loop 0's client TLS context unfreed at exit.
+ * That also makes every context before any loop's thread runs.
+ */
+static int
+emulator_loops_up(struct emulator *e)
+{
+	double rate = e->fl.connect_rate / (double)e->nloops;
+	size_t first, count, made, k;
+
+	if ((e->machines = calloc(e->fl.n, sizeof(*e->machines))) == NULL ||
+	    (e->gate = machine_gate_new(e->ev, rate)) == NULL)
+		return -1;
+	if (e->nloops > 1) {
+		if ((e->loops = calloc(e->nloops - 1, sizeof(*e->loops))) ==
+		    NULL)
+			return -1;
+		for (k = 0; k + 1 < e->nloops; k++)
+			pthread_mutex_init(&e->loops[k].mtx, NULL);
+		for (k = 0; k + 1 < e->nloops; k++)
+			if (emuloop_new(&e->loops[k], rate) == -1)
+				return -1;
+	}
+	fleet_slice(e->fl.n, 0, (unsigned)e->nloops, &first, &count);
+	made = e->nmachines;
+	if (emulator_machines_on(e, e->ev, e->gate, first, count) == -1) {
+		e->nlocal = e->nmachines - made;
+		return -1;
+	}
+	e->nlocal = e->nmachines - made;
+	for (k = 1; k < e->nloops; k++) {
+		fleet_slice(e->fl.n, (unsigned)k, (unsigned)e->nloops, &first,
+		    &count);
+		if (emuloop_start(e, &e->loops[k - 1], first, count) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* After loop 0 stopped: waits for the others; -1 if one left handles. */
+static int
+emulator_loops_join(struct emulator *e)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; e->loops != NULL && k + 1 < e->nloops; k++)
+		if (e->loops[k].started) {
+			pthread_join(e->loops[k].thread, NULL);
+			e->loops[k].started = 0;
+			if (e->loops[k].ret)
+				rc = -1;
+		}
+	return rc;
+}
+
 /* The Glowforges: the sequence table, this shard's machines. */
 static int
 emulator_glowforge_up(struct emulator *e)
 {
 	const struct config *cf = e->cf;
-	struct machine_id id;
 	char err[512];
-	size_t i;
 
 	if ((e->seq = seq_table_new(cf->protocol_profile, cf->sequences_file,
 	    err, sizeof(err))) == NULL) {
@@ -307,7 +592,14 @@ emulator_glowforge_up(struct emulator *e)
 		log_errx("%s", err);
 		return -1;
 	}
+	e->nloops = cf->fleet_loops > 0 ? (size_t)cf->fleet_loops :
+	    (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+	if (e->nloops < 1 || e->nloops > e->fl.n)
+		e->nloops = e->nloops < 1 ? 1 : e->fl.n;
 	/* Not the serial: it is half of the machine's login (PROTOCOL.md 2). */
+	if (e->nloops > 1)
+		log_info("glowforge: %zu loops, a thread each, machines split "
+		    "by serial", e->nloops);
 	if (e->fl.n == 1)
 		log_info("glowforge: profile %s", cf->protocol_profile ?
 		    cf->protocol_profile : "2.6");
@@ -317,25 +609,8 @@ emulator_glowforge_up(struct emulator *e)
 		    cf->protocol_profile : "2.6", e->fl.first,
 		    e->fl.first + e->fl.n - 1, e->fl.total,
 		    e->fl.connect_rate);
-	if ((e->machines = calloc(e->fl.n, sizeof(*e->machines))) == NULL ||
-	    (e->gate = machine_gate_new(e->ev, e->fl.connect_rate)) == NULL)
+	if (emulator_loops_up(e) == -1)
 		return -1;
-	for (i = 0; i < e->fl.n; i++) {
-		memset(&id, 0, sizeof(id));
-		id.serial = e->fl.m[i].serial;
-		id.password = e->fl.m[i].password;
-		id.hostname = e->fl.m[i].hostname;
-		id.index = e->fl.m[i].index;
-		id.fleet_n = e->fl.n;
-		id.keep_jobs = e->fl.keep_jobs;
-		id.gate = e->gate;
-		if ((e->machines[i] = machine_new(cf, e->seq, e->ev, &id)) ==
-		    NULL)
-			return -1;
-		e->nmachines++;
-		if (machine_start(e->machines[i]) == -1)
-			return -1;
-	}
 	if (e->nmachines > 1)
 		uv_timer_start(&e->summary, emulator_summary,
 		    EMULATOR_SUMMARY_MS, EMULATOR_SUMMARY_MS);
@@ -413,8 +688,17 @@ emulator_down(struct emulator *e)
 	free(e->machines);
 	e->machines = NULL;
 	e->nmachines = 0;
+	e->nlocal = 0;
 	machine_gate_free(e->gate);
 	e->gate = NULL;
+	for (i = 0; e->loops != NULL && i + 1 < e->nloops; i++) {
+		machine_gate_free(e->loops[i].gate);
+		evloop_free(e->loops[i].ev);
+		pthread_mutex_destroy(&e->loops[i].mtx);
+	}
+	free(e->loops);
+	e->loops = NULL;
+	e->nloops = 0;
 	fleet_free(&e->fl);
 	ff_server_free(e->ff);
 	web_free(e->web);
@@ -444,7 +728,7 @@ emulator_life(struct emulator *e, int *ret)
 
 	if (emulator_up(e) == -1) {
 		*ret = 1;
-		for (i = 0; i < e->nmachines; i++)
+		for (i = 0; i < e->nlocal; i++)
 			machine_quiet(e->machines[i]);
 		sd_notify(0, "STOPPING=1");
 		if (e->ev != NULL) {
@@ -452,10 +736,13 @@ emulator_life(struct emulator *e, int *ret)
 			emulator_stop(e, EMULATOR_EXIT);
 			evloop_run(e->ev);
 		}
+		emulator_loops_join(e);
 		emulator_down(e);
 		return 1;
 	}
 	if (evloop_run(e->ev) == -1)
+		*ret = 1;
+	if (emulator_loops_join(e) == -1)
 		*ret = 1;
 	emulator_down(e);
 	if (e->next != EMULATOR_RELOAD)

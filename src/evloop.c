@@ -16,6 +16,7 @@
  * drains, destroys again, drains again; then uv_loop_close() succeeds.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -54,7 +55,27 @@ struct evloop {
 	struct evloop_sock	*socks;
 	unsigned		 running;	/* transfers in the multi */
 	int			 stopping;
+	int			 lent;		/* evloop_lws() handed it out */
 };
+
+/*
+ * lws before 4.2 takes new OpenSSL ex-data indexes, process-wide, for
+ * each context it creates (its issue 2178, fixed by "openssl: acquire ex
+ * indexes once for multicontext").  A vhost's client SSL_CTX is tagged
+ * under the index of its day and looked up under the newest one when the
+ * vhost goes: made before a later context, it is never found, so never
+ * freed (the OS CA store, ~730 kB, per earlier context).  So a new
+ * context is refused while any other has been handed out: make every
+ * loop first, then the vhosts.
+ */
+#if LWS_LIBRARY_VERSION_MAJOR < 4 || \
+    (LWS_LIBRARY_VERSION_MAJOR == 4 && LWS_LIBRARY_VERSION_MINOR < 2)
+#define EVLOOP_LWS_REKEYS	1
+#else
+#define EVLOOP_LWS_REKEYS	0
+#endif
+
+static atomic_int	evloop_lent;	/* live evloops with ->lent */
 
 /*
  * Handshakes lws runs at once (its header pool).  A client connect waits
@@ -309,6 +330,12 @@ evloop_new(void *user, long max_transfers)
 	struct evloop *ev;
 	long nofile;
 
+	if (EVLOOP_LWS_REKEYS && atomic_load(&evloop_lent) > 0) {
+		log_warnx("evloop: a new lws context now would leak the TLS "
+		    "client context of one in use (lws < 4.2): make every "
+		    "loop before the first vhost");
+		return NULL;
+	}
 	if ((ev = calloc(1, sizeof(*ev))) == NULL) {
 		log_warn("evloop");
 		return NULL;
@@ -426,6 +453,8 @@ evloop_free(struct evloop *ev)
 		uv_walk(&ev->loop, evloop_walk_cb, NULL);
 		log_warnx("evloop: the uv loop did not close");
 	}
+	if (ev->lent)
+		atomic_fetch_sub(&evloop_lent, 1);
 	free(ev);
 }
 
@@ -438,6 +467,10 @@ evloop_uv(struct evloop *ev)
 struct lws_context *
 evloop_lws(struct evloop *ev)
 {
+	if (ev->lws != NULL && !ev->lent) {
+		ev->lent = 1;
+		atomic_fetch_add(&evloop_lent, 1);
+	}
 	return ev->lws;
 }
 

@@ -4,6 +4,9 @@
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
 #                  [--connect-rate C] [--work DIR] [--tls] [--web STREAMS]
+#                  [--loops L]
+#
+# --loops L: [FLEET] loops, L event loops with a thread each (default 1).
 #
 # --tls: https and wss; the sim's certificate from a test CA made here
 # with openssl (as run-scenario.sh --tls), given to the daemon as
@@ -22,7 +25,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web=
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -30,12 +33,13 @@ while [ $# -gt 0 ]; do
 	--rate) rate=${2:-}; shift 2 ;;
 	--duration) duration=${2:-}; shift 2 ;;
 	--connect-rate) crate=${2:-}; shift 2 ;;
+	--loops) loops=${2:-}; shift 2 ;;
 	--work) work=${2:-}; shift 2 ;;
 	--tls) tls=1; shift ;;
 	--web) web=${2:-}; shift 2 ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
-	    "[--tls] [--web STREAMS]" >&2
+	    "[--tls] [--web STREAMS] [--loops L]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -104,6 +108,7 @@ count = $n
 serial_first = $first
 password_file = $W/pw
 connect_rate = $crate
+loops = $loops
 keep_jobs = False
 [EMULATOR]
 motion_dl_dir: $W/motion

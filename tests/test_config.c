@@ -133,6 +133,7 @@ check_defaults(const struct config *cf, const char *dir)
 	assert_int_equal(cf->fleet, 0);
 	assert_int_equal(cf->keep_jobs, 1);
 	assert_true(cf->fleet_connect_rate == CONFIG_CONNECT_RATE);
+	assert_int_equal(cf->fleet_loops, 1);
 	assert_int_equal(cf->shard_index, 0);
 	assert_int_equal(cf->shard_count, 1);
 	assert_int_equal(config_fleet_size(cf), 1);
@@ -380,6 +381,7 @@ check_fleet_count(const struct config *cf, const char *dir)
 	assert_null(cf->serial);
 	assert_null(cf->fleet_machines_file);
 	assert_true(cf->fleet_connect_rate == CONFIG_CONNECT_RATE);
+	assert_int_equal(cf->fleet_loops, 1);
 	assert_int_equal(cf->keep_jobs, 0);	/* a fleet's default */
 	assert_int_equal(config_fleet_size(cf), 10000);
 	assert_string_equal(cf->head_id, "1100");
@@ -401,6 +403,7 @@ check_fleet_csv(const struct config *cf, const char *dir)
 	assert_string_equal(cf->fleet_machines[1].hostname, "");
 	assert_int_equal(cf->fleet_machines[2].line, 5);
 	assert_true(cf->fleet_connect_rate == 2.5);
+	assert_int_equal(cf->fleet_loops, 0);
 	assert_int_equal(cf->keep_jobs, 1);
 }
 
@@ -691,7 +694,7 @@ static const struct ccase {
 	    { NULL }, { "gf.cfg" }, check_fleet_count,
 	    { { "fleet.pw", PW "\n", 0600 }, { NULL, NULL, 0 } }, 0 },
 	{ "[FLEET] machines_file", "[FLEET]\nmachines_file = m.csv\n"
-	    "connect_rate = 2.5\nkeep_jobs = True\n", 0, { NULL },
+	    "connect_rate = 2.5\nkeep_jobs = True\nloops = 0\n", 0, { NULL },
 	    { "WARNING" }, check_fleet_csv,
 	    { { "m.csv", CSV3OK, 0600 }, { NULL, NULL, 0 } }, 0 },
 	{ "[FLEET] machines_file readable by others", "[FLEET]\n"
@@ -741,6 +744,10 @@ static const struct ccase {
 	    "gf.cfg:4: connect_rate: '0' is not a rate",
 	    "gf.cfg:5: keep_jobs: 'sometimes' is not a boolean" }, { NULL },
 	    NULL, { { NULL, NULL, 0 } }, 0 },
+	{ "[FLEET] loops out of range", "[FLEET]\ncount = 2\n"
+	    "serial_first = 1\nloops = 257\n", -1,
+	    { "gf.cfg:4: loops: '257' is not a whole number from 0 to 256" },
+	    { NULL }, NULL, { { NULL, NULL, 0 } }, 0 },
 	{ "[FLEET] serial_first checks, never echoed",
 	    "[FLEET]\ncount = 1000001\nserial_first = 0123\n", -1,
 	    { "gf.cfg:2: count must be at most 1000000",

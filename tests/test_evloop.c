@@ -5,6 +5,11 @@
  * listener has seen the connections it waits for, and checks that every
  * transfer ended exactly once with CURLE_ABORTED_BY_CALLBACK and that the
  * loop closed with no handle left.
+ *
+ * Several loops: with lws < 4.2, a loop made after another handed out its
+ * lws context is refused, as that context's client TLS context would
+ * never be freed (see evloop.c); made first, both free everything (the
+ * ASan build checks that).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +180,69 @@ test_cases(void **state)
 		run_case(&cases[i]);
 }
 
+#if LWS_LIBRARY_VERSION_MAJOR < 4 || \
+    (LWS_LIBRARY_VERSION_MAJOR == 4 && LWS_LIBRARY_VERSION_MINOR < 2)
+#define LWS_REKEYS	1
+#else
+#define LWS_REKEYS	0
+#endif
+
+struct order_case {
+	const char	*name;
+	int		 vhost_first;	/* on loop a before loop b is made */
+	int		 want_b;	/* evloop_new() of b succeeds */
+};
+
+static const struct order_case order_cases[] = {
+	{ "both loops, then their vhosts", 0, 1 },
+	{ "a vhost, then another loop", 1, !LWS_REKEYS },
+};
+
+/* A vhost with a client TLS context (the OS CA store), as ws.c makes. */
+static void
+client_vhost(struct evloop *ev)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	assert_non_null(lws_create_vhost(evloop_lws(ev), &info));
+}
+
+static void
+test_loop_order(void **state)
+{
+	const struct order_case *tc;
+	struct evloop *a, *b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(order_cases) / sizeof(order_cases[0]); i++) {
+		tc = &order_cases[i];
+		print_message("case: %s\n", tc->name);
+		assert_non_null(a = evloop_new(NULL, 0));
+		if (tc->vhost_first)
+			client_vhost(a);
+		b = evloop_new(NULL, 0);
+		assert_int_equal(b != NULL, tc->want_b);
+		if (!tc->vhost_first)
+			client_vhost(a);
+		if (b != NULL) {
+			client_vhost(b);
+			evloop_stop(b);		/* never run: stop first */
+			evloop_free(b);
+		}
+		evloop_stop(a);
+		evloop_free(a);
+		/* All gone: a loop may be made again. */
+		assert_non_null(a = evloop_new(NULL, 0));
+		evloop_stop(a);
+		evloop_free(a);
+	}
+}
+
 static void
 test_raise_nofile(void **state)
 {
@@ -200,6 +268,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_loop_order),
 		cmocka_unit_test(test_raise_nofile),
 	};
 	int rc;
