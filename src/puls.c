@@ -26,9 +26,10 @@
 #include "puls.h"
 
 #define PULS_HEADER_MAX	(PULS_MAGIC_LEN + 8 * PULS_MAX_TAGS)	/* bytes */
-/* Bytes of inflated output per pass.  Each pass is one write() of the
- * daemon's kept copy: 32 KiB costs 4 % more CPU than 128 KiB on a 1 GiB
- * job, and keeps a job within idle + 64 KiB (README, bench-bigjob). */
+/* Bytes of inflated output per pass: one write() of the daemon's kept
+ * copy.  32 KiB keeps a 1 GiB job within idle + 64 KiB of RSS (README,
+ * bench-bigjob); 128 KiB did not, and 64 KiB only just missed.  The cost
+ * is 4x the write()s of 128 KiB: 0.15 s more system time per GiB here. */
 #define PULS_ZCHUNK	(32 * 1024)
 #define PULS_ZIN_MAX	(1U << 30)	/* bytes handed to inflate() at once */
 #define PULS_GEN_BUF	(64 * 1024)	/* bytes buffered by the generator */
