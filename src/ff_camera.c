@@ -39,6 +39,7 @@
 #define FF_CAMERA_ACCEPTS	16	/* accepted per wake-up */
 #define FF_CAMERA_CONNS		32	/* connections open at once; past it a
 					 * newcomer is closed at once */
+#define FF_CAMERA_STALL_S	30	/* s a viewer may take no frame */
 
 struct ff_camera {
 	struct ff_model		*m;
@@ -110,6 +111,19 @@ ff_camera_frame(struct ff_camera *c)
 	return 0;
 }
 
+/*
+ * A stream never completes, so lws' own timeout for the request (its
+ * 5 s keep-alive one, armed when the connection came) would end it after
+ * 5 s: replaced here by ours, armed again at each frame sent.  Only a
+ * viewer that takes no frame for FF_CAMERA_STALL_S (its socket full all
+ * along) is dropped, so a client that stopped reading frees its place.
+ */
+static void
+ff_camera_alive(struct lws *wsi)
+{
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, FF_CAMERA_STALL_S);
+}
+
 static int
 ff_camera_head(struct lws *wsi, struct ff_viewer *v)
 {
@@ -134,6 +148,7 @@ ff_camera_head(struct lws *wsi, struct ff_viewer *v)
 	v->head_sent = 1;
 	if (v->head_only)
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	ff_camera_alive(wsi);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -148,6 +163,7 @@ ff_camera_write(struct ff_camera *c, struct lws *wsi, struct ff_viewer *v)
 	if (lws_write(wsi, c->part + LWS_PRE, c->part_len, LWS_WRITE_HTTP) <
 	    0)
 		return -1;
+	ff_camera_alive(wsi);
 	lws_set_timer_usecs(wsi, FF_CAMERA_FRAME_MS * 1000LL);
 	return 0;
 }
