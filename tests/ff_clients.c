@@ -17,7 +17,7 @@
  * printFileThumbUrl's PNG; the MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
  * streamCtrl_cmd close ends it and closes the port (a connection is
  * refused), open brings it back; on the 5M, a stream read for 7 s lives
- * on.
+ * on at one frame per 250 ms at most.
  *
  * Replies are read until they are complete by their own structure (counts,
  * lengths, the PNG's IEND), never by waiting for silence.  Exit 0 when
@@ -47,6 +47,7 @@
 #define FILE_BYTES	9000		/* three blocks when framed */
 #define HOLD_MS		7000		/* a stream read this long: past lws'
 					 * 5 s keep-alive timeout */
+#define FRAME_MS	250		/* FF_CAMERA_FRAME_MS */
 
 struct conn {
 	int		 fd;
@@ -615,12 +616,16 @@ now_ms(void)
 }
 
 /* A viewer that keeps reading keeps its stream for as long as it likes
- * (lws' keep-alive timeout, 5 s, once ended every stream). */
+ * (lws' keep-alive timeout, 5 s, once ended every stream), at one frame
+ * per FRAME_MS at most however fast it reads.  The bound on frames is a
+ * count over the time the client itself saw, not a timing check: a slow
+ * machine only sends fewer. */
 static void
 camera_hold(void)
 {
 	struct conn c;
 	int64_t t0, t;
+	long n = 0;
 
 	t0 = now_ms();
 	if (camera_status(&c, "GET") != 200)
@@ -628,8 +633,12 @@ camera_hold(void)
 	do {
 		if (jpeg_frame(&c) == 0)
 			die("camera: an empty frame");
+		n++;
 		t = now_ms();
 	} while (t - t0 < HOLD_MS);
+	if (n > (t - t0) / FRAME_MS + 2)
+		die("camera: %ld frames in %lld ms, more than one per %d ms",
+		    n, (long long)(t - t0), FRAME_MS);
 	conn_close(&c);
 }
 
