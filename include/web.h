@@ -25,6 +25,9 @@ struct web;
  * says; NULL after logging why.  web_free() after the context (or the
  * vhost) is destroyed. */
 struct web	*web_new(struct lws_context *ctx, const struct config *cf);
+/* On the loop, before the context is destroyed: no thread (the jobs
+ * worker, history) wakes it any more.  NULL: nothing. */
+void		 web_detach(struct web *w);
 void		 web_free(struct web *w);
 
 #endif
