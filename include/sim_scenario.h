@@ -23,8 +23,6 @@
 #define SIM_TIMEOUT_DROP	30	/* seconds to wait for a reconnect */
 #define SIM_SCENARIO_MAX	(1024 * 1024)	/* bytes in a scenario */
 #define SIM_MSG_MAX		(256 * 1024)	/* bytes per message */
-#define SIM_SECRETS_MAX		4096	/* secrets tracked that are not
-					 * 64-hex tokens (no cap on those) */
 
 struct sim_scenario;
 struct sim_player;
@@ -56,41 +54,18 @@ cJSON		*sim_scenario_action(const cJSON *tmpl, int64_t id,
 		    const char *serial,
 		    char *(*pulse_url)(void *, const char *),
 		    char *(*upload_url)(void *, int64_t), void *arg);
+/* The JSON value filling text[0..len), or NULL: trailing bytes other
+ * than blanks make it invalid (cJSON alone stops at the first value). */
+cJSON		*sim_scenario_json_exact(const char *text, size_t len);
 /* 1 when ev ends an action of this type: "<type>:completed", ":failed"
  * or ":cancelled", exactly. */
 int		 sim_scenario_is_terminal(const char *type, const char *ev);
-/* 1 when s[0..len) is valid UTF-8. */
-int		 sim_scenario_utf8_valid(const char *s, size_t len);
 
 /* The daemon settings the scenario asks for ("config" lines), as INI
  * fragments "[SECTION]\nkey: value\n" for the harness.  0, or -1 on a
  * write error. */
 int		 sim_scenario_print_config(const struct sim_scenario *sc,
 		    FILE *fp);
-
-/* Transcript: JSON lines {"t": ms, "dir": ..., ...}.  path may be NULL (no
- * transcript, secrets still tracked); secrets_path, when not NULL, gets each
- * registered secret on a line of its own (mode 0600) for the harness's
- * leak check.  NULL on error (logged). */
-struct sim_transcript *sim_scenario_transcript_new(const char *path,
-		    const char *secrets_path);
-void		 sim_scenario_transcript_free(struct sim_transcript *tr);
-/* A string that must never be written anywhere: replaced by "<redacted>"
- * in the transcript, and looked for in every machine frame.  -1 when the
- * table is full (the caller refuses what would have created it). */
-int		 sim_scenario_transcript_secret(struct sim_transcript *tr,
-		    const char *secret);
-/* 1 when text contains a registered secret. */
-int		 sim_scenario_transcript_leaks(
-		    const struct sim_transcript *tr, const char *text,
-		    size_t len);
-/* Writes obj's members after "t" and "dir"; obj stays the caller's. */
-void		 sim_scenario_transcript_record(struct sim_transcript *tr,
-		    int64_t t_ms, const char *dir, const cJSON *obj);
-/* A frame sent to the machine: the parsed object, or the raw text. */
-void		 sim_scenario_transcript_frame(struct sim_transcript *tr,
-		    int64_t t_ms, const char *dir, const char *text,
-		    size_t len);
 
 /* What the player needs from the server.  Every pointer must be set. */
 enum sim_knob {

@@ -32,6 +32,7 @@
 #include "sim_load.h"
 #include "sim_scenario.h"
 #include "sim_server.h"
+#include "sim_transcript.h"
 
 #define SIM_SERVER_TXQ_MAX	1024	/* frames for the machine */
 #define SIM_SERVER_CLOSE_MS	1000	/* to say goodbye, at most */
@@ -136,7 +137,7 @@ sim_server_record_ws(struct sim_server *s, const char *event, int code)
 	cJSON_AddStringToObject(o, "event", event);
 	if (code > 0)
 		cJSON_AddNumberToObject(o, "code", code);
-	sim_scenario_transcript_record(s->tr, sim_server_now(s), "ws", o);
+	sim_transcript_record(s->tr, sim_server_now(s), "ws", o);
 	cJSON_Delete(o);
 }
 
@@ -585,7 +586,7 @@ sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
 		cJSON_AddNumberToObject(o, "status", ok ? 101 : 403);
 		if (!ok)
 			cJSON_AddStringToObject(o, "note", why);
-		sim_scenario_transcript_record(s->tr, sim_server_now(s), "http",
+		sim_transcript_record(s->tr, sim_server_now(s), "http",
 		    o);
 		cJSON_Delete(o);
 	}
@@ -694,7 +695,7 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi,
 	}
 	if (s->player != NULL)
 		sim_scenario_player_written(s->player, t);
-	sim_scenario_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
+	sim_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
 	    f->len);
 	c->txh = f->next;
 	if (c->txh == NULL)
@@ -747,7 +748,7 @@ sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
 		return 0;
 	if (s->load != NULL) {
 		if (ws->m != NULL) {
-			sim_scenario_transcript_frame(s->tr, t / 1000, "rx",
+			sim_transcript_frame(s->tr, t / 1000, "rx",
 			    ws->msg, ws->len);
 			sim_load_rx(s->load, ws->m, ws->msg, ws->len, t);
 		}
@@ -1114,7 +1115,7 @@ sim_server_setup(struct sim_server *s)
 	struct sim_http_params hp;
 	size_t i;
 
-	if ((s->tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
+	if ((s->tr = sim_transcript_new(p->transcript, p->secrets)) ==
 	    NULL)
 		return -1;
 	if (p->machine_memory != NULL &&
@@ -1129,7 +1130,7 @@ sim_server_setup(struct sim_server *s)
 		return -1;
 	}
 	for (i = 0; i < sim_fleet_count(s->fleet); i++)
-		if (sim_scenario_transcript_secret(s->tr,
+		if (sim_transcript_secret(s->tr,
 		    sim_fleet_machine(s->fleet, i)->password) == -1)
 			return -1;
 
@@ -1268,7 +1269,7 @@ done:
 	sim_load_free(s.load);
 	sim_scenario_player_free(s.player);
 	sim_http_free(s.http);
-	sim_scenario_transcript_free(s.tr);
+	sim_transcript_free(s.tr);
 	if (s.memfp != NULL)
 		fclose(s.memfp);
 	return rc;

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "sim_scenario.h"
+#include "sim_transcript.h"
 
 /* --- parsing --- */
 
@@ -321,7 +322,7 @@ rig_start(struct rig *r, const char *text)
 	r->sc = parse(text, err, sizeof(err));
 	if (r->sc == NULL)
 		fail_msg("%s", err);
-	r->tr = sim_scenario_transcript_new(NULL, NULL);
+	r->tr = sim_transcript_new(NULL, NULL);
 	assert_non_null(r->tr);
 	ops.arg = &r->f;
 	r->p = sim_scenario_player_new(r->sc, &ops, r->tr, "12345678");
@@ -336,7 +337,7 @@ rig_end(struct rig *r)
 	for (i = 0; i < r->f.nsent; i++)
 		free(r->f.sent[i]);
 	sim_scenario_player_free(r->p);
-	sim_scenario_transcript_free(r->tr);
+	sim_transcript_free(r->tr);
 	sim_scenario_free(r->sc);
 }
 
@@ -824,7 +825,7 @@ test_bad_frames(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		rig_start(&r, "{\"send\": {\"action_type\": \"motion\"}, "
 		    "\"expect\": \"motion:completed\"}");
-		sim_scenario_transcript_secret(r.tr, "0123456789abcdef");
+		sim_transcript_secret(r.tr, "0123456789abcdef");
 		sim_scenario_player_connected(r.p, 0);
 		/* A good frame first: id 32 is taken. */
 		rig_raw(&r, "{\"id\":32,\"timestamp\":3800,"
@@ -1012,25 +1013,25 @@ test_transcript(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(tpath, sizeof(tpath), "%s/tr.jsonl", dir);
 	snprintf(spath, sizeof(spath), "%s/secrets", dir);
-	tr = sim_scenario_transcript_new(tpath, spath);
+	tr = sim_transcript_new(tpath, spath);
 	assert_non_null(tr);
-	assert_int_equal(sim_scenario_transcript_secret(tr, "s3cr3t"), 0);
-	assert_int_equal(sim_scenario_transcript_secret(tr, ""), 0);
-	assert_true(sim_scenario_transcript_leaks(tr, "xxs3cr3txx", 10));
-	assert_false(sim_scenario_transcript_leaks(tr, "xxs3cr3", 7));
+	assert_int_equal(sim_transcript_secret(tr, "s3cr3t"), 0);
+	assert_int_equal(sim_transcript_secret(tr, ""), 0);
+	assert_true(sim_transcript_leaks(tr, "xxs3cr3txx", 10));
+	assert_false(sim_transcript_leaks(tr, "xxs3cr3", 7));
 
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "note", "s3cr3t and s3cr3ts3cr3t");
-	sim_scenario_transcript_record(tr, 12, "http", o);
+	sim_transcript_record(tr, 12, "http", o);
 	cJSON_Delete(o);
 	o = cJSON_CreateObject();
-	sim_scenario_transcript_record(tr, 13, "ws", o);
+	sim_transcript_record(tr, 13, "ws", o);
 	cJSON_Delete(o);
-	sim_scenario_transcript_frame(tr, 14, "tx", "{\"a\":1}", 7);
-	sim_scenario_transcript_frame(tr, 15, "tx", "{\"a\":1}\n{\"b\":2}",
+	sim_transcript_frame(tr, 14, "tx", "{\"a\":1}", 7);
+	sim_transcript_frame(tr, 15, "tx", "{\"a\":1}\n{\"b\":2}",
 	    15);
-	sim_scenario_transcript_frame(tr, 16, "rx", "bad \xff\x00 s3cr3t", 13);
-	sim_scenario_transcript_free(tr);
+	sim_transcript_frame(tr, 16, "rx", "bad \xff\x00 s3cr3t", 13);
+	sim_transcript_free(tr);
 
 	s = slurp(tpath);
 	assert_string_equal(s,
@@ -1102,21 +1103,21 @@ test_transcript_tokens(void **state)
 	for (i = 0; i < sizeof(leak_cases) / sizeof(leak_cases[0]); i++) {
 		const struct leak_case *tc = &leak_cases[i];
 
-		tr = sim_scenario_transcript_new(tpath, NULL);
+		tr = sim_transcript_new(tpath, NULL);
 		assert_non_null(tr);
-		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr, U64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr,
+		assert_int_equal(sim_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_transcript_secret(tr, U64), 0);
+		assert_int_equal(sim_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_transcript_secret(tr,
 		    "hunter2!"), 0);
-		if (sim_scenario_transcript_leaks(tr, tc->text,
+		if (sim_transcript_leaks(tr, tc->text,
 		    strlen(tc->text)) != tc->leaks)
 			fail_msg("%s: leaks is not %d", tc->name, tc->leaks);
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "n", tc->text);
-		sim_scenario_transcript_record(tr, 1, "rx", o);
+		sim_transcript_record(tr, 1, "rx", o);
 		cJSON_Delete(o);
-		sim_scenario_transcript_free(tr);
+		sim_transcript_free(tr);
 		if (tc->redacted == NULL)
 			continue;
 		s = slurp(tpath);
