@@ -502,20 +502,15 @@ static const struct {
 #define SIM_NVERBS	\
 	(sizeof(sim_scenario_verbs) / sizeof(sim_scenario_verbs[0]))
 
-/* 1: a step was filled in; 0: nothing to play (config, comment); -1. */
+/* The line's one verb: 1 with *v and *vi set, 0 for a comment line, -1. */
 static int
-sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
-    struct sim_step *st, const char *name, char *err, size_t errlen)
+sim_scenario_line_verb(const cJSON *line, const cJSON **v, size_t *vi,
+    const char *name, int lineno, char *err, size_t errlen)
 {
-	const cJSON *m, *v = NULL;
+	const cJSON *m;
 	const char *verb = NULL;
-	size_t i, k, vi = 0;
-	int ok;
-	int64_t n;
+	size_t i;
 
-	if (!cJSON_IsObject(line))
-		return sim_scenario_err(err, errlen, name, st->lineno,
-		    "a line must be a JSON object");
 	cJSON_ArrayForEach(m, line) {
 		for (i = 0; i < SIM_NVERBS; i++)
 			if (strcmp(m->string, sim_scenario_verbs[i].verb) == 0)
@@ -523,25 +518,33 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		if (i == SIM_NVERBS)
 			continue;
 		if (verb != NULL)
-			return sim_scenario_err(err, errlen, name, st->lineno,
+			return sim_scenario_err(err, errlen, name, lineno,
 			    "two verbs on one line (\"%s\", \"%s\")", verb,
 			    m->string);
 		verb = m->string;
-		v = m;
-		vi = i;
+		*v = m;
+		*vi = i;
 	}
-	if (verb == NULL) {
-		/* A line holding only a comment is a comment. */
-		cJSON_ArrayForEach(m, line)
-			if (strcmp(m->string, "comment") != 0)
-				return sim_scenario_err(err, errlen, name,
-				    st->lineno, "unknown verb \"%.40s\"",
-				    m->string);
-		return 0;
-	}
-	cJSON_ArrayForEach(m, line) {
-		const cJSON *o;
+	if (verb != NULL)
+		return 1;
+	/* A line holding only a comment is a comment. */
+	cJSON_ArrayForEach(m, line)
+		if (strcmp(m->string, "comment") != 0)
+			return sim_scenario_err(err, errlen, name, lineno,
+			    "unknown verb \"%.40s\"", m->string);
+	return 0;
+}
 
+/* Members besides the verb v: the ones it allows, each once. */
+static int
+sim_scenario_line_members(const cJSON *line, const cJSON *v, size_t vi,
+    const char *name, int lineno, char *err, size_t errlen)
+{
+	const cJSON *m, *o;
+	size_t k;
+	int ok;
+
+	cJSON_ArrayForEach(m, line) {
 		if (m == v)
 			continue;
 		ok = strcmp(m->string, "comment") == 0;
@@ -550,169 +553,162 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			ok = strcmp(m->string,
 			    sim_scenario_verbs[vi].extra[k]) == 0;
 		if (!ok)
-			return sim_scenario_err(err, errlen, name, st->lineno,
+			return sim_scenario_err(err, errlen, name, lineno,
 			    "\"%.40s\" is not allowed with \"%s\"", m->string,
-			    verb);
+			    v->string);
 		/* cJSON keeps duplicate keys; a typo'd twin would be lost. */
 		for (o = m->next; o != NULL; o = o->next)
 			if (strcmp(o->string, m->string) == 0)
 				return sim_scenario_err(err, errlen, name,
-				    st->lineno, "\"%s\" given twice",
-				    m->string);
+				    lineno, "\"%s\" given twice", m->string);
 	}
+	return 0;
+}
 
-	st->label = -1;
-	switch (sim_scenario_verbs[vi].kind) {
-	case SIM_STEP_SEND:
-		if (sim_scenario_parse_send(sc, line, v, st, name, err,
-		    errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_AWAIT:
-		st->kind = SIM_STEP_AWAIT;
-		if (!cJSON_IsString(v) ||
-		    !sim_scenario_event_ok(v->valuestring))
+static int
+sim_scenario_parse_await(struct sim_scenario *sc, const cJSON *line,
+    const cJSON *v, struct sim_step *st, const char *name, char *err,
+    size_t errlen)
+{
+	const cJSON *m;
+
+	st->kind = SIM_STEP_AWAIT;
+	if (!cJSON_IsString(v) || !sim_scenario_event_ok(v->valuestring))
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"await\" must be an event name");
+	if ((st->event = strdup(v->valuestring)) == NULL)
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "out of memory");
+	m = cJSON_GetObjectItemCaseSensitive(line, "label");
+	if (m != NULL && sim_scenario_ref(sc, m, "label", &st->label, name,
+	    st->lineno, err, errlen) == -1)
+		return -1;
+	return sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
+	    &st->timeout_ms, name, st->lineno, err, errlen);
+}
+
+static int
+sim_scenario_parse_drop(const cJSON *line, const cJSON *v,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	const cJSON *m;
+
+	st->kind = SIM_STEP_DROP;
+	if (!cJSON_IsTrue(v))
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"drop\" must be true");
+	st->reconnect = 1;
+	m = cJSON_GetObjectItemCaseSensitive(line, "reconnect");
+	if (m != NULL) {
+		if (!cJSON_IsBool(m))
 			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"await\" must be an event name");
-		if ((st->event = strdup(v->valuestring)) == NULL)
+			    "\"reconnect\" must be true or false");
+		st->reconnect = cJSON_IsTrue(m);
+		if (!st->reconnect &&
+		    cJSON_GetObjectItemCaseSensitive(line, "timeout") != NULL)
 			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "out of memory");
-		m = cJSON_GetObjectItemCaseSensitive(line, "label");
-		if (m != NULL && sim_scenario_ref(sc, m, "label", &st->label,
-		    name, st->lineno, err, errlen) == -1)
-			return -1;
-		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
-		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_CANCEL:
-		st->kind = SIM_STEP_CANCEL;
-		if (sim_scenario_ref(sc, v, "cancel", &st->label, name,
-		    st->lineno, err, errlen) == -1)
-			return -1;
-		if (sim_scenario_expectations(line, st, name, err,
-		    errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_RAW:
-		st->kind = SIM_STEP_RAW;
-		if (!cJSON_IsString(v))
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"raw\" must be a string");
-		if ((st->raw = strdup(v->valuestring)) == NULL)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "out of memory");
-		return 1;
-	case SIM_STEP_EXPECT_NONE:
-		st->kind = SIM_STEP_EXPECT_NONE;
-		if (sim_scenario_ref(sc, v, "expect_none", &st->label, name,
-		    st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_DROP:
-		st->kind = SIM_STEP_DROP;
-		if (!cJSON_IsTrue(v))
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"drop\" must be true");
-		st->reconnect = 1;
-		m = cJSON_GetObjectItemCaseSensitive(line, "reconnect");
-		if (m != NULL) {
-			if (!cJSON_IsBool(m))
-				return sim_scenario_err(err, errlen, name,
-				    st->lineno, "\"reconnect\" must be true "
-				    "or false");
-			st->reconnect = cJSON_IsTrue(m);
-			if (!st->reconnect && cJSON_GetObjectItemCaseSensitive(
-			    line, "timeout") != NULL)
-				return sim_scenario_err(err, errlen, name,
-				    st->lineno, "\"timeout\" needs a "
-				    "reconnect to wait for");
-		}
-		if (sim_scenario_timeout(line, SIM_TIMEOUT_DROP,
-		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_SEND_BIG:
-		st->kind = SIM_STEP_SEND_BIG;
-		if (!sim_scenario_json_int(v, &n) || n < SIM_BIG_MIN ||
-		    n > SIM_BIG_MAX)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"send_big\" must be bytes, %d to %d",
-			    SIM_BIG_MIN, SIM_BIG_MAX);
-		st->count = (int)n;
-		st->repeat = 1;
-		m = cJSON_GetObjectItemCaseSensitive(line, "repeat");
-		if (m != NULL && (!sim_scenario_json_int(m, &n) || n < 1 ||
-		    n > SIM_REPEAT_MAX))
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"repeat\" must be a count, 1 to %d",
-			    SIM_REPEAT_MAX);
-		if (m != NULL)
-			st->repeat = (int)n;
-		return 1;
-	case SIM_STEP_EXPECT_CLOSE:
-		st->kind = SIM_STEP_EXPECT_CLOSE;
+			    "\"timeout\" needs a reconnect to wait for");
+	}
+	return sim_scenario_timeout(line, SIM_TIMEOUT_DROP, &st->timeout_ms,
+	    name, st->lineno, err, errlen);
+}
+
+static int
+sim_scenario_parse_send_big(const cJSON *line, const cJSON *v,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	const cJSON *m;
+	int64_t n;
+
+	st->kind = SIM_STEP_SEND_BIG;
+	if (!sim_scenario_json_int(v, &n) || n < SIM_BIG_MIN ||
+	    n > SIM_BIG_MAX)
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"send_big\" must be bytes, %d to %d", SIM_BIG_MIN,
+		    SIM_BIG_MAX);
+	st->count = (int)n;
+	st->repeat = 1;
+	m = cJSON_GetObjectItemCaseSensitive(line, "repeat");
+	if (m != NULL && (!sim_scenario_json_int(m, &n) || n < 1 ||
+	    n > SIM_REPEAT_MAX))
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"repeat\" must be a count, 1 to %d", SIM_REPEAT_MAX);
+	if (m != NULL)
+		st->repeat = (int)n;
+	return 0;
+}
+
+/* expect_close's code or await_signin's status, then the timeout. */
+static int
+sim_scenario_parse_code(const cJSON *line, const cJSON *v,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	int64_t n;
+
+	if (st->kind == SIM_STEP_EXPECT_CLOSE) {
 		/* RFC 6455 7.4: the codes an endpoint may send. */
 		if (!sim_scenario_json_int(v, &n) || n < 1000 || n > 4999)
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"expect_close\" must be a close code, 1000 to "
 			    "4999");
-		st->count = (int)n;
-		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
-		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_AWAIT_SIGNIN:
-		st->kind = SIM_STEP_AWAIT_SIGNIN;
-		if (!sim_scenario_json_int(v, &n) || (n != 200 && n != 401 &&
-		    n != 503))
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"await_signin\" must be 200, 401 or 503");
-		st->count = (int)n;
-		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
-		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_AWAIT_FILE:
-		st->kind = SIM_STEP_AWAIT_FILE;
-		/* A plain name: nothing outside the harness's folder. */
-		if (!cJSON_IsString(v) || *v->valuestring == '\0' ||
-		    strchr(v->valuestring, '/') != NULL ||
-		    strcmp(v->valuestring, ".") == 0 ||
-		    strcmp(v->valuestring, "..") == 0 ||
-		    strlen(v->valuestring) > 255)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"await_file\" must be a file name, no '/'");
-		if ((st->raw = strdup(v->valuestring)) == NULL)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "out of memory");
-		if (sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
-		    &st->timeout_ms, name, st->lineno, err, errlen) == -1)
-			return -1;
-		return 1;
-	case SIM_STEP_KNOB:
-		break;
-	}
+	} else if (!sim_scenario_json_int(v, &n) || (n != 200 && n != 401 &&
+	    n != 503))
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"await_signin\" must be 200, 401 or 503");
+	st->count = (int)n;
+	return sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
+	    &st->timeout_ms, name, st->lineno, err, errlen);
+}
 
-	if (strcmp(verb, "config") == 0) {
-		if (sim_scenario_parse_config(sc, v, name, st->lineno, err,
-		    errlen) == -1)
-			return -1;
-		return 0;
-	}
-	if (strcmp(verb, "harness") == 0) {
-		/* run-scenario.sh's: it checks the options themselves. */
-		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+static int
+sim_scenario_parse_await_file(const cJSON *line, const cJSON *v,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	st->kind = SIM_STEP_AWAIT_FILE;
+	/* A plain name: nothing outside the harness's folder. */
+	if (!cJSON_IsString(v) || *v->valuestring == '\0' ||
+	    strchr(v->valuestring, '/') != NULL ||
+	    strcmp(v->valuestring, ".") == 0 ||
+	    strcmp(v->valuestring, "..") == 0 ||
+	    strlen(v->valuestring) > 255)
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"await_file\" must be a file name, no '/'");
+	if ((st->raw = strdup(v->valuestring)) == NULL)
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "out of memory");
+	return sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
+	    &st->timeout_ms, name, st->lineno, err, errlen);
+}
+
+/* Lines the harness reads: 0 (nothing to play) or -1. */
+static int
+sim_scenario_parse_harness(struct sim_scenario *sc, const cJSON *v,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	const cJSON *m;
+
+	if (strcmp(v->string, "config") == 0)
+		return sim_scenario_parse_config(sc, v, name, st->lineno, err,
+		    errlen);
+	/* run-scenario.sh's: it checks the options themselves. */
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "\"harness\" must be an array of options");
+	cJSON_ArrayForEach(m, v)
+		if (!cJSON_IsString(m) || *m->valuestring == '\0' ||
+		    strpbrk(m->valuestring, "\r\n") != NULL)
 			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "\"harness\" must be an array of options");
-		cJSON_ArrayForEach(m, v)
-			if (!cJSON_IsString(m) || *m->valuestring == '\0' ||
-			    strpbrk(m->valuestring, "\r\n") != NULL)
-				return sim_scenario_err(err, errlen, name,
-				    st->lineno, "\"harness\" must hold "
-				    "one-line strings");
-		return 0;
-	}
+			    "\"harness\" must hold one-line strings");
+	return 0;
+}
+
+static int
+sim_scenario_parse_knob(const cJSON *v, struct sim_step *st,
+    const char *name, char *err, size_t errlen)
+{
+	const char *verb = v->string;
+	int64_t n;
+
 	st->kind = SIM_STEP_KNOB;
 	if (strcmp(verb, "expire_token") == 0) {
 		if (!cJSON_IsTrue(v))
@@ -720,7 +716,7 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			    "\"expire_token\" must be true");
 		st->knob = SIM_KNOB_EXPIRE_TOKEN;
 		st->count = 1;
-		return 1;
+		return 0;
 	}
 	if (strcmp(verb, "press_button") == 0) {
 		if (!cJSON_IsTrue(v))
@@ -728,7 +724,7 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 			    "\"press_button\" must be true");
 		st->knob = SIM_KNOB_PRESS_BUTTON;
 		st->count = 1;
-		return 1;
+		return 0;
 	}
 	if (!sim_scenario_json_int(v, &n) || n < 1 || n > SIM_COUNT_MAX)
 		return sim_scenario_err(err, errlen, name, st->lineno,
@@ -744,6 +740,84 @@ sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
 		st->knob = SIM_KNOB_HOSTILE_FW;
 	else
 		st->knob = SIM_KNOB_FAIL_SIGNIN;
+	return 0;
+}
+
+/* The verb's own value, by kind: 0 or -1. */
+static int
+sim_scenario_parse_verb(struct sim_scenario *sc, const cJSON *line,
+    const cJSON *v, enum sim_step_kind kind, struct sim_step *st,
+    const char *name, char *err, size_t errlen)
+{
+	switch (kind) {
+	case SIM_STEP_SEND:
+		return sim_scenario_parse_send(sc, line, v, st, name, err,
+		    errlen);
+	case SIM_STEP_AWAIT:
+		return sim_scenario_parse_await(sc, line, v, st, name, err,
+		    errlen);
+	case SIM_STEP_CANCEL:
+		st->kind = SIM_STEP_CANCEL;
+		if (sim_scenario_ref(sc, v, "cancel", &st->label, name,
+		    st->lineno, err, errlen) == -1)
+			return -1;
+		return sim_scenario_expectations(line, st, name, err, errlen);
+	case SIM_STEP_RAW:
+		st->kind = SIM_STEP_RAW;
+		if (!cJSON_IsString(v))
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "\"raw\" must be a string");
+		if ((st->raw = strdup(v->valuestring)) == NULL)
+			return sim_scenario_err(err, errlen, name, st->lineno,
+			    "out of memory");
+		return 0;
+	case SIM_STEP_EXPECT_NONE:
+		st->kind = SIM_STEP_EXPECT_NONE;
+		return sim_scenario_ref(sc, v, "expect_none", &st->label, name,
+		    st->lineno, err, errlen);
+	case SIM_STEP_DROP:
+		return sim_scenario_parse_drop(line, v, st, name, err, errlen);
+	case SIM_STEP_SEND_BIG:
+		return sim_scenario_parse_send_big(line, v, st, name, err,
+		    errlen);
+	case SIM_STEP_EXPECT_CLOSE:
+	case SIM_STEP_AWAIT_SIGNIN:
+		st->kind = kind;
+		return sim_scenario_parse_code(line, v, st, name, err, errlen);
+	case SIM_STEP_AWAIT_FILE:
+		return sim_scenario_parse_await_file(line, v, st, name, err,
+		    errlen);
+	case SIM_STEP_KNOB:
+		break;
+	}
+	return sim_scenario_parse_knob(v, st, name, err, errlen);
+}
+
+/* 1: a step was filled in; 0: nothing to play (config, comment); -1. */
+static int
+sim_scenario_parse_line(struct sim_scenario *sc, const cJSON *line,
+    struct sim_step *st, const char *name, char *err, size_t errlen)
+{
+	const cJSON *v = NULL;
+	size_t vi = 0;
+	int r;
+
+	if (!cJSON_IsObject(line))
+		return sim_scenario_err(err, errlen, name, st->lineno,
+		    "a line must be a JSON object");
+	if ((r = sim_scenario_line_verb(line, &v, &vi, name, st->lineno, err,
+	    errlen)) != 1)
+		return r;
+	if (sim_scenario_line_members(line, v, vi, name, st->lineno, err,
+	    errlen) == -1)
+		return -1;
+	st->label = -1;
+	if (strcmp(v->string, "config") == 0 ||
+	    strcmp(v->string, "harness") == 0)
+		return sim_scenario_parse_harness(sc, v, st, name, err, errlen);
+	if (sim_scenario_parse_verb(sc, line, v, sim_scenario_verbs[vi].kind,
+	    st, name, err, errlen) == -1)
+		return -1;
 	return 1;
 }
 
