@@ -415,81 +415,92 @@ sim_player_send_big(struct sim_player *p, const struct sim_step *st)
 	free(s);
 }
 
-/* 1: the wait is over; 0: not yet; -1: failed. */
 static int
-sim_player_wait_check(struct sim_player *p, int64_t now)
+sim_player_wait_reconnect(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
 {
-	const struct sim_step *st = sim_scenario_step(p->sc, p->pc);
+	if (p->connected && p->conn_gen > p->wait_gen)
+		return 1;
+	if (now >= p->deadline) {
+		sim_player_fail(p, "line %d: the machine did not reconnect "
+		    "within %d ms", st->lineno, st->timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sim_player_wait_close(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
+{
+	if (p->ncloses > p->wait_gen) {
+		if (p->close_code == st->count)
+			return 1;
+		if (p->close_code == 0)
+			sim_player_fail(p, "line %d: the machine closed its "
+			    "socket without a close code, expected %d",
+			    st->lineno, st->count);
+		else
+			sim_player_fail(p, "line %d: the machine closed its "
+			    "socket with code %d, expected %d", st->lineno,
+			    p->close_code, st->count);
+		return -1;
+	}
+	if (now >= p->deadline) {
+		sim_player_fail(p, "line %d: the machine did not close its "
+		    "socket within %d ms", st->lineno, st->timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sim_player_wait_signin(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < SIM_NSIGNIN_STATUS; i++)
+		if (sim_player_signin_status[i] == st->count)
+			break;
+	if (i < SIM_NSIGNIN_STATUS && p->ops.signins(p->ops.arg,
+	    st->count) > p->signins_used[i]) {
+		p->signins_used[i]++;
+		return 1;
+	}
+	if (now >= p->deadline) {
+		sim_player_fail(p, "line %d: no sign-in answered %d within "
+		    "%d ms", st->lineno, st->count, st->timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sim_player_wait_file(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
+{
+	if (p->ops.file_exists(p->ops.arg, st->raw))
+		return 1;
+	if (now >= p->file_deadline) {
+		sim_player_fail(p, "line %d: no file %s within %d ms",
+		    st->lineno, st->raw, st->timeout_ms);
+		return -1;
+	}
+	/* Nothing else wakes the player: look again soon. */
+	p->deadline = now + SIM_FILE_POLL_MS < p->file_deadline ?
+	    now + SIM_FILE_POLL_MS : p->file_deadline;
+	return 0;
+}
+
+static int
+sim_player_wait_event(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
+{
 	struct sim_action *a = NULL;
 	char name[96], seen[384];
 	size_t i;
 
-	switch (p->wait) {
-	case WAIT_NONE:
-		return 1;
-	case WAIT_RECONNECT:
-		if (p->connected && p->conn_gen > p->wait_gen)
-			return 1;
-		if (now >= p->deadline) {
-			sim_player_fail(p, "line %d: the machine did "
-			    "not reconnect within %d ms", st->lineno,
-			    st->timeout_ms);
-			return -1;
-		}
-		return 0;
-	case WAIT_CLOSE:
-		if (p->ncloses > p->wait_gen) {
-			if (p->close_code == st->count)
-				return 1;
-			if (p->close_code == 0)
-				sim_player_fail(p, "line %d: the "
-				    "machine closed its socket without a close "
-				    "code, expected %d", st->lineno, st->count);
-			else
-				sim_player_fail(p, "line %d: the "
-				    "machine closed its socket with code %d, "
-				    "expected %d", st->lineno, p->close_code,
-				    st->count);
-			return -1;
-		}
-		if (now >= p->deadline) {
-			sim_player_fail(p, "line %d: the machine did "
-			    "not close its socket within %d ms", st->lineno,
-			    st->timeout_ms);
-			return -1;
-		}
-		return 0;
-	case WAIT_SIGNIN:
-		for (i = 0; i < SIM_NSIGNIN_STATUS; i++)
-			if (sim_player_signin_status[i] == st->count)
-				break;
-		if (i < SIM_NSIGNIN_STATUS && p->ops.signins(p->ops.arg,
-		    st->count) > p->signins_used[i]) {
-			p->signins_used[i]++;
-			return 1;
-		}
-		if (now >= p->deadline) {
-			sim_player_fail(p, "line %d: no sign-in "
-			    "answered %d within %d ms", st->lineno, st->count,
-			    st->timeout_ms);
-			return -1;
-		}
-		return 0;
-	case WAIT_FILE:
-		if (p->ops.file_exists(p->ops.arg, st->raw))
-			return 1;
-		if (now >= p->file_deadline) {
-			sim_player_fail(p, "line %d: no file %s within "
-			    "%d ms", st->lineno, st->raw, st->timeout_ms);
-			return -1;
-		}
-		/* Nothing else wakes the player: look again soon. */
-		p->deadline = now + SIM_FILE_POLL_MS < p->file_deadline ?
-		    now + SIM_FILE_POLL_MS : p->file_deadline;
-		return 0;
-	case WAIT_EVENT:
-		break;
-	}
 	if (p->wait_action == -1) {
 		for (i = 0; i < p->nloose; i++)
 			if (!p->loose[i].used &&
@@ -530,6 +541,29 @@ sim_player_wait_check(struct sim_player *p, int64_t now)
 	return 0;
 }
 
+/* 1: the wait is over; 0: not yet; -1: failed. */
+static int
+sim_player_wait_check(struct sim_player *p, int64_t now)
+{
+	const struct sim_step *st = sim_scenario_step(p->sc, p->pc);
+
+	switch (p->wait) {
+	case WAIT_NONE:
+		return 1;
+	case WAIT_RECONNECT:
+		return sim_player_wait_reconnect(p, st, now);
+	case WAIT_CLOSE:
+		return sim_player_wait_close(p, st, now);
+	case WAIT_SIGNIN:
+		return sim_player_wait_signin(p, st, now);
+	case WAIT_FILE:
+		return sim_player_wait_file(p, st, now);
+	case WAIT_EVENT:
+		break;
+	}
+	return sim_player_wait_event(p, st, now);
+}
+
 /* After the last line: every action with an "events" list has ended. */
 static void
 sim_player_finish(struct sim_player *p)
@@ -553,13 +587,51 @@ sim_player_finish(struct sim_player *p)
 	    sim_scenario_steps(p->sc));
 }
 
+/* An await line: wait for its event, of its action when labelled. */
+static void
+sim_player_await(struct sim_player *p, const struct sim_step *st,
+    int64_t now)
+{
+	p->wait = WAIT_EVENT;
+	p->wait_action = -1;
+	if (st->label != -1) {
+		p->wait_action = p->label_action[st->label];
+		if (p->wait_action == -1) {
+			sim_player_fail(p, "line %d: \"%s\" was never sent",
+			    st->lineno, sim_scenario_label(p->sc, st->label));
+			return;
+		}
+	}
+	p->wait_event = st->event;
+	p->deadline = now + st->timeout_ms;
+}
+
+/* An expect_none line: the action must have no event, now or later. */
+static void
+sim_player_expect_none(struct sim_player *p, const struct sim_step *st)
+{
+	struct sim_action *a;
+	int ai = p->label_action[st->label];
+
+	if (ai == -1) {
+		sim_player_fail(p, "line %d: \"%s\" was never sent",
+		    st->lineno, sim_scenario_label(p->sc, st->label));
+		return;
+	}
+	a = &p->actions[ai];
+	a->expect_none = 1;
+	if (a->nevents > 0)
+		sim_player_fail(p, "line %d: %s got %s, expected no event",
+		    st->lineno, sim_scenario_label(p->sc, st->label),
+		    a->events[0]);
+}
+
 /* Plays lines until one has to wait, the end, or a failure. */
 static void
 sim_player_run(struct sim_player *p, int64_t now)
 {
 	const struct sim_step *st;
-	struct sim_action *a;
-	int ai, r;
+	int r;
 
 	while (p->result == SIM_RUNNING && p->started &&
 	    p->pc < sim_scenario_steps(p->sc)) {
@@ -580,39 +652,13 @@ sim_player_run(struct sim_player *p, int64_t now)
 			sim_player_do_cancel(p, st, now);
 			break;
 		case SIM_STEP_AWAIT:
-			p->wait = WAIT_EVENT;
-			p->wait_action = -1;
-			if (st->label != -1) {
-				p->wait_action = p->label_action[st->label];
-				if (p->wait_action == -1) {
-					sim_player_fail(p, "line %d: "
-					    "\"%s\" was never sent", st->lineno,
-					    sim_scenario_label(p->sc,
-					    st->label));
-					return;
-				}
-			}
-			p->wait_event = st->event;
-			p->deadline = now + st->timeout_ms;
+			sim_player_await(p, st, now);
 			break;
 		case SIM_STEP_RAW:
 			sim_player_send_text(p, st->raw, st->lineno);
 			break;
 		case SIM_STEP_EXPECT_NONE:
-			ai = p->label_action[st->label];
-			if (ai == -1) {
-				sim_player_fail(p, "line %d: \"%s\" "
-				    "was never sent", st->lineno,
-				    sim_scenario_label(p->sc, st->label));
-				return;
-			}
-			a = &p->actions[ai];
-			a->expect_none = 1;
-			if (a->nevents > 0)
-				sim_player_fail(p, "line %d: %s got "
-				    "%s, expected no event", st->lineno,
-				    sim_scenario_label(p->sc, st->label),
-				    a->events[0]);
+			sim_player_expect_none(p, st);
 			break;
 		case SIM_STEP_DROP:
 			log_info("line %d: dropping the connection",
@@ -707,36 +753,64 @@ sim_player_frame_fail(struct sim_player *p, const char *why,
 	return -1;
 }
 
+/* An event without action_id: kept for the awaits without a label. */
+static int
+sim_player_rx_loose(struct sim_player *p, const char *ev)
+{
+	if (p->nloose == SIM_LOOSE_MAX) {
+		sim_player_fail(p, "more than %d events without an action_id",
+		    SIM_LOOSE_MAX);
+		return -1;
+	}
+	if ((p->loose[p->nloose].name = strdup(ev)) == NULL) {
+		sim_player_fail(p, "out of memory");
+		return -1;
+	}
+	p->nloose++;
+	return 0;
+}
+
+/* The action has ended: its events must be its "events" list, exactly. */
+static int
+sim_player_events_match(struct sim_player *p, const struct sim_action *a,
+    const char *name)
+{
+	const cJSON *want;
+	char seen[384], *w;
+	int k = 0;
+
+	cJSON_ArrayForEach(want, a->expect_list) {
+		if ((size_t)k >= a->nevents ||
+		    strcmp(want->valuestring, a->events[k]) != 0)
+			break;
+		k++;
+	}
+	if (want == NULL && (size_t)k == a->nevents)
+		return 0;
+	w = cJSON_PrintUnformatted(a->expect_list);
+	sim_player_fail(p, "line %d: %s: events differ at #%d: got [%s], "
+	    "expected %s", a->lineno, name, k + 1, sim_player_list(a->events,
+	    a->nevents, seen, sizeof(seen)), w != NULL ? w : "?");
+	free(w);
+	return -1;
+}
+
 static int
 sim_player_rx_event(struct sim_player *p, const cJSON *f, const char *line,
     size_t len)
 {
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(f, "event");
 	const cJSON *aid = cJSON_GetObjectItemCaseSensitive(f, "action_id");
-	const cJSON *want;
 	struct sim_action *a = NULL;
 	char name[96], seen[384], **ne;
 	int64_t id;
 	size_t i;
-	int k;
 
 	if (!cJSON_IsString(ev) || !sim_scenario_event_ok(ev->valuestring))
 		return sim_player_frame_fail(p, "no valid \"event\"", line,
 		    len);
-	if (aid == NULL) {
-		if (p->nloose == SIM_LOOSE_MAX) {
-			sim_player_fail(p, "more than %d events "
-			    "without an action_id", SIM_LOOSE_MAX);
-			return -1;
-		}
-		if ((p->loose[p->nloose].name = strdup(ev->valuestring)) ==
-		    NULL) {
-			sim_player_fail(p, "out of memory");
-			return -1;
-		}
-		p->nloose++;
-		return 0;
-	}
+	if (aid == NULL)
+		return sim_player_rx_loose(p, ev->valuestring);
 	if (!sim_scenario_json_int(aid, &id))
 		return sim_player_frame_fail(p, "\"action_id\" is not an "
 		    "integer", line, len);
@@ -792,24 +866,7 @@ sim_player_rx_event(struct sim_player *p, const cJSON *f, const char *line,
 	a->ended = 1;
 	if (a->expect_list == NULL)
 		return 0;
-	k = 0;
-	cJSON_ArrayForEach(want, a->expect_list) {
-		if ((size_t)k >= a->nevents ||
-		    strcmp(want->valuestring, a->events[k]) != 0)
-			break;
-		k++;
-	}
-	if (want != NULL || (size_t)k != a->nevents) {
-		char *w = cJSON_PrintUnformatted(a->expect_list);
-
-		sim_player_fail(p, "line %d: %s: events differ at "
-		    "#%d: got [%s], expected %s", a->lineno, name, k + 1,
-		    sim_player_list(a->events, a->nevents, seen,
-		    sizeof(seen)), w != NULL ? w : "?");
-		free(w);
-		return -1;
-	}
-	return 0;
+	return sim_player_events_match(p, a, name);
 }
 
 /* One line from the machine: a frame of PROTOCOL.md 4.2. */
