@@ -416,17 +416,33 @@ sim_player_send_big(struct sim_player *p, const struct sim_step *st)
 }
 
 static int
+sim_player_late(struct sim_player *p, int64_t now, int64_t deadline,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A wait's deadline: -1 (and failed with that message) once it passed,
+ * else 0. */
+static int
+sim_player_late(struct sim_player *p, int64_t now, int64_t deadline,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (now < deadline)
+		return 0;
+	va_start(ap, fmt);
+	sim_player_vfail(p, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
 sim_player_wait_reconnect(struct sim_player *p, const struct sim_step *st,
     int64_t now)
 {
 	if (p->connected && p->conn_gen > p->wait_gen)
 		return 1;
-	if (now >= p->deadline) {
-		sim_player_fail(p, "line %d: the machine did not reconnect "
-		    "within %d ms", st->lineno, st->timeout_ms);
-		return -1;
-	}
-	return 0;
+	return sim_player_late(p, now, p->deadline, "line %d: the machine "
+	    "did not reconnect within %d ms", st->lineno, st->timeout_ms);
 }
 
 static int
@@ -446,12 +462,9 @@ sim_player_wait_close(struct sim_player *p, const struct sim_step *st,
 			    p->close_code, st->count);
 		return -1;
 	}
-	if (now >= p->deadline) {
-		sim_player_fail(p, "line %d: the machine did not close its "
-		    "socket within %d ms", st->lineno, st->timeout_ms);
-		return -1;
-	}
-	return 0;
+	return sim_player_late(p, now, p->deadline, "line %d: the machine "
+	    "did not close its socket within %d ms", st->lineno,
+	    st->timeout_ms);
 }
 
 static int
@@ -468,12 +481,9 @@ sim_player_wait_signin(struct sim_player *p, const struct sim_step *st,
 		p->signins_used[i]++;
 		return 1;
 	}
-	if (now >= p->deadline) {
-		sim_player_fail(p, "line %d: no sign-in answered %d within "
-		    "%d ms", st->lineno, st->count, st->timeout_ms);
-		return -1;
-	}
-	return 0;
+	return sim_player_late(p, now, p->deadline, "line %d: no sign-in "
+	    "answered %d within %d ms", st->lineno, st->count,
+	    st->timeout_ms);
 }
 
 static int
@@ -482,11 +492,9 @@ sim_player_wait_file(struct sim_player *p, const struct sim_step *st,
 {
 	if (p->ops.file_exists(p->ops.arg, st->raw))
 		return 1;
-	if (now >= p->file_deadline) {
-		sim_player_fail(p, "line %d: no file %s within %d ms",
-		    st->lineno, st->raw, st->timeout_ms);
+	if (sim_player_late(p, now, p->file_deadline, "line %d: no file %s "
+	    "within %d ms", st->lineno, st->raw, st->timeout_ms) == -1)
 		return -1;
-	}
 	/* Nothing else wakes the player: look again soon. */
 	p->deadline = now + SIM_FILE_POLL_MS < p->file_deadline ?
 	    now + SIM_FILE_POLL_MS : p->file_deadline;

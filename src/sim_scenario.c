@@ -151,6 +151,17 @@ sim_scenario_err(char *err, size_t errlen, const char *name, int lineno,
 	return -1;
 }
 
+/* *dst = a copy of s: 0, or -1 with the error. */
+static int
+sim_scenario_dup(char **dst, const char *s, const char *name, int lineno,
+    char *err, size_t errlen)
+{
+	if ((*dst = strdup(s)) == NULL)
+		return sim_scenario_err(err, errlen, name, lineno,
+		    "out of memory");
+	return 0;
+}
+
 /* Labels and event names end up in messages and file names: keep them to
  * a safe alphabet. */
 static int
@@ -312,9 +323,9 @@ sim_scenario_expectations(const cJSON *line, struct sim_step *st,
 		    !sim_scenario_event_ok(e->valuestring))
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"expect\" must be an event name");
-		if ((st->event = strdup(e->valuestring)) == NULL)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "out of memory");
+		if (sim_scenario_dup(&st->event, e->valuestring, name,
+		    st->lineno, err, errlen) == -1)
+			return -1;
 	}
 	e = cJSON_GetObjectItemCaseSensitive(line, "events");
 	if (e != NULL) {
@@ -576,9 +587,9 @@ sim_scenario_parse_await(struct sim_scenario *sc, const cJSON *line,
 	if (!cJSON_IsString(v) || !sim_scenario_event_ok(v->valuestring))
 		return sim_scenario_err(err, errlen, name, st->lineno,
 		    "\"await\" must be an event name");
-	if ((st->event = strdup(v->valuestring)) == NULL)
-		return sim_scenario_err(err, errlen, name, st->lineno,
-		    "out of memory");
+	if (sim_scenario_dup(&st->event, v->valuestring, name, st->lineno,
+	    err, errlen) == -1)
+		return -1;
 	m = cJSON_GetObjectItemCaseSensitive(line, "label");
 	if (m != NULL && sim_scenario_ref(sc, m, "label", &st->label, name,
 	    st->lineno, err, errlen) == -1)
@@ -673,9 +684,9 @@ sim_scenario_parse_await_file(const cJSON *line, const cJSON *v,
 	    strlen(v->valuestring) > 255)
 		return sim_scenario_err(err, errlen, name, st->lineno,
 		    "\"await_file\" must be a file name, no '/'");
-	if ((st->raw = strdup(v->valuestring)) == NULL)
-		return sim_scenario_err(err, errlen, name, st->lineno,
-		    "out of memory");
+	if (sim_scenario_dup(&st->raw, v->valuestring, name, st->lineno, err,
+	    errlen) == -1)
+		return -1;
 	return sim_scenario_timeout(line, SIM_TIMEOUT_DEFAULT,
 	    &st->timeout_ms, name, st->lineno, err, errlen);
 }
@@ -767,10 +778,8 @@ sim_scenario_parse_verb(struct sim_scenario *sc, const cJSON *line,
 		if (!cJSON_IsString(v))
 			return sim_scenario_err(err, errlen, name, st->lineno,
 			    "\"raw\" must be a string");
-		if ((st->raw = strdup(v->valuestring)) == NULL)
-			return sim_scenario_err(err, errlen, name, st->lineno,
-			    "out of memory");
-		return 0;
+		return sim_scenario_dup(&st->raw, v->valuestring, name,
+		    st->lineno, err, errlen);
 	case SIM_STEP_EXPECT_NONE:
 		st->kind = SIM_STEP_EXPECT_NONE;
 		return sim_scenario_ref(sc, v, "expect_none", &st->label, name,
