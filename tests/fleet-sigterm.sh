@@ -82,8 +82,8 @@ od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
 cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "print", "motion_file": "job.puls.gz"}, "expect": "print:cancelled", "events": ["print:starting", "print:download:completed", "print:cancelled"]}
 P
-# J actions in all, over 2 s; the grace is long: the run ends when every print got
-# its terminal (or the sim is stopped below).
+# J actions in all, over 2 s; the grace is long: the run ends when every
+# print got its terminal (or the sim is stopped below).
 mkfifo "$W/simport"
 "$SIM" --port 0 --print-port --machines "$N" --serial-first $FIRST \
     --password-file "$W/pw" --load "$W/profile.jsonl" \
