@@ -119,7 +119,7 @@ for t in $TYPES; do
 done
 kill -TERM "$D_PID"
 ( exec timeout "$GUARD" tail --pid="$D_PID" -f /dev/null ) ||
-    { kill -KILL "$D_PID"; fail "the daemon did not exit within $GUARD s of SIGTERM"; }
+    { kill -KILL "$D_PID"; fail "no exit within $GUARD s of SIGTERM"; }
 wait "$D_PID"
 drc=$?
 D_PID=

@@ -34,8 +34,9 @@ J=${FLEET_SIGTERM_JOBS:-600}
 FIRST=43000000
 GUARD=${GFE_TERM_GUARD:-60}
 command -v jq >/dev/null || { echo "fleet-sigterm: SKIP: no jq" >&2; exit 77; }
-[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge $((2 * N + 256)) ] ||
-    { echo "fleet-sigterm: SKIP: ulimit -Hn below $((2 * N + 256))" >&2; exit 77; }
+FDS=$((2 * N + 256))	# a socket and a transfer per machine, and slack
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge $FDS ] ||
+    { echo "fleet-sigterm: SKIP: ulimit -Hn below $FDS" >&2; exit 77; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-sigterm.XXXXXX") || exit 1
 SIM_PID= D_PID=
 cleanup() {
