@@ -150,8 +150,8 @@ jq -e --argjson j "$J" '.actions_sent == $j and
     fail "running jobs' terminal events lost, duplicated or wrong"
 [ "$src" -eq 0 ] || fail "the sim exited $src"
 # The close frame: lws 4.1.6 on the libuv loop drops the one
-# lws_close_reason() asks for (as ws.c says of 1009), so the daemon closes
-# without one today: FLEET_SIGTERM_CLOSE=1 checks it (fails until fixed).
+# lws_close_reason() asks for, so ws.c writes 1001 itself (before that
+# fix, 0 of 3 closes carried it): FLEET_SIGTERM_CLOSE=1 checks it.
 # Use a small fleet for it (FLEET_SIGTERM_N=3 FLEET_SIGTERM_JOBS=2): the
 # sim ends at the last terminal and may miss the closes after it.
 [ "${FLEET_SIGTERM_CLOSE:-0}" = 1 ] &&
