@@ -50,6 +50,9 @@
 #define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
 #define EMULATOR_TICK_MS	1000	/* ms between a loop's counts */
+/* lws sockets besides the machines' links: web and FlashForge clients
+ * (evloop_new_fds(): past the bound lws refuses a socket). */
+#define EMULATOR_LWS_SPARE	1024
 
 enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 
@@ -476,11 +479,20 @@ emulator_machines_on(struct emulator *e, struct evloop *ev,
 	return 0;
 }
 
+/* The sockets lws holds at most: a link per machine, and one more while
+ * it reconnects, and the spare.  A fleet's whole size, not the shard's:
+ * a bound, and large fleets get lws' full table anyway. */
+static long
+emulator_lws_fds(const struct config *cf)
+{
+	return (long)config_fleet_size(cf) * 2 + EMULATOR_LWS_SPARE;
+}
+
 /* Loop l (k > 0): its evloop, wake-up, tick and gate; no machine yet. */
 static int
-emuloop_new(struct emuloop *l, double rate)
+emuloop_new(struct emuloop *l, double rate, long lws_fds)
 {
-	if ((l->ev = evloop_new(l, 0)) == NULL)
+	if ((l->ev = evloop_new_fds(l, 0, lws_fds)) == NULL)
 		return -1;
 	if (uv_async_init(evloop_uv(l->ev), &l->wake, emuloop_wake) != 0 ||
 	    uv_timer_init(evloop_uv(l->ev), &l->tick) != 0) {
@@ -540,7 +552,8 @@ emulator_loops_up(struct emulator *e)
 		for (k = 0; k + 1 < e->nloops; k++)
 			pthread_mutex_init(&e->loops[k].mtx, NULL);
 		for (k = 0; k + 1 < e->nloops; k++)
-			if (emuloop_new(&e->loops[k], rate) == -1)
+			if (emuloop_new(&e->loops[k], rate,
+			    emulator_lws_fds(e->cf)) == -1)
 				return -1;
 	}
 	fleet_slice(e->fl.n, 0, (unsigned)e->nloops, &first, &count);
@@ -659,7 +672,7 @@ emulator_up(struct emulator *e)
 	const struct config *cf = e->cf;
 
 	e->next = EMULATOR_RUN;
-	if ((e->ev = evloop_new(e, 0)) == NULL)
+	if ((e->ev = evloop_new_fds(e, 0, emulator_lws_fds(cf))) == NULL)
 		return -1;
 	if (emulator_handles(e) == -1)
 		return -1;
