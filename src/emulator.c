@@ -53,6 +53,7 @@
 /* lws sockets besides the machines' links: web and FlashForge clients
  * (evloop_new_fds(): past the bound lws refuses a socket). */
 #define EMULATOR_LWS_SPARE	1024
+#define EMULATOR_LWS_SEARCH_MAX	16	/* machines: a bounded lws table */
 
 enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 
@@ -480,12 +481,18 @@ emulator_machines_on(struct emulator *e, struct evloop *ev,
 }
 
 /* The sockets lws holds at most: a link per machine, and one more while
- * it reconnects, and the spare.  A fleet's whole size, not the shard's:
- * a bound, and large fleets get lws' full table anyway. */
+ * it reconnects, and the spare.  lws then finds a socket by a search
+ * over the live ones (a pointer followed each) on every event: only for
+ * a few machines; 0, lws' full table, for more.  The fleet's whole size,
+ * not the shard's: a bound. */
 static long
 emulator_lws_fds(const struct config *cf)
 {
-	return (long)config_fleet_size(cf) * 2 + EMULATOR_LWS_SPARE;
+	size_t n = config_fleet_size(cf);
+
+	if (n > EMULATOR_LWS_SEARCH_MAX)
+		return 0;
+	return (long)n * 2 + EMULATOR_LWS_SPARE;
 }
 
 /* Loop l (k > 0): its evloop, wake-up, tick and gate; no machine yet. */

@@ -90,8 +90,8 @@ static atomic_int	evloop_lent;	/* live evloops with ->lent */
  * lws 4.1 keeps two tables by descriptor, 16 bytes per fd up to the fd
  * limit (320 KiB at 20,000, every page written).  Given a smaller
  * fd_limit_per_thread it keeps that many slots instead and finds a
- * socket by a linear search on each event: worth it up to this many
- * (32 KiB searched), the full map beyond.
+ * socket on each event by a search over the sockets it holds: a bound
+ * over this many gets the full map.
  */
 #define EVLOOP_FDS_SEARCH_MAX	4096
 
