@@ -38,6 +38,13 @@ long		 evloop_raise_nofile(void);
  * evloop_lws(); with lws < 4.2 a new one is refused (NULL, logged) while
  * another has handed out its context (see evloop.c). */
 struct evloop	*evloop_new(void *user, long max_transfers);
+/* The same, told that lws will hold lws_fds sockets at most at once (its
+ * links, web and FlashForge clients): a small bound makes lws keep a
+ * table that size instead of one slot per descriptor up to RLIMIT_NOFILE
+ * (16 bytes each, 320 KiB at 20,000), and search the sockets it holds on
+ * each event: for a few sockets only.  0, or a bound over 4,096: the
+ * full table.  lws refuses a socket past the bound. */
+struct evloop	*evloop_new_fds(void *user, long max_transfers, long lws_fds);
 /* After evloop_run() returned; stops first if evloop_stop() was never
  * called. */
 void		 evloop_free(struct evloop *ev);

@@ -50,6 +50,10 @@
 #define EMULATOR_SUMMARY_MS	10000	/* ms between a fleet's summaries */
 
 #define EMULATOR_TICK_MS	1000	/* ms between a loop's counts */
+/* lws sockets besides the machines' links: web and FlashForge clients
+ * (evloop_new_fds(): past the bound lws refuses a socket). */
+#define EMULATOR_LWS_SPARE	1024
+#define EMULATOR_LWS_SEARCH_MAX	16	/* machines: a bounded lws table */
 
 enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 
@@ -477,11 +481,26 @@ emulator_machines_on(struct emulator *e, struct evloop *ev,
 	return 0;
 }
 
+/* The sockets lws holds at most: a link per machine, and one more while
+ * it reconnects, and the spare.  lws then finds a socket by a search
+ * over the live ones (a pointer followed each) on every event: only for
+ * a few machines; 0, lws' full table, for more.  The fleet's whole size,
+ * not the shard's: a bound. */
+static long
+emulator_lws_fds(const struct config *cf)
+{
+	size_t n = config_fleet_size(cf);
+
+	if (n > EMULATOR_LWS_SEARCH_MAX)
+		return 0;
+	return (long)n * 2 + EMULATOR_LWS_SPARE;
+}
+
 /* Loop l (k > 0): its evloop, wake-up, tick and gate; no machine yet. */
 static int
-emuloop_new(struct emuloop *l, double rate)
+emuloop_new(struct emuloop *l, double rate, long lws_fds)
 {
-	if ((l->ev = evloop_new(l, 0)) == NULL)
+	if ((l->ev = evloop_new_fds(l, 0, lws_fds)) == NULL)
 		return -1;
 	if (uv_async_init(evloop_uv(l->ev), &l->wake, emuloop_wake) != 0 ||
 	    uv_timer_init(evloop_uv(l->ev), &l->tick) != 0) {
@@ -541,7 +560,8 @@ emulator_loops_up(struct emulator *e)
 		for (k = 0; k + 1 < e->nloops; k++)
 			pthread_mutex_init(&e->loops[k].mtx, NULL);
 		for (k = 0; k + 1 < e->nloops; k++)
-			if (emuloop_new(&e->loops[k], rate) == -1)
+			if (emuloop_new(&e->loops[k], rate,
+			    emulator_lws_fds(e->cf)) == -1)
 				return -1;
 	}
 	fleet_slice(e->fl.n, 0, (unsigned)e->nloops, &first, &count);
@@ -660,7 +680,7 @@ emulator_up(struct emulator *e)
 	const struct config *cf = e->cf;
 
 	e->next = EMULATOR_RUN;
-	if ((e->ev = evloop_new(e, 0)) == NULL)
+	if ((e->ev = evloop_new_fds(e, 0, emulator_lws_fds(cf))) == NULL)
 		return -1;
 	if (emulator_handles(e) == -1)
 		return -1;

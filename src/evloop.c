@@ -86,6 +86,15 @@ static atomic_int	evloop_lent;	/* live evloops with ->lent */
  */
 #define EVLOOP_HEADER_POOL	256
 
+/*
+ * lws 4.1 keeps two tables by descriptor, 16 bytes per fd up to the fd
+ * limit (320 KiB at 20,000, every page written).  Given a smaller
+ * fd_limit_per_thread it keeps that many slots instead and finds a
+ * socket on each event by a search over the sockets it holds: a bound
+ * over this many gets the full map.
+ */
+#define EVLOOP_FDS_SEARCH_MAX	4096
+
 static void	evloop_curl_check(struct evloop *);
 
 long
@@ -293,7 +302,7 @@ evloop_lws_log(int level, const char *line)
 }
 
 static int
-evloop_lws_new(struct evloop *ev, void *user, long nofile)
+evloop_lws_new(struct evloop *ev, void *user, long slots)
 {
 	struct lws_context_creation_info info;
 	void *loops[1] = { &ev->loop };
@@ -312,9 +321,10 @@ evloop_lws_new(struct evloop *ev, void *user, long nofile)
 	info.foreign_loops = loops;
 	info.pcontext = &ev->lws_alive;
 	info.max_http_header_pool2 = EVLOOP_HEADER_POOL;
-	/* Size lws' tables by the raised limit, not its 4.1 default. */
-	if (nofile > 0)
-		info.fd_limit_per_thread = (unsigned int)nofile;
+	/* Size lws' tables by the raised limit, not its 4.1 default, or by
+	 * the caller's small bound (see EVLOOP_FDS_SEARCH_MAX). */
+	if (slots > 0)
+		info.fd_limit_per_thread = (unsigned int)slots;
 	if ((ev->lws = lws_create_context(&info)) == NULL) {
 		log_warnx("cannot create the lws context on the uv loop "
 		    "(is libwebsockets-evlib-uv installed?)");
@@ -327,8 +337,14 @@ evloop_lws_new(struct evloop *ev, void *user, long nofile)
 struct evloop *
 evloop_new(void *user, long max_transfers)
 {
+	return evloop_new_fds(user, max_transfers, 0);
+}
+
+struct evloop *
+evloop_new_fds(void *user, long max_transfers, long lws_fds)
+{
 	struct evloop *ev;
-	long nofile;
+	long nofile, slots;
 
 	if (EVLOOP_LWS_REKEYS && atomic_load(&evloop_lent) > 0) {
 		log_warnx("evloop: a new lws context now would leak the TLS "
@@ -346,13 +362,15 @@ evloop_new(void *user, long max_transfers)
 		return NULL;
 	}
 	nofile = evloop_raise_nofile();
+	slots = lws_fds > 0 && lws_fds <= EVLOOP_FDS_SEARCH_MAX &&
+	    (nofile <= 0 || lws_fds < nofile) ? lws_fds : nofile;
 	if (evloop_curl_new(ev, max_transfers) == -1 ||
-	    evloop_lws_new(ev, user, nofile) == -1) {
+	    evloop_lws_new(ev, user, slots) == -1) {
 		evloop_free(ev);
 		return NULL;
 	}
-	log_debug("evloop: libuv %s, descriptors up to %ld",
-	    uv_version_string(), nofile);
+	log_debug("evloop: libuv %s, descriptors up to %ld, lws sockets up "
+	    "to %ld", uv_version_string(), nofile, slots);
 	return ev;
 }
 

@@ -1,7 +1,10 @@
 /*
  * history: see history.h.  A ring of HISTORY_MAX entries; every change
  * bumps seq, and an entry carries the seq of its last change, so a
- * reader that saw up to N asks for what changed after N.
+ * reader that saw up to N asks for what changed after N.  The ring's
+ * 200 KiB are static: scans stop at the slots taken, so an idle daemon
+ * that served two actions has touched two, not all (a kernel with no
+ * shared zero page backs even a read with a page of its own).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -59,7 +62,9 @@ static struct {
 	struct history_entry	 e[HISTORY_MAX];
 	struct history_gone	 gone[HISTORY_GONE_MAX];
 	size_t			 gnext;		/* slot the next one takes */
+	size_t			 gused;		/* slots taken: 0 .. gused-1 */
 	size_t			 next;		/* slot the next action takes */
+	size_t			 used;		/* slots taken: 0 .. used-1 */
 	uint64_t		 seq;
 	atomic_uint_fast64_t	 version;
 	void			(*notify)(void *);
@@ -78,7 +83,7 @@ history_find(const char *machine, int64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < HISTORY_MAX; i++)
+	for (i = 0; i < history.used; i++)
 		if (history.e[i].seq != 0 && history.e[i].id == id &&
 		    history_same(history.e[i].machine, machine))
 			return &history.e[i];
@@ -110,6 +115,8 @@ history_gone_keep(const struct history_entry *h)
 	struct history_gone *g = &history.gone[history.gnext];
 
 	history.gnext = (history.gnext + 1) % HISTORY_GONE_MAX;
+	if (history.gused < HISTORY_GONE_MAX)
+		history.gused++;
 	g->id = h->id;
 	_Static_assert(sizeof(g->machine) == sizeof(h->machine), "sizes");
 	memcpy(g->machine, h->machine, sizeof(g->machine));
@@ -130,7 +137,7 @@ history_gone_event(const char *machine, int64_t id, const char *name,
 	struct history_gone *g;
 	size_t i, n;
 
-	for (i = 0; i < HISTORY_GONE_MAX; i++) {
+	for (i = 0; i < history.gused; i++) {
 		g = &history.gone[i];
 		if (g->mono_ms == 0 || g->id != id ||
 		    !history_same(g->machine, machine))
@@ -177,6 +184,8 @@ history_received(int64_t id, const char *type, const char *machine)
 	}
 	h = &history.e[history.next];
 	history.next = (history.next + 1) % HISTORY_MAX;
+	if (history.used < HISTORY_MAX)
+		history.used++;
 	/* The one pushed out may still run: it leaves the gauge too, and
 	 * its end is still counted. */
 	if (h->seq != 0 && h->state == H_RUNNING)
@@ -365,8 +374,10 @@ history_copy(struct history_entry *out, uint64_t after)
 	size_t i, n = 0, k;
 
 	pthread_mutex_lock(&history.mtx);
-	for (i = 0; i < HISTORY_MAX; i++) {
-		k = (history.next + i) % HISTORY_MAX;
+	/* The oldest slot taken first; slots never taken are not read. */
+	for (i = 0; i < history.used; i++) {
+		k = (history.next + HISTORY_MAX - history.used + i) %
+		    HISTORY_MAX;
 		if (history.e[k].seq != 0 && history.e[k].seq > after)
 			out[n++] = history.e[k];
 	}
@@ -409,7 +420,7 @@ history_running_json(void)
 	if ((arr = cJSON_CreateArray()) == NULL)
 		return NULL;
 	pthread_mutex_lock(&history.mtx);
-	for (i = 0; i < HISTORY_MAX; i++) {
+	for (i = 0; i < history.used; i++) {
 		const struct history_entry *h = &history.e[i];
 
 		if (h->seq == 0 || h->state != H_RUNNING)
@@ -434,9 +445,9 @@ history_reset(void)
 {
 	pthread_mutex_lock(&history.mtx);
 	memset(history.e, 0, sizeof(history.e));
-	history.next = 0;
+	history.next = history.used = 0;
 	memset(history.gone, 0, sizeof(history.gone));
-	history.gnext = 0;
+	history.gnext = history.gused = 0;
 	history.seq = 0;
 	history.notify = NULL;
 	history.arg = NULL;

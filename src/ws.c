@@ -425,11 +425,13 @@ ws_new(struct evloop *ev, const struct ws_params *p,
 	info.vhost_name = "glowforge";
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = ws_protocols;
-	/* lws makes a vhost's client TLS context only when asked so. */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* lws makes a vhost's client TLS context only when asked so: for
+	 * wss only (an SSL_CTX is heap a ws:// link never uses). */
+	if (w->tls)
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	/* The OS roots come from the hashed folder, read on demand, in
 	 * LOAD_EXTRA_CLIENT_VERIFY_CERTS; see trust.h. */
-	if ((w->trust_dir = trust_dir()) != NULL)
+	if (w->tls && (w->trust_dir = trust_dir()) != NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.client_ssl_ca_filepath = w->p.ca_file;
 	info.user = w;
