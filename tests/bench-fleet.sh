@@ -4,8 +4,11 @@
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
 #                  [--connect-rate C] [--work DIR] [--tls] [--web STREAMS]
-#                  [--loops L]
+#                  [--loops L] [--mixed]
 #
+# --mixed: issue 10's load profile, settings, update_check, hunt, motion
+# (a small generated job) and lid_image in turn, instead of settings and
+# lid_image.
 # --loops L: [FLEET] loops, L event loops with a thread each (default 1).
 #
 # --tls: https and wss; the sim's certificate from a test CA made here
@@ -25,7 +28,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -37,9 +40,10 @@ while [ $# -gt 0 ]; do
 	--work) work=${2:-}; shift 2 ;;
 	--tls) tls=1; shift ;;
 	--web) web=${2:-}; shift 2 ;;
+	--mixed) mixed=1; shift ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
-	    "[--tls] [--web STREAMS] [--loops L]" >&2
+	    "[--tls] [--web STREAMS] [--loops L] [--mixed]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -64,6 +68,23 @@ cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
 {"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
 P
+sim_pulse=()
+if [ "${mixed:-0}" -eq 1 ]; then
+	mkdir -p "$W/pulse"
+	{ "$bin/gf-puls" generate --line 20,10 --laser --gzip \
+	    -o "$W/pulse/job.puls.gz" &&
+	  "$bin/gf-puls" generate --hunt --gzip -o "$W/pulse/hunt.puls.gz"
+	} >"$W/puls.log" 2>&1 ||
+	    { echo "bench-fleet: gf-puls generate failed" >&2; exit 2; }
+	cat >"$W/profile.jsonl" <<'P'
+{"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
+{"send": {"action_type": "update_check"}, "expect": "update_check:completed", "events": ["update_check:completed"]}
+{"send": {"action_type": "hunt", "motion_file": "hunt.puls.gz"}, "expect": "hunt:completed", "events": ["hunt:starting", "hunt:completed"]}
+{"send": {"action_type": "motion", "motion_file": "job.puls.gz"}, "expect": "motion:completed", "events": ["motion:starting", "motion:completed"]}
+{"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
+P
+	sim_pulse=(--pulse-dir "$W/pulse")
+fi
 scheme=http wscheme=ws sim_tls=() ca_line=
 if [ "$tls" -eq 1 ]; then
 	t=$W/tls
@@ -94,7 +115,7 @@ mkfifo "$W/simport"
 "$sim" --port 0 --print-port --machines "$n" --serial-first $first \
     --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
     --duration "$duration" --grace 10 --ramp 60 --start-after-signins "$n" \
-    --summary-json "$W/summary.json" "${sim_tls[@]}" \
+    --summary-json "$W/summary.json" "${sim_tls[@]}" "${sim_pulse[@]}" \
     >"$W/simport" 2>"$W/sim.log" &
 SIM_PID=$!
 read -r -t 10 port <"$W/simport" || { echo "bench-fleet: no sim" >&2; exit 2; }
