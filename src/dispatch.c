@@ -17,14 +17,10 @@
  * file): the job then goes on beside the next one, on d->jobs only.  A job
  * is freed in its timer's close callback, never under a caller's feet.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <uv.h>
 
@@ -379,62 +375,17 @@ done:
 	free(kept);
 }
 
+/* save_sent_images: a copy of the frame beside the logs; a failure is
+ * logged by the store and never fails the job. */
 static void
 dispatch_save_image(struct job *j)
 {
 	const struct config *cf = j->d->cf;
 	const char *dir = cf->log_dir != NULL ? cf->log_dir : cf->base_dir;
-	char path[4096];
-	struct stat sb;
-	size_t off = 0;
-	ssize_t n;
-	int fd;
 
-	if (dir == NULL)
-		return;
-	/* type is validated ([a-z_]) and id is a number: a safe name. */
-	snprintf(path, sizeof(path), "%s/%s_%lld.jpg", dir, j->a.type,
-	    (long long)j->a.id);
-	/* Whatever sits at that name must not hold the job: a FIFO would
-	 * block open() and write() for ever, a link would send the image
-	 * elsewhere.  So: no blocking, no following, a regular file only. */
-	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW |
-	    O_CLOEXEC, 0640);
-	if (fd == -1) {
-		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
-		if (errno == ENXIO || errno == ELOOP)
-			MLOG(j->d->lg, LOG_WARNING, 0,
-			    "save_sent_images: %s: not a regular file, "
-			    "not saved", path);
-		else
-			MLOG(j->d->lg, LOG_WARNING, 1,
-			    "save_sent_images: %s", path);
-		return;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		MLOG(j->d->lg, LOG_WARNING, 0,
-		    "save_sent_images: %s: not a regular file, not "
-		    "saved", path);
-		goto done;
-	}
-	if (ftruncate(fd, 0) == -1) {
-		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
-		goto done;
-	}
-	while (off < j->jpeg_len) {
-		n = write(fd, j->jpeg + off, j->jpeg_len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			MLOG(j->d->lg, LOG_WARNING, 1,
-			    "save_sent_images: %s", path);
-			goto done;
-		}
-		off += (size_t)n;
-	}
-done:
-	if (close(fd) == -1)
-		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
+	if (dir != NULL)
+		(void)store_save_image(dir, j->a.type, j->a.id, j->jpeg,
+		    j->jpeg_len, j->d->lg);
 }
 
 static int
