@@ -38,6 +38,7 @@
 #include "config.h"
 #include "ff_model.h"
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 #define CONFIG_MAX_SIZE		(1024 * 1024)	/* a config, not a data file */
@@ -272,15 +273,6 @@ config_warn(const char *func, const char *file, int line, const char *fmt,
 		    line, msg);
 	else
 		log_emit(LOG_WARNING, 0, __FILE__, func, "%s: %s", file, msg);
-}
-
-static void
-config_wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 static int
@@ -531,7 +523,7 @@ config_handler(void *user, const char *section, const char *name,
 			src->nomem = 1;
 			return 0;
 		}
-		config_wipe_free(kv->value);
+		secret_free(kv->value);
 		kv->value = b.s;
 		return 1;
 	}
@@ -1095,7 +1087,7 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 	}
 	sp = config_str_field(cf, k->off);
 	if (k->kind == CK_SECRET)
-		config_wipe_free(*sp);
+		secret_free(*sp);
 	else
 		free(*sp);
 	*sp = s;
@@ -1176,7 +1168,7 @@ config_password(struct config *cf, int pw_line, const char *file,
 		if (cf->password != NULL) {
 			CONFIG_WARN(src->name, pw_line, "both password and "
 			    "password_file are set: password_file counts");
-			config_wipe_free(cf->password);
+			secret_free(cf->password);
 			cf->password = NULL;
 		}
 		/* Links allowed: secret stores (agenix, sops-nix) link
@@ -1751,7 +1743,7 @@ config_load(struct config *cf, const char *path)
 done:
 	/* The raw values held the password: keep only keys and lines. */
 	for (i = 0; i < src->nkv; i++) {
-		config_wipe_free(src->kv[i].value);
+		secret_free(src->kv[i].value);
 		src->kv[i].value = NULL;
 	}
 	return errors > 0 ? -1 : 0;
@@ -2208,7 +2200,7 @@ config_free(struct config *cf)
 	if (src != NULL) {
 		for (i = 0; i < src->nkv; i++) {
 			free(src->kv[i].key);
-			config_wipe_free(src->kv[i].value);
+			secret_free(src->kv[i].value);
 		}
 		free(src->kv);
 		for (i = 0; i < src->nsect; i++)
@@ -2222,7 +2214,7 @@ config_free(struct config *cf)
 		if (config_keys[i].kind == CK_STR ||
 		    config_keys[i].kind == CK_PATH ||
 		    config_keys[i].kind == CK_SECRET) {
-			config_wipe_free(*config_str_field(cf,
+			secret_free(*config_str_field(cf,
 			    config_keys[i].off));
 			*config_str_field(cf, config_keys[i].off) = NULL;
 		}

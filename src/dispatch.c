@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mlog.h"
+#include "proto.h"
 #include "puls.h"
 #include "queue.h"
 #include "sequence.h"
@@ -44,7 +45,6 @@
 #define DISPATCH_EVENT_MAX	160	/* bytes, an expanded event name */
 #define DISPATCH_HOMING_SHOTS	4	/* lid images of a homing cycle */
 #define DISPATCH_PROGRESS_STEP	(256 * 1024)	/* bytes between progress */
-#define DISPATCH_DEFAULT_FW	"2.6.0-2228"
 #define DISPATCH_PENDING_MAX	16	/* service-lane actions held */
 #define DISPATCH_SEEN_FIRST	16	/* ids the ring holds at first */
 #define DISPATCH_DL_SLACK	(PULS_MAGIC_LEN + 8 * PULS_MAX_TAGS) /* bytes:
@@ -465,23 +465,8 @@ dispatch_fw_probe_start(struct job *j)
 static void
 dispatch_fw_probe_finish(struct job *j)
 {
-	const char *mine = j->d->cf->fw_version != NULL ?
-	    j->d->cf->fw_version : DISPATCH_DEFAULT_FW;
-
-	j->r = -1;
-	if (j->op_r != CLOUD_OK || j->op_text == NULL)
-		MLOG(j->d->lg, LOG_WARNING, 0, "firmware probe failed: %s",
-		    cloud_strerror(j->op_r));
-	else {
-		if (strcmp(j->op_text, mine) != 0)
-			MLOG(j->d->lg, LOG_NOTICE, 0,
-			    "service offers firmware %s, machine runs "
-			    "%s (nothing is installed)", j->op_text, mine);
-		else
-			MLOG(j->d->lg, LOG_INFO, 0,
-			    "firmware %s is current", mine);
-		j->r = 0;
-	}
+	j->r = cloud_fw_probe_check(j->d->lg, j->op_r, j->op_text,
+	    proto_fw_version(j->d->cf->fw_version), 1);
 	free(j->op_text);
 	j->op_text = NULL;
 }
