@@ -69,6 +69,14 @@ enum job_wait {
 	WAIT_HTTP,		/* j->op; its done() wakes the timer */
 };
 
+/* How a step, then the job, ends: the next step runs while the steps go
+ * on, and the terminal event ("{type}:<job_end_name()>") says which. */
+enum job_end {
+	JOB_COMPLETED,		/* so far: on to the next step */
+	JOB_FAILED,
+	JOB_CANCELLED,
+};
+
 struct dispatch_dl;
 
 struct job {
@@ -77,11 +85,12 @@ struct job {
 	const struct seq	*seq;
 	enum dispatch_lane	 lane;
 	size_t			 i;		/* the step running */
-	int			 r;		/* 0, -1 failed, -2 cancelled */
+	enum job_end		 end;		/* the last step's, then the job's */
 	int			 delayed;	/* step i's delay is over */
-	int			 cancel;
-	int			 terminal_sent;
-	int			 ended;		/* terminal queued, lane freed */
+	int			 cancel;	/* asked: its waits are cut short */
+	/* Its terminal event is queued and its lane freed: a table's
+	 * trailing steps may still run, but the action is over. */
+	int			 ended;
 	enum job_wait		 wait;
 	/* Presses counted from here: one that comes while the job downloads,
 	 * before it waits, still starts the print. */
@@ -273,7 +282,7 @@ dispatch_dl_free(struct job *j)
 	j->dl = NULL;
 }
 
-/* 1: the transfer runs (WAIT_HTTP); 0: j->r says how it ended now. */
+/* 1: the transfer runs (WAIT_HTTP); 0: j->end says how it ended now. */
 static int
 dispatch_download_start(struct job *j, const struct seq_step *st)
 {
@@ -283,7 +292,7 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 	char what[32];
 	uint64_t max;			/* bytes of body */
 
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->a.motion_url == NULL || !cloud_url_allowed(j->a.motion_url)) {
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "job %lld: no usable motion_url (http/https only)",
@@ -317,13 +326,13 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 		dispatch_dl_free(j);
 		return 0;
 	}
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 	j->wait = WAIT_HTTP;
 	return 1;
 }
 
-/* The transfer ended with j->op_r: check and keep the job.  j->r: 0, -1
- * refused/failed, -2 cancelled. */
+/* The transfer ended with j->op_r: check and keep the job.  j->end:
+ * completed, failed (refused too) or cancelled. */
 static void
 dispatch_download_finish(struct job *j)
 {
@@ -331,9 +340,9 @@ dispatch_download_finish(struct job *j)
 	cJSON *info = NULL;
 	char *kept = NULL;
 
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->op_r == CLOUD_ERR_CANCELLED) {
-		j->r = -2;
+		j->end = JOB_CANCELLED;
 		goto done;
 	}
 	if (j->op_r == CLOUD_ERR_SINK) {
@@ -368,7 +377,7 @@ dispatch_download_finish(struct job *j)
 			store_abort(dl->store);
 		dl->store = NULL;	/* commit frees it either way */
 	}
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 done:
 	dispatch_dl_free(j);
 	cJSON_Delete(info);
@@ -423,11 +432,11 @@ dispatch_step_capture(struct job *j)
 	return 0;
 }
 
-/* 1: the transfer runs; 0: j->r = -1, it failed now. */
+/* 1: the transfer runs; 0: it failed now (j->end). */
 static int
 dispatch_upload_start(struct job *j)
 {
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->jpeg == NULL) {
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld: nothing captured to upload", j->a.type,
@@ -445,7 +454,7 @@ dispatch_upload_start(struct job *j)
 	    j->a.type, j->a.id, j->jpeg, j->jpeg_len, dispatch_http_done,
 	    j)) == NULL)
 		return 0;
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 	j->wait = WAIT_HTTP;
 	return 1;
 }
@@ -455,7 +464,7 @@ dispatch_fw_probe_start(struct job *j)
 {
 	if ((j->op = cloud_fw_probe_start(j->d->cloud, j->d->ev,
 	    dispatch_http_text_done, j)) == NULL) {
-		j->r = -1;
+		j->end = JOB_FAILED;
 		return 0;
 	}
 	j->wait = WAIT_HTTP;
@@ -465,8 +474,9 @@ dispatch_fw_probe_start(struct job *j)
 static void
 dispatch_fw_probe_finish(struct job *j)
 {
-	j->r = cloud_fw_probe_check(j->d->lg, j->op_r, j->op_text,
-	    proto_fw_version(j->d->cf->fw_version), 1);
+	j->end = cloud_fw_probe_check(j->d->lg, j->op_r, j->op_text,
+	    proto_fw_version(j->d->cf->fw_version), 1) == 0 ? JOB_COMPLETED :
+	    JOB_FAILED;
 	free(j->op_text);
 	j->op_text = NULL;
 }
@@ -516,7 +526,7 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 
 	seq_event_name(st->event, j->a.type, name, sizeof(name));
 	if (!st->no_action_id && dispatch_is_terminal(j, name) &&
-	    j->terminal_sent) {
+	    j->ended) {
 		/* A table may name two; the service must see one. */
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld: %s skipped, the action already ended",
@@ -551,7 +561,6 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	if (!st->no_action_id && dispatch_is_terminal(j, name)) {
 		dispatch_job_end(j, strcmp(name + strlen(j->a.type),
 		    ":completed") == 0);
-		j->terminal_sent = 1;
 	}
 	dispatch_send_event(d, st->no_action_id ? EVENT_NO_ACTION : j->a.id,
 	    name, extra);
@@ -570,12 +579,12 @@ job_wake(struct job *j)
 }
 
 /* Waits ms (then job_timer()), unless the job was cancelled: 0 then, with
- * j->r = -2.  1 while waiting. */
+ * j->end JOB_CANCELLED.  1 while waiting. */
 static int
 job_wait(struct job *j, enum job_wait what, int64_t ms)
 {
 	if (j->cancel) {
-		j->r = -2;
+		j->end = JOB_CANCELLED;
 		return 0;
 	}
 	j->wait = what;
@@ -584,7 +593,7 @@ job_wait(struct job *j, enum job_wait what, int64_t ms)
 	return 1;
 }
 
-/* Starts step st: 1 when it waits, 0 when it is done (j->r says how). */
+/* Starts step st: 1 when it waits, 0 when it is done (j->end says how). */
 static int
 job_step_start(struct job *j, const struct seq_step *st)
 {
@@ -597,7 +606,8 @@ job_step_start(struct job *j, const struct seq_step *st)
 	case SEQ_DOWNLOAD:
 		return dispatch_download_start(j, st);
 	case SEQ_CAPTURE:
-		j->r = dispatch_step_capture(j);
+		j->end = dispatch_step_capture(j) == 0 ? JOB_COMPLETED :
+		    JOB_FAILED;
 		return 0;
 	case SEQ_UPLOAD:
 		if (dispatch_upload_start(j))
@@ -628,7 +638,7 @@ job_step_start(struct job *j, const struct seq_step *st)
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld refused: a cloud command never does this to "
 		    "the machine", j->a.type, (long long)j->a.id);
-		j->r = -1;
+		j->end = JOB_FAILED;
 		return 0;
 	}
 	return 0;
@@ -639,8 +649,8 @@ static void
 job_step_done(struct job *j)
 {
 	/* A cancel that raced with a step that went through. */
-	if (j->r == 0 && j->cancel && !j->terminal_sent)
-		j->r = -2;
+	if (j->end == JOB_COMPLETED && j->cancel && !j->ended)
+		j->end = JOB_CANCELLED;
 	j->i++;
 	j->delayed = 0;
 }
@@ -663,30 +673,50 @@ job_closed(uv_handle_t *h)
 	}
 }
 
+/* The terminal event's suffix, and the log's word, for e. */
+static const char *
+job_end_name(enum job_end e)
+{
+	switch (e) {
+	case JOB_COMPLETED:
+		return "completed";
+	case JOB_FAILED:
+		return "failed";
+	case JOB_CANCELLED:
+		return "cancelled";
+	}
+	return "failed";
+}
+
 /* Exactly one terminal event, whatever the table (or an override file)
  * says; then the job goes. */
 static void
 job_finish(struct job *j)
 {
 	struct dispatch *d = j->d;
-	int r = j->r;
+	enum job_end e = j->end;
 
-	/* A step that failed because it was cancelled (shutdown aborts the
-	 * transfers) was cancelled. */
-	if (r == -1 && j->cancel)
-		r = -2;
-	if (r == -1)
-		d->failures++;
-	if (j->terminal_sent)
-		r = 0;		/* the service was told it completed */
+	switch (e) {
+	case JOB_FAILED:
+		/* A step that failed because it was cancelled (shutdown
+		 * aborts the transfers) was cancelled. */
+		if (j->cancel)
+			e = JOB_CANCELLED;
+		else
+			d->failures++;
+		break;
+	case JOB_COMPLETED:
+	case JOB_CANCELLED:
+		break;
+	}
+	if (j->ended)
+		e = JOB_COMPLETED;	/* the service was told it completed */
 	else {
-		dispatch_job_end(j, r == 0);
-		dispatch_job_event(j, r == -1 ? "failed" : r == -2 ?
-		    "cancelled" : "completed", NULL);
+		dispatch_job_end(j, e == JOB_COMPLETED);
+		dispatch_job_event(j, job_end_name(e), NULL);
 	}
 	MLOG(j->d->lg, LOG_INFO, 0,
-	    "%s %lld: %s", j->a.type, (long long)j->a.id,
-	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
+	    "%s %lld: %s", j->a.type, (long long)j->a.id, job_end_name(e));
 	if (j->prev != NULL)
 		j->prev->next = j->next;
 	else
@@ -704,7 +734,7 @@ job_run(struct job *j)
 	const struct seq_step *st;
 
 	while (j->wait == WAIT_NONE) {
-		if (j->r != 0 || j->i >= j->seq->nsteps) {
+		if (j->end != JOB_COMPLETED || j->i >= j->seq->nsteps) {
 			job_finish(j);
 			return;
 		}
@@ -718,8 +748,8 @@ job_run(struct job *j)
 				return;
 			}
 		}
-		if (j->cancel && !j->terminal_sent) {
-			j->r = -2;
+		if (j->cancel && !j->ended) {
+			j->end = JOB_CANCELLED;
 			continue;
 		}
 		if (job_step_start(j, st))
@@ -740,14 +770,14 @@ job_timer(uv_timer_t *t)
 	case WAIT_NONE:
 		return;
 	case WAIT_DELAY:
-		if (j->cancel && !j->terminal_sent)
-			j->r = -2;
+		if (j->cancel && !j->ended)
+			j->end = JOB_CANCELLED;
 		break;
 	case WAIT_BUTTON:
 		j->button_seen = j->d->button_seq;	/* one press, one step */
 		/* FALLTHROUGH */
 	case WAIT_TIMER:
-		j->r = j->cancel ? -2 : 0;
+		j->end = j->cancel ? JOB_CANCELLED : JOB_COMPLETED;
 		job_step_done(j);
 		break;
 	case WAIT_HTTP:
@@ -760,8 +790,9 @@ job_timer(uv_timer_t *t)
 			dispatch_download_finish(j);
 			break;
 		case SEQ_UPLOAD:
-			j->r = j->op_r == CLOUD_OK ? 0 : -1;
-			if (j->r == -1 && !j->cancel)
+			j->end = j->op_r == CLOUD_OK ? JOB_COMPLETED :
+			    JOB_FAILED;
+			if (j->end == JOB_FAILED && !j->cancel)
 				dispatch_job_event(j, "upload:failed", NULL);
 			break;
 		default:
