@@ -985,6 +985,42 @@ config_set_rate(struct config *cf, const struct config_key *k,
 	return 0;
 }
 
+/* The whole-number kinds: their range, and how an error names them
+ * ("<pre><lo> to <hi><post>"). */
+static const struct config_whole {
+	enum config_kind kind;
+	int		 lo, hi;
+	const char	*pre, *post;
+} config_wholes[] = {
+	{ CK_PORT, 0, 65535, "a port number (", ")" },
+	{ CK_MIB, 1, CONFIG_MAX_MIB, "a whole number of MiB from ", "" },
+	{ CK_COUNT, 1, INT_MAX, "a whole number from ", "" },
+	{ CK_LOOPS, 0, CONFIG_LOOPS_MAX, "a whole number from ", "" },
+};
+
+/* A whole number in its kind's range (config_wholes) into its int
+ * field.  -1 after reporting. */
+static int
+config_set_whole(struct config *cf, const struct config_key *k,
+    const char *val, int line)
+{
+	const struct config_whole *w = &config_wholes[0];
+	double d;
+
+	while (w->kind != k->kind && w + 1 < config_wholes +
+	    sizeof(config_wholes) / sizeof(config_wholes[0]))
+		w++;
+	/* The range first: casting 1e100 or NaN to int is UB. */
+	if (w->kind != k->kind || config_parse_double(val, &d) == -1 ||
+	    !(d >= w->lo && d <= w->hi) || d != (int)d) {
+		config_error(cf->src->name, line, "%s: '%s' is not %s%d to "
+		    "%d%s", k->key, val, w->pre, w->lo, w->hi, w->post);
+		return -1;
+	}
+	*config_int_field(cf, k->off) = (int)d;
+	return 0;
+}
+
 /* Pass 3: one key's value into its field.  -1 after reporting. */
 static int
 config_set(struct config *cf, const struct config_key *k, const char *val,
@@ -1036,46 +1072,12 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		*config_int_field(cf, k->off) = v;
 		return 0;
 	case CK_PORT:
-		/* The range first: casting 1e100 or NaN to int is UB. */
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 0 && d <= 65535) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a port "
-			    "number (0 to 65535)", k->key, val);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_MIB:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 1 && d <= CONFIG_MAX_MIB) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number of MiB from 1 to %d", k->key, val,
-			    CONFIG_MAX_MIB);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_COUNT:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 1 && d <= INT_MAX) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number from 1 to %d", k->key, val, INT_MAX);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
+	case CK_LOOPS:
+		return config_set_whole(cf, k, val, line);
 	case CK_RATE:
 		return config_set_rate(cf, k, val, line);
-	case CK_LOOPS:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 0 && d <= CONFIG_LOOPS_MAX) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number from 0 to %d", k->key, val,
-			    CONFIG_LOOPS_MAX);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_DL_AUTH:
 		if ((v = config_parse_dl_auth(val)) == -1) {
 			config_error(src->name, line, "%s: '%s' is not one of "
