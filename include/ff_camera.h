@@ -8,7 +8,7 @@
  * connections of any kind (more are closed at once); one frame is
  * encoded per FF_CAMERA_FRAME_MS and shared by every viewer; a viewer whose
  * socket is still full when the next frame is due skips that frame, so
- * nothing piles up.  While the camera is off (streamCtrl_cmd close) the
+ * nothing piles up, and one that takes no frame for 30 s is dropped.  While the camera is off (streamCtrl_cmd close) the
  * port is closed (connections are refused) and open streams end.
  */
 #ifndef GFE_FF_CAMERA_H

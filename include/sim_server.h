@@ -29,6 +29,8 @@ struct sim_server_params {
 	const char	*machine_pid_file;	/* or NULL: for press_button */
 	const char	*machine_memory;	/* or NULL: the machine's
 						 * VmRSS/VmHWM per frame */
+	int		 reset_peak;	/* VmHWM back to VmRSS after each
+					 * sample: a peak since the last */
 	/* One of the two: a scenario played to the fleet's only machine,
 	 * or a load run over the whole fleet. */
 	const struct sim_scenario *scenario;

@@ -31,6 +31,9 @@ struct web_jobs_dir;
  * is destroyed. */
 struct web	*web_new(struct lws_context *ctx, const struct config *cf,
 		    const struct web_jobs_dir *dirs, size_t n);
+/* On the loop, before the context is destroyed: no thread (the jobs
+ * worker, history) wakes it any more.  NULL: nothing. */
+void		 web_detach(struct web *w);
 void		 web_free(struct web *w);
 
 #endif

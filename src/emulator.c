@@ -138,6 +138,7 @@ emulator_machine_stopped(void *arg)
 		uv_close((uv_handle_t *)&e->summary, NULL);
 	}
 	machine_gate_close(e->gate);
+	web_detach(e->web);	/* before the context goes */
 	evloop_stop(e->ev);
 }
 

@@ -39,6 +39,7 @@
 #define FF_CAMERA_ACCEPTS	16	/* accepted per wake-up */
 #define FF_CAMERA_CONNS		32	/* connections open at once; past it a
 					 * newcomer is closed at once */
+#define FF_CAMERA_STALL_S	30	/* s a viewer may take no frame */
 
 struct ff_camera {
 	struct ff_model		*m;
@@ -61,6 +62,7 @@ struct ff_viewer {
 	int			 head_sent;
 	int			 head_only;	/* a HEAD request */
 	int			 status;	/* 0: stream; else an error */
+	int64_t			 due;		/* ms: when the next part may go */
 };
 
 static struct ff_camera *
@@ -69,6 +71,15 @@ ff_camera_of(struct lws *wsi)
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 
 	return vh != NULL ? lws_get_vhost_user(vh) : NULL;
+}
+
+static int
+ff_camera_on(struct ff_camera *c)
+{
+	struct ff_status st;
+
+	ff_model_snapshot(c->m, &st);
+	return st.camera;
 }
 
 /* The part for now: redrawn once per frame period, or when the progress
@@ -110,6 +121,19 @@ ff_camera_frame(struct ff_camera *c)
 	return 0;
 }
 
+/*
+ * A stream never completes, so lws' own timeout for the request (its
+ * 5 s keep-alive one, armed when the connection came) would end it after
+ * 5 s: replaced here by ours, armed again at each frame sent.  Only a
+ * viewer that takes no frame for FF_CAMERA_STALL_S (its socket full all
+ * along) is dropped, so a client that stopped reading frees its place.
+ */
+static void
+ff_camera_alive(struct lws *wsi)
+{
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, FF_CAMERA_STALL_S);
+}
+
 static int
 ff_camera_head(struct lws *wsi, struct ff_viewer *v)
 {
@@ -134,20 +158,39 @@ ff_camera_head(struct lws *wsi, struct ff_viewer *v)
 	v->head_sent = 1;
 	if (v->head_only)
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	ff_camera_alive(wsi);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
 
+/*
+ * A part, when one is due.  lws calls WRITEABLE on its own too, after
+ * flushing a part the socket did not take whole: without the due time
+ * a viewer that reads fast got parts as fast as it read (hundreds a
+ * second, each a copy of the frame).  Early, the timer is set for the
+ * due time instead, so a tick that comes a little early is not lost.
+ */
 static int
 ff_camera_write(struct ff_camera *c, struct lws *wsi, struct ff_viewer *v)
 {
+	int64_t now;
+
 	if (!v->head_sent)
 		return ff_camera_head(wsi, v);
+	if (!ff_camera_on(c))
+		return -1;	/* switched off: the stream ends now */
+	now = mono_now_ms();
+	if (now < v->due) {
+		lws_set_timer_usecs(wsi, (v->due - now) * 1000LL);
+		return 0;
+	}
 	if (ff_camera_frame(c) == -1)
 		return -1;
 	if (lws_write(wsi, c->part + LWS_PRE, c->part_len, LWS_WRITE_HTTP) <
 	    0)
 		return -1;
+	ff_camera_alive(wsi);
+	v->due = now + FF_CAMERA_FRAME_MS;
 	lws_set_timer_usecs(wsi, FF_CAMERA_FRAME_MS * 1000LL);
 	return 0;
 }
@@ -169,15 +212,6 @@ ff_camera_request(struct ff_camera *c, struct lws *wsi, struct ff_viewer *v,
 		v->counted = 1;
 	}
 	lws_callback_on_writable(wsi);
-}
-
-static int
-ff_camera_on(struct ff_camera *c)
-{
-	struct ff_status st;
-
-	ff_model_snapshot(c->m, &st);
-	return st.camera;
 }
 
 /* Hands what waits on the listening socket to lws, a burst at most. */
@@ -284,6 +318,10 @@ ff_camera_sync(struct ff_camera *c)
 			    c->port);
 	} else if (!ff_camera_on(c) && c->lsn != NULL) {
 		ff_camera_unlisten(c);
+		/* Each stream ends at its next WRITEABLE, not its next tick:
+		 * on again at once, the camera must have its places free. */
+		lws_callback_on_writable_all_protocol_vhost(c->vh,
+		    lws_vhost_name_to_protocol(c->vh, "ff-camera"));
 		log_info("flashforge camera: off, port %d closed", c->port);
 	}
 }

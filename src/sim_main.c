@@ -37,7 +37,8 @@ sim_main_usage(FILE *fp)
 	    "           [--upload-dir DIR] [--tls-cert PEM --tls-key PEM]\n"
 	    "           [--timeout SECS] [--secrets FILE] [--summary FILE]\n"
 	    "           [--latency FILE] [--machine-pid-file FILE]\n"
-	    "           [--machine-memory FILE] [--print-port] [--verbose]\n"
+	    "           [--machine-memory FILE [--reset-peak]] [--print-port]\n"
+	    "           [--verbose]\n"
 	    "       gf-cloud-sim --scenario FILE --print-config\n"
 	    "       gf-cloud-sim (--machines N --serial-first S (--password P |"
 	    " --password-file F)\n"
@@ -151,6 +152,7 @@ static const struct option sim_main_longopts[] = {
 	{ "latency",		required_argument, NULL, 'L' },
 	{ "machine-pid-file",	required_argument, NULL, 'M' },
 	{ "machine-memory",	required_argument, NULL, 'm' },
+	{ "reset-peak",		no_argument,	NULL, 'H' },
 	{ "print-port",		no_argument,	NULL, 'n' },
 	{ "print-config",	no_argument,	NULL, 'C' },
 	{ "verbose",		no_argument,	NULL, 'v' },
@@ -291,6 +293,7 @@ sim_main_path_opt(struct sim_main_opts *o, int ch)
 	case 'L': p->latency = optarg; break;
 	case 'M': p->machine_pid_file = optarg; break;
 	case 'm': p->machine_memory = optarg; break;
+	case 'H': p->reset_peak = 1; break;
 	case 'n': p->print_port = 1; break;
 	case 'C': o->print_config = 1; break;
 	case 'v': p->verbose = 1; break;
@@ -382,6 +385,11 @@ sim_main_check(struct sim_main_opts *o, struct sim_fleet *f)
 	if (p->machine_memory != NULL && p->machine_pid_file == NULL) {
 		fprintf(stderr, "gf-cloud-sim: --machine-memory needs "
 		    "--machine-pid-file\n");
+		return -1;
+	}
+	if (p->reset_peak && p->machine_memory == NULL) {
+		fprintf(stderr, "gf-cloud-sim: --reset-peak needs "
+		    "--machine-memory\n");
 		return -1;
 	}
 	if ((p->tls_cert == NULL) != (p->tls_key == NULL)) {

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -417,6 +418,21 @@ sim_server_scan_proc(struct sim_server *s, const char *path,
 	fclose(fp);
 }
 
+/* VmHWM back to VmRSS (proc(5), clear_refs: 5); a failure is logged. */
+static void
+sim_server_reset_peak(long pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/clear_refs", pid);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write(fd, "5", 1) != 1)
+		log_warn("--reset-peak: %s", path);
+	if (fd != -1)
+		close(fd);
+}
+
 /*
  * --machine-memory: the machine's memory from /proc/<pid>/status and
  * smaps_rollup, kB, appended as one line "<what> <n> VmRSS <kB> VmHWM <kB>
@@ -425,6 +441,8 @@ sim_server_scan_proc(struct sim_server *s, const char *path,
  * previous action (the benchmarks' "idle"); VmHWM, the peak so far, needs
  * no sampling at the right moment.  Pss shares each library page among
  * the processes that map it; Private_* are pages no other process maps.
+ * --reset-peak: after each sample VmHWM is set back to VmRSS (clear_refs
+ * 5), so the next sample's VmHWM is the peak between the two: one job's.
  */
 static void
 sim_server_sample_memory(struct sim_server *s, const char *what,
@@ -453,6 +471,8 @@ sim_server_sample_memory(struct sim_server *s, const char *what,
 	    sizeof(rollup_keys) / sizeof(rollup_keys[0]));
 	fputc('\n', s->memfp);
 	fflush(s->memfp);
+	if (s->p->reset_peak)
+		sim_server_reset_peak(pid);
 }
 
 static void

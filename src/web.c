@@ -833,6 +833,22 @@ web_new(struct lws_context *ctx, const struct config *cf,
 	return w;
 }
 
+/*
+ * lws_context_destroy() closes the context's wake-up eventfd before
+ * PROTOCOL_DESTROY (which also clears ctx) reaches us: a wake from the
+ * jobs worker in between wrote to a closed descriptor, or to whatever
+ * took its number (TSan saw the close race the write, web-busy).
+ */
+void
+web_detach(struct web *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->ctx_mtx);
+	w->ctx = NULL;
+	pthread_mutex_unlock(&w->ctx_mtx);
+}
+
 void
 web_free(struct web *w)
 {

@@ -171,14 +171,20 @@ chmod 600 "$work/fifoseq.cfg"
 trun fifo-sequences 2 -n -c fifoseq.cfg
 has fifo-sequences err "fifoseq.cfg:5: sequences_file '$work/fifo': not a regular file"
 
-# await FILE REGEX: up to 10 s for a line in the daemon's log.
+# await FILE REGEX: until a line of FILE matches.  tail -F follows the
+# file as it grows (inotify), no polling; its 30 s are a guard against a
+# daemon that never says it, not a timing (a sanitizer's start is slow).
 await() {
-	i=0
-	until grep -qE -- "$2" "$1"; do
-		i=$((i + 1))
-		[ "$i" -le 100 ] || return 1
-		sleep 0.1
-	done
+	rm -f "$work/await.fifo"
+	mkfifo "$work/await.fifo" || return 1
+	timeout 30 tail -n +1 -F "$1" >"$work/await.fifo" 2>/dev/null &
+	ap=$!
+	grep -q -m1 -E -- "$2" <"$work/await.fifo"
+	ar=$?
+	kill "$ap" 2>/dev/null
+	wait "$ap" 2>/dev/null
+	rm -f "$work/await.fifo"
+	return $ar
 }
 # SIGHUP onto a config whose password_file is a FIFO: rejected with
 # file:line, the daemon keeps running and still stops on SIGTERM.

@@ -16,7 +16,8 @@
  * M105; the upload in /gcodeList and /gcodeThumb; cameraStreamUrl; the
  * printFileThumbUrl's PNG; the MJPEG stream, two JPEG frames decoded; HEAD; four viewers at most;
  * streamCtrl_cmd close ends it and closes the port (a connection is
- * refused), open brings it back.
+ * refused), open brings it back; on the 5M, a stream read for 7 s lives
+ * on at one frame per 250 ms at most.
  *
  * Replies are read until they are complete by their own structure (counts,
  * lengths, the PNG's IEND), never by waiting for silence.  Exit 0 when
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -43,6 +45,9 @@
 #define BUF_MAX		(1024 * 1024)	/* bytes a connection buffers */
 #define FILE_NAME	"client_upload.gcode"
 #define FILE_BYTES	9000		/* three blocks when framed */
+#define HOLD_MS		7000		/* a stream read this long: past lws'
+					 * 5 s keep-alive timeout */
+#define FRAME_MS	250		/* FF_CAMERA_FRAME_MS */
 
 struct conn {
 	int		 fd;
@@ -601,6 +606,42 @@ camera_off(void)
 		    strerror(errno));
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A viewer that keeps reading keeps its stream for as long as it likes
+ * (lws' keep-alive timeout, 5 s, once ended every stream), at one frame
+ * per FRAME_MS at most however fast it reads.  The bound on frames is a
+ * count over the time the client itself saw, not a timing check: a slow
+ * machine only sends fewer. */
+static void
+camera_hold(void)
+{
+	struct conn c;
+	int64_t t0, t;
+	long n = 0;
+
+	t0 = now_ms();
+	if (camera_status(&c, "GET") != 200)
+		die("camera: GET refused");
+	do {
+		if (jpeg_frame(&c) == 0)
+			die("camera: an empty frame");
+		n++;
+		t = now_ms();
+	} while (t - t0 < HOLD_MS);
+	if (n > (t - t0) / FRAME_MS + 2)
+		die("camera: %ld frames in %lld ms, more than one per %d ms",
+		    n, (long long)(t - t0), FRAME_MS);
+	conn_close(&c);
+}
+
 /* printFileThumbUrl, fetched as a client does: a GET of the URL; the
  * answer must be a PNG. */
 static void
@@ -691,6 +732,9 @@ http_client(void)
 	if (camera_status(&c, "GET") != 200 || jpeg_frame(&c) == 0)
 		die("camera on again: no stream");
 	conn_close(&c);
+	/* One model is enough: the camera is the same code on both. */
+	if (strcmp(model, "adventurer5m") == 0)
+		camera_hold();
 	printf("ff_clients: %s: HTTP temperatures, files, camera ok\n",
 	    model);
 }

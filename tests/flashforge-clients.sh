@@ -24,7 +24,8 @@ fail() {
 	exit 1
 }
 
-# Below the ephemeral range and above flashforge.sh's ports; spread by pid.
+# Below the ephemeral range and above flashforge.sh's ports; spread by
+# pid.  The bottom half of each block of 8: web-ff.sh takes the top.
 base=$((28000 + ($$ % 500) * 8))
 tcp=$base http=$((base + 1)) camera=$((base + 2))
 host=127.0.0.1 serial=SNCLIENT0001 check=cafe1234

@@ -676,6 +676,19 @@ test_close_and_signin(void **state)
 	    "within 2000 ms");
 	rig_end(&r);
 
+	/* The timeout counts from when the big frame was written, not
+	 * queued: the sim's own slowness is not the machine's. */
+	rig_start(&r, "{\"send_big\": 1048577}\n"
+	    "{\"expect_close\": 1009, \"timeout\": 2}\n{\"raw\": \"x\"}");
+	sim_scenario_player_connected(r.p, 0);
+	sim_scenario_player_written(r.p, 1500000);
+	sim_scenario_player_tick(r.p, 3499);
+	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	sim_scenario_player_tick(r.p, 3500);
+	assert_failed_with(&r, "line 2: the machine did not close its socket "
+	    "within 2000 ms");
+	rig_end(&r);
+
 	/* A close the sim made (drop) is not the machine's. */
 	rig_start(&r, "{\"drop\": true, \"reconnect\": false}\n"
 	    "{\"expect_close\": 1009, \"timeout\": 1}\n{\"raw\": \"x\"}");

@@ -30,9 +30,12 @@ cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
 P
 mkfifo "$W/simport"
+# --grace is a hang guard: the sim ends once every action has ended.
+# Under TSan on a busy box the fleet took 40 to 60 actions a second, so
+# the 600 due in 3 s needed more than 10 s after.
 "$sim" --port 0 --print-port --machines "$n" --serial-first $first \
     --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
-    --duration "$duration" --grace 10 --ramp 60 --start-after-signins "$n" \
+    --duration "$duration" --grace 60 --ramp 60 --start-after-signins "$n" \
     --summary-json "$W/summary.json" >"$W/simport" 2>"$W/sim.log" &
 SIM_PID=$!
 read -r -t 10 port <"$W/simport" || fail "no sim port"

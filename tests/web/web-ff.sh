@@ -17,8 +17,10 @@ fail() {
 	echo "web-ff: FAIL: $*" >&2
 	fails=$((fails + 1))
 }
-# Below the ephemeral range, spread by pid (see flashforge.sh).
-base=$((28000 + ($$ % 500) * 8))
+# Below the ephemeral range, spread by pid (see flashforge.sh); the top
+# half of each block of 8, whose bottom half flashforge-clients.sh takes:
+# run side by side (ctest -j) with pids 500 apart, they cannot collide.
+base=$((28000 + ($$ % 500) * 8 + 4))
 cat >"$work/ff.cfg" <<EOF2
 [FLASHFORGE]
 model: adventurer5m
