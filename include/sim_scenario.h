@@ -1,13 +1,9 @@
 /*
- * sim_scenario: the scripted side of gf-cloud-sim.  A scenario is a file of
- * JSON lines (format: the comment at the top of sim_scenario.c and
- * tests/scenarios/README.md), parsed once; the player walks it while the
- * machine is connected, checking each frame the machine sends.  The
- * transcript records every frame and HTTP request, with secrets redacted.
- *
- * Nothing here knows about libwebsockets: the player acts through a table of
- * operations and is fed messages and times, so it runs the same under the
- * server and under the unit tests.  Single-threaded: one caller at a time.
+ * sim_scenario: the scripted side of gf-cloud-sim, parsed.  A scenario is a
+ * file of JSON lines (format: the comment at the top of sim_scenario.c and
+ * tests/scenarios/README.md), parsed once into steps, each line checked with
+ * "file:line: message" errors.  The player (sim_player) walks the steps;
+ * the load driver (sim_load) takes its action templates.  Single-threaded.
  */
 #ifndef GFE_SIM_SCENARIO_H
 #define GFE_SIM_SCENARIO_H
@@ -22,13 +18,56 @@
 #define SIM_TIMEOUT_DEFAULT	10	/* seconds a line may wait */
 #define SIM_TIMEOUT_DROP	30	/* seconds to wait for a reconnect */
 #define SIM_SCENARIO_MAX	(1024 * 1024)	/* bytes in a scenario */
-#define SIM_MSG_MAX		(256 * 1024)	/* bytes per message */
-#define SIM_SECRETS_MAX		4096	/* secrets tracked that are not
-					 * 64-hex tokens (no cap on those) */
+#define SIM_LABEL_MAX		32	/* bytes, NUL included */
+#define SIM_BATCH_MAX		16	/* actions in one "send" array */
+#define SIM_EVENTS_PER_ACTION	256
+
+/* What a knob verb asks of the server (sim_player_ops.knob). */
+enum sim_knob {
+	SIM_KNOB_EXPIRE_TOKEN,		/* retire the auth_token */
+	SIM_KNOB_FAIL_UPLOAD,		/* n uploads answer 500 */
+	SIM_KNOB_FAIL_PULSE,		/* n pulse downloads answer 500 */
+	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
+	SIM_KNOB_PRESS_BUTTON,		/* SIGUSR1 to the machine's pid */
+	SIM_KNOB_REFUSE_SIGNIN,		/* n sign-ins answer 401 */
+	SIM_KNOB_HOSTILE_FW,		/* n firmware probes: a forged line */
+};
+
+/* A line's verb. */
+enum sim_step_kind {
+	SIM_STEP_SEND,
+	SIM_STEP_AWAIT,
+	SIM_STEP_CANCEL,
+	SIM_STEP_RAW,
+	SIM_STEP_EXPECT_NONE,
+	SIM_STEP_DROP,
+	SIM_STEP_KNOB,
+	SIM_STEP_SEND_BIG,
+	SIM_STEP_EXPECT_CLOSE,
+	SIM_STEP_AWAIT_SIGNIN,
+	SIM_STEP_AWAIT_FILE,
+};
+
+/* One line to play, as the parser leaves it for the player. */
+struct sim_step {
+	enum sim_step_kind	 kind;
+	int			 lineno;
+	cJSON			*actions;	/* send: the templates */
+	int			 labels[SIM_BATCH_MAX];	/* or -1 */
+	int			 label;		/* referred to */
+	char			*event;		/* expect/await */
+	cJSON			*events;	/* the list, or NULL */
+	int			 timeout_ms;
+	int			 repeat;	/* send_big: frames */
+	char			*raw;		/* or await_file's name */
+	enum sim_knob		 knob;
+	/* A knob's count, send_big's bytes, expect_close's code or
+	 * await_signin's status. */
+	int			 count;
+	int			 reconnect;	/* drop: wait for it */
+};
 
 struct sim_scenario;
-struct sim_player;
-struct sim_transcript;
 
 /* Parsing.  On error NULL, with "name:line: message" in err. */
 struct sim_scenario *sim_scenario_parse(const char *text, size_t len,
@@ -56,11 +95,12 @@ cJSON		*sim_scenario_action(const cJSON *tmpl, int64_t id,
 		    const char *serial,
 		    char *(*pulse_url)(void *, const char *),
 		    char *(*upload_url)(void *, int64_t), void *arg);
+/* The JSON value filling text[0..len), or NULL: trailing bytes other
+ * than blanks make it invalid (cJSON alone stops at the first value). */
+cJSON		*sim_scenario_json_exact(const char *text, size_t len);
 /* 1 when ev ends an action of this type: "<type>:completed", ":failed"
  * or ":cancelled", exactly. */
 int		 sim_scenario_is_terminal(const char *type, const char *ev);
-/* 1 when s[0..len) is valid UTF-8. */
-int		 sim_scenario_utf8_valid(const char *s, size_t len);
 
 /* The daemon settings the scenario asks for ("config" lines), as INI
  * fragments "[SECTION]\nkey: value\n" for the harness.  0, or -1 on a
@@ -68,127 +108,19 @@ int		 sim_scenario_utf8_valid(const char *s, size_t len);
 int		 sim_scenario_print_config(const struct sim_scenario *sc,
 		    FILE *fp);
 
-/* Transcript: JSON lines {"t": ms, "dir": ..., ...}.  path may be NULL (no
- * transcript, secrets still tracked); secrets_path, when not NULL, gets each
- * registered secret on a line of its own (mode 0600) for the harness's
- * leak check.  NULL on error (logged). */
-struct sim_transcript *sim_scenario_transcript_new(const char *path,
-		    const char *secrets_path);
-void		 sim_scenario_transcript_free(struct sim_transcript *tr);
-/* A string that must never be written anywhere: replaced by "<redacted>"
- * in the transcript, and looked for in every machine frame.  -1 when the
- * table is full (the caller refuses what would have created it). */
-int		 sim_scenario_transcript_secret(struct sim_transcript *tr,
-		    const char *secret);
-/* 1 when text contains a registered secret. */
-int		 sim_scenario_transcript_leaks(
-		    const struct sim_transcript *tr, const char *text,
-		    size_t len);
-/* Writes obj's members after "t" and "dir"; obj stays the caller's. */
-void		 sim_scenario_transcript_record(struct sim_transcript *tr,
-		    int64_t t_ms, const char *dir, const cJSON *obj);
-/* A frame sent to the machine: the parsed object, or the raw text. */
-void		 sim_scenario_transcript_frame(struct sim_transcript *tr,
-		    int64_t t_ms, const char *dir, const char *text,
-		    size_t len);
+/* The player's view: step i (0 .. steps-1), label names by index, how
+ * many labels and actions (every "send" member) the file has, its name. */
+const struct sim_step *sim_scenario_step(const struct sim_scenario *sc,
+		    size_t i);
+const char	*sim_scenario_label(const struct sim_scenario *sc, int label);
+size_t		 sim_scenario_labels(const struct sim_scenario *sc);
+size_t		 sim_scenario_actions(const struct sim_scenario *sc);
+const char	*sim_scenario_name(const struct sim_scenario *sc);
 
-/* What the player needs from the server.  Every pointer must be set. */
-enum sim_knob {
-	SIM_KNOB_EXPIRE_TOKEN,		/* retire the auth_token */
-	SIM_KNOB_FAIL_UPLOAD,		/* n uploads answer 500 */
-	SIM_KNOB_FAIL_PULSE,		/* n pulse downloads answer 500 */
-	SIM_KNOB_FAIL_SIGNIN,		/* n sign-ins answer 503 */
-	SIM_KNOB_PRESS_BUTTON,		/* SIGUSR1 to the machine's pid */
-	SIM_KNOB_REFUSE_SIGNIN,		/* n sign-ins answer 401 */
-	SIM_KNOB_HOSTILE_FW,		/* n firmware probes: a forged line */
-};
-
-struct sim_player_ops {
-	void	*arg;
-	/* Queues a text frame for the machine (sent on the next connection
-	 * when none is up).  0, or -1 when the queue is full. */
-	int	(*send)(void *arg, const char *text, size_t len);
-	/* Closes the machine's socket. */
-	void	(*drop)(void *arg);
-	void	(*knob)(void *arg, enum sim_knob knob, int n);
-	/* malloc'ed absolute URLs, or NULL on error. */
-	char	*(*pulse_url)(void *arg, const char *name);
-	char	*(*upload_url)(void *arg, int64_t action_id);
-	/* How many valid images were uploaded for this action. */
-	int	(*uploads)(void *arg, int64_t action_id);
-	/* How many sign-ins were answered with this HTTP status so far. */
-	int	(*signins)(void *arg, int status);
-	/* 1 when the harness made the file name (no '/') in its folder
-	 * (--pulse-dir), else 0 (await_file). */
-	int	(*file_exists)(void *arg, const char *name);
-};
-
-enum sim_result { SIM_RUNNING, SIM_PASSED, SIM_FAILED };
-
-/* serial: the machine's, without the "S".  sc and tr must outlive it. */
-struct sim_player *sim_scenario_player_new(const struct sim_scenario *sc,
-		    const struct sim_player_ops *ops,
-		    struct sim_transcript *tr, const char *serial);
-void		 sim_scenario_player_free(struct sim_player *p);
-/* A machine socket is up / went down.  The first connection starts play. */
-void		 sim_scenario_player_connected(struct sim_player *p,
-		    int64_t now_ms);
-void		 sim_scenario_player_disconnected(struct sim_player *p,
-		    int64_t now_ms);
-/* The machine sent a close frame with this code (0: none given) on its
- * current socket; sim_scenario_player_disconnected() follows. */
-void		 sim_scenario_player_peer_close(struct sim_player *p,
-		    int code);
-/* One WebSocket message from the machine, whole. */
-void		 sim_scenario_player_rx(struct sim_player *p,
-		    const char *msg, size_t len, int64_t now_ms);
-/* The same, timed in microseconds (same origin as the ms clock): the
- * server's, so action latencies are measured finer than the ms clock. */
-void		 sim_scenario_player_rx_us(struct sim_player *p,
-		    const char *msg, size_t len, int64_t now_us);
-/* The server wrote the oldest frame handed to ops.send and not yet
- * reported, at now_us.  One call per frame, in queueing order (the
- * server's queue is FIFO): that is how the player knows which actions
- * went out, without parsing its own frames again. */
-void		 sim_scenario_player_written(struct sim_player *p,
-		    int64_t now_us);
-/* Time passes, or something outside the WebSocket happened (an HTTP
- * request): deadlines and waits are checked. */
-void		 sim_scenario_player_tick(struct sim_player *p,
-		    int64_t now_ms);
-/* When the player next needs a tick (ms, same clock), or -1. */
-int64_t		 sim_scenario_player_deadline(
-		    const struct sim_player *p);
-/* Ends play with a failure from outside (HTTP misuse, global timeout,
- * signal); the first reason given is kept. */
-void		 sim_scenario_player_fail(struct sim_player *p,
-		    const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-enum sim_result	 sim_scenario_player_result(const struct sim_player *p);
-/* Why it failed (one line), or "" while running or after a pass. */
-const char	*sim_scenario_player_reason(const struct sim_player *p);
-/* Where play stands, for a timeout message: "line 12: waiting for ...". */
-void		 sim_scenario_player_where(const struct sim_player *p,
-		    char *buf, size_t len);
-/* Line by line: each action sent, its label, and the events it got;
- * then the latency line when there is one (sim_scenario_player_latency). */
-void		 sim_scenario_player_summary(const struct sim_player *p,
-		    FILE *fp);
-
-/* Action latency: from the write of an action's frame to the arrival of
- * the first message carrying an event for it, in microseconds.  Only
- * actions with both times count (the unit tests' fake server writes
- * nothing).  Percentiles are nearest-rank over the measured actions. */
-struct sim_latency {
-	size_t	 count;
-	int64_t	 p50, p90, p99, max;	/* us */
-};
-/* 0, or -1 when out of memory (lat is then all zero). */
-int		 sim_scenario_player_latency(const struct sim_player *p,
-		    struct sim_latency *lat);
-/* Every measured action, a line each: "<id> <action_type> <us>", in the
- * order sent.  0, or -1 on a write error. */
-int		 sim_scenario_player_latencies(const struct sim_player *p,
-		    FILE *fp);
+/* Shared with the player's frame checks: an integer that a double holds
+ * exactly (v may be NULL), and an event name of the safe alphabet. */
+int		 sim_scenario_json_int(const cJSON *j, int64_t *v);
+int		 sim_scenario_event_ok(const char *s);
 
 /* A file name the sim serves or stores: [A-Za-z0-9_.-], no "..". */
 int	 sim_scenario_name_ok(const char *s);

@@ -36,6 +36,7 @@
 #include "proto.h"
 #include "sim_fleet.h"
 #include "sim_http.h"
+#include "sim_transcript.h"
 
 #define SIM_HTTP_TOKEN_BYTES	32	/* random bytes: 64 hex chars */
 #define SIM_HTTP_TOKEN_LEN	(2 * SIM_HTTP_TOKEN_BYTES)
@@ -293,7 +294,7 @@ sim_http_record(struct sim_http *h, struct sim_http_sess *s, int status,
 		cJSON_AddNumberToObject(o, "sent", (double)out_bytes);
 	if (s->early_msg[0] != '\0')
 		cJSON_AddStringToObject(o, "note", s->early_msg);
-	sim_scenario_transcript_record(h->p.tr, h->p.now_ms(h->p.arg), "http",
+	sim_transcript_record(h->p.tr, h->p.now_ms(h->p.arg), "http",
 	    o);
 	cJSON_Delete(o);
 }
@@ -968,8 +969,8 @@ sim_http_issue(struct sim_http *h, struct sim_machine *m, char *body,
 	if (sim_http_random_hex(h, ws, SIM_HTTP_TOKEN_BYTES) == -1 ||
 	    sim_http_random_hex(h, auth, SIM_HTTP_TOKEN_BYTES) == -1)
 		goto done;
-	if (sim_scenario_transcript_secret(h->p.tr, ws) == -1 ||
-	    sim_scenario_transcript_secret(h->p.tr, auth) == -1) {
+	if (sim_transcript_secret(h->p.tr, ws) == -1 ||
+	    sim_transcript_secret(h->p.tr, auth) == -1) {
 		r = -2;
 		goto done;
 	}

@@ -21,6 +21,7 @@
 #include "sim_hist.h"
 #include "sim_load.h"
 #include "sim_scenario.h"
+#include "sim_transcript.h"
 
 #define SIM_LOAD_REASONS	5	/* violations kept for the summary */
 #define SIM_LOAD_LOGGED		20	/* violations logged one by one */
@@ -468,12 +469,12 @@ sim_load_rx(struct sim_load *l, struct sim_machine *m, const char *msg,
 	const char *line, *nl, *end = msg + len;
 
 	/* One pass over the frame for every secret the sim issued. */
-	if (l->tr != NULL && sim_scenario_transcript_leaks(l->tr, msg, len)) {
+	if (l->tr != NULL && sim_transcript_leaks(l->tr, msg, len)) {
 		sim_load_violation(l, "S%s: a frame holds a secret (password "
 		    "or token)", m->serial);
 		return;
 	}
-	if (!sim_scenario_utf8_valid(msg, len) || len == 0 ||
+	if (!sim_transcript_utf8_valid(msg, len) || len == 0 ||
 	    msg[len - 1] != '\n') {
 		sim_load_violation(l, "S%s: a frame that is not "
 		    "newline-terminated UTF-8", m->serial);

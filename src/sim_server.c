@@ -31,8 +31,10 @@
 #include "sim_fleet.h"
 #include "sim_http.h"
 #include "sim_load.h"
+#include "sim_player.h"
 #include "sim_scenario.h"
 #include "sim_server.h"
+#include "sim_transcript.h"
 
 #define SIM_SERVER_TXQ_MAX	1024	/* frames for the machine */
 #define SIM_SERVER_CLOSE_MS	1000	/* to say goodbye, at most */
@@ -137,7 +139,7 @@ sim_server_record_ws(struct sim_server *s, const char *event, int code)
 	cJSON_AddStringToObject(o, "event", event);
 	if (code > 0)
 		cJSON_AddNumberToObject(o, "code", code);
-	sim_scenario_transcript_record(s->tr, sim_server_now(s), "ws", o);
+	sim_transcript_record(s->tr, sim_server_now(s), "ws", o);
 	cJSON_Delete(o);
 }
 
@@ -207,8 +209,8 @@ sim_server_after(struct sim_server *s)
 	}
 	if (s->player == NULL || s->done)
 		return;
-	if (sim_scenario_player_result(s->player) == SIM_RUNNING) {
-		dl = sim_scenario_player_deadline(s->player);
+	if (sim_player_result(s->player) == SIM_RUNNING) {
+		dl = sim_player_deadline(s->player);
 		if (dl < 0) {
 			lws_sul_cancel(&s->sul_player);
 			return;
@@ -232,7 +234,7 @@ sim_server_sul_player(lws_sorted_usec_list_t *sul)
 
 	s = (struct sim_server *)(void *)((char *)sul -
 	    offsetof(struct sim_server, sul_player));
-	sim_scenario_player_tick(s->player, sim_server_now(s));
+	sim_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
 }
 
@@ -265,8 +267,8 @@ sim_server_sul_global(lws_sorted_usec_list_t *sul)
 	    offsetof(struct sim_server, sul_global));
 	char where[256];
 
-	sim_scenario_player_where(s->player, where, sizeof(where));
-	sim_scenario_player_fail(s->player, "global timeout after %d s (%s)",
+	sim_player_where(s->player, where, sizeof(where));
+	sim_player_fail(s->player, "global timeout after %d s (%s)",
 	    s->p->timeout_secs, where);
 	sim_server_after(s);
 }
@@ -376,17 +378,17 @@ sim_server_press_button(struct sim_server *s)
 	long pid;
 
 	if (s->p->machine_pid_file == NULL) {
-		sim_scenario_player_fail(s->player, "press_button: no "
+		sim_player_fail(s->player, "press_button: no "
 		    "--machine-pid-file to read");
 		return;
 	}
 	if ((pid = sim_server_machine_pid(s)) == 0) {
-		sim_scenario_player_fail(s->player, "press_button: no pid in "
+		sim_player_fail(s->player, "press_button: no pid in "
 		    "%s", s->p->machine_pid_file);
 		return;
 	}
 	if (kill((pid_t)pid, SIGUSR1) == -1) {
-		sim_scenario_player_fail(s->player, "press_button: cannot "
+		sim_player_fail(s->player, "press_button: cannot "
 		    "signal pid %ld", pid);
 		return;
 	}
@@ -551,7 +553,7 @@ sim_server_violation(void *arg, const char *why)
 	if (s->load != NULL)
 		sim_load_violation(s->load, "http: %s", why);
 	else if (s->player != NULL)
-		sim_scenario_player_fail(s->player, "http: %s", why);
+		sim_player_fail(s->player, "http: %s", why);
 }
 
 /* --- lws callbacks --- */
@@ -605,7 +607,7 @@ sim_server_upgrade(struct sim_server *s, struct lws *wsi, int glowforge)
 		cJSON_AddNumberToObject(o, "status", ok ? 101 : 403);
 		if (!ok)
 			cJSON_AddStringToObject(o, "note", why);
-		sim_scenario_transcript_record(s->tr, sim_server_now(s), "http",
+		sim_transcript_record(s->tr, sim_server_now(s), "http",
 		    o);
 		cJSON_Delete(o);
 	}
@@ -641,7 +643,7 @@ sim_server_check_signal(struct sim_server *s)
 		log_info("load: stopped by signal %d", (int)sim_server_signal);
 		sim_load_stop(s->load, sim_server_now_us(s));
 	} else
-		sim_scenario_player_fail(s->player, "interrupted by signal %d",
+		sim_player_fail(s->player, "interrupted by signal %d",
 		    (int)sim_server_signal);
 	sim_server_after(s);
 }
@@ -681,7 +683,7 @@ sim_server_http_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (s->uv_open)
 			uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
 	} else if (s->player != NULL)
-		sim_scenario_player_tick(s->player, sim_server_now(s));
+		sim_player_tick(s->player, sim_server_now(s));
 	sim_server_after(s);
 	return r;
 }
@@ -713,8 +715,8 @@ sim_server_ws_write(struct sim_server *s, struct lws *wsi,
 		return -1;
 	}
 	if (s->player != NULL)
-		sim_scenario_player_written(s->player, t);
-	sim_scenario_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
+		sim_player_written(s->player, t);
+	sim_transcript_frame(s->tr, sim_server_now(s), "tx", f->text,
 	    f->len);
 	c->txh = f->next;
 	if (c->txh == NULL)
@@ -732,7 +734,7 @@ sim_server_fail(struct sim_server *s, const char *why)
 	if (s->load != NULL)
 		sim_load_violation(s->load, "%s", why);
 	else
-		sim_scenario_player_fail(s->player, "%s", why);
+		sim_player_fail(s->player, "%s", why);
 }
 
 static int
@@ -767,12 +769,12 @@ sim_server_ws_rx(struct sim_server *s, struct lws *wsi,
 		return 0;
 	if (s->load != NULL) {
 		if (ws->m != NULL) {
-			sim_scenario_transcript_frame(s->tr, t / 1000, "rx",
+			sim_transcript_frame(s->tr, t / 1000, "rx",
 			    ws->msg, ws->len);
 			sim_load_rx(s->load, ws->m, ws->msg, ws->len, t);
 		}
 	} else
-		sim_scenario_player_rx_us(s->player, ws->msg, ws->len, t);
+		sim_player_rx_us(s->player, ws->msg, ws->len, t);
 	/* Keep small buffers: a fleet holds one per socket. */
 	if (ws->len > 4096) {
 		free(ws->msg);
@@ -810,7 +812,7 @@ sim_server_established(struct sim_server *s, struct lws *wsi,
 			sim_load_connected(s->load, ws->m,
 			    sim_server_now_us(s));
 		else
-			sim_scenario_player_connected(s->player,
+			sim_player_connected(s->player,
 			    sim_server_now(s));
 	}
 	if (c->txh != NULL)
@@ -839,7 +841,7 @@ sim_server_closed(struct sim_server *s, struct lws *wsi,
 	if (s->load != NULL)
 		sim_load_disconnected(s->load, ws->m, sim_server_now_us(s));
 	else
-		sim_scenario_player_disconnected(s->player, sim_server_now(s));
+		sim_player_disconnected(s->player, sim_server_now(s));
 }
 
 static int
@@ -878,7 +880,7 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		sim_server_record_ws(s, "peer_close", r);
 		if (s->player != NULL && ws->m != NULL &&
 		    wsi == s->conns[ws->m->idx].ws)
-			sim_scenario_player_peer_close(s->player, r);
+			sim_player_peer_close(s->player, r);
 		r = 0;
 		break;
 	case LWS_CALLBACK_CLOSED:
@@ -1096,7 +1098,7 @@ sim_server_new_player(struct sim_server *s)
 	ops.uploads = sim_server_op_uploads;
 	ops.signins = sim_server_op_signins;
 	ops.file_exists = sim_server_op_file_exists;
-	if ((s->player = sim_scenario_player_new(s->p->scenario, &ops, s->tr,
+	if ((s->player = sim_player_new(s->p->scenario, &ops, s->tr,
 	    sim_fleet_machine(s->fleet, 0)->serial)) == NULL) {
 		log_warnx("out of memory");
 		return -1;
@@ -1134,7 +1136,7 @@ sim_server_setup(struct sim_server *s)
 	struct sim_http_params hp;
 	size_t i;
 
-	if ((s->tr = sim_scenario_transcript_new(p->transcript, p->secrets)) ==
+	if ((s->tr = sim_transcript_new(p->transcript, p->secrets)) ==
 	    NULL)
 		return -1;
 	if (p->machine_memory != NULL &&
@@ -1149,7 +1151,7 @@ sim_server_setup(struct sim_server *s)
 		return -1;
 	}
 	for (i = 0; i < sim_fleet_count(s->fleet); i++)
-		if (sim_scenario_transcript_secret(s->tr,
+		if (sim_transcript_secret(s->tr,
 		    sim_fleet_machine(s->fleet, i)->password) == -1)
 			return -1;
 
@@ -1200,16 +1202,16 @@ sim_server_verdict(struct sim_server *s)
 	FILE *fp;
 	int rc;
 
-	rc = sim_scenario_player_result(s->player) == SIM_PASSED ? 0 : 1;
+	rc = sim_player_result(s->player) == SIM_PASSED ? 0 : 1;
 	sim_server_sample_memory(s, "end", s->nwritten);
 	if (rc != 0)
 		fprintf(stderr, "gf-cloud-sim: FAIL: %s\n",
-		    sim_scenario_player_reason(s->player));
+		    sim_player_reason(s->player));
 	if (p->summary != NULL) {
 		if ((fp = fopen(p->summary, "we")) == NULL)
 			log_warn("%s", p->summary);
 		else {
-			sim_scenario_player_summary(s->player, fp);
+			sim_player_summary(s->player, fp);
 			fclose(fp);
 		}
 	}
@@ -1217,7 +1219,7 @@ sim_server_verdict(struct sim_server *s)
 		if ((fp = fopen(p->latency, "we")) == NULL)
 			log_warn("%s", p->latency);
 		else {
-			if (sim_scenario_player_latencies(s->player, fp) == -1)
+			if (sim_player_latencies(s->player, fp) == -1)
 				log_warn("%s", p->latency);
 			fclose(fp);
 		}
@@ -1286,9 +1288,9 @@ done:
 		}
 	free(s.conns);
 	sim_load_free(s.load);
-	sim_scenario_player_free(s.player);
+	sim_player_free(s.player);
 	sim_http_free(s.http);
-	sim_scenario_transcript_free(s.tr);
+	sim_transcript_free(s.tr);
 	if (s.memfp != NULL)
 		fclose(s.memfp);
 	return rc;

@@ -133,25 +133,28 @@ ws_write_one(struct ws *w, struct lws *wsi)
 
 
 /*
- * The close frame by hand: on the libuv loop, lws 4.1.6 closed the socket
- * without the frame lws_close_reason() asked for, right after reading a
- * too-large message (seen with strace: no send, then close()).  Nothing
- * is left unread (the message was drained to its end), so the frame
- * leaves before the FIN.
+ * The close frame by hand: on the libuv loop, lws 4.1.6 closes the socket
+ * without the frame lws_close_reason() asks for (seen with strace: no
+ * send, then close()), after a too-large message (1009) and at shutdown
+ * (1001) alike.  Called in a writeable callback that has written nothing
+ * else, so the frame leaves whole, before the FIN.
  */
 static void
-ws_close_1009(struct lws *wsi)
+ws_close_frame(struct lws *wsi, int code, const char *why)
 {
-	unsigned char buf[LWS_PRE + 2 + 9];
+	unsigned char buf[LWS_PRE + 2 + 32];
+	size_t n = strlen(why);
 
-	buf[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE >> 8);
-	buf[LWS_PRE + 1] =
-	    (unsigned char)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE & 0xff);
-	memcpy(buf + LWS_PRE + 2, "too large", 9);
+	if (n > 32)
+		n = 32;
+	buf[LWS_PRE] = (unsigned char)(code >> 8);
+	buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+	memcpy(buf + LWS_PRE + 2, why, n);
 	/* 4: lws' LWS_WRITE_CLOSE, which its public header leaves to
 	 * lws_close_reason(); lws_write() still frames and masks it. */
-	if (lws_write(wsi, buf + LWS_PRE, 11, (enum lws_write_protocol)4) < 11)
-		log_warnx("the 1009 close frame was not sent");
+	if (lws_write(wsi, buf + LWS_PRE, n + 2,
+	    (enum lws_write_protocol)4) < (int)(n + 2))
+		log_warnx("the %d close frame was not sent", code);
 }
 
 static void
@@ -243,23 +246,27 @@ ws_receive(struct ws *w, struct lws *wsi, const void *in, size_t len)
 	return 0;
 }
 
-/* The socket can take a frame: the pending close, one queued frame, or
- * the going-away close at shutdown.  -1: close it. */
+/* The socket can take a frame: the pending 1009 close, the going-away
+ * close at shutdown, or one queued frame.  -1: close it. */
 static int
 ws_writeable(struct ws *w, struct lws *wsi)
 {
 	if (w->close_1009) {
-		ws_close_1009(wsi);
+		ws_close_frame(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    "too large");
+		return -1;
+	}
+	/* Stopping: the queue flushed (or out of time), then 1001
+	 * ("going away", RFC 6455) in a callback of its own. */
+	if (w->stopping && (queue_len(w->tx) == 0 ||
+	    mono_now_ms() >= w->stop_deadline)) {
+		ws_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "shutdown");
 		return -1;
 	}
 	if (ws_write_one(w, wsi) == -1)
 		return -1;
-	if (w->stopping && (queue_len(w->tx) == 0 ||
-	    mono_now_ms() >= w->stop_deadline)) {
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
-		    (unsigned char *)"shutdown", 8);
-		return -1;
-	}
+	if (w->stopping)
+		lws_callback_on_writable(wsi);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "sim_fleet.h"
 #include "sim_load.h"
 #include "sim_scenario.h"
+#include "sim_transcript.h"
 
 #define TOKEN	"0123456789abcdef0123456789abcdef" \
 		"0123456789abcdef0123456789abcdef"
@@ -192,9 +193,9 @@ run_case(const struct test_case *tc, const char *summary,
 	assert_non_null(sc);
 	fl = sim_fleet_range("100", 2, "pw", err, sizeof(err));
 	assert_non_null(fl);
-	tr = sim_scenario_transcript_new(NULL, NULL);
+	tr = sim_transcript_new(NULL, NULL);
 	assert_non_null(tr);
-	assert_int_equal(sim_scenario_transcript_secret(tr, TOKEN), 0);
+	assert_int_equal(sim_transcript_secret(tr, TOKEN), 0);
 	memset(&p, 0, sizeof(p));
 	p.profile = sc;
 	p.rate = 1000;		/* 2 actions: due at 0 and 1 ms */
@@ -242,7 +243,7 @@ run_case(const struct test_case *tc, const char *summary,
 		    summary_int(summary, "duplicated"),
 		    summary_int(summary, "violations"));
 	sim_load_free(l);
-	sim_scenario_transcript_free(tr);
+	sim_transcript_free(tr);
 	sim_fleet_free(fl);
 	sim_scenario_free(sc);
 }

@@ -1,7 +1,8 @@
 /*
- * Unit tests for sim_scenario.c: the scenario parser (each error names its
- * line), the player driven through fake operations (what it sends, when it
- * waits, what fails it) and the transcript (redaction, secrets file).
+ * Unit tests for the scenario parser (sim_scenario.c: each error names its
+ * line), the player (sim_player.c) driven through fake operations (what it
+ * sends, when it waits, what fails it) and the transcript (sim_transcript.c:
+ * redaction, secrets file).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +18,9 @@
 #include <cjson/cJSON.h>
 
 #include "log.h"
+#include "sim_player.h"
 #include "sim_scenario.h"
+#include "sim_transcript.h"
 
 /* --- parsing --- */
 
@@ -321,10 +324,10 @@ rig_start(struct rig *r, const char *text)
 	r->sc = parse(text, err, sizeof(err));
 	if (r->sc == NULL)
 		fail_msg("%s", err);
-	r->tr = sim_scenario_transcript_new(NULL, NULL);
+	r->tr = sim_transcript_new(NULL, NULL);
 	assert_non_null(r->tr);
 	ops.arg = &r->f;
-	r->p = sim_scenario_player_new(r->sc, &ops, r->tr, "12345678");
+	r->p = sim_player_new(r->sc, &ops, r->tr, "12345678");
 	assert_non_null(r->p);
 }
 
@@ -335,8 +338,8 @@ rig_end(struct rig *r)
 
 	for (i = 0; i < r->f.nsent; i++)
 		free(r->f.sent[i]);
-	sim_scenario_player_free(r->p);
-	sim_scenario_transcript_free(r->tr);
+	sim_player_free(r->p);
+	sim_transcript_free(r->tr);
 	sim_scenario_free(r->sc);
 }
 
@@ -351,22 +354,22 @@ rig_event(struct rig *r, long action_id, const char *event, int64_t now)
 	    "\"event\":\"%s\"}\n", r->next_frame_id, 3800 + r->next_frame_id,
 	    action_id, event);
 	r->next_frame_id++;
-	sim_scenario_player_rx(r->p, buf, strlen(buf), now);
+	sim_player_rx(r->p, buf, strlen(buf), now);
 }
 
 static void
 rig_raw(struct rig *r, const char *msg, int64_t now)
 {
-	sim_scenario_player_rx(r->p, msg, strlen(msg), now);
+	sim_player_rx(r->p, msg, strlen(msg), now);
 }
 
 static void
 assert_failed_with(struct rig *r, const char *part)
 {
-	assert_int_equal(sim_scenario_player_result(r->p), SIM_FAILED);
-	if (strstr(sim_scenario_player_reason(r->p), part) == NULL)
+	assert_int_equal(sim_player_result(r->p), SIM_FAILED);
+	if (strstr(sim_player_reason(r->p), part) == NULL)
 		fail_msg("reason \"%s\" lacks \"%s\"",
-		    sim_scenario_player_reason(r->p), part);
+		    sim_player_reason(r->p), part);
 }
 
 static void
@@ -384,10 +387,10 @@ test_send_fills_in(void **state)
 	    "{\"send\": {\"action_type\": \"settings\", \"id\": 3116302}}\n"
 	    "{\"cancel\": \"m\"}");
 	/* Nothing before the machine connects. */
-	sim_scenario_player_tick(r.p, 0);
+	sim_player_tick(r.p, 0);
 	assert_int_equal(r.f.nsent, 0);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
-	sim_scenario_player_connected(r.p, 0);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 4);
 	assert_string_equal(r.f.sent[0], "{\"id\":3116300,\"action_type\":"
 	    "\"motion\",\"motion_url\":\"http://sim/pulse/job.puls.gz\","
@@ -404,7 +407,7 @@ test_send_fills_in(void **state)
 	    "\"motion\",\"motion_url\":\"http://sim/pulse/job.puls.gz\","
 	    "\"extra\":[1],\"machine_serial\":\"S12345678\",\"status\":"
 	    "\"cancelled\"}");
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 }
 
@@ -417,7 +420,7 @@ test_auto_ids_skip_explicit(void **state)
 	rig_start(&r, "{\"send\": {\"action_type\": \"a\", \"id\": 3116300}}\n"
 	    "{\"send\": {\"action_type\": \"a\"}}\n"
 	    "{\"send\": {\"action_type\": \"a\", \"id\": 3116301}}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 2);
 	assert_non_null(strstr(r.f.sent[1], "\"id\":3116301"));
 	assert_failed_with(&r, "line 3: action id 3116301 sent twice");
@@ -435,18 +438,18 @@ test_expect_and_events(void **state)
 	    "[\"print:starting\", \"print:download:completed\", "
 	    "\"print:completed\"]}\n"
 	    "{\"send\": {\"action_type\": \"settings\"}}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 1);
-	assert_int_equal(sim_scenario_player_deadline(r.p), 10000);
+	assert_int_equal(sim_player_deadline(r.p), 10000);
 	rig_event(&r, 3116300, "print:starting", 10);
 	/* A sub-phase ending in ":completed" is not terminal. */
 	rig_event(&r, 3116300, "print:download:completed", 20);
 	assert_int_equal(r.f.nsent, 1);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
 	rig_event(&r, 3116300, "print:completed", 30);
 	assert_int_equal(r.f.nsent, 2);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
-	assert_int_equal(sim_scenario_player_deadline(r.p), -1);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_deadline(r.p), -1);
 	rig_end(&r);
 }
 
@@ -459,7 +462,7 @@ test_events_differ(void **state)
 	rig_start(&r, "{\"send\": {\"action_type\": \"motion\"}, \"label\": "
 	    "\"m\", \"events\": [\"motion:starting\", \"motion:completed\"]}\n"
 	    "{\"await\": \"motion:completed\", \"label\": \"m\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:starting", 1);
 	rig_event(&r, 3116300, "motion:extra", 2);
 	rig_event(&r, 3116300, "motion:completed", 3);
@@ -478,7 +481,7 @@ test_events_never_end(void **state)
 	rig_start(&r, "{\"send\": {\"action_type\": \"motion\"}, \"label\": "
 	    "\"m\", \"events\": [\"motion:starting\", \"motion:completed\"]}\n"
 	    "{\"await\": \"motion:starting\", \"label\": \"m\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:starting", 1);
 	assert_failed_with(&r, "line 1: m (motion 3116300) never ended "
 	    "(saw: motion:starting)");
@@ -493,7 +496,7 @@ test_wrong_terminal(void **state)
 	(void)state;
 	rig_start(&r, "{\"send\": {\"action_type\": \"motion\"}, \"label\": "
 	    "\"m\", \"expect\": \"motion:completed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:starting", 1);
 	rig_event(&r, 3116300, "motion:failed", 2);
 	assert_failed_with(&r, "line 1: m (motion 3116300) ended with "
@@ -511,14 +514,14 @@ test_timeout(void **state)
 	(void)state;
 	rig_start(&r, "{\"send\": {\"action_type\": \"hunt\"}, \"label\": "
 	    "\"h\", \"expect\": \"hunt:completed\", \"timeout\": 2}");
-	sim_scenario_player_connected(r.p, 1000);
-	assert_int_equal(sim_scenario_player_deadline(r.p), 3000);
-	sim_scenario_player_where(r.p, where, sizeof(where));
+	sim_player_connected(r.p, 1000);
+	assert_int_equal(sim_player_deadline(r.p), 3000);
+	sim_player_where(r.p, where, sizeof(where));
 	assert_string_equal(where, "line 1: waiting for hunt:completed from h "
 	    "(hunt 3116300)");
-	sim_scenario_player_tick(r.p, 2999);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
-	sim_scenario_player_tick(r.p, 3000);
+	sim_player_tick(r.p, 2999);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
+	sim_player_tick(r.p, 3000);
 	assert_failed_with(&r, "line 1: no hunt:completed for h (hunt "
 	    "3116300) within 2000 ms (saw: nothing)");
 	rig_end(&r);
@@ -538,7 +541,7 @@ test_await_history_and_loose(void **state)
 	    "{\"await\": \"print:download:completed\", \"label\": \"p\"}\n"
 	    "{\"await\": \"button:pressed\"}\n"
 	    "{\"await\": \"button:pressed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "print:download:completed", 1);
 	snprintf(buf, sizeof(buf), "{\"id\":%ld,\"timestamp\":3900,\"type\":"
 	    "\"event\",\"version\":1,\"event\":\"button:pressed\"}\n",
@@ -546,12 +549,12 @@ test_await_history_and_loose(void **state)
 	rig_raw(&r, buf, 2);
 	/* The earlier event counts; one loose event satisfies one await. */
 	rig_event(&r, 3116301, "settings:completed", 3);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
 	snprintf(buf, sizeof(buf), "{\"id\":%ld,\"timestamp\":3900,\"type\":"
 	    "\"event\",\"version\":1,\"event\":\"button:pressed\"}\n",
 	    r.next_frame_id++);
 	rig_raw(&r, buf, 4);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 }
 
@@ -566,7 +569,7 @@ test_expect_none(void **state)
 	    "{\"expect_none\": \"busy\"}\n"
 	    "{\"send\": {\"action_type\": \"settings\"}, \"expect\": "
 	    "\"settings:completed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:failed", 1);
 	assert_failed_with(&r, "busy (motion 3116300) got motion:failed, "
 	    "expected no event");
@@ -578,7 +581,7 @@ test_expect_none(void **state)
 	    "{\"send\": {\"action_type\": \"settings\"}, \"expect\": "
 	    "\"settings:completed\"}\n"
 	    "{\"expect_none\": \"busy\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:starting", 1);
 	rig_event(&r, 3116301, "settings:completed", 2);
 	assert_failed_with(&r, "line 3: busy got motion:starting");
@@ -597,7 +600,7 @@ test_drop_and_knobs(void **state)
 	    "{\"fail_signin\": 4}\n"
 	    "{\"drop\": true, \"timeout\": 5}\n"
 	    "{\"raw\": \"hello\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.knobs[SIM_KNOB_EXPIRE_TOKEN], 1);
 	assert_int_equal(r.f.knobs[SIM_KNOB_FAIL_UPLOAD], 2);
 	assert_int_equal(r.f.knobs[SIM_KNOB_FAIL_PULSE], 3);
@@ -605,17 +608,17 @@ test_drop_and_knobs(void **state)
 	assert_int_equal(r.f.drops, 1);
 	assert_int_equal(r.f.nsent, 0);
 	/* The old socket's close is no reconnect. */
-	sim_scenario_player_disconnected(r.p, 10);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
-	sim_scenario_player_connected(r.p, 20);
+	sim_player_disconnected(r.p, 10);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
+	sim_player_connected(r.p, 20);
 	assert_int_equal(r.f.nsent, 1);
 	assert_string_equal(r.f.sent[0], "hello");
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 
 	rig_start(&r, "{\"drop\": true, \"timeout\": 5}\n{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_tick(r.p, 5000);
+	sim_player_connected(r.p, 0);
+	sim_player_tick(r.p, 5000);
 	assert_failed_with(&r, "line 1: the machine did not reconnect within "
 	    "5000 ms");
 	rig_end(&r);
@@ -635,7 +638,7 @@ test_close_and_signin(void **state)
 	    "{\"expect_close\": 1009, \"timeout\": 5}\n"
 	    "{\"raw\": \"after\"}");
 	assert_int_equal(sim_scenario_steps(r.sc), 3);
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 1);
 	n = strlen(r.f.sent[0]);
 	assert_int_equal(n, 1048577);
@@ -646,32 +649,32 @@ test_close_and_signin(void **state)
 			fail_msg("byte %zu is not padding", i);
 	/* The machine closes with the code: the line holds, and the next
 	 * frame is queued (for its next connection). */
-	sim_scenario_player_peer_close(r.p, 1009);
-	sim_scenario_player_disconnected(r.p, 10);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	sim_player_peer_close(r.p, 1009);
+	sim_player_disconnected(r.p, 10);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	assert_int_equal(r.f.nsent, 2);
 	rig_end(&r);
 
 	rig_start(&r, "{\"expect_close\": 1009}\n{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_peer_close(r.p, 1000);
-	sim_scenario_player_disconnected(r.p, 10);
+	sim_player_connected(r.p, 0);
+	sim_player_peer_close(r.p, 1000);
+	sim_player_disconnected(r.p, 10);
 	assert_failed_with(&r, "line 1: the machine closed its socket with "
 	    "code 1000, expected 1009");
 	rig_end(&r);
 
 	rig_start(&r, "{\"expect_close\": 1009}\n{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_disconnected(r.p, 10);
+	sim_player_connected(r.p, 0);
+	sim_player_disconnected(r.p, 10);
 	assert_failed_with(&r, "without a close code, expected 1009");
 	rig_end(&r);
 
 	rig_start(&r, "{\"expect_close\": 1009, \"timeout\": 2}\n"
 	    "{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_tick(r.p, 1999);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
-	sim_scenario_player_tick(r.p, 2000);
+	sim_player_connected(r.p, 0);
+	sim_player_tick(r.p, 1999);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
+	sim_player_tick(r.p, 2000);
 	assert_failed_with(&r, "line 1: the machine did not close its socket "
 	    "within 2000 ms");
 	rig_end(&r);
@@ -680,11 +683,11 @@ test_close_and_signin(void **state)
 	 * queued: the sim's own slowness is not the machine's. */
 	rig_start(&r, "{\"send_big\": 1048577}\n"
 	    "{\"expect_close\": 1009, \"timeout\": 2}\n{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_written(r.p, 1500000);
-	sim_scenario_player_tick(r.p, 3499);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
-	sim_scenario_player_tick(r.p, 3500);
+	sim_player_connected(r.p, 0);
+	sim_player_written(r.p, 1500000);
+	sim_player_tick(r.p, 3499);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
+	sim_player_tick(r.p, 3500);
 	assert_failed_with(&r, "line 2: the machine did not close its socket "
 	    "within 2000 ms");
 	rig_end(&r);
@@ -692,10 +695,10 @@ test_close_and_signin(void **state)
 	/* A close the sim made (drop) is not the machine's. */
 	rig_start(&r, "{\"drop\": true, \"reconnect\": false}\n"
 	    "{\"expect_close\": 1009, \"timeout\": 1}\n{\"raw\": \"x\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.drops, 1);
-	sim_scenario_player_disconnected(r.p, 10);
-	sim_scenario_player_tick(r.p, 1000);
+	sim_player_disconnected(r.p, 10);
+	sim_player_tick(r.p, 1000);
 	assert_failed_with(&r, "did not close its socket within 1000 ms");
 	rig_end(&r);
 
@@ -707,24 +710,24 @@ test_close_and_signin(void **state)
 	    "{\"await_signin\": 401, \"timeout\": 3}\n"
 	    "{\"await_signin\": 200, \"timeout\": 3}");
 	r.f.signins[0] = 1;	/* the first sign-in, before play */
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.knobs[SIM_KNOB_REFUSE_SIGNIN], 5);
 	assert_int_equal(r.f.drops, 1);
 	/* That earlier 200 counts too: the third await is satisfied at
 	 * once when reached. */
-	sim_scenario_player_tick(r.p, 100);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	sim_player_tick(r.p, 100);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
 	r.f.signins[1] = 1;
-	sim_scenario_player_tick(r.p, 200);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+	sim_player_tick(r.p, 200);
+	assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
 	r.f.signins[1] = 2;
-	sim_scenario_player_tick(r.p, 300);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	sim_player_tick(r.p, 300);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 
 	rig_start(&r, "{\"await_signin\": 503, \"timeout\": 3}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_tick(r.p, 3000);
+	sim_player_connected(r.p, 0);
+	sim_player_tick(r.p, 3000);
 	assert_failed_with(&r, "line 1: no sign-in answered 503 within "
 	    "3000 ms");
 	rig_end(&r);
@@ -741,24 +744,24 @@ test_await_file(void **state)
 	(void)state;
 	rig_start(&r, "{\"await_file\": \"page-open\", \"timeout\": 5}\n"
 	    "{\"send\": {\"action_type\": \"settings\"}}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 0);
-	assert_int_equal(sim_scenario_player_deadline(r.p), 50);
+	assert_int_equal(sim_player_deadline(r.p), 50);
 	snprintf(r.f.file, sizeof(r.f.file), "other");
-	sim_scenario_player_tick(r.p, 50);
+	sim_player_tick(r.p, 50);
 	assert_int_equal(r.f.nsent, 0);
-	assert_int_equal(sim_scenario_player_deadline(r.p), 100);
+	assert_int_equal(sim_player_deadline(r.p), 100);
 	snprintf(r.f.file, sizeof(r.f.file), "page-open");
-	sim_scenario_player_tick(r.p, 100);
+	sim_player_tick(r.p, 100);
 	assert_int_equal(r.f.nsent, 1);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 
 	rig_start(&r, "{\"await_file\": \"page-open\", \"timeout\": 1}");
-	sim_scenario_player_connected(r.p, 0);
-	sim_scenario_player_tick(r.p, 980);
-	assert_int_equal(sim_scenario_player_deadline(r.p), 1000);
-	sim_scenario_player_tick(r.p, 1000);
+	sim_player_connected(r.p, 0);
+	sim_player_tick(r.p, 980);
+	assert_int_equal(sim_player_deadline(r.p), 1000);
+	sim_player_tick(r.p, 1000);
 	assert_failed_with(&r, "line 1: no file page-open within 1000 ms");
 	rig_end(&r);
 }
@@ -772,14 +775,14 @@ test_batch(void **state)
 	rig_start(&r, "{\"send\": [{\"action_type\": \"settings\"}, "
 	    "{\"action_type\": \"hunt\"}], \"label\": [\"s\", \"h\"]}\n"
 	    "{\"await\": \"hunt:completed\", \"label\": \"h\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	assert_int_equal(r.f.nsent, 1);
 	assert_string_equal(r.f.sent[0], "{\"id\":3116300,\"action_type\":"
 	    "\"settings\",\"machine_serial\":\"S12345678\",\"status\":"
 	    "\"ready\"}\n{\"id\":3116301,\"action_type\":\"hunt\","
 	    "\"machine_serial\":\"S12345678\",\"status\":\"ready\"}");
 	rig_event(&r, 3116301, "hunt:completed", 1);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 }
 
@@ -837,20 +840,20 @@ test_bad_frames(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		rig_start(&r, "{\"send\": {\"action_type\": \"motion\"}, "
 		    "\"expect\": \"motion:completed\"}");
-		sim_scenario_transcript_secret(r.tr, "0123456789abcdef");
-		sim_scenario_player_connected(r.p, 0);
+		sim_transcript_secret(r.tr, "0123456789abcdef");
+		sim_player_connected(r.p, 0);
 		/* A good frame first: id 32 is taken. */
 		rig_raw(&r, "{\"id\":32,\"timestamp\":3800,"
 		    "\"type\":\"progress\","
 		    "\"version\":1,\"action_id\":3116300,\"progress\":"
 		    "\"motion:download\",\"current\":1,\"total\":2}\n", 1);
-		assert_int_equal(sim_scenario_player_result(r.p), SIM_RUNNING);
+		assert_int_equal(sim_player_result(r.p), SIM_RUNNING);
 		rig_raw(&r, cases[i].msg, 2);
-		if (sim_scenario_player_result(r.p) != SIM_FAILED ||
-		    strstr(sim_scenario_player_reason(r.p), cases[i].why) ==
+		if (sim_player_result(r.p) != SIM_FAILED ||
+		    strstr(sim_player_reason(r.p), cases[i].why) ==
 		    NULL)
 			fail_msg("case %zu: reason \"%s\", want \"%s\"", i,
-			    sim_scenario_player_reason(r.p), cases[i].why);
+			    sim_player_reason(r.p), cases[i].why);
 		rig_end(&r);
 	}
 }
@@ -865,7 +868,7 @@ test_second_terminal_and_upload(void **state)
 	    "\"motion:completed\"}\n"
 	    "{\"send\": {\"action_type\": \"settings\"}, \"expect\": "
 	    "\"settings:completed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "motion:completed", 1);
 	rig_event(&r, 3116300, "motion:failed", 2);
 	assert_failed_with(&r, "motion 3116300: a second terminal event, "
@@ -874,7 +877,7 @@ test_second_terminal_and_upload(void **state)
 
 	rig_start(&r, "{\"send\": {\"action_type\": \"lid_image\", "
 	    "\"endpoint\": true}, \"expect\": \"lid_image:completed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "lid_image:upload:starting", 1);
 	rig_event(&r, 3116300, "lid_image:upload:completed", 2);
 	assert_failed_with(&r, "lid_image 3116300: lid_image:upload:completed "
@@ -884,10 +887,10 @@ test_second_terminal_and_upload(void **state)
 	rig_start(&r, "{\"send\": {\"action_type\": \"lid_image\", "
 	    "\"endpoint\": true}, \"expect\": \"lid_image:completed\"}");
 	r.f.uploads = 1;
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "lid_image:upload:completed", 2);
 	rig_event(&r, 3116300, "lid_image:completed", 3);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 	rig_end(&r);
 }
 
@@ -902,7 +905,7 @@ rig_event_us(struct rig *r, long action_id, const char *event, int64_t now_us)
 	    "\"event\":\"%s\"}\n", r->next_frame_id, 3800 + r->next_frame_id,
 	    action_id, event);
 	r->next_frame_id++;
-	sim_scenario_player_rx_us(r->p, buf, strlen(buf), now_us);
+	sim_player_rx_us(r->p, buf, strlen(buf), now_us);
 }
 
 /*
@@ -929,37 +932,37 @@ test_latency(void **state)
 	    "{\"await\": \"hunt:completed\", \"label\": \"h\"}\n"
 	    "{\"send\": {\"action_type\": \"settings\"}, "
 	    "\"expect\": \"settings:completed\"}\n");
-	sim_scenario_player_connected(r.p, 0);
-	assert_int_equal(sim_scenario_player_latency(r.p, &lat), 0);
+	sim_player_connected(r.p, 0);
+	assert_int_equal(sim_player_latency(r.p, &lat), 0);
 	assert_int_equal(lat.count, 0);
-	sim_scenario_player_written(r.p, 1000);
+	sim_player_written(r.p, 1000);
 	rig_event_us(&r, 3116300, "settings:completed", 1250);
 	assert_int_equal(r.f.nsent, 3);		/* then the raw and the batch */
-	sim_scenario_player_written(r.p, 2000);
-	sim_scenario_player_written(r.p, 3000);
+	sim_player_written(r.p, 2000);
+	sim_player_written(r.p, 3000);
 	rig_event_us(&r, 3116302, "hunt:starting", 3100);
 	rig_event_us(&r, 3116301, "settings:completed", 3400);
 	rig_event_us(&r, 3116302, "hunt:completed", 9000);
 	/* The last settings is queued but never written: not measured. */
 	assert_int_equal(r.f.nsent, 4);
 	rig_event_us(&r, 3116303, "settings:completed", 9500);
-	assert_int_equal(sim_scenario_player_result(r.p), SIM_PASSED);
+	assert_int_equal(sim_player_result(r.p), SIM_PASSED);
 
-	assert_int_equal(sim_scenario_player_latency(r.p, &lat), 0);
+	assert_int_equal(sim_player_latency(r.p, &lat), 0);
 	assert_int_equal(lat.count, 3);		/* 250, 400, 100 us */
 	assert_int_equal(lat.p50, 250);
 	assert_int_equal(lat.p90, 400);
 	assert_int_equal(lat.p99, 400);
 	assert_int_equal(lat.max, 400);
 	fp = open_memstream(&buf, &len);
-	assert_int_equal(sim_scenario_player_latencies(r.p, fp), 0);
+	assert_int_equal(sim_player_latencies(r.p, fp), 0);
 	fclose(fp);
 	assert_string_equal(buf, "3116300 settings 250\n3116301 settings 400\n"
 	    "3116302 hunt 100\n");
 	free(buf);
 	buf = NULL;
 	fp = open_memstream(&buf, &len);
-	sim_scenario_player_summary(r.p, fp);
+	sim_player_summary(r.p, fp);
 	fclose(fp);
 	assert_non_null(strstr(buf, "latency: 3 actions, frame written to "
 	    "first event: p50 250 us, p90 400 us, p99 400 us, max 400 us\n"));
@@ -978,16 +981,16 @@ test_outside_failure_and_summary(void **state)
 	(void)state;
 	rig_start(&r, "{\"send\": {\"action_type\": \"hunt\"}, \"label\": "
 	    "\"h\", \"expect\": \"hunt:completed\"}");
-	sim_scenario_player_connected(r.p, 0);
+	sim_player_connected(r.p, 0);
 	rig_event(&r, 3116300, "hunt:starting", 1);
-	sim_scenario_player_fail(r.p, "http: %s", "first");
-	sim_scenario_player_fail(r.p, "second");
-	assert_string_equal(sim_scenario_player_reason(r.p), "http: first");
+	sim_player_fail(r.p, "http: %s", "first");
+	sim_player_fail(r.p, "second");
+	assert_string_equal(sim_player_reason(r.p), "http: first");
 	/* Frames after the end are recorded, not judged. */
 	rig_raw(&r, "garbage", 2);
-	assert_string_equal(sim_scenario_player_reason(r.p), "http: first");
+	assert_string_equal(sim_player_reason(r.p), "http: first");
 	fp = open_memstream(&buf, &len);
-	sim_scenario_player_summary(r.p, fp);
+	sim_player_summary(r.p, fp);
 	fclose(fp);
 	assert_string_equal(buf, "line 1 h (hunt 3116300): hunt:starting "
 	    "(not ended)\nFAILED: http: first\n");
@@ -1025,25 +1028,25 @@ test_transcript(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(tpath, sizeof(tpath), "%s/tr.jsonl", dir);
 	snprintf(spath, sizeof(spath), "%s/secrets", dir);
-	tr = sim_scenario_transcript_new(tpath, spath);
+	tr = sim_transcript_new(tpath, spath);
 	assert_non_null(tr);
-	assert_int_equal(sim_scenario_transcript_secret(tr, "s3cr3t"), 0);
-	assert_int_equal(sim_scenario_transcript_secret(tr, ""), 0);
-	assert_true(sim_scenario_transcript_leaks(tr, "xxs3cr3txx", 10));
-	assert_false(sim_scenario_transcript_leaks(tr, "xxs3cr3", 7));
+	assert_int_equal(sim_transcript_secret(tr, "s3cr3t"), 0);
+	assert_int_equal(sim_transcript_secret(tr, ""), 0);
+	assert_true(sim_transcript_leaks(tr, "xxs3cr3txx", 10));
+	assert_false(sim_transcript_leaks(tr, "xxs3cr3", 7));
 
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "note", "s3cr3t and s3cr3ts3cr3t");
-	sim_scenario_transcript_record(tr, 12, "http", o);
+	sim_transcript_record(tr, 12, "http", o);
 	cJSON_Delete(o);
 	o = cJSON_CreateObject();
-	sim_scenario_transcript_record(tr, 13, "ws", o);
+	sim_transcript_record(tr, 13, "ws", o);
 	cJSON_Delete(o);
-	sim_scenario_transcript_frame(tr, 14, "tx", "{\"a\":1}", 7);
-	sim_scenario_transcript_frame(tr, 15, "tx", "{\"a\":1}\n{\"b\":2}",
+	sim_transcript_frame(tr, 14, "tx", "{\"a\":1}", 7);
+	sim_transcript_frame(tr, 15, "tx", "{\"a\":1}\n{\"b\":2}",
 	    15);
-	sim_scenario_transcript_frame(tr, 16, "rx", "bad \xff\x00 s3cr3t", 13);
-	sim_scenario_transcript_free(tr);
+	sim_transcript_frame(tr, 16, "rx", "bad \xff\x00 s3cr3t", 13);
+	sim_transcript_free(tr);
 
 	s = slurp(tpath);
 	assert_string_equal(s,
@@ -1115,21 +1118,21 @@ test_transcript_tokens(void **state)
 	for (i = 0; i < sizeof(leak_cases) / sizeof(leak_cases[0]); i++) {
 		const struct leak_case *tc = &leak_cases[i];
 
-		tr = sim_scenario_transcript_new(tpath, NULL);
+		tr = sim_transcript_new(tpath, NULL);
 		assert_non_null(tr);
-		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr, U64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr, T64), 0);
-		assert_int_equal(sim_scenario_transcript_secret(tr,
+		assert_int_equal(sim_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_transcript_secret(tr, U64), 0);
+		assert_int_equal(sim_transcript_secret(tr, T64), 0);
+		assert_int_equal(sim_transcript_secret(tr,
 		    "hunter2!"), 0);
-		if (sim_scenario_transcript_leaks(tr, tc->text,
+		if (sim_transcript_leaks(tr, tc->text,
 		    strlen(tc->text)) != tc->leaks)
 			fail_msg("%s: leaks is not %d", tc->name, tc->leaks);
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "n", tc->text);
-		sim_scenario_transcript_record(tr, 1, "rx", o);
+		sim_transcript_record(tr, 1, "rx", o);
 		cJSON_Delete(o);
-		sim_scenario_transcript_free(tr);
+		sim_transcript_free(tr);
 		if (tc->redacted == NULL)
 			continue;
 		s = slurp(tpath);
