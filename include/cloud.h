@@ -19,6 +19,7 @@
 struct config;
 struct cloud;
 struct evloop;
+struct mlog;
 
 enum cloud_result {
 	CLOUD_OK = 0,
@@ -54,6 +55,12 @@ enum cloud_result cloud_sign_in(struct cloud *c, char **ws_token);
 
 /* GET /update/current: the advertised version (malloc'ed). */
 enum cloud_result cloud_fw_probe(struct cloud *c, char **version);
+/* A probe's outcome (r, and the version offered) against the machine's
+ * own (mine, proto_fw_version()), in one line on lg: a failure, another
+ * version offered, or (say_current) the same.  0 when the service
+ * answered, -1 when the probe failed. */
+int		 cloud_fw_probe_check(const struct mlog *lg, enum cloud_result r,
+		    const char *offered, const char *mine, int say_current);
 /* With endpoint: PUT there, image/jpeg, no Authorization.  Without: POST
  * <server>/api/machines/<type>/<id> with Bearer. */
 /*
@@ -102,7 +109,7 @@ enum cloud_result cloud_download(struct cloud *c, const char *url,
  *   (within a second), with CLOUD_ERR_CANCELLED;
  *   evloop_stop() ends them with CLOUD_ERR_CANCELLED at once.
  * Strings handed to done() are the callee's: ws_token to wipe and free
- * with cloud_secret_free(), text (the firmware version) to free(); both
+ * with secret_free() (secret.h), text (the firmware version) to free(); both
  * NULL unless r is CLOUD_OK.
  */
 struct cloud_op;
@@ -134,8 +141,5 @@ unsigned	 cloud_ops_running(const struct cloud *c);
 /* The URL's scheme is http or https (case-insensitive). */
 int		 cloud_url_allowed(const char *url);
 const char	*cloud_strerror(enum cloud_result r);
-/* Wipes a secret string (explicit_bzero) and frees it; NULL is fine.  For
- * the ws_token that cloud_sign_in hands out. */
-void		 cloud_secret_free(char *s);
 
 #endif

@@ -23,7 +23,6 @@
 #define SIM_HTTP_JSON_MAX	(64 * 1024)		/* bytes */
 #define SIM_HTTP_UPLOAD_MAX	(64 * 1024 * 1024)	/* bytes */
 #define SIM_HTTP_WS_TOKEN_TTL	30000			/* ms */
-#define SIM_HTTP_FW_VERSION	"2.6.0-2228"
 /* The second listener, another origin: "far-NAME" pulse files go there,
  * and a Bearer token reaching it fails the run. */
 #define SIM_HTTP_FAR_VHOST	"storage"

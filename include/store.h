@@ -28,6 +28,12 @@ int	 store_write(const void *buf, size_t len, void *job);
 int	 store_commit(struct store_job *job, const cJSON *info, char **final_name);
 /* Removes the temporary file and frees job. */
 void	 store_abort(struct store_job *job);
+/* save_sent_images: jpeg as <dir>/<type>_<id>.jpg, overwritten in place.
+ * Whatever is at that name already must be a regular file: a FIFO or a
+ * link there is skipped, never followed or waited on.  0, or -1 (logged;
+ * the caller's job goes on).  lg: as store_begin(). */
+int	 store_save_image(const char *dir, const char *type, int64_t id,
+	    const void *jpeg, size_t len, const struct mlog *lg);
 /* All of buf to fd, EINTR retried; -1 and errno (ENOSPC: no progress). */
 int	 store_write_all(int fd, const void *buf, size_t len);
 

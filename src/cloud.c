@@ -35,10 +35,12 @@
 #include "evloop.h"
 #include "log.h"
 #include "metrics.h"
+#include "mlog.h"
+#include "proto.h"
+#include "secret.h"
 #include "trust.h"
 
 #define CLOUD_DEFAULT_SERVER	"https://app.glowforge.com"
-#define CLOUD_DEFAULT_FW	"2.6.0-2228"	/* what the reference sends */
 #define CLOUD_REPLY_MAX		(64 * 1024)	/* JSON replies are tiny */
 #define CLOUD_REPLY_MIN		1024		/* first reply buffer, bytes */
 #define CLOUD_CONNECT_TIMEOUT	10L		/* seconds */
@@ -193,15 +195,6 @@ cloud_global_init(void)
 	cloud_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	cloud_trust_dir = trust_dir();
 	cloud_bundle = trust_bundle();
-}
-
-void
-cloud_secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
 }
 
 /* Wipes every string of a cJSON tree before it is deleted: sign-in bodies
@@ -360,7 +353,7 @@ cloud_new_identity(const struct config *cf, const char *serial,
 static void
 cloud_destroy(struct cloud *c)
 {
-	cloud_secret_free(c->token);
+	secret_free(c->token);
 	pthread_mutex_destroy(&c->signin);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -412,7 +405,7 @@ cloud_set_token(struct cloud *c, char *token)
 	c->token = token;
 	c->gen++;
 	pthread_mutex_unlock(&c->lock);
-	cloud_secret_free(old);
+	secret_free(old);
 }
 
 /* Whether there is a token; *gen gets its generation. */
@@ -793,7 +786,7 @@ cloud_headers(struct cloud *c, struct cloud_xfer *x)
 		pthread_mutex_unlock(&c->lock);
 		if (have) {
 			t = auth != NULL ? curl_slist_append(l, auth) : NULL;
-			cloud_secret_free(auth);
+			secret_free(auth);
 			if (t == NULL)
 				goto fail;
 			l = t;
@@ -847,7 +840,7 @@ cloud_setup_limits(struct cloud *c, CURL *h, const struct cloud_xfer *x)
 static int
 cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 {
-	const char *ca = c->cf->ca_file, *fw = c->cf->fw_version;
+	const char *ca = c->cf->ca_file;
 	char agent[96];
 
 #if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0: the _STR forms */
@@ -884,8 +877,8 @@ cloud_setup(struct cloud *c, CURL *h, struct cloud_xfer *x, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	/* Built per request, not kept per cloud: curl copies it. */
-	snprintf(agent, sizeof(agent), "OpenGlow/%s", fw != NULL &&
-	    *fw != '\0' ? fw : CLOUD_DEFAULT_FW);
+	snprintf(agent, sizeof(agent), "OpenGlow/%s",
+	    proto_fw_version(c->cf->fw_version));
 	curl_easy_setopt(h, CURLOPT_USERAGENT, agent);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLOUD_CONNECT_TIMEOUT);
 	cloud_setup_limits(c, h, x);
@@ -1200,7 +1193,7 @@ cloud_op_clear(struct cloud_op *op)
 		explicit_bzero(op->body, strlen(op->body));
 		cJSON_free(op->body);
 	}
-	cloud_secret_free(op->out);
+	secret_free(op->out);
 	cloud_xfer_reset(&op->x);
 	cloud_slist_free(op->hdrs);
 	if (op->easy != NULL)
@@ -1351,8 +1344,8 @@ cloud_sign_in_reply(struct cloud_op *op)
 	r = CLOUD_OK;
 done:
 	cloud_json_free(rep);
-	cloud_secret_free(ws);	/* single-use, and not ours to use */
-	cloud_secret_free(auth);
+	secret_free(ws);	/* single-use, and not ours to use */
+	secret_free(auth);
 	return r;
 }
 
@@ -1394,6 +1387,24 @@ cloud_probe_reply(struct cloud_op *op)
 		r = CLOUD_OK;
 	cJSON_Delete(rep);
 	return r;
+}
+
+int
+cloud_fw_probe_check(const struct mlog *lg, enum cloud_result r,
+    const char *offered, const char *mine, int say_current)
+{
+	if (r != CLOUD_OK || offered == NULL) {
+		MLOG(lg, LOG_WARNING, 0, "firmware probe failed: %s",
+		    cloud_strerror(r));
+		return -1;
+	}
+	/* Nothing is ever installed: the emulator only says what it saw. */
+	if (strcmp(offered, mine) != 0)
+		MLOG(lg, LOG_NOTICE, 0, "service offers firmware %s, machine "
+		    "runs %s (nothing is installed)", offered, mine);
+	else if (say_current)
+		MLOG(lg, LOG_INFO, 0, "firmware %s is current", mine);
+	return 0;
 }
 
 /* With endpoint: PUT there, no Authorization (presigned: the URL carries
@@ -1775,7 +1786,7 @@ cloud_op_finish(struct cloud_op *op)
 		op->done.plain(op->arg, op->result);
 		break;
 	case CLOUD_OP_REFRESH:
-		cloud_secret_free(out);
+		secret_free(out);
 		cloud_refreshed(c, op->result);
 		break;
 	}
@@ -2020,7 +2031,7 @@ cloud_op_cancel(struct cloud_op *op)
 	op->x.abort = NULL;
 	cloud_head(&op->x, head, sizeof(head));
 	log_info("%s: cancelled", head);
-	cloud_secret_free(op->out);
+	secret_free(op->out);
 	op->out = NULL;
 	op->result = CLOUD_ERR_CANCELLED;
 	/* Inside its own sink callback, curl hears of it on return. */

@@ -38,6 +38,7 @@
 #include "config.h"
 #include "ff_model.h"
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 #define CONFIG_MAX_SIZE		(1024 * 1024)	/* a config, not a data file */
@@ -272,15 +273,6 @@ config_warn(const char *func, const char *file, int line, const char *fmt,
 		    line, msg);
 	else
 		log_emit(LOG_WARNING, 0, __FILE__, func, "%s: %s", file, msg);
-}
-
-static void
-config_wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 static int
@@ -531,7 +523,7 @@ config_handler(void *user, const char *section, const char *name,
 			src->nomem = 1;
 			return 0;
 		}
-		config_wipe_free(kv->value);
+		secret_free(kv->value);
 		kv->value = b.s;
 		return 1;
 	}
@@ -993,6 +985,42 @@ config_set_rate(struct config *cf, const struct config_key *k,
 	return 0;
 }
 
+/* The whole-number kinds: their range, and how an error names them
+ * ("<pre><lo> to <hi><post>"). */
+static const struct config_whole {
+	enum config_kind kind;
+	int		 lo, hi;
+	const char	*pre, *post;
+} config_wholes[] = {
+	{ CK_PORT, 0, 65535, "a port number (", ")" },
+	{ CK_MIB, 1, CONFIG_MAX_MIB, "a whole number of MiB from ", "" },
+	{ CK_COUNT, 1, INT_MAX, "a whole number from ", "" },
+	{ CK_LOOPS, 0, CONFIG_LOOPS_MAX, "a whole number from ", "" },
+};
+
+/* A whole number in its kind's range (config_wholes) into its int
+ * field.  -1 after reporting. */
+static int
+config_set_whole(struct config *cf, const struct config_key *k,
+    const char *val, int line)
+{
+	const struct config_whole *w = &config_wholes[0];
+	double d;
+
+	while (w->kind != k->kind && w + 1 < config_wholes +
+	    sizeof(config_wholes) / sizeof(config_wholes[0]))
+		w++;
+	/* The range first: casting 1e100 or NaN to int is UB. */
+	if (w->kind != k->kind || config_parse_double(val, &d) == -1 ||
+	    !(d >= w->lo && d <= w->hi) || d != (int)d) {
+		config_error(cf->src->name, line, "%s: '%s' is not %s%d to "
+		    "%d%s", k->key, val, w->pre, w->lo, w->hi, w->post);
+		return -1;
+	}
+	*config_int_field(cf, k->off) = (int)d;
+	return 0;
+}
+
 /* Pass 3: one key's value into its field.  -1 after reporting. */
 static int
 config_set(struct config *cf, const struct config_key *k, const char *val,
@@ -1044,46 +1072,12 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 		*config_int_field(cf, k->off) = v;
 		return 0;
 	case CK_PORT:
-		/* The range first: casting 1e100 or NaN to int is UB. */
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 0 && d <= 65535) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a port "
-			    "number (0 to 65535)", k->key, val);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_MIB:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 1 && d <= CONFIG_MAX_MIB) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number of MiB from 1 to %d", k->key, val,
-			    CONFIG_MAX_MIB);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_COUNT:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 1 && d <= INT_MAX) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number from 1 to %d", k->key, val, INT_MAX);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
+	case CK_LOOPS:
+		return config_set_whole(cf, k, val, line);
 	case CK_RATE:
 		return config_set_rate(cf, k, val, line);
-	case CK_LOOPS:
-		if (config_parse_double(val, &d) == -1 ||
-		    !(d >= 0 && d <= CONFIG_LOOPS_MAX) || d != (int)d) {
-			config_error(src->name, line, "%s: '%s' is not a whole "
-			    "number from 0 to %d", k->key, val,
-			    CONFIG_LOOPS_MAX);
-			return -1;
-		}
-		*config_int_field(cf, k->off) = (int)d;
-		return 0;
 	case CK_DL_AUTH:
 		if ((v = config_parse_dl_auth(val)) == -1) {
 			config_error(src->name, line, "%s: '%s' is not one of "
@@ -1095,7 +1089,7 @@ config_set(struct config *cf, const struct config_key *k, const char *val,
 	}
 	sp = config_str_field(cf, k->off);
 	if (k->kind == CK_SECRET)
-		config_wipe_free(*sp);
+		secret_free(*sp);
 	else
 		free(*sp);
 	*sp = s;
@@ -1176,7 +1170,7 @@ config_password(struct config *cf, int pw_line, const char *file,
 		if (cf->password != NULL) {
 			CONFIG_WARN(src->name, pw_line, "both password and "
 			    "password_file are set: password_file counts");
-			config_wipe_free(cf->password);
+			secret_free(cf->password);
 			cf->password = NULL;
 		}
 		/* Links allowed: secret stores (agenix, sops-nix) link
@@ -1751,7 +1745,7 @@ config_load(struct config *cf, const char *path)
 done:
 	/* The raw values held the password: keep only keys and lines. */
 	for (i = 0; i < src->nkv; i++) {
-		config_wipe_free(src->kv[i].value);
+		secret_free(src->kv[i].value);
 		src->kv[i].value = NULL;
 	}
 	return errors > 0 ? -1 : 0;
@@ -2208,7 +2202,7 @@ config_free(struct config *cf)
 	if (src != NULL) {
 		for (i = 0; i < src->nkv; i++) {
 			free(src->kv[i].key);
-			config_wipe_free(src->kv[i].value);
+			secret_free(src->kv[i].value);
 		}
 		free(src->kv);
 		for (i = 0; i < src->nsect; i++)
@@ -2222,7 +2216,7 @@ config_free(struct config *cf)
 		if (config_keys[i].kind == CK_STR ||
 		    config_keys[i].kind == CK_PATH ||
 		    config_keys[i].kind == CK_SECRET) {
-			config_wipe_free(*config_str_field(cf,
+			secret_free(*config_str_field(cf,
 			    config_keys[i].off));
 			*config_str_field(cf, config_keys[i].off) = NULL;
 		}

@@ -17,14 +17,10 @@
  * file): the job then goes on beside the next one, on d->jobs only.  A job
  * is freed in its timer's close callback, never under a caller's feet.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <uv.h>
 
@@ -39,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mlog.h"
+#include "proto.h"
 #include "puls.h"
 #include "queue.h"
 #include "sequence.h"
@@ -48,7 +45,6 @@
 #define DISPATCH_EVENT_MAX	160	/* bytes, an expanded event name */
 #define DISPATCH_HOMING_SHOTS	4	/* lid images of a homing cycle */
 #define DISPATCH_PROGRESS_STEP	(256 * 1024)	/* bytes between progress */
-#define DISPATCH_DEFAULT_FW	"2.6.0-2228"
 #define DISPATCH_PENDING_MAX	16	/* service-lane actions held */
 #define DISPATCH_SEEN_FIRST	16	/* ids the ring holds at first */
 #define DISPATCH_DL_SLACK	(PULS_MAGIC_LEN + 8 * PULS_MAX_TAGS) /* bytes:
@@ -73,6 +69,14 @@ enum job_wait {
 	WAIT_HTTP,		/* j->op; its done() wakes the timer */
 };
 
+/* How a step, then the job, ends: the next step runs while the steps go
+ * on, and the terminal event ("{type}:<job_end_name()>") says which. */
+enum job_end {
+	JOB_COMPLETED,		/* so far: on to the next step */
+	JOB_FAILED,
+	JOB_CANCELLED,
+};
+
 struct dispatch_dl;
 
 struct job {
@@ -81,11 +85,12 @@ struct job {
 	const struct seq	*seq;
 	enum dispatch_lane	 lane;
 	size_t			 i;		/* the step running */
-	int			 r;		/* 0, -1 failed, -2 cancelled */
+	enum job_end		 end;		/* the last step's, then the job's */
 	int			 delayed;	/* step i's delay is over */
-	int			 cancel;
-	int			 terminal_sent;
-	int			 ended;		/* terminal queued, lane freed */
+	int			 cancel;	/* asked: its waits are cut short */
+	/* Its terminal event is queued and its lane freed: a table's
+	 * trailing steps may still run, but the action is over. */
+	int			 ended;
 	enum job_wait		 wait;
 	/* Presses counted from here: one that comes while the job downloads,
 	 * before it waits, still starts the print. */
@@ -277,7 +282,7 @@ dispatch_dl_free(struct job *j)
 	j->dl = NULL;
 }
 
-/* 1: the transfer runs (WAIT_HTTP); 0: j->r says how it ended now. */
+/* 1: the transfer runs (WAIT_HTTP); 0: j->end says how it ended now. */
 static int
 dispatch_download_start(struct job *j, const struct seq_step *st)
 {
@@ -287,7 +292,7 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 	char what[32];
 	uint64_t max;			/* bytes of body */
 
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->a.motion_url == NULL || !cloud_url_allowed(j->a.motion_url)) {
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "job %lld: no usable motion_url (http/https only)",
@@ -321,13 +326,13 @@ dispatch_download_start(struct job *j, const struct seq_step *st)
 		dispatch_dl_free(j);
 		return 0;
 	}
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 	j->wait = WAIT_HTTP;
 	return 1;
 }
 
-/* The transfer ended with j->op_r: check and keep the job.  j->r: 0, -1
- * refused/failed, -2 cancelled. */
+/* The transfer ended with j->op_r: check and keep the job.  j->end:
+ * completed, failed (refused too) or cancelled. */
 static void
 dispatch_download_finish(struct job *j)
 {
@@ -335,9 +340,9 @@ dispatch_download_finish(struct job *j)
 	cJSON *info = NULL;
 	char *kept = NULL;
 
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->op_r == CLOUD_ERR_CANCELLED) {
-		j->r = -2;
+		j->end = JOB_CANCELLED;
 		goto done;
 	}
 	if (j->op_r == CLOUD_ERR_SINK) {
@@ -372,69 +377,24 @@ dispatch_download_finish(struct job *j)
 			store_abort(dl->store);
 		dl->store = NULL;	/* commit frees it either way */
 	}
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 done:
 	dispatch_dl_free(j);
 	cJSON_Delete(info);
 	free(kept);
 }
 
+/* save_sent_images: a copy of the frame beside the logs; a failure is
+ * logged by the store and never fails the job. */
 static void
 dispatch_save_image(struct job *j)
 {
 	const struct config *cf = j->d->cf;
 	const char *dir = cf->log_dir != NULL ? cf->log_dir : cf->base_dir;
-	char path[4096];
-	struct stat sb;
-	size_t off = 0;
-	ssize_t n;
-	int fd;
 
-	if (dir == NULL)
-		return;
-	/* type is validated ([a-z_]) and id is a number: a safe name. */
-	snprintf(path, sizeof(path), "%s/%s_%lld.jpg", dir, j->a.type,
-	    (long long)j->a.id);
-	/* Whatever sits at that name must not hold the job: a FIFO would
-	 * block open() and write() for ever, a link would send the image
-	 * elsewhere.  So: no blocking, no following, a regular file only. */
-	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW |
-	    O_CLOEXEC, 0640);
-	if (fd == -1) {
-		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
-		if (errno == ENXIO || errno == ELOOP)
-			MLOG(j->d->lg, LOG_WARNING, 0,
-			    "save_sent_images: %s: not a regular file, "
-			    "not saved", path);
-		else
-			MLOG(j->d->lg, LOG_WARNING, 1,
-			    "save_sent_images: %s", path);
-		return;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		MLOG(j->d->lg, LOG_WARNING, 0,
-		    "save_sent_images: %s: not a regular file, not "
-		    "saved", path);
-		goto done;
-	}
-	if (ftruncate(fd, 0) == -1) {
-		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
-		goto done;
-	}
-	while (off < j->jpeg_len) {
-		n = write(fd, j->jpeg + off, j->jpeg_len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			MLOG(j->d->lg, LOG_WARNING, 1,
-			    "save_sent_images: %s", path);
-			goto done;
-		}
-		off += (size_t)n;
-	}
-done:
-	if (close(fd) == -1)
-		MLOG(j->d->lg, LOG_WARNING, 1, "save_sent_images: %s", path);
+	if (dir != NULL)
+		(void)store_save_image(dir, j->a.type, j->a.id, j->jpeg,
+		    j->jpeg_len, j->d->lg);
 }
 
 static int
@@ -472,11 +432,11 @@ dispatch_step_capture(struct job *j)
 	return 0;
 }
 
-/* 1: the transfer runs; 0: j->r = -1, it failed now. */
+/* 1: the transfer runs; 0: it failed now (j->end). */
 static int
 dispatch_upload_start(struct job *j)
 {
-	j->r = -1;
+	j->end = JOB_FAILED;
 	if (j->jpeg == NULL) {
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld: nothing captured to upload", j->a.type,
@@ -494,7 +454,7 @@ dispatch_upload_start(struct job *j)
 	    j->a.type, j->a.id, j->jpeg, j->jpeg_len, dispatch_http_done,
 	    j)) == NULL)
 		return 0;
-	j->r = 0;
+	j->end = JOB_COMPLETED;
 	j->wait = WAIT_HTTP;
 	return 1;
 }
@@ -504,7 +464,7 @@ dispatch_fw_probe_start(struct job *j)
 {
 	if ((j->op = cloud_fw_probe_start(j->d->cloud, j->d->ev,
 	    dispatch_http_text_done, j)) == NULL) {
-		j->r = -1;
+		j->end = JOB_FAILED;
 		return 0;
 	}
 	j->wait = WAIT_HTTP;
@@ -514,23 +474,9 @@ dispatch_fw_probe_start(struct job *j)
 static void
 dispatch_fw_probe_finish(struct job *j)
 {
-	const char *mine = j->d->cf->fw_version != NULL ?
-	    j->d->cf->fw_version : DISPATCH_DEFAULT_FW;
-
-	j->r = -1;
-	if (j->op_r != CLOUD_OK || j->op_text == NULL)
-		MLOG(j->d->lg, LOG_WARNING, 0, "firmware probe failed: %s",
-		    cloud_strerror(j->op_r));
-	else {
-		if (strcmp(j->op_text, mine) != 0)
-			MLOG(j->d->lg, LOG_NOTICE, 0,
-			    "service offers firmware %s, machine runs "
-			    "%s (nothing is installed)", j->op_text, mine);
-		else
-			MLOG(j->d->lg, LOG_INFO, 0,
-			    "firmware %s is current", mine);
-		j->r = 0;
-	}
+	j->end = cloud_fw_probe_check(j->d->lg, j->op_r, j->op_text,
+	    proto_fw_version(j->d->cf->fw_version), 1) == 0 ? JOB_COMPLETED :
+	    JOB_FAILED;
 	free(j->op_text);
 	j->op_text = NULL;
 }
@@ -580,7 +526,7 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 
 	seq_event_name(st->event, j->a.type, name, sizeof(name));
 	if (!st->no_action_id && dispatch_is_terminal(j, name) &&
-	    j->terminal_sent) {
+	    j->ended) {
 		/* A table may name two; the service must see one. */
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld: %s skipped, the action already ended",
@@ -615,7 +561,6 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	if (!st->no_action_id && dispatch_is_terminal(j, name)) {
 		dispatch_job_end(j, strcmp(name + strlen(j->a.type),
 		    ":completed") == 0);
-		j->terminal_sent = 1;
 	}
 	dispatch_send_event(d, st->no_action_id ? EVENT_NO_ACTION : j->a.id,
 	    name, extra);
@@ -634,12 +579,12 @@ job_wake(struct job *j)
 }
 
 /* Waits ms (then job_timer()), unless the job was cancelled: 0 then, with
- * j->r = -2.  1 while waiting. */
+ * j->end JOB_CANCELLED.  1 while waiting. */
 static int
 job_wait(struct job *j, enum job_wait what, int64_t ms)
 {
 	if (j->cancel) {
-		j->r = -2;
+		j->end = JOB_CANCELLED;
 		return 0;
 	}
 	j->wait = what;
@@ -648,7 +593,7 @@ job_wait(struct job *j, enum job_wait what, int64_t ms)
 	return 1;
 }
 
-/* Starts step st: 1 when it waits, 0 when it is done (j->r says how). */
+/* Starts step st: 1 when it waits, 0 when it is done (j->end says how). */
 static int
 job_step_start(struct job *j, const struct seq_step *st)
 {
@@ -661,7 +606,8 @@ job_step_start(struct job *j, const struct seq_step *st)
 	case SEQ_DOWNLOAD:
 		return dispatch_download_start(j, st);
 	case SEQ_CAPTURE:
-		j->r = dispatch_step_capture(j);
+		j->end = dispatch_step_capture(j) == 0 ? JOB_COMPLETED :
+		    JOB_FAILED;
 		return 0;
 	case SEQ_UPLOAD:
 		if (dispatch_upload_start(j))
@@ -692,7 +638,7 @@ job_step_start(struct job *j, const struct seq_step *st)
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld refused: a cloud command never does this to "
 		    "the machine", j->a.type, (long long)j->a.id);
-		j->r = -1;
+		j->end = JOB_FAILED;
 		return 0;
 	}
 	return 0;
@@ -703,8 +649,8 @@ static void
 job_step_done(struct job *j)
 {
 	/* A cancel that raced with a step that went through. */
-	if (j->r == 0 && j->cancel && !j->terminal_sent)
-		j->r = -2;
+	if (j->end == JOB_COMPLETED && j->cancel && !j->ended)
+		j->end = JOB_CANCELLED;
 	j->i++;
 	j->delayed = 0;
 }
@@ -727,30 +673,50 @@ job_closed(uv_handle_t *h)
 	}
 }
 
+/* The terminal event's suffix, and the log's word, for e. */
+static const char *
+job_end_name(enum job_end e)
+{
+	switch (e) {
+	case JOB_COMPLETED:
+		return "completed";
+	case JOB_FAILED:
+		return "failed";
+	case JOB_CANCELLED:
+		return "cancelled";
+	}
+	return "failed";
+}
+
 /* Exactly one terminal event, whatever the table (or an override file)
  * says; then the job goes. */
 static void
 job_finish(struct job *j)
 {
 	struct dispatch *d = j->d;
-	int r = j->r;
+	enum job_end e = j->end;
 
-	/* A step that failed because it was cancelled (shutdown aborts the
-	 * transfers) was cancelled. */
-	if (r == -1 && j->cancel)
-		r = -2;
-	if (r == -1)
-		d->failures++;
-	if (j->terminal_sent)
-		r = 0;		/* the service was told it completed */
+	switch (e) {
+	case JOB_FAILED:
+		/* A step that failed because it was cancelled (shutdown
+		 * aborts the transfers) was cancelled. */
+		if (j->cancel)
+			e = JOB_CANCELLED;
+		else
+			d->failures++;
+		break;
+	case JOB_COMPLETED:
+	case JOB_CANCELLED:
+		break;
+	}
+	if (j->ended)
+		e = JOB_COMPLETED;	/* the service was told it completed */
 	else {
-		dispatch_job_end(j, r == 0);
-		dispatch_job_event(j, r == -1 ? "failed" : r == -2 ?
-		    "cancelled" : "completed", NULL);
+		dispatch_job_end(j, e == JOB_COMPLETED);
+		dispatch_job_event(j, job_end_name(e), NULL);
 	}
 	MLOG(j->d->lg, LOG_INFO, 0,
-	    "%s %lld: %s", j->a.type, (long long)j->a.id,
-	    r == 0 ? "completed" : r == -1 ? "failed" : "cancelled");
+	    "%s %lld: %s", j->a.type, (long long)j->a.id, job_end_name(e));
 	if (j->prev != NULL)
 		j->prev->next = j->next;
 	else
@@ -768,7 +734,7 @@ job_run(struct job *j)
 	const struct seq_step *st;
 
 	while (j->wait == WAIT_NONE) {
-		if (j->r != 0 || j->i >= j->seq->nsteps) {
+		if (j->end != JOB_COMPLETED || j->i >= j->seq->nsteps) {
 			job_finish(j);
 			return;
 		}
@@ -782,8 +748,8 @@ job_run(struct job *j)
 				return;
 			}
 		}
-		if (j->cancel && !j->terminal_sent) {
-			j->r = -2;
+		if (j->cancel && !j->ended) {
+			j->end = JOB_CANCELLED;
 			continue;
 		}
 		if (job_step_start(j, st))
@@ -804,14 +770,14 @@ job_timer(uv_timer_t *t)
 	case WAIT_NONE:
 		return;
 	case WAIT_DELAY:
-		if (j->cancel && !j->terminal_sent)
-			j->r = -2;
+		if (j->cancel && !j->ended)
+			j->end = JOB_CANCELLED;
 		break;
 	case WAIT_BUTTON:
 		j->button_seen = j->d->button_seq;	/* one press, one step */
 		/* FALLTHROUGH */
 	case WAIT_TIMER:
-		j->r = j->cancel ? -2 : 0;
+		j->end = j->cancel ? JOB_CANCELLED : JOB_COMPLETED;
 		job_step_done(j);
 		break;
 	case WAIT_HTTP:
@@ -824,8 +790,9 @@ job_timer(uv_timer_t *t)
 			dispatch_download_finish(j);
 			break;
 		case SEQ_UPLOAD:
-			j->r = j->op_r == CLOUD_OK ? 0 : -1;
-			if (j->r == -1 && !j->cancel)
+			j->end = j->op_r == CLOUD_OK ? JOB_COMPLETED :
+			    JOB_FAILED;
+			if (j->end == JOB_FAILED && !j->cancel)
 				dispatch_job_event(j, "upload:failed", NULL);
 			break;
 		default:

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "fleet.h"
+#include "secret.h"
 
 static void
 fleet_reason(char *err, size_t errlen, const char *fmt, ...)
@@ -131,23 +132,14 @@ fleet_build(struct fleet *fl, const struct config *cf, char *err,
 	return 0;
 }
 
-static void
-fleet_wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void
 fleet_free(struct fleet *fl)
 {
 	size_t i;
 
 	for (i = 0; fl->m != NULL && i < fl->n; i++) {
-		fleet_wipe_free(fl->m[i].password);
-		fleet_wipe_free(fl->m[i].serial);	/* half a login */
+		secret_free(fl->m[i].password);
+		secret_free(fl->m[i].serial);	/* half a login */
 		free(fl->m[i].hostname);
 	}
 	free(fl->m);

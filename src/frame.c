@@ -219,117 +219,149 @@ frame_opt_string(const cJSON *o, const char *key, const char **out,
 	return 0;
 }
 
-int
-frame_parse_action(const char *line, size_t len, struct action *a,
-    char *err, size_t errlen)
+/* line checked (size, UTF-8, no NUL, nesting) and parsed: a JSON object,
+ * or NULL with the reason in err. */
+static cJSON *
+frame_parse_json(const char *line, size_t len, char *err, size_t errlen)
 {
-	const cJSON *v;
 	const char *end = NULL, *nul;
-	char *copy = NULL;
-	cJSON *json = NULL;
+	char *copy;
+	cJSON *json;
 	size_t bad;
-	double id;
 
-	memset(a, 0, sizeof(*a));
-	log_reason(err, errlen, "%s", "");
 	if (line == NULL) {
 		log_reason(err, errlen, "no frame");
-		goto fail;
+		return NULL;
 	}
 	if (len > FRAME_MAX_LEN) {
 		log_reason(err, errlen, "frame of %zu bytes, the limit is %d",
 		    len, FRAME_MAX_LEN);
-		goto fail;
+		return NULL;
 	}
 	if ((bad = frame_utf8_check((const unsigned char *)line, len)) < len) {
 		log_reason(err, errlen, "invalid UTF-8 at byte %zu", bad);
-		goto fail;
+		return NULL;
 	}
 	/* cJSON stops at a NUL and would accept "{...}\0garbage". */
 	if ((nul = memchr(line, '\0', len)) != NULL) {
 		log_reason(err, errlen, "NUL byte at byte %zu",
 		    (size_t)(nul - line));
-		goto fail;
+		return NULL;
 	}
 	if (frame_scan(line, len, FRAME_MAX_DEPTH, err, errlen) == -1)
-		goto fail;
+		return NULL;
 
 	/* cJSON's "require null terminated" wants the terminator inside the
 	 * length it is given; the line is a slice of a message, so copy it. */
 	if ((copy = malloc(len + 1)) == NULL) {
 		log_reason(err, errlen, "out of memory");
-		goto fail;
+		return NULL;
 	}
 	memcpy(copy, line, len);
 	copy[len] = '\0';
 	json = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
-	if (json == NULL) {
+	if (json == NULL)
 		log_reason(err, errlen, "not JSON (error at byte %zu)",
 		    end != NULL && end >= copy && end <= copy + len ?
 		    (size_t)(end - copy) : (size_t)0);
-		goto fail;
-	}
-	if (!cJSON_IsObject(json)) {
+	else if (!cJSON_IsObject(json)) {
 		log_reason(err, errlen, "not a JSON object");
-		goto fail;
+		cJSON_Delete(json);
+		json = NULL;
 	}
+	free(copy);
+	return json;
+}
 
-	v = cJSON_GetObjectItemCaseSensitive(json, "id");
+/* The action's id: an integer a double holds exactly.  0 or -1. */
+static int
+frame_action_id(const cJSON *json, int64_t *out, char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(json, "id");
+	double id;
+
 	if (v == NULL) {
 		log_reason(err, errlen, "no id");
-		goto fail;
+		return -1;
 	}
 	if (!cJSON_IsNumber(v)) {
 		log_reason(err, errlen, "id is not a number");
-		goto fail;
+		return -1;
 	}
 	id = v->valuedouble;
 	if (!isfinite(id) || id != floor(id)) {
 		log_reason(err, errlen, "id is not an integer");
-		goto fail;
+		return -1;
 	}
 	/* From 2^53 on a double no longer tells n from n + 1 (the text
 	 * 9007199254740993 reads as ...992): such an id could not be echoed
 	 * back as sent, so it is refused, not rounded. */
 	if (id <= 0 || id >= FRAME_ID_LIMIT) {
 		log_reason(err, errlen, "id out of range (1 .. 2^53-1)");
-		goto fail;
+		return -1;
 	}
-	a->id = (int64_t)id;
+	*out = (int64_t)id;
+	return 0;
+}
 
-	v = cJSON_GetObjectItemCaseSensitive(json, "action_type");
+/* A required string member; NULL (told in err) when absent or not one. */
+static const char *
+frame_string(const cJSON *json, const char *key, char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(json, key);
+
 	if (v == NULL) {
-		log_reason(err, errlen, "no action_type");
-		goto fail;
+		log_reason(err, errlen, "no %s", key);
+		return NULL;
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		log_reason(err, errlen, "action_type is not a string");
-		goto fail;
+		log_reason(err, errlen, "%s is not a string", key);
+		return NULL;
 	}
+	return v->valuestring;
+}
+
+/* action_type and status into a.  0 or -1. */
+static int
+frame_action_kind(const cJSON *json, struct action *a, char *err,
+    size_t errlen)
+{
+	const char *s;
+
+	if ((s = frame_string(json, "action_type", err, errlen)) == NULL)
+		return -1;
 	/* It becomes part of file and event names: no '/', '.', capitals. */
-	if (!frame_type_ok(v->valuestring)) {
+	if (!frame_type_ok(s)) {
 		log_reason(err, errlen, "action_type is not [a-z_]{1,%d}",
 		    FRAME_TYPE_MAX);
-		goto fail;
+		return -1;
 	}
-	a->type = v->valuestring;
-
-	v = cJSON_GetObjectItemCaseSensitive(json, "status");
-	if (v == NULL) {
-		log_reason(err, errlen, "no status");
-		goto fail;
-	}
-	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		log_reason(err, errlen, "status is not a string");
-		goto fail;
-	}
-	if (strcmp(v->valuestring, "ready") == 0)
+	a->type = s;
+	if ((s = frame_string(json, "status", err, errlen)) == NULL)
+		return -1;
+	if (strcmp(s, "ready") == 0)
 		a->status = ACTION_READY;
-	else if (strcmp(v->valuestring, "cancelled") == 0)
+	else if (strcmp(s, "cancelled") == 0)
 		a->status = ACTION_CANCELLED;
 	else
 		a->status = ACTION_OTHER;
+	return 0;
+}
 
+int
+frame_parse_action(const char *line, size_t len, struct action *a,
+    char *err, size_t errlen)
+{
+	const cJSON *v;
+	cJSON *json;
+
+	memset(a, 0, sizeof(*a));
+	log_reason(err, errlen, "%s", "");
+	if ((json = frame_parse_json(line, len, err, errlen)) == NULL)
+		goto fail;
+	if (frame_action_id(json, &a->id, err, errlen) == -1 ||
+	    frame_action_kind(json, a, err, errlen) == -1)
+		goto fail;
 	if (frame_opt_string(json, "motion_url", &a->motion_url, err,
 	    errlen) == -1 ||
 	    frame_opt_string(json, "endpoint", &a->endpoint, err,
@@ -344,11 +376,9 @@ frame_parse_action(const char *line, size_t len, struct action *a,
 	a->settings = cJSON_IsObject(v) ? v : NULL;
 
 	a->json = json;
-	free(copy);
 	return 0;
 fail:
 	cJSON_Delete(json);
-	free(copy);
 	memset(a, 0, sizeof(*a));
 	return -1;
 }

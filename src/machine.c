@@ -21,7 +21,9 @@
 #include "machine.h"
 #include "metrics.h"
 #include "mlog.h"
+#include "proto.h"
 #include "queue.h"
+#include "secret.h"
 #include "ws.h"
 
 #define MACHINE_QUEUE_MAX	1000	/* frames; the reference's bound */
@@ -30,7 +32,6 @@
 #define MACHINE_BACKOFF_AUTH	60000	/* ms, after wrong credentials */
 #define MACHINE_HEALTHY_MS	30000	/* ms up that resets the back-off */
 #define MACHINE_STOP_FLUSH_MS	1000	/* ms to flush tx at shutdown */
-#define MACHINE_DEFAULT_FW	"2.6.0-2228"
 
 const struct mlog mlog_single = { "", LOG_INFO, "" };
 
@@ -259,21 +260,15 @@ static void
 machine_probe_done(void *arg, enum cloud_result r, char *version)
 {
 	struct machine *m = arg;
-	const char *mine = m->cf->fw_version ? m->cf->fw_version :
-	    MACHINE_DEFAULT_FW;
 
 	m->probe = NULL;
 	if (m->state == MACHINE_STOPPING || r == CLOUD_ERR_CANCELLED) {
 		free(version);
 		return;
 	}
-	if (r != CLOUD_OK || version == NULL)
-		MLOG(m->lg, LOG_WARNING, 0,
-		    "firmware probe failed: %s", cloud_strerror(r));
-	else if (strcmp(version, mine) != 0)
-		MLOG(m->lg, LOG_NOTICE, 0,
-		    "service offers firmware %s, machine runs %s "
-		    "(nothing is installed)", version, mine);
+	/* At start-up, a current firmware goes without saying. */
+	(void)cloud_fw_probe_check(m->lg, r, version,
+	    proto_fw_version(m->cf->fw_version), 0);
 	free(version);
 }
 
@@ -303,7 +298,7 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 
 	m->signin = NULL;
 	if (m->state != MACHINE_SIGNING_IN) {	/* stopping */
-		cloud_secret_free(token);
+		secret_free(token);
 		return;
 	}
 	metrics_inc(r == CLOUD_OK ? METRICS_SIGN_INS : METRICS_SIGN_IN_FAILURES);
@@ -331,7 +326,7 @@ machine_signed_in(void *arg, enum cloud_result r, char *token)
 	m->auth_reported = 0;
 	m->state = MACHINE_CONNECTING;
 	r = ws_open(m->ws, token) == 0 ? CLOUD_OK : CLOUD_ERR_NET;
-	cloud_secret_free(token);
+	secret_free(token);
 	if (r != CLOUD_OK) {
 		machine_lost(m, 0);
 		return;
@@ -486,7 +481,7 @@ machine_new(const struct config *cf, const struct seq_table *seq,
 		goto fail;
 	memset(&wp, 0, sizeof(wp));
 	snprintf(ua, sizeof(ua), "OpenGlow/%s",
-	    cf->fw_version ? cf->fw_version : MACHINE_DEFAULT_FW);
+	    proto_fw_version(cf->fw_version));
 	wp.url = cf->status_service_url;
 	wp.ca_file = cf->ca_file;
 	wp.user_agent = ua;
@@ -609,12 +604,8 @@ machine_free(struct machine *m)
 	ws_free(m->ws);
 	queue_free(m->tx);
 	cloud_free(m->cloud);
-	if (m->password != NULL)
-		explicit_bzero(m->password, strlen(m->password));
-	if (m->serial != NULL)
-		explicit_bzero(m->serial, strlen(m->serial));
-	free(m->password);
-	free(m->serial);
+	secret_free(m->password);
+	secret_free(m->serial);		/* half a login */
 	free(m->dl_dir);
 	free(m);
 }

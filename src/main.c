@@ -183,8 +183,17 @@ check_done(void)
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
+/* The command line. */
+struct opts {
+	const char		*path;		/* -c, the configuration */
+	int			 foreground, check, verbose, print_shard;
+	struct shard_opt	 so;
+};
+
+/* argv into o: 0 to go on, or -1 with the exit status in *status
+ * (--version, --help, or a usage error told). */
+static int
+parse_options(int argc, char *argv[], struct opts *o, int *status)
 {
 	static const struct option longopts[] = {
 		{ "config",		required_argument,	NULL, 'c' },
@@ -198,80 +207,95 @@ main(int argc, char *argv[])
 		{ "print-shard",	no_argument,	NULL, OPT_PRINT_SHARD },
 		{ NULL,			0,			NULL, 0 }
 	};
-	const char *path = DEFAULT_CONFIG;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->path = DEFAULT_CONFIG;
+	o->so.count = 1;
+	*status = 0;
+	while ((ch = getopt_long(argc, argv, "c:fnvVh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			o->path = optarg;
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'n':
+			o->check = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case OPT_SHARD:
+			o->so.shard = optarg;
+			break;
+		case OPT_SHARDS:
+			o->so.shards = optarg;
+			break;
+		case OPT_PRINT_SHARD:
+			o->print_shard = o->check = 1;
+			break;
+		case 'V':
+			printf("gf-machine-emulator %s\n", GFE_VERSION);
+			return -1;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			usage(stderr);
+			*status = 2;
+			return -1;
+		}
+	}
+	*status = 2;
+	if (optind < argc) {
+		fprintf(stderr, "gf-machine-emulator: unexpected argument "
+		    "'%s'\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (shard_parse(&o->so) == -1)
+		return -1;
+	*status = 0;
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts o;
 	struct config cf;
-	struct shard_opt so = { NULL, NULL, 0, 1 };
 	enum log_mode mode;
-	int ch, foreground = 0, check = 0, verbose = 0, level, rc;
-	int print_shard = 0;
+	int level, rc;
 
 	/* One malloc arena: the threads allocate little and seldom, and an
 	 * arena each keeps what they free resident (about 0.2 MiB idle). */
 	mallopt(M_ARENA_MAX, 1);
 
-	while ((ch = getopt_long(argc, argv, "c:fnvVh", longopts, NULL)) !=
-	    -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		case 'n':
-			check = 1;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case OPT_SHARD:
-			so.shard = optarg;
-			break;
-		case OPT_SHARDS:
-			so.shards = optarg;
-			break;
-		case OPT_PRINT_SHARD:
-			print_shard = check = 1;
-			break;
-		case 'V':
-			printf("gf-machine-emulator %s\n", GFE_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "gf-machine-emulator: unexpected argument "
-		    "'%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (shard_parse(&so) == -1)
-		return 2;
+	if (parse_options(argc, argv, &o, &rc) == -1)
+		return rc;
 
 	/* Until the config names the levels, warnings about the config
 	 * itself go where the daemon's lines will go. */
-	mode = foreground || check ? LOG_TO_CONSOLE : LOG_TO_JOURNAL;
-	log_init(mode, verbose ? LOG_DEBUG : LOG_INFO, NULL);
-	if (config_load(&cf, path) == -1) {
+	mode = o.foreground || o.check ? LOG_TO_CONSOLE : LOG_TO_JOURNAL;
+	log_init(mode, o.verbose ? LOG_DEBUG : LOG_INFO, NULL);
+	if (config_load(&cf, o.path) == -1) {
 		config_free(&cf);
 		return 2;
 	}
-	if (shard_apply(&cf, &so, check, print_shard) == -1) {
+	if (shard_apply(&cf, &o.so, o.check, o.print_shard) == -1) {
 		config_free(&cf);
 		return 2;
 	}
-	if (check) {
+	if (o.check) {
 		config_free(&cf);
 		return check_done();
 	}
 
-	level = foreground ? cf.console_level : cf.log_level;
-	if (verbose)
+	level = o.foreground ? cf.console_level : cf.log_level;
+	if (o.verbose)
 		level = LOG_DEBUG;
 	if (log_init(mode, level, cf.log_file) == -1) {
 		fprintf(stderr, "gf-machine-emulator: log file %s: %s\n",
@@ -282,7 +306,7 @@ main(int argc, char *argv[])
 	log_info("gf-machine-emulator %s, configuration %s", GFE_VERSION,
 	    cf.path);
 
-	rc = emulator_run(&cf, foreground, verbose);
+	rc = emulator_run(&cf, o.foreground, o.verbose);
 	config_free(&cf);
 	log_close();
 	return rc;

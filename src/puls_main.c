@@ -957,8 +957,11 @@ gfp_render_keep(void)
 	return e != NULL ? (size_t)strtoull(e, NULL, 10) : GFP_RENDER_KEEP;
 }
 
+/* render's command line: 0 to go on, or -1 with the exit status in *rc
+ * (--help, or a usage error told).  *svg: the output's format. */
 static int
-gfp_render(int argc, char **argv)
+gfp_render_options(int argc, char **argv, const char **out, uint64_t *width,
+    int *svg, int *rc)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -967,56 +970,73 @@ gfp_render(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct puls_trace t;
-	struct gfp_input in;
-	struct stat sb;
-	const char *out = NULL, *format = NULL;
-	char title[512], rt[64], err[512];
-	uint64_t width = GFP_WIDTH;
-	struct gfp_render_ctx ctx;
-	uint64_t more = 0;
-	uint32_t stfr = 0;
-	int ch, svg, reg, rc = GFP_BAD;
+	const char *format = NULL;
+	int ch;
 
+	*out = NULL;
+	*width = GFP_WIDTH;
+	*rc = GFP_OK;
 	while ((ch = getopt_long(argc, argv, "o:w:f:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
-			out = optarg;
+			*out = optarg;
 			break;
 		case 'w':
-			if (gfp_parse_u64(optarg, 20000, &width) == -1 ||
-			    width < 300)
-				return gfp_usage_error("bad --width (300 to "
+			if (gfp_parse_u64(optarg, 20000, width) == -1 ||
+			    *width < 300) {
+				*rc = gfp_usage_error("bad --width (300 to "
 				    "20000): ", optarg);
+				return -1;
+			}
 			break;
 		case 'f':
 			format = optarg;
 			break;
 		case 'h':
 			fputs(gfp_usage, stdout);
-			return GFP_OK;
+			return -1;
 		default:
-			return gfp_usage_error("render: bad option", NULL);
+			*rc = gfp_usage_error("render: bad option", NULL);
+			return -1;
 		}
 	}
 	if (optind + 1 != argc)
-		return gfp_usage_error("render: one FILE", NULL);
-	if (out == NULL)
-		return gfp_usage_error("render: no -o OUT", NULL);
-	if (format != NULL && strcmp(format, "svg") != 0 &&
+		*rc = gfp_usage_error("render: one FILE", NULL);
+	else if (*out == NULL)
+		*rc = gfp_usage_error("render: no -o OUT", NULL);
+	else if (format != NULL && strcmp(format, "svg") != 0 &&
 	    strcmp(format, "png") != 0)
-		return gfp_usage_error("render: --format png or svg, not ",
+		*rc = gfp_usage_error("render: --format png or svg, not ",
 		    format);
-	if (format != NULL)
-		svg = strcmp(format, "svg") == 0;
-	else if (gfp_suffix(out, ".svg"))
-		svg = 1;
-	else if (gfp_suffix(out, ".png") || strcmp(out, "-") == 0)
-		svg = 0;
+	else if (format != NULL)
+		*svg = strcmp(format, "svg") == 0;
+	else if (gfp_suffix(*out, ".svg"))
+		*svg = 1;
+	else if (gfp_suffix(*out, ".png") || strcmp(*out, "-") == 0)
+		*svg = 0;
 	else
-		return gfp_usage_error("render: OUT must end in .png or .svg "
-		    "(or use --format): ", out);
+		*rc = gfp_usage_error("render: OUT must end in .png or .svg "
+		    "(or use --format): ", *out);
+	return *rc == GFP_OK ? 0 : -1;
+}
 
+static int
+gfp_render(int argc, char **argv)
+{
+	struct puls_trace t;
+	struct gfp_input in;
+	struct stat sb;
+	const char *out;
+	char title[512], rt[64], err[512];
+	uint64_t width;
+	struct gfp_render_ctx ctx;
+	uint64_t more = 0;
+	uint32_t stfr = 0;
+	int svg = 0, reg, rc;
+
+	if (gfp_render_options(argc, argv, &out, &width, &svg, &rc) == -1)
+		return rc;
+	rc = GFP_BAD;
 	puls_trace_init(&t, 1, puls_render_steps_per_px((int)width) / 2);
 	memset(&in, 0, sizeof(in));
 	memset(&ctx, 0, sizeof(ctx));
@@ -1150,8 +1170,95 @@ gfp_steps(double mm, double mm_per_step, int32_t *steps)
 
 enum gfp_shape { GFP_NONE, GFP_LINE, GFP_RECT, GFP_HUNT };
 
+/* What generate's options ask for. */
+struct gfp_gen {
+	enum gfp_shape		 shape;
+	const char		*shape_arg;	/* as given, for errors */
+	double			 a, b;		/* mm: --line, --rect */
+	double			 speed, accel;	/* mm/s, mm/s^2; -1: default */
+	double			 depth;		/* mm: --hunt */
+	int			 laser, travel, gzip;
+	uint64_t		 laps;
+	const char		*out;
+	struct puls_gen_params	 p;
+};
+
+/* One of generate's options into g: GFP_OK, or the exit status of a
+ * usage error (already told). */
 static int
-gfp_generate(int argc, char **argv)
+gfp_gen_option(struct gfp_gen *g, int ch, const char *arg)
+{
+	uint64_t v;
+
+	switch (ch) {
+	case 'l':
+	case 'r':
+	case 'H':
+		if (g->shape != GFP_NONE)
+			return gfp_usage_error("generate: one of --line, "
+			    "--rect, --hunt", NULL);
+		g->shape = ch == 'l' ? GFP_LINE : ch == 'r' ? GFP_RECT :
+		    GFP_HUNT;
+		g->shape_arg = arg;
+		if (ch != 'H' && gfp_parse_pair(arg, &g->a, &g->b) == -1)
+			return gfp_usage_error("generate: want A,B in mm, "
+			    "not ", arg);
+		break;
+	case 's':
+		if (gfp_parse_double(arg, &g->speed) == -1)
+			return gfp_usage_error("bad --speed: ", arg);
+		break;
+	case 'a':
+		if (gfp_parse_double(arg, &g->accel) == -1)
+			return gfp_usage_error("bad --accel: ", arg);
+		break;
+	case 'd':
+		if (gfp_parse_double(arg, &g->depth) == -1)
+			return gfp_usage_error("bad --depth: ", arg);
+		break;
+	case 'L':
+		g->laser = 1;
+		break;
+	case 'T':
+		g->travel = 1;
+		break;
+	case 'n':
+		if (gfp_parse_u64(arg, GFP_MAX_LAPS, &g->laps) == -1 ||
+		    g->laps == 0)
+			return gfp_usage_error("bad --laps (1 to 100000): ",
+			    arg);
+		break;
+	case 'p':
+		if (gfp_parse_u64(arg, 127, &v) == -1)
+			return gfp_usage_error("bad --power (0-127): ", arg);
+		g->p.power = (uint8_t)v;
+		break;
+	case 'f':
+		if (gfp_parse_u64(arg, UINT32_MAX, &v) == -1 || v == 0)
+			return gfp_usage_error("bad --stfr: ", arg);
+		g->p.stfr = (uint32_t)v;
+		break;
+	case 'S':
+		if (gfp_parse_u64(arg, UINT32_MAX, &v) == -1)
+			return gfp_usage_error("bad --serial (a u32): ", arg);
+		g->p.serial = (uint32_t)v;
+		break;
+	case 'z':
+		g->gzip = 1;
+		break;
+	case 'o':
+		g->out = arg;
+		break;
+	default:
+		return gfp_usage_error("generate: bad option", NULL);
+	}
+	return GFP_OK;
+}
+
+/* generate's command line into g: 0 to go on, or -1 with the exit status
+ * in *rc (--help, or a usage error told). */
+static int
+gfp_gen_options(int argc, char **argv, struct gfp_gen *g, int *rc)
 {
 	static const struct option opts[] = {
 		{ "line", required_argument, NULL, 'l' },
@@ -1171,168 +1278,138 @@ gfp_generate(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct puls_gen_move moves[4], *all = NULL;
-	struct puls_gen_params p;
-	struct gfp_out o;
-	enum gfp_shape shape = GFP_NONE;
-	double a = 0, b = 0, speed = -1, accel = -1, depth = GFP_DEPTH, mmps;
-	uint64_t v;
-	const char *out = NULL, *shape_arg = NULL;
-	size_t n = 0;
-	int ch, laser = 0, travel = 0, rc = GFP_BAD;
-	uint64_t laps = 1, lap;
-	int32_t sa, sb;
+	int ch;
 
-	memset(&p, 0, sizeof(p));
-	memset(&o, 0, sizeof(o));
-	memset(moves, 0, sizeof(moves));
-	p.power = GFP_POWER;
+	memset(g, 0, sizeof(*g));
+	g->speed = g->accel = -1;
+	g->depth = GFP_DEPTH;
+	g->laps = 1;
+	g->p.power = GFP_POWER;
 	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-		case 'r':
-		case 'H':
-			if (shape != GFP_NONE)
-				return gfp_usage_error("generate: one of "
-				    "--line, --rect, --hunt", NULL);
-			shape = ch == 'l' ? GFP_LINE : ch == 'r' ? GFP_RECT :
-			    GFP_HUNT;
-			shape_arg = optarg;
-			if (ch != 'H' && gfp_parse_pair(optarg, &a, &b) == -1)
-				return gfp_usage_error("generate: want "
-				    "A,B in mm, not ", optarg);
-			break;
-		case 's':
-			if (gfp_parse_double(optarg, &speed) == -1)
-				return gfp_usage_error("bad --speed: ", optarg);
-			break;
-		case 'a':
-			if (gfp_parse_double(optarg, &accel) == -1)
-				return gfp_usage_error("bad --accel: ", optarg);
-			break;
-		case 'd':
-			if (gfp_parse_double(optarg, &depth) == -1)
-				return gfp_usage_error("bad --depth: ", optarg);
-			break;
-		case 'L':
-			laser = 1;
-			break;
-		case 'T':
-			travel = 1;
-			break;
-		case 'n':
-			if (gfp_parse_u64(optarg, GFP_MAX_LAPS, &laps) == -1 ||
-			    laps == 0)
-				return gfp_usage_error("bad --laps (1 to "
-				    "100000): ", optarg);
-			break;
-		case 'p':
-			if (gfp_parse_u64(optarg, 127, &v) == -1)
-				return gfp_usage_error("bad --power (0-127): ",
-				    optarg);
-			p.power = (uint8_t)v;
-			break;
-		case 'f':
-			if (gfp_parse_u64(optarg, UINT32_MAX, &v) == -1 ||
-			    v == 0)
-				return gfp_usage_error("bad --stfr: ", optarg);
-			p.stfr = (uint32_t)v;
-			break;
-		case 'S':
-			if (gfp_parse_u64(optarg, UINT32_MAX, &v) == -1)
-				return gfp_usage_error("bad --serial (a u32): ",
-				    optarg);
-			p.serial = (uint32_t)v;
-			break;
-		case 'z':
-			o.gzip = 1;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
+		if (ch == 'h') {
 			fputs(gfp_usage, stdout);
-			return GFP_OK;
-		default:
-			return gfp_usage_error("generate: bad option", NULL);
+			*rc = GFP_OK;
+			return -1;
 		}
+		if ((*rc = gfp_gen_option(g, ch, optarg)) != GFP_OK)
+			return -1;
 	}
 	if (optind != argc)
-		return gfp_usage_error("generate: unexpected ", argv[optind]);
-	if (shape == GFP_NONE)
-		return gfp_usage_error("generate: --line, --rect or --hunt",
+		*rc = gfp_usage_error("generate: unexpected ", argv[optind]);
+	else if (g->shape == GFP_NONE)
+		*rc = gfp_usage_error("generate: --line, --rect or --hunt",
 		    NULL);
-	if (out == NULL)
-		return gfp_usage_error("generate: no -o FILE", NULL);
+	else if (g->out == NULL)
+		*rc = gfp_usage_error("generate: no -o FILE", NULL);
+	else
+		return 0;
+	return -1;
+}
+
+/* One lap of g's shape into moves[4], its length in *n, and the speeds
+ * into g->p: GFP_OK, or the exit status of a usage error. */
+static int
+gfp_gen_shape(struct gfp_gen *g, struct puls_gen_move *moves, size_t *n)
+{
+	double mmps;
+	int32_t sa, sb;
+	size_t i;
 
 	/* Speeds in steps of the axis that sets them (puls.h). */
-	mmps = shape == GFP_HUNT ? PULS_Z_MM : PULS_XY_MM;
-	if (speed < 0)
-		speed = shape == GFP_HUNT ? GFP_ZSPEED : GFP_SPEED;
-	if (accel < 0)
-		accel = shape == GFP_HUNT ? GFP_ZACCEL : GFP_ACCEL;
-	p.speed = speed / mmps;
-	p.accel = accel / mmps;
-	switch (shape) {
+	mmps = g->shape == GFP_HUNT ? PULS_Z_MM : PULS_XY_MM;
+	if (g->speed < 0)
+		g->speed = g->shape == GFP_HUNT ? GFP_ZSPEED : GFP_SPEED;
+	if (g->accel < 0)
+		g->accel = g->shape == GFP_HUNT ? GFP_ZACCEL : GFP_ACCEL;
+	g->p.speed = g->speed / mmps;
+	g->p.accel = g->accel / mmps;
+	memset(moves, 0, 4 * sizeof(*moves));
+	switch (g->shape) {
 	case GFP_LINE:
-		if (gfp_steps(a, PULS_XY_MM, &sa) == -1 ||
-		    gfp_steps(b, PULS_XY_MM, &sb) == -1)
+		if (gfp_steps(g->a, PULS_XY_MM, &sa) == -1 ||
+		    gfp_steps(g->b, PULS_XY_MM, &sb) == -1)
 			return gfp_usage_error("generate: too long: ",
-			    shape_arg);
-		moves[n].dx = sa;
-		moves[n].dy = sb;
-		moves[n++].laser = laser;
+			    g->shape_arg);
+		moves[0].dx = sa;
+		moves[0].dy = sb;
+		moves[0].laser = g->laser;
+		*n = 1;
 		break;
 	case GFP_RECT:
-		if (gfp_steps(a, PULS_XY_MM, &sa) == -1 ||
-		    gfp_steps(b, PULS_XY_MM, &sb) == -1)
+		if (gfp_steps(g->a, PULS_XY_MM, &sa) == -1 ||
+		    gfp_steps(g->b, PULS_XY_MM, &sb) == -1)
 			return gfp_usage_error("generate: too large: ",
-			    shape_arg);
+			    g->shape_arg);
 		moves[0].dx = sa;
 		moves[1].dy = sb;
 		moves[2].dx = -sa;
 		moves[3].dy = -sb;
-		for (n = 0; n < 4; n++)
-			moves[n].laser = !travel;
+		for (i = 0; i < 4; i++)
+			moves[i].laser = !g->travel;
+		*n = 4;
 		break;
 	default:
-		if (gfp_steps(depth, PULS_Z_MM, &sa) == -1)
+		if (gfp_steps(g->depth, PULS_Z_MM, &sa) == -1)
 			return gfp_usage_error("generate: too deep", NULL);
-		moves[n++].dz = -sa;
-		moves[n++].dz = sa;
+		moves[0].dz = -sa;
+		moves[1].dz = sa;
+		*n = 2;
 		break;
 	}
+	return GFP_OK;
+}
+
+/* Opens generate's output into o: GFP_OK or an exit status (told). */
+static int
+gfp_gen_open(const struct gfp_gen *g, struct gfp_out *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->name = g->out;
+	o->gzip = g->gzip;
+	if (strcmp(g->out, "-") == 0) {
+		if (isatty(STDOUT_FILENO))
+			return gfp_usage_error("generate: not writing a pulse "
+			    "file to a terminal", NULL);
+		o->fp = stdout;
+	} else if ((o->fp = fopen(g->out, "wbe")) == NULL) {
+		fprintf(stderr, "gf-puls: %s: %s\n", g->out, strerror(errno));
+		return GFP_BAD;
+	}
+	return GFP_OK;
+}
+
+/* The pulse file: g->laps times the lap of n moves, to g->out. */
+static int
+gfp_gen_write(const struct gfp_gen *g, const struct puls_gen_move *moves,
+    size_t n)
+{
+	struct puls_gen_move *all;
+	struct gfp_out o;
+	uint64_t lap;
+	int rc;
 
 	/* The shape again and again: a job that retraces itself. */
-	if ((all = calloc(n * laps, sizeof(*all))) == NULL) {
+	if ((all = calloc(n * g->laps, sizeof(*all))) == NULL) {
 		fprintf(stderr, "gf-puls: out of memory\n");
 		return GFP_BAD;
 	}
-	for (lap = 0; lap < laps; lap++)
+	for (lap = 0; lap < g->laps; lap++)
 		memcpy(all + lap * n, moves, n * sizeof(*all));
-	o.name = out;
-	if (strcmp(out, "-") == 0) {
-		if (isatty(STDOUT_FILENO)) {
-			free(all);
-			return gfp_usage_error("generate: not writing a pulse "
-			    "file to a terminal", NULL);
-		}
-		o.fp = stdout;
-	} else if ((o.fp = fopen(out, "wbe")) == NULL) {
-		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+	if ((rc = gfp_gen_open(g, &o)) != GFP_OK) {
 		free(all);
-		return GFP_BAD;
+		return rc;
 	}
+	rc = GFP_BAD;
 	if (o.gzip && deflateInit2(&o.z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
 	    Z_DEFAULT_STRATEGY) != Z_OK) {
 		fprintf(stderr, "gf-puls: deflateInit2 failed\n");
 		o.gzip = 0;
 		goto done;
 	}
-	if (puls_generate(&p, all, n * laps, gfp_out_sink, &o) == -1 ||
+	if (puls_generate(&g->p, all, n * g->laps, gfp_out_sink, &o) == -1 ||
 	    (o.gzip && gfp_out_deflate(&o, NULL, 0, Z_FINISH) == -1) ||
 	    fflush(o.fp) == EOF || ferror(o.fp)) {
-		fprintf(stderr, "gf-puls: %s: %s\n", out, o.failed ||
+		fprintf(stderr, "gf-puls: %s: %s\n", g->out, o.failed ||
 		    errno != 0 ? strerror(errno) : "write failed");
 		goto done;
 	}
@@ -1341,12 +1418,26 @@ done:
 	free(all);
 	if (o.gzip)
 		deflateEnd(&o.z);
-	if (o.fp != NULL && o.fp != stdout && fclose(o.fp) == EOF &&
-	    rc == GFP_OK) {
-		fprintf(stderr, "gf-puls: %s: %s\n", out, strerror(errno));
+	if (o.fp != stdout && fclose(o.fp) == EOF && rc == GFP_OK) {
+		fprintf(stderr, "gf-puls: %s: %s\n", g->out, strerror(errno));
 		rc = GFP_BAD;
 	}
 	return rc;
+}
+
+static int
+gfp_generate(int argc, char **argv)
+{
+	struct puls_gen_move moves[4];
+	struct gfp_gen g;
+	size_t n = 0;
+	int rc;
+
+	if (gfp_gen_options(argc, argv, &g, &rc) == -1)
+		return rc;
+	if ((rc = gfp_gen_shape(&g, moves, &n)) != GFP_OK)
+		return rc;
+	return gfp_gen_write(&g, moves, n);
 }
 
 int

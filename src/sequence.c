@@ -386,24 +386,139 @@ fail:
 
 /* --- sequences files --- */
 
+/* The members a step of a file may have, as bits of a set. */
+enum seq_member { M_EVENT = 1, M_OP = 2, M_EXTRA = 4, M_DELAY = 8,
+    M_ACTID = 16, M_REPORT = 32, M_PROGRESS = 64 };
+
+static const struct {
+	const char	*name;
+	int		 bit;
+} seq_members[] = {
+	{ "event", M_EVENT }, { "op", M_OP }, { "extra", M_EXTRA },
+	{ "delay_ms", M_DELAY }, { "action_id", M_ACTID },
+	{ "report", M_REPORT }, { "progress", M_PROGRESS },
+};
+
+/* An event name: 1 to SEQ_EVENT_MAX bytes, no control character (it goes
+ * into frames and log lines).  0, or -1 with the reason in err. */
+static int
+seq_check_event(const cJSON *c, char *err, size_t errlen)
+{
+	size_t i, len;
+
+	if (!cJSON_IsString(c)) {
+		log_reason(err, errlen, "event is not a string");
+		return -1;
+	}
+	len = strlen(c->valuestring);
+	if (len == 0 || len > SEQ_EVENT_MAX) {
+		log_reason(err, errlen, "event is not 1 to %d bytes long",
+		    SEQ_EVENT_MAX);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)c->valuestring[i] < 0x20 ||
+		    c->valuestring[i] == 0x7f) {
+			log_reason(err, errlen, "event has a control "
+			    "character");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Member c, which is bit, checked and (but for event and extra, copied
+ * once the step is whole) put into st.  0, or -1 with "message" in err. */
+static int
+seq_parse_member(const cJSON *c, int bit, struct seq_step *st, char *err,
+    size_t errlen)
+{
+	size_t i;
+	double d;
+
+	switch (bit) {
+	case M_EVENT:
+		return seq_check_event(c, err, errlen);
+	case M_OP:
+		if (!cJSON_IsString(c)) {
+			log_reason(err, errlen, "op is not a string");
+			return -1;
+		}
+		/* "event" is not an op: it is the other member. */
+		for (i = 1; i < nitems(seq_op_names); i++)
+			if (strcmp(c->valuestring, seq_op_names[i]) == 0)
+				break;
+		if (i == nitems(seq_op_names)) {
+			log_reason(err, errlen, "unknown op \"%.40s\"",
+			    c->valuestring);
+			return -1;
+		}
+		st->op = (enum seq_op)i;
+		return 0;
+	case M_EXTRA:
+		if (!cJSON_IsObject(c)) {
+			log_reason(err, errlen, "extra is not an object");
+			return -1;
+		}
+		return 0;
+	case M_DELAY:
+		d = c->valuedouble;
+		if (!cJSON_IsNumber(c) || d != floor(d) || d < 0 ||
+		    d > SEQ_DELAY_MAX) {
+			log_reason(err, errlen, "delay_ms is not an integer "
+			    "in 0..%d", SEQ_DELAY_MAX);
+			return -1;
+		}
+		st->delay_ms = (int)d;
+		return 0;
+	}
+	/* action_id, report, progress */
+	if (!cJSON_IsBool(c)) {
+		log_reason(err, errlen, "%s is not true or false", c->string);
+		return -1;
+	}
+	if (bit == M_ACTID)
+		st->no_action_id = cJSON_IsFalse(c);
+	else if (bit == M_REPORT)
+		st->report = cJSON_IsTrue(c);
+	else
+		st->progress = cJSON_IsTrue(c);
+	return 0;
+}
+
+/* The members seen make one step: an event or an op, and nothing that
+ * would silently do nothing.  0, or -1 with "message" in err. */
+static int
+seq_check_members(int seen, const struct seq_step *st, char *err,
+    size_t errlen)
+{
+	if ((seen & (M_EVENT | M_OP)) == 0) {
+		log_reason(err, errlen, "neither \"event\" nor \"op\"");
+		return -1;
+	}
+	if ((seen & (M_EVENT | M_OP)) == (M_EVENT | M_OP)) {
+		log_reason(err, errlen, "both \"event\" and \"op\"");
+		return -1;
+	}
+	if ((seen & M_OP) && (seen & (M_EXTRA | M_ACTID | M_REPORT))) {
+		log_reason(err, errlen, "extra, action_id and report need an "
+		    "event");
+		return -1;
+	}
+	if ((seen & M_PROGRESS) && st->op != SEQ_DOWNLOAD) {
+		log_reason(err, errlen, "progress needs op \"download\"");
+		return -1;
+	}
+	return 0;
+}
+
 /* One step of a file.  0, or -1 with "message" in err. */
 static int
 seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 {
-	enum { M_EVENT = 1, M_OP = 2, M_EXTRA = 4, M_DELAY = 8, M_ACTID = 16,
-	    M_REPORT = 32, M_PROGRESS = 64 };
-	static const struct {
-		const char	*name;
-		int		 bit;
-	} members[] = {
-		{ "event", M_EVENT }, { "op", M_OP }, { "extra", M_EXTRA },
-		{ "delay_ms", M_DELAY }, { "action_id", M_ACTID },
-		{ "report", M_REPORT }, { "progress", M_PROGRESS },
-	};
 	const cJSON *c;
-	size_t i, len;
+	size_t i;
 	int seen = 0, bit;
-	double d;
 
 	memset(st, 0, sizeof(*st));
 	if (!cJSON_IsObject(o)) {
@@ -412,9 +527,9 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 	}
 	cJSON_ArrayForEach(c, o) {
 		bit = 0;
-		for (i = 0; i < nitems(members); i++)
-			if (strcmp(c->string, members[i].name) == 0)
-				bit = members[i].bit;
+		for (i = 0; i < nitems(seq_members); i++)
+			if (strcmp(c->string, seq_members[i].name) == 0)
+				bit = seq_members[i].bit;
 		if (bit == 0) {
 			log_reason(err, errlen, "unknown member \"%.40s\"",
 			    c->string);
@@ -426,97 +541,11 @@ seq_parse_step(const cJSON *o, struct seq_step *st, char *err, size_t errlen)
 			return -1;
 		}
 		seen |= bit;
-
-		switch (bit) {
-		case M_EVENT:
-			if (!cJSON_IsString(c)) {
-				log_reason(err, errlen, "event is not a string");
-				return -1;
-			}
-			len = strlen(c->valuestring);
-			if (len == 0 || len > SEQ_EVENT_MAX) {
-				log_reason(err, errlen, "event is not 1 to %d "
-				    "bytes long", SEQ_EVENT_MAX);
-				return -1;
-			}
-			for (i = 0; i < len; i++) {
-				if ((unsigned char)c->valuestring[i] < 0x20 ||
-				    c->valuestring[i] == 0x7f) {
-					log_reason(err, errlen, "event has a "
-					    "control character");
-					return -1;
-				}
-			}
-			break;
-		case M_OP:
-			if (!cJSON_IsString(c)) {
-				log_reason(err, errlen, "op is not a string");
-				return -1;
-			}
-			/* "event" is not an op: it is the other member. */
-			for (i = 1; i < nitems(seq_op_names); i++)
-				if (strcmp(c->valuestring,
-				    seq_op_names[i]) == 0)
-					break;
-			if (i == nitems(seq_op_names)) {
-				log_reason(err, errlen, "unknown op \"%.40s\"",
-				    c->valuestring);
-				return -1;
-			}
-			st->op = (enum seq_op)i;
-			break;
-		case M_EXTRA:
-			if (!cJSON_IsObject(c)) {
-				log_reason(err, errlen, "extra is not an object");
-				return -1;
-			}
-			break;
-		case M_DELAY:
-			d = c->valuedouble;
-			if (!cJSON_IsNumber(c) || d != floor(d) || d < 0 ||
-			    d > SEQ_DELAY_MAX) {
-				log_reason(err, errlen, "delay_ms is not an "
-				    "integer in 0..%d", SEQ_DELAY_MAX);
-				return -1;
-			}
-			st->delay_ms = (int)d;
-			break;
-		case M_ACTID:
-		case M_REPORT:
-		case M_PROGRESS:
-			if (!cJSON_IsBool(c)) {
-				log_reason(err, errlen, "%s is not true or false",
-				    c->string);
-				return -1;
-			}
-			if (bit == M_ACTID)
-				st->no_action_id = cJSON_IsFalse(c);
-			else if (bit == M_REPORT)
-				st->report = cJSON_IsTrue(c);
-			else
-				st->progress = cJSON_IsTrue(c);
-			break;
-		}
+		if (seq_parse_member(c, bit, st, err, errlen) == -1)
+			return -1;
 	}
-
-	if ((seen & (M_EVENT | M_OP)) == 0) {
-		log_reason(err, errlen, "neither \"event\" nor \"op\"");
+	if (seq_check_members(seen, st, err, errlen) == -1)
 		return -1;
-	}
-	if ((seen & (M_EVENT | M_OP)) == (M_EVENT | M_OP)) {
-		log_reason(err, errlen, "both \"event\" and \"op\"");
-		return -1;
-	}
-	/* Members that would silently do nothing are mistakes. */
-	if ((seen & M_OP) && (seen & (M_EXTRA | M_ACTID | M_REPORT))) {
-		log_reason(err, errlen, "extra, action_id and report need an "
-		    "event");
-		return -1;
-	}
-	if ((seen & M_PROGRESS) && st->op != SEQ_DOWNLOAD) {
-		log_reason(err, errlen, "progress needs op \"download\"");
-		return -1;
-	}
 
 	if (seen & M_EVENT) {
 		st->op = SEQ_EVENT;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "sim_fleet.h"
 
 #define SIM_FLEET_WS_ONE	16	/* ws tokens alive at once, one machine */
@@ -433,11 +434,7 @@ sim_fleet_free(struct sim_fleet *f)
 	if (f == NULL)
 		return;
 	for (i = 0; f->m != NULL && i < f->n; i++)
-		if (f->m[i].password != NULL) {
-			explicit_bzero(f->m[i].password,
-			    strlen(f->m[i].password));
-			free(f->m[i].password);
-		}
+		secret_free(f->m[i].password);
 	if (f->slots != NULL)
 		explicit_bzero(f->slots, sizeof(*f->slots) * f->n *
 		    (f->n == 1 ? SIM_FLEET_WS_ONE : SIM_FLEET_WS_MANY));

@@ -33,6 +33,7 @@
 #include <libwebsockets.h>
 
 #include "log.h"
+#include "proto.h"
 #include "sim_fleet.h"
 #include "sim_http.h"
 #include "sim_transcript.h"
@@ -679,7 +680,7 @@ sim_http_get_update(struct sim_http *h, struct lws *wsi,
 	 * daemon's file would look like, then ESC [2J (clear the screen). */
 	static const char hostile[] = "9.9.9\\n2026-01-01 00:00:00 ERROR "
 	    "forged:line injected\\u001b[2J";
-	const char *version = SIM_HTTP_FW_VERSION;
+	const char *version = PROTO_FW_VERSION;
 	char body[512];
 	int b;
 
@@ -696,7 +697,7 @@ sim_http_get_update(struct sim_http *h, struct lws *wsi,
 	snprintf(body, sizeof(body), "{\"version\":\"%s\",\"download_url\":"
 	    "\"%s://%s/update/gf-%s.fw\"}", version,
 	    h->p.tls ? "https" : "http",
-	    s->host[0] != '\0' ? s->host : "localhost", SIM_HTTP_FW_VERSION);
+	    s->host[0] != '\0' ? s->host : "localhost", PROTO_FW_VERSION);
 	return sim_http_respond(h, wsi, s, 200, "application/json", body);
 }
 

@@ -386,3 +386,64 @@ store_abort(struct store_job *job)
 		    store_shown(job, job->tmp));
 	store_job_free(job);
 }
+
+/* Opens path for store_save_image(): -1 (logged) unless it is a regular
+ * file, or none was there. */
+static int
+store_image_open(const char *path, const struct mlog *lg)
+{
+	struct stat sb;
+	int fd;
+
+	/* Whatever sits at that name must not hold the job: a FIFO would
+	 * block open() and write() for ever, a link would send the image
+	 * elsewhere.  So: no blocking, no following, a regular file only. */
+	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC, STORE_FILE_MODE);
+	if (fd == -1) {
+		/* ENXIO: a FIFO nobody reads; ELOOP: a symbolic link. */
+		if (errno == ENXIO || errno == ELOOP)
+			MLOG(lg, LOG_WARNING, 0,
+			    "save_sent_images: %s: not a regular file, "
+			    "not saved", path);
+		else
+			MLOG(lg, LOG_WARNING, 1,
+			    "save_sent_images: %s", path);
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		MLOG(lg, LOG_WARNING, 0,
+		    "save_sent_images: %s: not a regular file, not "
+		    "saved", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+store_save_image(const char *dir, const char *type, int64_t id,
+    const void *jpeg, size_t len, const struct mlog *lg)
+{
+	char path[4096];
+	int fd, rc = -1;
+
+	if (lg == NULL)
+		lg = &mlog_single;
+	if (dir == NULL || type == NULL || !store_type_ok(type))
+		return -1;
+	/* type is [a-z_] and id is a number: a safe name. */
+	snprintf(path, sizeof(path), "%s/%s_%lld.jpg", dir, type,
+	    (long long)id);
+	if ((fd = store_image_open(path, lg)) == -1)
+		return -1;
+	if (ftruncate(fd, 0) == -1 || store_write_all(fd, jpeg, len) == -1)
+		MLOG(lg, LOG_WARNING, 1, "save_sent_images: %s", path);
+	else
+		rc = 0;
+	if (close(fd) == -1) {
+		MLOG(lg, LOG_WARNING, 1, "save_sent_images: %s", path);
+		rc = -1;
+	}
+	return rc;
+}

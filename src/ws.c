@@ -169,6 +169,107 @@ ws_stop_timeout(lws_sorted_usec_list_t *sul)
 		    LWS_TO_KILL_ASYNC);
 }
 
+/* The handshake's User-Agent, by name: the token form writes
+ * "user-agent:", which is legal but not what a real machine sends. */
+static int
+ws_add_user_agent(struct ws *w, struct lws *wsi, void *in, size_t len)
+{
+	unsigned char **p = in, *end = *p + len;
+
+	if (w->p.user_agent != NULL &&
+	    lws_add_http_header_by_name(wsi,
+	    (const unsigned char *)"User-Agent:",
+	    (const unsigned char *)w->p.user_agent,
+	    (int)strlen(w->p.user_agent), p, end))
+		return -1;
+	return 0;
+}
+
+static void
+ws_established(struct ws *w, struct lws *wsi)
+{
+	MLOG(w->lg, LOG_INFO, 0, "status socket up");
+	w->state = WS_UP;
+	w->up_since = mono_now_ms();
+	/* systemd: the daemon is ready once the service can reach it. */
+	if (!w->quiet)
+		sd_notify(0, "READY=1\nSTATUS=status socket up");
+	w->rxmsg.len = 0;
+	w->rx_oversize = 0;
+	w->close_1009 = 0;
+	if (queue_len(w->tx) > 0 || w->stopping)
+		lws_callback_on_writable(wsi);
+	if (w->h.up != NULL)
+		w->h.up(w->h.arg);
+}
+
+/* A piece of a message: whole text messages go to the dispatcher line by
+ * line; an oversized one is drained, then closed with 1009.  -1: drop the
+ * connection. */
+static int
+ws_receive(struct ws *w, struct lws *wsi, const void *in, size_t len)
+{
+	if (lws_frame_is_binary(wsi)) {
+		/* Spec: text frames only.  Skip the whole message. */
+		if (lws_is_first_fragment(wsi))
+			MLOG(w->lg, LOG_WARNING, 0, "binary message ignored");
+		return 0;
+	}
+	if (!w->rx_oversize && frame_buf_append(&w->rxmsg, in, len) == -1) {
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "message over %d bytes: closing with 1009", FRAME_MAX_LEN);
+		w->rx_oversize = 1;
+		w->rxmsg.len = 0;
+		w->rx_dropped = 0;
+	}
+	/* A message that never ends is not drained for ever. */
+	if (w->rx_oversize && (w->rx_dropped += len) > WS_DRAIN_MAX) {
+		MLOG(w->lg, LOG_WARNING, 0,
+		    "message still going past %d MiB: dropping the "
+		    "connection", WS_DRAIN_MAX >> 20);
+		return -1;
+	}
+	if (!lws_is_final_fragment(wsi) ||
+	    lws_remaining_packet_payload(wsi) != 0)
+		return 0;
+	if (w->rx_oversize) {
+		/* Read to its end and dropped; closed from WRITEABLE:
+		 * closing from a receive callback with payload left crashed
+		 * lws 4.1 (the huge-frame test), and unread bytes reset the
+		 * connection, losing the close frame. */
+		w->close_1009 = 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	frame_split(w->rxmsg.buf, w->rxmsg.len, ws_rx_line, w);
+	w->rxmsg.len = 0;
+	return 0;
+}
+
+/* The socket can take a frame: the pending 1009 close, the going-away
+ * close at shutdown, or one queued frame.  -1: close it. */
+static int
+ws_writeable(struct ws *w, struct lws *wsi)
+{
+	if (w->close_1009) {
+		ws_close_frame(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    "too large");
+		return -1;
+	}
+	/* Stopping: the queue flushed (or out of time), then 1001
+	 * ("going away", RFC 6455) in a callback of its own. */
+	if (w->stopping && (queue_len(w->tx) == 0 ||
+	    mono_now_ms() >= w->stop_deadline)) {
+		ws_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "shutdown");
+		return -1;
+	}
+	if (ws_write_one(w, wsi) == -1)
+		return -1;
+	if (w->stopping)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -176,7 +277,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 	/* Some callbacks (GET_THREAD_ID) come without a vhost. */
 	struct ws *w = vh != NULL ? lws_get_vhost_user(vh) : NULL;
-	(void)user;
+
 	if (w == NULL)
 		return 0;
 	switch (reason) {
@@ -186,37 +287,11 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    SSL_CTX_load_verify_locations(user, NULL, w->trust_dir) == 1)
 			w->roots_loaded = 1;
 		break;
-
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		unsigned char **p = in, *end = *p + len;
-
-		/* By name: the token form writes "user-agent:", which is
-		 * legal but not what a real machine sends. */
-		if (w->p.user_agent != NULL &&
-		    lws_add_http_header_by_name(wsi,
-		    (const unsigned char *)"User-Agent:",
-		    (const unsigned char *)w->p.user_agent,
-		    (int)strlen(w->p.user_agent), p, end))
-			return -1;
-		break;
-	}
-
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		return ws_add_user_agent(w, wsi, in, len);
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		MLOG(w->lg, LOG_INFO, 0, "status socket up");
-		w->state = WS_UP;
-		w->up_since = mono_now_ms();
-		/* systemd: the daemon is ready once the service can reach it. */
-		if (!w->quiet)
-			sd_notify(0, "READY=1\nSTATUS=status socket up");
-		w->rxmsg.len = 0;
-		w->rx_oversize = 0;
-		w->close_1009 = 0;
-		if (queue_len(w->tx) > 0 || w->stopping)
-			lws_callback_on_writable(wsi);
-		if (w->h.up != NULL)
-			w->h.up(w->h.arg);
+		ws_established(w, wsi);
 		break;
-
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		/* in may hold the server's reply line: no secrets in it. */
 		MLOG(w->lg, LOG_WARNING, 0,
@@ -224,7 +299,6 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    in != NULL ? (const char *)in : "unknown error");
 		ws_set_idle(w);
 		break;
-
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		MLOG(w->lg, LOG_INFO, 0, "status socket closed");
 		/* At shutdown, STOPPING=1 has said it all. */
@@ -232,68 +306,10 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			sd_notify(0, "STATUS=status socket down, reconnecting");
 		ws_set_idle(w);
 		break;
-
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (lws_frame_is_binary(wsi)) {
-			/* Spec: text frames only.  Skip the whole message. */
-			if (lws_is_first_fragment(wsi))
-				MLOG(w->lg, LOG_WARNING, 0,
-				    "binary message ignored");
-			break;
-		}
-		if (!w->rx_oversize &&
-		    frame_buf_append(&w->rxmsg, in, len) == -1) {
-			MLOG(w->lg, LOG_WARNING, 0,
-			    "message over %d bytes: closing with 1009",
-			    FRAME_MAX_LEN);
-			w->rx_oversize = 1;
-			w->rxmsg.len = 0;
-			w->rx_dropped = 0;
-		}
-		/* A message that never ends is not drained for ever. */
-		if (w->rx_oversize && (w->rx_dropped += len) > WS_DRAIN_MAX) {
-			MLOG(w->lg, LOG_WARNING, 0,
-			    "message still going past %d MiB: dropping "
-			    "the connection", WS_DRAIN_MAX >> 20);
-			return -1;
-		}
-		if (lws_is_final_fragment(wsi) &&
-		    lws_remaining_packet_payload(wsi) == 0) {
-			if (w->rx_oversize) {
-				/* Read to its end and dropped; closed from
-				 * WRITEABLE: closing from a receive callback
-				 * with payload left crashed lws 4.1 (the
-				 * huge-frame test), and unread bytes reset
-				 * the connection, losing the close frame. */
-				w->close_1009 = 1;
-				lws_callback_on_writable(wsi);
-				break;
-			}
-			frame_split(w->rxmsg.buf, w->rxmsg.len, ws_rx_line, w);
-			w->rxmsg.len = 0;
-		}
-		break;
-
+		return ws_receive(w, wsi, in, len);
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		if (w->close_1009) {
-			ws_close_frame(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			    "too large");
-			return -1;
-		}
-		/* Stopping: the queue flushed (or out of time), then 1001
-		 * ("going away", RFC 6455) in a callback of its own. */
-		if (w->stopping && (queue_len(w->tx) == 0 ||
-		    mono_now_ms() >= w->stop_deadline)) {
-			ws_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
-			    "shutdown");
-			return -1;
-		}
-		if (ws_write_one(w, wsi) == -1)
-			return -1;
-		if (w->stopping)
-			lws_callback_on_writable(wsi);
-		break;
-
+		return ws_writeable(w, wsi);
 	default:
 		break;
 	}

@@ -28,6 +28,7 @@
 #include "cloud.h"
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 
 #define SERIAL		"12345678"
 #define PASSWORD	"0123456789abcdef0123456789abcdef" \
@@ -518,7 +519,7 @@ test_sign_in(void **state)
 
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
 	assert_string_equal(ws, "ws-secret-1");
-	cloud_secret_free(ws);
+	secret_free(ws);
 	assert_int_equal(srv_get(&srv.signins), 1);
 	pthread_mutex_lock(&srv.lock);
 	assert_string_equal(srv.method, "POST");
@@ -531,8 +532,8 @@ test_sign_in(void **state)
 	/* Each sign-in gives a new ws_token. */
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
 	assert_string_equal(ws, "ws-secret-2");
-	cloud_secret_free(ws);
-	cloud_secret_free(NULL);
+	secret_free(ws);
+	secret_free(NULL);
 }
 
 static void
@@ -549,7 +550,7 @@ test_sign_in_user_agent(void **state)
 	cf.server_url = url;
 	assert_non_null(c = cloud_new(&cf));
 	assert_int_equal(cloud_sign_in(c, &ws), CLOUD_OK);
-	cloud_secret_free(ws);
+	secret_free(ws);
 	cloud_free(c);
 	pthread_mutex_lock(&srv.lock);
 	assert_string_equal(srv.agent, "OpenGlow/2.7.0-1");
@@ -617,7 +618,7 @@ test_sign_in_failures(void **state)
 	pthread_mutex_unlock(&srv.lock);
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
 	assert_string_equal(ws, "w");
-	cloud_secret_free(ws);
+	secret_free(ws);
 	srv_body(NULL);
 }
 
@@ -681,7 +682,7 @@ test_fw_probe_replay(void **state)
 	char *ws, *v;
 
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
-	cloud_secret_free(ws);
+	secret_free(ws);
 	/* The service forgets the token: 401, sign in, replay once. */
 	pthread_mutex_lock(&srv.lock);
 	srv.token_gen += 100;
@@ -761,7 +762,7 @@ test_upload_presigned(void **state)
 	jpeg[1] = 0xd8;
 	/* Hold a token, so that leaking it would show. */
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
-	cloud_secret_free(ws);
+	secret_free(ws);
 
 	snprintf(url, sizeof(url), "%s/presigned/lid/3116308.jpg?"
 	    "X-Amz-Signature=" SIGNATURE, server_url);
@@ -1142,7 +1143,7 @@ test_threads_share_one_sign_in(void **state)
 	int i;
 
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
-	cloud_secret_free(ws);
+	secret_free(ws);
 	pthread_mutex_lock(&srv.lock);
 	srv.token_gen += 100;
 	pthread_mutex_unlock(&srv.lock);
@@ -1184,7 +1185,7 @@ test_no_secrets_logged(void **state)
 	assert_int_equal(log_init(LOG_TO_CONSOLE, LOG_DEBUG, path), 0);
 
 	assert_int_equal(cloud_sign_in(fx->c, &ws), CLOUD_OK);
-	cloud_secret_free(ws);
+	secret_free(ws);
 	pthread_mutex_lock(&srv.lock);
 	srv.token_gen += 100;
 	pthread_mutex_unlock(&srv.lock);

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "secret.h"
 #include "test_cloud_srv.h"
 
 #define GUARD_MS	60000	/* a case that hangs fails, not ctest */
@@ -181,7 +182,7 @@ res_text(void *arg, enum cloud_result r, char *text)
 	res_done(arg, r);
 	if ((r == CLOUD_OK) != (text != NULL))
 		fail_msg("result %d with text %p", r, (void *)text);
-	cloud_secret_free(x->text);
+	secret_free(x->text);
 	x->text = text;
 }
 
@@ -275,7 +276,7 @@ test_sign_in(void **state)
 		assert_int_equal(fx->srv.requests - before, tc->requests);
 		if (tc->r == CLOUD_OK)
 			assert_string_equal(x.text, "ws-secret-1");
-		cloud_secret_free(x.text);
+		secret_free(x.text);
 		assert_int_equal(cloud_ops_running(c), 0);
 		cloud_free(c);
 	}
@@ -295,7 +296,7 @@ test_sign_in_identity(void **state)
 	run_ops(fx);
 	assert_int_equal(x.r, CLOUD_OK);
 	assert_string_equal(tsrv_req(&fx->srv, 0)->serial, "S20000007");
-	cloud_secret_free(x.text);
+	secret_free(x.text);
 	cloud_free(c);
 }
 
@@ -344,7 +345,7 @@ test_fw_probe(void **state)
 	run_ops(fx);
 	assert_int_equal(x.r, CLOUD_ERR_NET);
 	assert_int_equal(fx->srv.requests, 11);
-	cloud_secret_free(x.text);
+	secret_free(x.text);
 }
 
 /* Ops that all find the token expired sign in once between them. */
@@ -368,7 +369,7 @@ test_one_sign_in_for_all(void **state)
 	for (i = 0; i < 8; i++) {
 		assert_int_equal(x[i].calls, 1);
 		assert_int_equal(x[i].r, CLOUD_OK);
-		cloud_secret_free(x[i].text);
+		secret_free(x[i].text);
 	}
 	assert_int_equal(fx->srv.signins, 2);
 	/* 1 + 8, then 8 refused, 1 sign-in, 8 replays. */
@@ -568,7 +569,7 @@ test_redirects(void **state)
 	/* A token first, so every request below is the download's. */
 	sign_in(fx, fx->c, &w);
 	run_ops(fx);
-	cloud_secret_free(w.text);
+	secret_free(w.text);
 	for (i = 0; i < sizeof(redirect_cases) / sizeof(redirect_cases[0]);
 	    i++) {
 		tc = &redirect_cases[i];
@@ -601,7 +602,7 @@ test_download_replay(void **state)
 
 	sign_in(fx, fx->c, &w);
 	run_ops(fx);
-	cloud_secret_free(w.text);
+	secret_free(w.text);
 	fx->srv.revoked = fx->srv.token_gen;
 	download(fx, fx->c, fx->srv.url, "/file/auth", &s, 0, &x);
 	run_ops(fx);
@@ -636,7 +637,7 @@ test_download_cap(void **state)
 
 	sign_in(fx, fx->c, &w);
 	run_ops(fx);
-	cloud_secret_free(w.text);
+	secret_free(w.text);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (t[i].revoke)
 			fx->srv.revoked = fx->srv.token_gen;
@@ -737,7 +738,7 @@ test_cancel_before_start(void **state)
 	probe(fx, fx->c, &y);
 	run_ops(fx);
 	assert_int_equal(y.r, CLOUD_OK);
-	cloud_secret_free(y.text);
+	secret_free(y.text);
 	assert_int_equal(fx->srv.requests, 2);
 	assert_int_equal(x.calls, 1);
 	assert_int_equal(s.got, 0);
@@ -880,7 +881,7 @@ test_free_in_flight(void **state)
 	}
 	/* The probe may have been answered before. */
 	assert_int_equal(x[2].calls, 1);
-	cloud_secret_free(x[2].text);
+	secret_free(x[2].text);
 	while (fx->srv.hangups < 2 && !fx->timed_out)
 		uv_run(fx->loop, UV_RUN_ONCE);
 	assert_int_equal(fx->srv.hangups, 2);
@@ -1030,7 +1031,7 @@ test_fleet_identities(void **state)
 	run_ops(fx);
 	for (i = 0; i < FLEET_OPS; i++) {
 		assert_int_equal(x[i].r, CLOUD_OK);
-		cloud_secret_free(x[i].text);
+		secret_free(x[i].text);
 		cloud_free(c[i]);
 	}
 	assert_int_equal(fx->srv.signins, FLEET_OPS);
@@ -1254,8 +1255,8 @@ test_sim(void **state)
 	assert_non_null(x[1].text);
 	assert_int_equal(s.got, TSRV_FILE_LEN);
 	assert_false(s.mismatch);
-	cloud_secret_free(x[0].text);
-	cloud_secret_free(x[1].text);
+	secret_free(x[0].text);
+	secret_free(x[1].text);
 	cloud_free(c);
 	sim_stop(&sim);
 }

@@ -290,6 +290,77 @@ test_long_type(void **state)
 	store_abort(job);
 }
 
+/* save_sent_images: whatever is at the image's name decides.  A FIFO or
+ * a link is skipped (never waited on, never followed); a regular file
+ * is overwritten whole. */
+static void
+test_save_image(void **state)
+{
+	enum what { NONE, LONGER, LINK, FIFO, DIR_, BAD_TYPE };
+	static const struct test_case {
+		const char	*name;
+		enum what	 there;		/* at <dir>/lid_image_7.jpg */
+		int		 rc;
+	} tcs[] = {
+		{ "nothing there", NONE, 0 },
+		{ "a longer file", LONGER, 0 },
+		{ "a symbolic link", LINK, -1 },
+		{ "a FIFO nobody reads", FIFO, -1 },
+		{ "a folder", DIR_, -1 },
+		{ "a type that is not [a-z_]", BAD_TYPE, -1 },
+	};
+	static const char jpeg[] = "\xff\xd8 not much of a frame \xff\xd9";
+	struct fixture *f = *state;
+	char path[128], target[128];
+	const char *type;
+	size_t i, len;
+	char *got;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lid_image_7.jpg", f->dir);
+	snprintf(target, sizeof(target), "%s/elsewhere", f->dir);
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		print_message("%s\n", tcs[i].name);
+		rm_tree(path);
+		rm_tree(target);
+		type = tcs[i].there == BAD_TYPE ? "../lid_image" : "lid_image";
+		switch (tcs[i].there) {
+		case LONGER:
+			assert_true((fd = open(path, O_WRONLY | O_CREAT, 0600))
+			    != -1);
+			assert_int_equal(write(fd, jpeg, sizeof(jpeg)),
+			    (ssize_t)sizeof(jpeg));
+			assert_int_equal(write(fd, jpeg, sizeof(jpeg)),
+			    (ssize_t)sizeof(jpeg));
+			close(fd);
+			break;
+		case LINK:
+			assert_int_equal(symlink(target, path), 0);
+			break;
+		case FIFO:
+			assert_int_equal(mkfifo(path, 0600), 0);
+			break;
+		case DIR_:
+			assert_int_equal(mkdir(path, 0700), 0);
+			break;
+		case NONE:
+		case BAD_TYPE:
+			break;
+		}
+		assert_int_equal(store_save_image(f->dir, type, 7, jpeg,
+		    sizeof(jpeg) - 1, NULL), tcs[i].rc);
+		/* Nothing follows the link, nothing escapes the folder. */
+		assert_int_equal(access(target, F_OK), -1);
+		if (tcs[i].rc == 0) {
+			got = slurp(path, &len);
+			assert_int_equal(len, sizeof(jpeg) - 1);
+			assert_memory_equal(got, jpeg, len);
+			free(got);
+		}
+	}
+	rm_tree(path);
+}
+
 int
 main(void)
 {
@@ -303,6 +374,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_error, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_long_type, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_save_image, setup,
 		    teardown),
 	};
 
