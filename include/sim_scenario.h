@@ -1,7 +1,7 @@
 /*
  * sim_scenario: the scripted side of gf-cloud-sim, parsed.  A scenario is a
  * file of JSON lines (format: the comment at the top of sim_scenario.c and
- * tests/scenarios/README.md), parsed once into steps, each line checked with
+ * tests/integration/scenarios/README.md), parsed once into steps, each line checked with
  * "file:line: message" errors.  The player (sim_player) walks the steps;
  * the load driver (sim_load) takes its action templates.  Single-threaded.
  */

@@ -48,7 +48,7 @@
 #define SIM_HTTP_TRICKLE_US	1000000	/* between two ticks */
 #define SIM_HTTP_HUGE_LEN	(1ULL << 40)	/* bytes: "never" ends */
 
-/* Hostile pulse names (tests/scenarios/README.md): a 302 whose body never
+/* Hostile pulse names (tests/integration/scenarios/README.md): a 302 whose body never
  * ends, a 200 that trickles, a job served only with the Bearer. */
 #define SIM_HTTP_PULSE_ENDLESS	"endless-302.puls.gz"
 #define SIM_HTTP_PULSE_TRICKLE	"trickle.puls.gz"

@@ -73,7 +73,7 @@
  *	Not played: daemon settings for the harness (gf-cloud-sim
  *	--print-config), later lines overriding earlier ones.
  *  {"harness": ["--expect-log", "1:sign-in refused"]}
- *	Not played: options for tests/run-scenario.sh (it reads them
+ *	Not played: options for tests/integration/run-scenario.sh (it reads them
  *	itself); here only checked to be an array of one-line strings.
  *
  * What the player checks in the machine's frames: sim_player.c.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # browser-test.sh: headless Chromium opens the page FIRST, then the
-# scenario (tests/web/web.jsonl, after an await_file line) plays: the
+# scenario (tests/integration/web/web.jsonl, after an await_file line) plays: the
 # actions must reach the open page live, without a reload.
 #   browser-test.sh BUILD_DIR WORK_DIR
 # The opener (in the background) awaits the daemon's "web: listening on"

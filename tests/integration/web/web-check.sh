@@ -1,5 +1,5 @@
 #!/bin/bash
-# web-check.sh: run by run-scenario.sh --web-check after tests/web/web.jsonl
+# web-check.sh: run by run-scenario.sh --web-check after tests/integration/web/web.jsonl
 # played, while the daemon still runs.  Checks /metrics against what the
 # scenario did (and with promtool), /api/status and /api/jobs (jq), the
 # job files, that no client path reaches the filesystem, that the server

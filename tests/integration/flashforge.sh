@@ -1,7 +1,7 @@
 #!/bin/sh
 # The FlashForge printer, end to end: the real daemon with a [FLASHFORGE]
 # section only, on real sockets, for every model:
-#  - the Finder captures replayed byte for byte (tests/ff/finder-capture.txt);
+#  - the Finder captures replayed byte for byte (tests/integration/ff/finder-capture.txt);
 #  - a client that behaves as the Finder API does (new connection per
 #    command, login and command as two writes, one read of <= 1024 bytes),
 #    parsing with the same `Field: ?(.+?)\r\n` patterns;
@@ -113,7 +113,7 @@ expect() {	# what got want
 SERIAL=62B08883 CHECK=c0ffee42
 write_config finder "My Finder"
 start_daemon
-"$client" replay $host $tcp "$tests/ff/finder-capture.txt" ||
+"$client" replay $host $tcp "$tests/integration/ff/finder-capture.txt" ||
     fail "the Finder captures differ"
 echo "flashforge: finder captures replayed byte for byte"
 "$client" abuse $host $tcp || fail "a bad client hurt the printer"

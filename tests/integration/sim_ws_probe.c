@@ -1,6 +1,6 @@
 /*
  * sim_ws_probe: a minimal "machine" for testing gf-cloud-sim without the
- * daemon (tests/sim-selftest.sh).  It opens the status WebSocket with a
+ * daemon (tests/integration/sim-selftest.sh).  It opens the status WebSocket with a
  * ws_token the test got from the sim's sign-in, and answers every action:
  * "ready" with "<type>:completed", "cancelled" with "<type>:cancelled",
  * and prints each action it gets on stdout, one per line.

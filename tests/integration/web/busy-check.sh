@@ -1,6 +1,6 @@
 #!/bin/sh
 # busy-check.sh: run by run-scenario.sh --web-check after
-# tests/scenarios/busy.jsonl: the motion sent while the print waited was
+# tests/integration/scenarios/busy.jsonl: the motion sent while the print waited was
 # refused (a "busy" log frame, no event); /api/status shows it "refused"
 # with that line, not "received" for ever.
 set -u

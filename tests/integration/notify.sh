@@ -23,8 +23,8 @@ read -r first <&3 || fail "the probe did not start"
 cat <&3 >"$work/notify.log" &
 cat_pid=$!
 
-NOTIFY_SOCKET=$sock WATCHDOG_USEC=60000000 "$src/tests/run-scenario.sh" \
-    --bin "$bin" --scenario "$src/tests/scenarios/settings.jsonl" \
+NOTIFY_SOCKET=$sock WATCHDOG_USEC=60000000 "$src/tests/integration/run-scenario.sh" \
+    --bin "$bin" --scenario "$src/tests/integration/scenarios/settings.jsonl" \
     --work "$work/run" || fail "the scenario failed"
 "$probe" --send "$sock" PROBE_END=1
 wait "$probe_pid" || fail "the probe failed"

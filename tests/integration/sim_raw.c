@@ -1,5 +1,5 @@
 /*
- * sim_raw: a raw TCP client for hostile HTTP shapes (tests/sim-selftest.sh).
+ * sim_raw: a raw TCP client for hostile HTTP shapes (tests/integration/sim-selftest.sh).
  * It sends its standard input to 127.0.0.1:PORT in ONE write (so pipelined
  * requests arrive together, as an attacker sends them), then copies what
  * comes back to standard output until the peer closes.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# run-scenario.sh: plays one scenario of tests/scenarios/ with the real
+# run-scenario.sh: plays one scenario of tests/integration/scenarios/ with the real
 # daemon (gf-machine-emulator) against the offline service (gf-cloud-sim).
 #
 #   run-scenario.sh --bin BUILD_DIR --scenario FILE --work DIR
