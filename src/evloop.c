@@ -40,6 +40,7 @@ struct evloop_sock {
 	struct evloop		*ev;
 	uv_poll_t		 poll;
 	curl_socket_t		 fd;
+	int			 events;	/* UV_READABLE|UV_WRITABLE */
 	struct evloop_sock	*prev, *next;
 };
 
@@ -136,6 +137,16 @@ evloop_sock_close(struct evloop *ev, struct evloop_sock *s)
 	uv_close((uv_handle_t *)&s->poll, evloop_sock_free);
 }
 
+/*
+ * A status < 0 is libuv's UV_EBADF for EPOLLERR: the peer reset the
+ * connection (or a connect failed), and libuv has stopped the handle and
+ * dropped the EPOLLIN that comes with it.  The response may still be
+ * queued in full ahead of the reset (the sim closes every connection
+ * after its answer), so curl is told the socket is readable and writable,
+ * as poll() would: it reads what is there and meets the error or EOF
+ * itself.  CURL_CSELECT_ERR alone failed such a finished transfer with
+ * "select/poll returned error".  SO_ERROR is left for curl to read.
+ */
 static void
 evloop_poll_cb(uv_poll_t *h, int status, int events)
 {
@@ -144,12 +155,18 @@ evloop_poll_cb(uv_poll_t *h, int status, int events)
 	int flags = 0, running;
 
 	if (status < 0)
-		flags = CURL_CSELECT_ERR;
+		flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
 	if (events & UV_READABLE)
 		flags |= CURL_CSELECT_IN;
 	if (events & UV_WRITABLE)
 		flags |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(ev->multi, s->fd, flags, &running);
+	/* Still wanted (not closed by CURL_POLL_REMOVE meanwhile) but
+	 * stopped by libuv: curl will not ask again, so watch it again. */
+	if (status < 0 && !uv_is_closing((uv_handle_t *)h) &&
+	    !uv_is_active((uv_handle_t *)h) && s->events != 0 &&
+	    uv_poll_start(h, s->events, evloop_poll_cb) != 0)
+		log_warnx("evloop: cannot watch fd %d again", (int)s->fd);
 	evloop_curl_check(ev);
 }
 
@@ -191,6 +208,7 @@ evloop_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 		events |= UV_READABLE;
 	if (what & CURL_POLL_OUT)
 		events |= UV_WRITABLE;
+	s->events = events;
 	return uv_poll_start(&s->poll, events, evloop_poll_cb) == 0 ? 0 : -1;
 }
 

@@ -6,6 +6,10 @@
  * transfer ended exactly once with CURLE_ABORTED_BY_CALLBACK and that the
  * loop closed with no handle left.
  *
+ * A transfer whose answer arrives in full with the server's reset right
+ * behind it completes: libuv reports the reset alone (EPOLLERR), and
+ * curl must still be let to read what is queued.
+ *
  * Several loops: with lws < 4.2, a loop made after another handed out its
  * lws context is refused, as that context's client TLS context would
  * never be freed (see evloop.c); made first, both free everything (the
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <libwebsockets.h>
@@ -263,6 +268,146 @@ test_raise_nofile(void **state)
 	    rl.rlim_max));
 }
 
+/* An answer in full, then the connection closed or reset. */
+struct reset_case {
+	const char	*name;
+	int		 reset;		/* SO_LINGER 0: RST, not FIN */
+};
+
+static const struct reset_case reset_cases[] = {
+	{ "answered, then closed", 0 },
+	{ "answered, then reset", 1 },
+};
+
+#define RESET_BODY	"0123456789abcdef"
+
+struct reset_run {
+	const struct reset_case	*tc;
+	struct evloop		*ev;
+	uv_tcp_t		 listener;
+	uv_tcp_t		 peer;
+	char			 req[1024];
+	size_t			 reqlen;
+	size_t			 got;		/* body bytes curl wrote */
+	int			 done;
+	CURLcode		 rc;
+};
+
+static void
+reset_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct reset_run *r = h->data;
+
+	(void)hint;
+	*buf = uv_buf_init(r->req + r->reqlen, sizeof(r->req) - 1 -
+	    r->reqlen);
+}
+
+/* The whole request read: answer and close at once, in one callback,
+ * so the client's next poll sees the answer and the reset together. */
+static void
+reset_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	static char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n"
+	    "Connection: close\r\n\r\n" RESET_BODY;
+	struct reset_run *r = st->data;
+	struct linger lg = { 1, 0 };
+	uv_buf_t out = uv_buf_init(answer, sizeof(answer) - 1);
+	uv_os_fd_t fd;
+
+	(void)buf;
+	assert_true(n >= 0);
+	r->reqlen += (size_t)n;
+	r->req[r->reqlen] = '\0';
+	if (strstr(r->req, "\r\n\r\n") == NULL)
+		return;
+	assert_int_equal(uv_try_write(st, &out, 1), (int)out.len);
+	if (r->tc->reset) {
+		assert_int_equal(uv_fileno((uv_handle_t *)st, &fd), 0);
+		assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg)), 0);
+	}
+	uv_close((uv_handle_t *)st, NULL);
+	uv_close((uv_handle_t *)&r->listener, NULL);
+}
+
+static void
+reset_accept_cb(uv_stream_t *l, int status)
+{
+	struct reset_run *r = l->data;
+
+	assert_int_equal(status, 0);
+	uv_tcp_init(l->loop, &r->peer);
+	r->peer.data = r;
+	assert_int_equal(uv_accept(l, (uv_stream_t *)&r->peer), 0);
+	assert_int_equal(uv_read_start((uv_stream_t *)&r->peer,
+	    reset_alloc_cb, reset_read_cb), 0);
+}
+
+static size_t
+reset_write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct reset_run *r = arg;
+
+	(void)p;
+	r->got += size * n;
+	return size * n;
+}
+
+static void
+reset_done_cb(void *arg, CURL *easy, CURLcode rc)
+{
+	struct reset_run *r = arg;
+
+	curl_easy_cleanup(easy);
+	r->done++;
+	r->rc = rc;
+	evloop_stop(r->ev);
+}
+
+static void
+test_answer_then_reset(void **state)
+{
+	struct sockaddr_in sa;
+	struct reset_run r;
+	struct evloop *ev;
+	char url[64];
+	size_t i;
+	CURL *e;
+	int len;
+
+	(void)state;
+	for (i = 0; i < sizeof(reset_cases) / sizeof(reset_cases[0]); i++) {
+		print_message("case: %s\n", reset_cases[i].name);
+		memset(&r, 0, sizeof(r));
+		r.tc = &reset_cases[i];
+		assert_non_null(ev = r.ev = evloop_new(NULL, 0));
+		uv_ip4_addr("127.0.0.1", 0, &sa);
+		uv_tcp_init(evloop_uv(ev), &r.listener);
+		r.listener.data = &r;
+		len = sizeof(sa);
+		assert_int_equal(uv_tcp_bind(&r.listener,
+		    (struct sockaddr *)&sa, 0), 0);
+		assert_int_equal(uv_listen((uv_stream_t *)&r.listener, 4,
+		    reset_accept_cb), 0);
+		assert_int_equal(uv_tcp_getsockname(&r.listener,
+		    (struct sockaddr *)&sa, &len), 0);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/job",
+		    ntohs(sa.sin_port));
+		assert_non_null(e = curl_easy_init());
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, reset_write_cb);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, &r);
+		assert_int_equal(evloop_http_start(ev, e, reset_done_cb, &r),
+		    0);
+		assert_int_equal(evloop_run(ev), 0);
+		evloop_free(ev);
+		assert_int_equal(r.done, 1);
+		assert_int_equal(r.rc, CURLE_OK);
+		assert_int_equal(r.got, sizeof(RESET_BODY) - 1);
+	}
+}
+
 int
 main(void)
 {
@@ -270,6 +415,7 @@ main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_loop_order),
 		cmocka_unit_test(test_raise_nofile),
+		cmocka_unit_test(test_answer_then_reset),
 	};
 	int rc;
 
