@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # fleet-lib.sh: the start-up and shut-down shared by the fleet tests (one
 # daemon running a [FLEET] against gf-cloud-sim in load mode).  Sourced,
 # not run:  . "$(dirname "$0")/fleet-lib.sh"
