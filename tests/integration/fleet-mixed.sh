@@ -32,32 +32,15 @@ PER=5				# actions per machine: one profile round
 FIRST=42000000
 GUARD=${GFE_TERM_GUARD:-30}
 TYPES="settings update_check hunt motion lid_image"
-command -v jq >/dev/null || { echo "fleet-mixed: SKIP: no jq" >&2; exit 77; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-mixed.XXXXXX") || exit 1
-SIM_PID= D_PID=
-cleanup() {
-	[ -n "$D_PID" ] && kill -KILL "$D_PID" 2>/dev/null
-	[ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-fail() {
-	echo "fleet-mixed: FAIL: $*" >&2
-	echo "--- summary" >&2; cat "$W/summary.json" >&2 2>/dev/null
-	echo "--- sim log (tail)" >&2; tail -n 20 "$W/sim.log" >&2
-	echo "--- daemon out (tail)" >&2; tail -n 30 "$W/daemon.out" >&2
-	echo "--- daemon log (tail)" >&2; tail -n 20 "$W/daemon.log" >&2
-	exit 1
-}
-
+. "$(dirname "$0")/fleet-lib.sh"
+fleet_init fleet-mixed
+fleet_need jq
 mkdir -p "$W/pulse" "$W/upload"
 "$PULS" generate --line 20,10 --laser --gzip -o "$W/pulse/job.puls.gz" \
     >"$W/puls.log" 2>&1 || fail "gf-puls generate (job)"
 "$PULS" generate --hunt --gzip -o "$W/pulse/hunt.puls.gz" \
     >>"$W/puls.log" 2>&1 || fail "gf-puls generate (hunt)"
-umask 077
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+fleet_password
 cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
 {"send": {"action_type": "update_check"}, "expect": "update_check:completed", "events": ["update_check:completed"]}
@@ -65,23 +48,10 @@ cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "motion", "motion_file": "job.puls.gz"}, "expect": "motion:completed", "events": ["motion:starting", "motion:completed"]}
 {"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
 P
-mkfifo "$W/simport"
-"$SIM" --port 0 --print-port --machines "$N" --serial-first $FIRST \
-    --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$N" \
-    --duration $PER --grace 30 --ramp 60 --start-after-signins "$N" \
-    --pulse-dir "$W/pulse" --upload-dir "$W/upload" \
-    --transcript "$W/transcript.jsonl" --summary-json "$W/summary.json" \
-    >"$W/simport" 2>"$W/sim.log" &
-SIM_PID=$!
-read -r -t 10 port <"$W/simport" || fail "the sim printed no port"
-cat >"$W/gf.cfg" <<C
-[SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
-[FLEET]
-count = $N
-serial_first = $FIRST
-password_file = $W/pw
+fleet_sim_start --rate "$N" --duration $PER --grace 30 --ramp 60 \
+    --start-after-signins "$N" --pulse-dir "$W/pulse" \
+    --upload-dir "$W/upload" --transcript "$W/transcript.jsonl"
+fleet_config <<C
 connect_rate = 200
 keep_jobs = False
 [EMULATOR]
@@ -89,12 +59,9 @@ motion_dl_dir: $W/motion
 [LOGGING]
 file: $W/daemon.log
 C
-umask 022
-"$DAEMON" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
-D_PID=$!
-wait "$SIM_PID"
-src=$?
-SIM_PID=
+fleet_daemon_start
+fleet_sim_wait
+src=$SIM_RC
 [ -s "$W/summary.json" ] || fail "no summary (sim exit $src)"
 [ "$src" -eq 0 ] || fail "the sim exited $src"
 S=$W/summary.json
@@ -117,19 +84,11 @@ jq -r 'select(.dir == "rx") | (.frame // .frames[]?) |
 for t in $TYPES; do
 	grep -q -x "$t:completed" "$T" || fail "no $t:completed received"
 done
-kill -TERM "$D_PID"
-( exec timeout "$GUARD" tail --pid="$D_PID" -f /dev/null ) ||
-    { kill -KILL "$D_PID"; fail "no exit within $GUARD s of SIGTERM"; }
-wait "$D_PID"
-drc=$?
-D_PID=
-[ "$drc" -eq 0 ] || fail "the daemon exited $drc after SIGTERM"
-if grep -q -E 'Sanitizer|runtime error:' "$W/daemon.out"; then
-	fail "$(grep -h -m3 -E 'Sanitizer|runtime error:' "$W/daemon.out")"
-fi
+fleet_stop_daemon
+fleet_no_reports
 echo "fleet-mixed: $N machines, $((N * PER)) actions:" \
     "$(for t in $TYPES; do printf '%s %s, ' "$t" \
     "$(grep -c -x "$t:completed" "$T")"; done)all up" \
     "$(jq .all_up_s "$S") s, p99 $(jq .latency_us.terminal.p99 "$S") us," \
-    "daemon exit $drc"
+    "daemon exit $D_RC"
 exit 0

@@ -19,23 +19,10 @@ PULS=${3:?usage}
 N=3
 FIRST=40000001
 GUARD=${GFE_TERM_GUARD:-30}
-[ -x "$SIM" ] && [ -x "$DAEMON" ] && [ -x "$PULS" ] ||
-    { echo "fleet-no-serial: SKIP: not built" >&2; exit 77; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-no-serial.XXXXXX") || exit 1
-SIM_PID= D_PID=
-cleanup() {
-	[ -n "$D_PID" ] && kill -KILL "$D_PID" 2>/dev/null
-	[ -n "$SIM_PID" ] && kill -KILL "$SIM_PID" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$W"/sim.log "$W"/daemon.log "$W"/daemon.out; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
-	done
-	exit 1
-}
+. "$(dirname "$0")/fleet-lib.sh"
+FLEET_SIM_SIG=KILL
+fleet_init fleet-no-serial
+[ -x "$SIM" ] && [ -x "$DAEMON" ] && [ -x "$PULS" ] || fleet_skip "not built"
 
 # The gallery, once every kept job has its picture (awaited on the
 # page's own event stream; 30 s is a hang guard).
@@ -98,26 +85,13 @@ web_check() {
 mkdir -p "$W/pulse"
 "$PULS" generate --line 20,10 --laser --gzip -o "$W/pulse/job.puls.gz" \
     >"$W/puls.log" 2>&1 || fail "gf-puls generate"
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+fleet_password
 cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "print", "motion_file": "job.puls.gz"}, "expect": "print:completed"}
 P
-mkfifo "$W/simport"
-"$SIM" --listen 127.0.0.1 --port 0 --print-port --machines $N \
-    --serial-first $FIRST --password-file "$W/pw" --load "$W/profile.jsonl" \
-    --pulse-dir "$W/pulse" --rate 3 --duration 2 --grace 20 \
-    --start-after-signins $N --summary-json "$W/summary.json" \
-    >"$W/simport" 2>"$W/sim.log" &
-SIM_PID=$!
-read -r -t 10 port <"$W/simport" || fail "the sim gave no port"
-cat >"$W/gf.cfg" <<C
-[SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
-[FLEET]
-count = $N
-serial_first = $FIRST
-password_file = $W/pw
+fleet_sim_start --listen 127.0.0.1 --pulse-dir "$W/pulse" --rate 3 \
+    --duration 2 --grace 20 --start-after-signins $N
+fleet_config <<C
 keep_jobs = True
 [EMULATOR]
 motion_dl_dir: $W/motion
@@ -128,27 +102,12 @@ file: $W/daemon.log
 level: debug
 console_level: debug
 C
-"$DAEMON" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
-D_PID=$!
-wait "$SIM_PID"
-rc=$?
-SIM_PID=
+fleet_daemon_start
+fleet_sim_wait
+rc=$SIM_RC
 web_check || fail "the web view (above)"
-kill -TERM "$D_PID" 2>/dev/null
-# The guard ends its sleep when ended itself, and holds no output: ctest
-# waits for every holder of the test's pipe.
-d=$D_PID
-( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$GUARD" & sp=$!
-  wait "$sp" && kill -KILL "$d" ) >/dev/null 2>&1 &
-guard=$!
-wait "$D_PID"
-drc=$?
-D_PID=
-kill "$guard" 2>/dev/null
-wait "$guard" 2>/dev/null
+fleet_stop_daemon
 [ "$rc" -eq 0 ] || fail "the sim's verdict: $rc"
-[ "$drc" -eq 0 ] || fail "the daemon exited $drc on SIGTERM"
 # The jobs were kept, each under its machine's serial: the paths exist.
 for i in $(seq 0 $((N - 1))); do
 	s=$((FIRST + i))

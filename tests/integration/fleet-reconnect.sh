@@ -34,46 +34,15 @@ DAEMON=${2:?usage}
 N=${FLEET_RECONNECT_N:-200}
 CRATE=${FLEET_RECONNECT_RATE:-40}
 FIRST=40000000
-command -v jq >/dev/null || { echo "fleet-reconnect: SKIP: no jq" >&2; exit 77; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-reconnect.XXXXXX") || exit 1
-SIM_PID= D_PID=
-cleanup() {
-	[ -n "$D_PID" ] && kill -TERM "$D_PID" 2>/dev/null
-	[ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-fail() {
-	echo "fleet-reconnect: FAIL: $*" >&2
-	echo "--- summary" >&2; cat "$W/summary.json" >&2 2>/dev/null
-	echo "--- sim log (tail)" >&2; tail -n 30 "$W/sim.log" >&2
-	echo "--- daemon log (tail)" >&2; tail -n 20 "$W/daemon.log" >&2
-	exit 1
-}
-
-umask 077
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
-cat >"$W/profile.jsonl" <<'P'
-{"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
-{"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
-P
-mkfifo "$W/simport"
-"$SIM" --port 0 --print-port --machines "$N" --serial-first $FIRST \
-    --password-file "$W/pw" --load "$W/profile.jsonl" --rate 20 \
-    --duration 10 --grace 10 --ramp 60 --start-after-signins "$N" \
-    --drop-all-at 2 --summary-json "$W/summary.json" \
-    >"$W/simport" 2>"$W/sim.log" &
-SIM_PID=$!
-read -r -t 10 port <"$W/simport" || fail "the sim printed no port"
-cat >"$W/gf.cfg" <<C
-[SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
-[FLEET]
-count = $N
-serial_first = $FIRST
-password_file = $W/pw
+. "$(dirname "$0")/fleet-lib.sh"
+FLEET_D_SIG=TERM
+fleet_init fleet-reconnect
+fleet_need jq
+fleet_password
+fleet_profile_settings_lid
+fleet_sim_start --rate 20 --duration 10 --grace 10 --ramp 60 \
+    --start-after-signins "$N" --drop-all-at 2
+fleet_config <<C
 connect_rate = $CRATE
 keep_jobs = False
 [EMULATOR]
@@ -81,12 +50,9 @@ motion_dl_dir: $W/motion
 [LOGGING]
 file: $W/daemon.log
 C
-umask 022
-"$DAEMON" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
-D_PID=$!
-wait "$SIM_PID"
-src=$?
-SIM_PID=
+fleet_daemon_start
+fleet_sim_wait
+src=$SIM_RC
 [ -s "$W/summary.json" ] || fail "no summary (sim exit $src)"
 # The sim exits 1 on a lost action, which the drop may excuse (below).
 [ "$src" -eq 0 ] || { [ "$src" -eq 1 ] &&

@@ -33,75 +33,24 @@ N=${FLEET_SIGTERM_N:-1000}
 J=${FLEET_SIGTERM_JOBS:-600}
 FIRST=43000000
 GUARD=${GFE_TERM_GUARD:-60}
-command -v jq >/dev/null || { echo "fleet-sigterm: SKIP: no jq" >&2; exit 77; }
-FDS=$((2 * N + 256))	# a socket and a transfer per machine, and slack
-[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge $FDS ] ||
-    { echo "fleet-sigterm: SKIP: ulimit -Hn below $FDS" >&2; exit 77; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/fleet-sigterm.XXXXXX") || exit 1
-SIM_PID= D_PID=
-cleanup() {
-	[ -n "$D_PID" ] && kill -KILL "$D_PID" 2>/dev/null
-	[ -n "$SIM_PID" ] && kill -KILL "$SIM_PID" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-fail() {
-	echo "fleet-sigterm: FAIL: $*" >&2
-	echo "--- summary" >&2; cat "$W/summary.json" >&2 2>/dev/null
-	echo "--- sim log (tail)" >&2; tail -n 20 "$W/sim.log" >&2
-	echo "--- daemon out (tail)" >&2; tail -n 30 "$W/daemon.out" >&2
-	echo "--- daemon log (tail)" >&2; tail -n 20 "$W/daemon.log" >&2
-	exit 1
-}
-
-# await_nth FILE REGEX K: until the Kth line of FILE matching REGEX, the
-# daemon's exit or GUARD s; 0 when it came.
-await_nth() {
-	local fd pid rc
-	exec {fd}< <(exec timeout "$GUARD" tail -n +1 -F --pid="$D_PID" "$1" \
-	    2>/dev/null)
-	pid=$!
-	# grep, not awk: mawk reads a pipe in blocks and would wait for more.
-	[ "$(grep -m "$3" -F -- "$2" <&"$fd" | wc -l)" -ge "$3" ]
-	rc=$?
-	exec {fd}<&-
-	kill "$pid" 2>/dev/null
-	return $rc
-}
-
-# await_exit PID: 0 once PID ended, 1 after GUARD s.
-await_exit() {
-	timeout "$GUARD" tail --pid="$1" -f /dev/null
-}
-
+. "$(dirname "$0")/fleet-lib.sh"
+FLEET_SIM_SIG=KILL
+fleet_init fleet-sigterm
+fleet_need jq
+fleet_need_fds $((2 * N + 256))	# a socket and a transfer per machine, and slack
 mkdir -p "$W/pulse"
 "$PULS" generate --line 20,10 --laser --gzip -o "$W/pulse/job.puls.gz" \
     >"$W/puls.log" 2>&1 || fail "gf-puls generate"
-umask 077
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
+fleet_password
 cat >"$W/profile.jsonl" <<'P'
 {"send": {"action_type": "print", "motion_file": "job.puls.gz"}, "expect": "print:cancelled", "events": ["print:starting", "print:download:completed", "print:cancelled"]}
 P
 # J actions in all, over 2 s; the grace is long: the run ends when every
 # print got its terminal (or the sim is stopped below).
-mkfifo "$W/simport"
-"$SIM" --port 0 --print-port --machines "$N" --serial-first $FIRST \
-    --password-file "$W/pw" --load "$W/profile.jsonl" \
-    --rate "$(awk -v j="$J" 'BEGIN { print j / 2 }')" --duration 2 \
-    --grace 3600 --ramp 3600 --start-after-signins "$N" \
-    --pulse-dir "$W/pulse" --transcript "$W/transcript.jsonl" \
-    --summary-json "$W/summary.json" >"$W/simport" 2>"$W/sim.log" &
-SIM_PID=$!
-read -r -t 10 port <"$W/simport" || fail "the sim printed no port"
-cat >"$W/gf.cfg" <<C
-[SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
-[FLEET]
-count = $N
-serial_first = $FIRST
-password_file = $W/pw
+fleet_sim_start --rate "$(awk -v j="$J" 'BEGIN { print j / 2 }')" \
+    --duration 2 --grace 3600 --ramp 3600 --start-after-signins "$N" \
+    --pulse-dir "$W/pulse" --transcript "$W/transcript.jsonl"
+fleet_config <<C
 connect_rate = 1000
 keep_jobs = False
 [EMULATOR]
@@ -112,35 +61,24 @@ file: $W/daemon.log
 level: debug
 console_level: debug
 C
-umask 022
-"$DAEMON" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
-D_PID=$!
-await_nth "$W/daemon.log" 'waiting for the button' "$J" ||
+fleet_daemon_start
+fleet_await_nth "$W/daemon.log" 'waiting for the button' "$J" ||
     fail "$(grep -c 'waiting for the button' "$W/daemon.log") of $J" \
     "prints waited for the button"
 kill -0 "$SIM_PID" 2>/dev/null || fail "the sim ended before SIGTERM"
-kill -TERM "$D_PID"
-await_exit "$D_PID" ||
-    fail "the daemon did not exit within $GUARD s of SIGTERM"
-wait "$D_PID"
-drc=$?
-D_PID=
-[ "$drc" -eq 0 ] || fail "the daemon exited $drc after SIGTERM"
+fleet_stop_daemon
 # Every terminal the daemon flushed is in the sim's sockets: it ends
 # once it read them all.  A lost one would keep it for its grace: stop
 # it then (its summary still counts the lost).
-await_exit "$SIM_PID" || kill -TERM "$SIM_PID"
-wait "$SIM_PID"
-src=$?
-SIM_PID=
+fleet_await_exit "$SIM_PID" || kill -TERM "$SIM_PID"
+fleet_sim_wait
+src=$SIM_RC
 S=$W/summary.json
 [ -s "$S" ] || fail "no summary (sim exit $src)"
 grep -q 'frames not sent at shutdown' "$W/daemon.log" &&
     fail "$(grep -c 'frames not sent at shutdown' "$W/daemon.log")" \
     "machines left frames unsent at shutdown"
-if grep -q -E 'Sanitizer|runtime error:' "$W/daemon.out"; then
-	fail "$(grep -h -m3 -E 'Sanitizer|runtime error:' "$W/daemon.out")"
-fi
+fleet_no_reports
 jq -e --argjson n "$N" '.connected == $n and .all_up_s != null' "$S" \
     >/dev/null || fail "not all $N machines connected"
 jq -e --argjson j "$J" '.actions_sent == $j and
@@ -162,5 +100,5 @@ closes=$(jq -s '[.[] | select(.dir == "ws" and .event == "peer_close")] |
     fail "closes from the machines (all, with 1001): $closes, not $N $N"
 echo "fleet-sigterm: $N machines up in $(jq .all_up_s "$S") s, $J prints" \
     "running at SIGTERM: $(jq .terminals.cancelled "$S") cancelled," \
-    "$(jq .lost "$S") lost; daemon exit $drc"
+    "$(jq .lost "$S") lost; daemon exit $D_RC"
 exit 0

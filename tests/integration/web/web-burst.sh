@@ -6,47 +6,26 @@
 # state it ends with must be /api/status's: every action with its last
 # event (the trailing push).  Counts, not timings.
 set -u
-bin=${1:?} W=${2:?}
-n=20 rate=200 duration=3 first=31000000
-sim=$bin/gf-cloud-sim daemon=$bin/gf-machine-emulator
-command -v jq >/dev/null && command -v curl >/dev/null ||
-    { echo "web-burst: needs jq and curl" >&2; exit 77; }
-rm -rf "$W"
-mkdir -p "$W"
-SIM_PID= D_PID= CURLS=
-cleanup() {
+bin=${1:?}
+N=20 rate=200 duration=3 FIRST=31000000
+SIM=$bin/gf-cloud-sim DAEMON=$bin/gf-machine-emulator
+. "$(dirname "$0")/../fleet-lib.sh"
+FLEET_D_SIG=TERM
+fleet_init web-burst "${2:?}"
+fleet_need jq curl
+CURLS=
+fleet_on_exit() {
 	for c in $CURLS; do kill -TERM "$c" 2>/dev/null; done
-	[ -n "$D_PID" ] && kill -TERM "$D_PID" 2>/dev/null
-	[ -n "$SIM_PID" ] && kill -TERM "$SIM_PID" 2>/dev/null
-	wait 2>/dev/null
 }
-trap cleanup EXIT
-fail() { echo "web-burst: FAIL: $*" >&2; exit 1; }
 
-umask 077
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/pw"
-cat >"$W/profile.jsonl" <<'P'
-{"send": {"action_type": "settings"}, "expect": "settings:completed", "events": ["settings:completed"]}
-{"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
-P
-mkfifo "$W/simport"
+fleet_password
+fleet_profile_settings_lid
 # --grace is a hang guard: the sim ends once every action has ended.
 # Under TSan on a busy box the fleet took 40 to 60 actions a second, so
 # the 600 due in 3 s needed more than 10 s after.
-"$sim" --port 0 --print-port --machines "$n" --serial-first $first \
-    --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
-    --duration "$duration" --grace 60 --ramp 60 --start-after-signins "$n" \
-    --summary-json "$W/summary.json" >"$W/simport" 2>"$W/sim.log" &
-SIM_PID=$!
-read -r -t 10 port <"$W/simport" || fail "no sim port"
-cat >"$W/gf.cfg" <<C
-[SERVICE]
-server_url: http://127.0.0.1:$port
-status_service_url: ws://127.0.0.1:$port
-[FLEET]
-count = $n
-serial_first = $first
-password_file = $W/pw
+fleet_sim_start --rate "$rate" --duration "$duration" --grace 60 --ramp 60 \
+    --start-after-signins "$N"
+fleet_config <<C
 keep_jobs = False
 [EMULATOR]
 motion_dl_dir: $W/motion
@@ -55,9 +34,7 @@ file: $W/daemon.log
 [WEB]
 listen: 127.0.0.1:0
 C
-umask 022
-"$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
-D_PID=$!
+fleet_daemon_start
 # The port is in the log once the view listens (before any sign-in).
 exec {lg}< <(exec timeout 20 tail -n +1 -F "$W/daemon.log" 2>/dev/null)
 wport=
@@ -74,8 +51,8 @@ for i in 1 2; do
 	curl -sN "$url/api/events" >"$W/sse.$i" &
 	CURLS="$CURLS $!"
 done
-wait "$SIM_PID" || fail "the sim: $(cat "$W/summary.json" 2>/dev/null)"
-SIM_PID=
+fleet_sim_wait
+[ "$SIM_RC" -eq 0 ] || fail "the sim exited $SIM_RC"
 sent=$(jq -r .actions_sent "$W/summary.json")
 [ "${sent:-0}" -gt 100 ] || fail "only ${sent:-0} actions sent"
 curl -sS --max-time 10 -o "$W/status.json" "$url/api/status" ||
