@@ -12,6 +12,9 @@
 #include "fleet.h"
 #include "secret.h"
 
+static void	fleet_reason(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
 static void
 fleet_reason(char *err, size_t errlen, const char *fmt, ...)
 {
