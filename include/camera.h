@@ -18,11 +18,26 @@ struct camera_shot {
 	const char		*thickness;	/* head: material, e.g. ".230" */
 };
 
-/* 0 and a malloc'ed JPEG in *jpeg (caller frees), or -1 (logged).
- * src_dir may be NULL.  name, when not NULL, gets a short description
- * ("HOME_2.jpg" or "built-in lid, homing stage 2") for the log. */
+/*
+ * A frame taken.  A built-in frame points into the camera's cache, kept
+ * for the process's life and shared by every shot (a fleet's thousands of
+ * lid_image uploads in flight would otherwise hold a 217 KB copy each);
+ * a frame read from a file is the taker's own, in own.
+ */
+struct camera_frame {
+	const uint8_t	*data;		/* the JPEG, or NULL */
+	size_t		 len;		/* bytes */
+	uint8_t		*own;		/* what camera_frame_free() frees */
+};
+
+/* 0 and the frame in *f (camera_frame_free() it), or -1 (logged; *f
+ * empty).  src_dir may be NULL.  name, when not NULL, gets a short
+ * description ("HOME_2.jpg" or "built-in lid, homing stage 2") for the
+ * log. */
 int	 camera_take(const char *src_dir, const struct camera_shot *shot,
-	    uint8_t **jpeg, size_t *len, char *name, size_t namelen);
+	    struct camera_frame *f, char *name, size_t namelen);
+/* Frees what the frame owns and empties it; an empty frame is fine. */
+void	 camera_frame_free(struct camera_frame *f);
 
 /* The built-in lid frame with a job's progress (1..100 %) as a bar under
  * the bed: the FlashForge's camera.  As camera_take() otherwise. */

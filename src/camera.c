@@ -495,7 +495,7 @@ static struct camera_cached	 camera_cache[CAMERA_CACHE_LID +
 static pthread_mutex_t		 camera_cache_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static int
-camera_cached(const struct camera_shot *shot, uint8_t **out, size_t *outlen,
+camera_cached(const struct camera_shot *shot, struct camera_frame *f,
     char *name, size_t namelen)
 {
 	struct camera_cached *c;
@@ -513,31 +513,37 @@ camera_cached(const struct camera_shot *shot, uint8_t **out, size_t *outlen,
 		return -1;
 	}
 	pthread_mutex_unlock(&camera_cache_mtx);
-	if ((*out = malloc(c->len)) == NULL) {
-		log_warn("malloc");
-		return -1;
-	}
-	memcpy(*out, c->jpeg, c->len);
-	*outlen = c->len;
+	/* Never written again once set: readers need no lock. */
+	f->data = c->jpeg;
+	f->len = c->len;
 	camera_setname(name, namelen, c->desc);
 	return 0;
 }
 
+void
+camera_frame_free(struct camera_frame *f)
+{
+	free(f->own);
+	memset(f, 0, sizeof(*f));
+}
+
 int
 camera_take(const char *src_dir, const struct camera_shot *shot,
-    uint8_t **jpeg, size_t *len, char *name, size_t namelen)
+    struct camera_frame *f, char *name, size_t namelen)
 {
-	*jpeg = NULL;
-	*len = 0;
+	memset(f, 0, sizeof(*f));
 	if (shot == NULL || (shot->which != CAMERA_LID &&
 	    shot->which != CAMERA_HEAD)) {
 		log_warnx("no such camera");
 		return -1;
 	}
 	if (src_dir != NULL && *src_dir != '\0' &&
-	    camera_from_dir(src_dir, shot, jpeg, len, name, namelen) == 0)
+	    camera_from_dir(src_dir, shot, &f->own, &f->len, name,
+	    namelen) == 0) {
+		f->data = f->own;
 		return 0;
-	return camera_cached(shot, jpeg, len, name, namelen);
+	}
+	return camera_cached(shot, f, name, namelen);
 }
 
 int

@@ -101,8 +101,7 @@ struct job {
 	char			*op_text;	/* the firmware version */
 	struct dispatch_dl	*dl;		/* a download's state */
 	struct job		*prev, *next;	/* on d->jobs */
-	uint8_t			*jpeg;		/* the captured frame */
-	size_t			 jpeg_len;	/* bytes */
+	struct camera_frame	 shot;		/* the frame to upload */
 };
 
 struct dispatch {
@@ -393,8 +392,8 @@ dispatch_save_image(struct job *j)
 	const char *dir = cf->log_dir != NULL ? cf->log_dir : cf->base_dir;
 
 	if (dir != NULL)
-		(void)store_save_image(dir, j->a.type, j->a.id, j->jpeg,
-		    j->jpeg_len, j->d->lg);
+		(void)store_save_image(dir, j->a.type, j->a.id, j->shot.data,
+		    j->shot.len, j->d->lg);
 }
 
 static int
@@ -420,13 +419,12 @@ dispatch_step_capture(struct job *j)
 		    d->homing_shots < DISPATCH_HOMING_SHOTS)
 			shot.homing_stage = ++d->homing_shots;
 	}
-	free(j->jpeg);
-	j->jpeg = NULL;
-	if (camera_take(d->cf->image_src_dir, &shot, &j->jpeg, &j->jpeg_len,
-	    name, sizeof(name)) == -1)
+	camera_frame_free(&j->shot);
+	if (camera_take(d->cf->image_src_dir, &shot, &j->shot, name,
+	    sizeof(name)) == -1)
 		return -1;
 	MLOG(j->d->lg, LOG_DEBUG, 0, "%s %lld: frame %s (%zu bytes)", j->a.type,
-	    (long long)j->a.id, name, j->jpeg_len);
+	    (long long)j->a.id, name, j->shot.len);
 	if (d->cf->save_sent_images)
 		dispatch_save_image(j);
 	return 0;
@@ -437,7 +435,7 @@ static int
 dispatch_upload_start(struct job *j)
 {
 	j->end = JOB_FAILED;
-	if (j->jpeg == NULL) {
+	if (j->shot.data == NULL) {
 		MLOG(j->d->lg, LOG_WARNING, 0,
 		    "%s %lld: nothing captured to upload", j->a.type,
 		    (long long)j->a.id);
@@ -449,9 +447,9 @@ dispatch_upload_start(struct job *j)
 		    j->a.type, (long long)j->a.id);
 		return 0;
 	}
-	/* j->jpeg stays until the job is freed, after done(). */
+	/* j->shot stays until the job is freed, after done(). */
 	if ((j->op = cloud_upload_start(j->d->cloud, j->d->ev, j->a.endpoint,
-	    j->a.type, j->a.id, j->jpeg, j->jpeg_len, dispatch_http_done,
+	    j->a.type, j->a.id, j->shot.data, j->shot.len, dispatch_http_done,
 	    j)) == NULL)
 		return 0;
 	j->end = JOB_COMPLETED;
@@ -662,7 +660,7 @@ job_closed(uv_handle_t *h)
 	struct dispatch *d = j->d;
 
 	frame_action_free(&j->a);
-	free(j->jpeg);
+	camera_frame_free(&j->shot);
 	free(j->op_text);
 	free(j);
 	if (--d->njobs == 0 && d->stopping && d->idle != NULL) {

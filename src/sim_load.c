@@ -34,6 +34,7 @@ struct sim_load_step {
 	const cJSON	*events;	/* or NULL */
 	int		 nevents;
 	int		 lineno;
+	struct sim_hist	 term;		/* us from due time, this step's */
 };
 
 struct sim_load_action {
@@ -90,6 +91,9 @@ struct sim_load {
 	char			 reason[SIM_LOAD_REASONS][200];
 
 	struct sim_hist		 first, term;	/* us from due time */
+	/* us from due time to the send: past 0 only when no machine was
+	 * free (the backlog), which is the sim's share of a latency. */
+	struct sim_hist		 lag;
 	struct sim_hist		 win;		/* this second's terminals */
 	uint64_t		 win_sent;
 	int64_t			 win_us;
@@ -165,6 +169,7 @@ sim_load_steps(struct sim_load *l, char *err, size_t errlen)
 		l->steps[i].nevents = ss.events != NULL ?
 		    cJSON_GetArraySize(ss.events) : 0;
 		l->steps[i].lineno = ss.lineno;
+		sim_hist_init(&l->steps[i].term);
 	}
 	l->nsteps = n;
 	return 0;
@@ -194,6 +199,7 @@ sim_load_new(const struct sim_load_params *p, struct sim_fleet *fleet,
 	sim_hist_init(&l->first);
 	sim_hist_init(&l->term);
 	sim_hist_init(&l->win);
+	sim_hist_init(&l->lag);
 	if ((l->m = calloc(l->n, sizeof(*l->m))) == NULL ||
 	    (l->ring = calloc(l->n, sizeof(*l->ring))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -389,6 +395,7 @@ sim_load_event(struct sim_load *l, struct sim_machine *m, int64_t id,
 		if (strcmp(ev + strlen(st->type) + 1, sim_load_kinds[k]) == 0)
 			l->terminals[k]++;
 	sim_hist_add(&l->term, now_us - a->due_us);
+	sim_hist_add(&l->steps[a->step].term, now_us - a->due_us);
 	sim_hist_add(&l->win, now_us - a->due_us);
 	if (st->expect != NULL && strcmp(st->expect, ev) != 0)
 		sim_load_violation(l, "S%s: action %lld (line %d) ended %s, "
@@ -506,7 +513,8 @@ sim_load_pop(struct sim_load *l)
 }
 
 static int
-sim_load_send(struct sim_load *l, struct sim_machine *m, int64_t due_us)
+sim_load_send(struct sim_load *l, struct sim_machine *m, int64_t due_us,
+    int64_t now_us)
 {
 	struct sim_load_mach *lm = &l->m[m->idx];
 	struct sim_load_action *na, *a;
@@ -541,6 +549,7 @@ sim_load_send(struct sim_load *l, struct sim_machine *m, int64_t due_us)
 		return -1;
 	l->nact++;
 	l->win_sent++;
+	sim_hist_add(&l->lag, now_us - due_us);
 	lm->current = id;
 	lm->step = (lm->step + 1) % l->nsteps;
 	return 0;
@@ -583,7 +592,7 @@ sim_load_tick(struct sim_load *l, int64_t now_us)
 	while (l->nact < due && (m = sim_load_pop(l)) != NULL) {
 		t = l->start_us + (int64_t)ceil((double)l->nact * 1e6 /
 		    l->p.rate);
-		if (sim_load_send(l, m, t) == -1) {
+		if (sim_load_send(l, m, t, now_us) == -1) {
 			sim_load_violation(l, "cannot queue an action for S%s",
 			    m->serial);
 			break;
@@ -812,7 +821,18 @@ sim_load_write(struct sim_load *l, FILE *fp, int64_t now_us,
 	sim_load_json_hist(fp, "first_event", &l->first);
 	fprintf(fp, ",\n");
 	sim_load_json_hist(fp, "terminal", &l->term);
-	fprintf(fp, "\n  },\n  \"sim\": {\"cpu_user_s\": %.3f, \"cpu_sys_s\": "
+	fprintf(fp, ",\n");
+	sim_load_json_hist(fp, "send_lag", &l->lag);
+	fprintf(fp, "\n  },\n  \"terminal_by_step_us\": [\n");
+	for (i = 0; i < l->nsteps; i++) {
+		fprintf(fp, "%s  {\"line\": %d, \"type\": ", i ? ",\n" : "",
+		    l->steps[i].lineno);
+		sim_load_json_esc(fp, l->steps[i].type);
+		fprintf(fp, ",\n");
+		sim_load_json_hist(fp, "terminal", &l->steps[i].term);
+		fputc('}', fp);
+	}
+	fprintf(fp, "\n  ],\n  \"sim\": {\"cpu_user_s\": %.3f, \"cpu_sys_s\": "
 	    "%.3f, \"rss_kib\": %ld, \"hwm_kib\": %ld}\n}\n",
 	    (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, rss, hwm);

@@ -93,115 +93,118 @@ red_near_centre(const struct decoded *d, int r)
 
 static void
 take(const char *dir, enum camera_which which, int stage, int laser,
-    const char *thick, uint8_t **jpeg, size_t *len, char *name, size_t nlen)
+    const char *thick, struct camera_frame *f, char *name, size_t nlen)
 {
 	struct camera_shot shot = { which, stage, laser, thick };
 
-	assert_int_equal(camera_take(dir, &shot, jpeg, len, name, nlen), 0);
-	assert_non_null(*jpeg);
-	assert_true(*len > 4);
-	assert_int_equal((*jpeg)[0], 0xff);
-	assert_int_equal((*jpeg)[1], 0xd8);
+	assert_int_equal(camera_take(dir, &shot, f, name, nlen), 0);
+	assert_non_null(f->data);
+	assert_true(f->len > 4);
+	assert_int_equal(f->data[0], 0xff);
+	assert_int_equal(f->data[1], 0xd8);
 }
 
 static void
 test_builtin_sizes(void **state)
 {
 	struct decoded d;
-	uint8_t *jpeg;
-	size_t len;
+	struct camera_frame f;
 	char name[64];
 
 	(void)state;
-	take(NULL, CAMERA_LID, 0, 0, NULL, &jpeg, &len, name, sizeof(name));
+	take(NULL, CAMERA_LID, 0, 0, NULL, &f, name, sizeof(name));
 	assert_string_equal(name, "built-in lid");
-	assert_int_equal(decode(jpeg, len, &d), 0);
+	assert_int_equal(decode(f.data, f.len, &d), 0);
 	assert_int_equal(d.w, 1280);
 	assert_int_equal(d.h, 960);
 	free(d.rgb);
-	free(jpeg);
+	camera_frame_free(&f);
 
-	take(NULL, CAMERA_LID, 3, 0, NULL, &jpeg, &len, name, sizeof(name));
+	take(NULL, CAMERA_LID, 3, 0, NULL, &f, name, sizeof(name));
 	assert_string_equal(name, "built-in lid (homing 3)");
-	assert_int_equal(decode(jpeg, len, &d), 0);
+	assert_int_equal(decode(f.data, f.len, &d), 0);
 	assert_int_equal(d.w, 1280);
 	assert_int_equal(d.h, 960);
 	free(d.rgb);
-	free(jpeg);
+	camera_frame_free(&f);
 
-	take(NULL, CAMERA_HEAD, 0, 0, ".230", &jpeg, &len, name, sizeof(name));
+	take(NULL, CAMERA_HEAD, 0, 0, ".230", &f, name, sizeof(name));
 	assert_string_equal(name, "built-in head (laser off)");
-	assert_int_equal(decode(jpeg, len, &d), 0);
+	assert_int_equal(decode(f.data, f.len, &d), 0);
 	assert_int_equal(d.w, 640);
 	assert_int_equal(d.h, 480);
 	free(d.rgb);
-	free(jpeg);
+	camera_frame_free(&f);
 
 	/* No name buffer is fine too. */
-	take(NULL, CAMERA_HEAD, 0, 1, NULL, &jpeg, &len, NULL, 0);
-	free(jpeg);
+	take(NULL, CAMERA_HEAD, 0, 1, NULL, &f, NULL, 0);
+	camera_frame_free(&f);
 }
 
 static void
 test_laser_dot(void **state)
 {
 	struct decoded on, off;
-	uint8_t *jon, *joff;
-	size_t lon, loff;
+	struct camera_frame fon, foff;
 	char name[64];
 
 	(void)state;
-	take(NULL, CAMERA_HEAD, 0, 1, ".230", &jon, &lon, name, sizeof(name));
+	take(NULL, CAMERA_HEAD, 0, 1, ".230", &fon, name, sizeof(name));
 	assert_string_equal(name, "built-in head (laser on)");
-	take(NULL, CAMERA_HEAD, 0, 0, ".230", &joff, &loff, NULL, 0);
-	assert_false(lon == loff && memcmp(jon, joff, lon) == 0);
+	take(NULL, CAMERA_HEAD, 0, 0, ".230", &foff, NULL, 0);
+	assert_false(fon.len == foff.len &&
+	    memcmp(fon.data, foff.data, fon.len) == 0);
 
-	assert_int_equal(decode(jon, lon, &on), 0);
-	assert_int_equal(decode(joff, loff, &off), 0);
+	assert_int_equal(decode(fon.data, fon.len, &on), 0);
+	assert_int_equal(decode(foff.data, foff.len, &off), 0);
 	assert_true(red_near_centre(&on, 30) > 300);
 	assert_int_equal(red_near_centre(&off, 30), 0);
 	free(on.rgb);
 	free(off.rgb);
-	free(jon);
-	free(joff);
+	camera_frame_free(&fon);
+	camera_frame_free(&foff);
 }
 
 static void
 test_homing_stages_differ(void **state)
 {
-	uint8_t *j[5], *again;
-	size_t len[5], alen;
+	struct camera_frame f[5], again;
 	int a, b;
 
 	(void)state;
 	for (a = 0; a <= 4; a++)
-		take(NULL, CAMERA_LID, a, 0, NULL, &j[a], &len[a], NULL, 0);
+		take(NULL, CAMERA_LID, a, 0, NULL, &f[a], NULL, 0);
 	for (a = 0; a <= 4; a++)
 		for (b = a + 1; b <= 4; b++)
-			assert_false(len[a] == len[b] &&
-			    memcmp(j[a], j[b], len[a]) == 0);
+			assert_false(f[a].len == f[b].len &&
+			    memcmp(f[a].data, f[b].data, f[a].len) == 0);
 
-	/* Deterministic: the same shot gives the same bytes. */
-	take(NULL, CAMERA_LID, 2, 0, NULL, &again, &alen, NULL, 0);
-	assert_int_equal(alen, len[2]);
-	assert_memory_equal(again, j[2], alen);
-	free(again);
+	/* Deterministic, and shared: the same shot gives the same bytes,
+	 * the cache's own (a fleet's uploads hold no copy each). */
+	take(NULL, CAMERA_LID, 2, 0, NULL, &again, NULL, 0);
+	assert_int_equal(again.len, f[2].len);
+	assert_ptr_equal(again.data, f[2].data);
+	assert_null(again.own);
+	camera_frame_free(&again);
+	assert_null(again.data);
 	for (a = 0; a <= 4; a++)
-		free(j[a]);
+		camera_frame_free(&f[a]);
 }
 
 static void
 test_bad_shot(void **state)
 {
 	struct camera_shot shot = { (enum camera_which)7, 0, 0, NULL };
-	uint8_t *jpeg = (uint8_t *)"x";
-	size_t len = 1;
+	struct camera_frame f = { (const uint8_t *)"x", 1, NULL };
 
 	(void)state;
-	assert_int_equal(camera_take(NULL, NULL, &jpeg, &len, NULL, 0), -1);
-	assert_null(jpeg);
-	assert_int_equal(camera_take(NULL, &shot, &jpeg, &len, NULL, 0), -1);
-	assert_null(jpeg);
+	assert_int_equal(camera_take(NULL, NULL, &f, NULL, 0), -1);
+	assert_null(f.data);
+	f.data = (const uint8_t *)"x";
+	assert_int_equal(camera_take(NULL, &shot, &f, NULL, 0), -1);
+	assert_null(f.data);
+	assert_int_equal(f.len, 0);
+	camera_frame_free(&f);	/* an empty frame frees fine */
 }
 
 /* --- frame files in a temporary src_dir --- */
@@ -270,15 +273,17 @@ static void
 expect_file(const char *dir, enum camera_which which, int stage, int laser,
     const char *thick, const char *file)
 {
-	uint8_t *jpeg;
-	size_t len, n = strlen(file);
+	struct camera_frame f;
+	size_t n = strlen(file);
 	char name[64];
 
-	take(dir, which, stage, laser, thick, &jpeg, &len, name, sizeof(name));
+	take(dir, which, stage, laser, thick, &f, name, sizeof(name));
 	assert_string_equal(name, file);
-	assert_int_equal(len, n + 4);
-	assert_memory_equal(jpeg + 2, file, n);
-	free(jpeg);
+	assert_int_equal(f.len, n + 4);
+	assert_memory_equal(f.data + 2, file, n);
+	/* A file's frame is the taker's own. */
+	assert_ptr_equal(f.data, f.own);
+	camera_frame_free(&f);
 }
 
 /* The shot was drawn, not read. */
@@ -287,15 +292,14 @@ expect_builtin(const char *dir, enum camera_which which, int stage,
     int laser, const char *thick)
 {
 	struct decoded d;
-	uint8_t *jpeg;
-	size_t len;
+	struct camera_frame f;
 	char name[64];
 
-	take(dir, which, stage, laser, thick, &jpeg, &len, name, sizeof(name));
+	take(dir, which, stage, laser, thick, &f, name, sizeof(name));
 	assert_memory_equal(name, "built-in", 8);
-	assert_int_equal(decode(jpeg, len, &d), 0);
+	assert_int_equal(decode(f.data, f.len, &d), 0);
 	free(d.rgb);
-	free(jpeg);
+	camera_frame_free(&f);
 }
 
 static void
@@ -386,8 +390,7 @@ test_unreadable_kinds(void **state)
 	const char *dir = *state;
 	struct camera_shot shot = { CAMERA_LID, 0, 0, NULL };
 	char path[PATH_MAX];
-	uint8_t *jpeg;
-	size_t len;
+	struct camera_frame f;
 	int fd;
 
 	/* Over 16 MiB (sparse, so cheap): refused though it starts well. */
@@ -399,9 +402,9 @@ test_unreadable_kinds(void **state)
 	expect_builtin(dir, CAMERA_LID, 0, 0, NULL);
 	/* At the cap: accepted. */
 	assert_int_equal(truncate(path, 16 * 1024 * 1024), 0);
-	assert_int_equal(camera_take(dir, &shot, &jpeg, &len, NULL, 0), 0);
-	assert_int_equal(len, 16 * 1024 * 1024);
-	free(jpeg);
+	assert_int_equal(camera_take(dir, &shot, &f, NULL, 0), 0);
+	assert_int_equal(f.len, 16 * 1024 * 1024);
+	camera_frame_free(&f);
 
 	/* A FIFO must not hang the shot; a folder is no frame either. */
 	snprintf(path, sizeof(path), "%s/HOME_1.jpg", dir);
