@@ -77,6 +77,11 @@ struct cloud {
 	int			 dying;		/* cloud_free() came meanwhile */
 };
 
+/* A machine's INFO line: DEBUG in a fleet (a named cloud), whose summary
+ * line every 10 s says it for all (issue 10). */
+#define CLOUD_INFO(name, ...)	log_emit((name) != NULL ? LOG_DEBUG : \
+				    LOG_INFO, 0, __FILE__, __func__, __VA_ARGS__)
+
 /* "<name>: " before a line, or nothing: two arguments for "%s%s". */
 #define CLOUD_NAME(c)	((c)->name != NULL ? (c)->name : ""), \
 			((c)->name != NULL ? ": " : "")
@@ -983,7 +988,7 @@ cloud_xfer_outcome(struct cloud_xfer *x, CURL *h, CURLcode cc,
 	cloud_head(x, head, sizeof(head));
 	switch (x->stop) {
 	case CLOUD_STOP_CANCEL:
-		log_info("%s: cancelled", head);
+		CLOUD_INFO(x->name, "%s: cancelled", head);
 		return CLOUD_ERR_CANCELLED;
 	case CLOUD_STOP_SINK:
 		/* The sink's owner knows why, and says so in its own line. */
@@ -1013,7 +1018,7 @@ cloud_xfer_outcome(struct cloud_xfer *x, CURL *h, CURLcode cc,
 	}
 	if (cc == CURLE_ABORTED_BY_CALLBACK && x->stop == CLOUD_STOP_NONE) {
 		/* Not our callbacks: evloop_stop() ended it (shutdown). */
-		log_info("%s: cancelled", head);
+		CLOUD_INFO(x->name, "%s: cancelled", head);
 		return CLOUD_ERR_CANCELLED;
 	}
 	if (cc != CURLE_OK && x->stop != CLOUD_STOP_STATUS) {
@@ -1340,7 +1345,7 @@ cloud_sign_in_reply(struct cloud_op *op)
 		op->out = ws;
 		ws = NULL;
 	}
-	log_info("%s%ssigned in", CLOUD_NAME(c));
+	CLOUD_INFO(c->name, "%s%ssigned in", CLOUD_NAME(c));
 	r = CLOUD_OK;
 done:
 	cloud_json_free(rep);
@@ -1532,7 +1537,8 @@ cloud_op_sent(struct cloud_op *op, enum cloud_result r)
 	    op->replays > 0) {
 		op->replays--;
 		cloud_head(&op->x, head, sizeof(head));
-		log_info("%s: token expired, signing in again", head);
+		CLOUD_INFO(op->x.name, "%s: token expired, signing in again",
+		    head);
 		op->wait_gen = op->x.gen;
 		return CLOUD_STEP_SIGN_IN;
 	}
@@ -1880,7 +1886,8 @@ cloud_async_send(struct cloud_op *op)
 	op->hdrs = NULL;
 	cloud_head(&op->x, head, sizeof(head));
 	if (evloop_stopping(op->ev)) {
-		log_info("%s: cancelled, the loop is stopping", head);
+		CLOUD_INFO(op->x.name, "%s: cancelled, the loop is stopping",
+		    head);
 		op->result = CLOUD_ERR_CANCELLED;
 	} else {
 		log_warnx("%s: the transfer could not start", head);
@@ -2030,7 +2037,7 @@ cloud_op_cancel(struct cloud_op *op)
 	op->x.cancelled = 1;
 	op->x.abort = NULL;
 	cloud_head(&op->x, head, sizeof(head));
-	log_info("%s: cancelled", head);
+	CLOUD_INFO(op->x.name, "%s: cancelled", head);
 	secret_free(op->out);
 	op->out = NULL;
 	op->result = CLOUD_ERR_CANCELLED;

@@ -4,11 +4,14 @@
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
 #                  [--connect-rate C] [--work DIR] [--tls] [--web STREAMS]
-#                  [--loops L] [--mixed]
+#                  [--loops L] [--mixed] [--profile FILE]
 #
 # --mixed: issue 10's load profile, settings, update_check, hunt, motion
 # (a small generated job) and lid_image in turn, instead of settings and
 # lid_image.
+# --profile FILE: a load profile of one's own (JSON lines, the scenario
+# format), instead of the built-in ones; with --mixed, it may name the
+# generated job.puls.gz and hunt.puls.gz.
 # --loops L: [FLEET] loops, L event loops with a thread each (default 1).
 #
 # --tls: https and wss; the sim's certificate from a test CA made here
@@ -28,7 +31,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0 profile=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -41,9 +44,10 @@ while [ $# -gt 0 ]; do
 	--tls) tls=1; shift ;;
 	--web) web=${2:-}; shift 2 ;;
 	--mixed) mixed=1; shift ;;
+	--profile) profile=${2:-}; shift 2 ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
-	    "[--tls] [--web STREAMS] [--loops L] [--mixed]" >&2
+	    "[--tls] [--web STREAMS] [--loops L] [--mixed] [--profile FILE]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -84,6 +88,10 @@ if [ "${mixed:-0}" -eq 1 ]; then
 {"send": {"action_type": "lid_image", "endpoint": true, "settings": {"LCfl": 1}}, "expect": "lid_image:completed", "events": ["lid_image:starting", "lid_image:capture:starting", "lid_image:capture:completed", "lid_image:upload:starting", "lid_image:upload:completed", "lid_image:completed"]}
 P
 	sim_pulse=(--pulse-dir "$W/pulse")
+fi
+if [ -n "$profile" ]; then
+	cp "$profile" "$W/profile.jsonl" ||
+	    { echo "bench-fleet: cannot read $profile" >&2; exit 2; }
 fi
 scheme=http wscheme=ws sim_tls=() ca_line=
 if [ "$tls" -eq 1 ]; then

@@ -86,6 +86,13 @@ for t in $TYPES; do
 done
 fleet_stop_daemon
 fleet_no_reports
+# A fleet's per-machine lines are DEBUG (its summary line speaks for all):
+# at INFO, no line names a machine.
+if grep -E '^[-0-9]+ [0-9:]+ INFO [^ ]+ m[0-9]+: ' "$W/daemon.log" \
+    >"$W/info-lines"; then
+	fail "$(wc -l <"$W/info-lines") per-machine INFO lines in a fleet," \
+	    "first: $(head -1 "$W/info-lines")"
+fi
 echo "fleet-mixed: $N machines, $((N * PER)) actions:" \
     "$(for t in $TYPES; do printf '%s %s, ' "$t" \
     "$(grep -c -x "$t:completed" "$T")"; done)all up" \
