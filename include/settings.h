@@ -43,4 +43,11 @@ struct settings_overrides {
  * logged and the default is reported instead. */
 cJSON	*settings_report(const struct settings_overrides *ov);
 
+/* The same report as compact JSON text, byte for byte what
+ * cJSON_PrintUnformatted(settings_report(ov)) gives, for a frame to carry
+ * as a raw member.  Each default is printed once per process: a fleet
+ * sends one full report per machine, and printing ~300 numbers each time
+ * stalled its loop.  Malloc'ed; NULL on allocation failure. */
+char	*settings_report_text(const struct settings_overrides *ov);
+
 #endif

@@ -520,6 +520,7 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 	struct settings_overrides ov;
 	char name[DISPATCH_EVENT_MAX];
 	cJSON *extra = NULL, *settings, *values;
+	char *text = NULL;
 	int full;
 
 	seq_event_name(st->event, j->a.type, name, sizeof(name));
@@ -551,9 +552,13 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 			ov.head_id = d->cf->head_id;
 			ov.head_serial = d->cf->head_serial;
 			ov.now = (int64_t)time(NULL);
-			if ((values = settings_report(&ov)) != NULL)
+			/* Printed from text made once: a fleet's first
+			 * settings round sends one per machine. */
+			if ((text = settings_report_text(&ov)) != NULL &&
+			    (values = cJSON_CreateRaw(text)) != NULL)
 				cJSON_AddItemToObject(settings, "values",
 				    values);
+			free(text);
 		}
 	}
 	if (!st->no_action_id && dispatch_is_terminal(j, name)) {

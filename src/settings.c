@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,4 +214,121 @@ settings_report(const struct settings_overrides *ov)
 fail:
 	cJSON_Delete(report);
 	return NULL;
+}
+
+/* Rows whose value the overrides may change: printed per report. */
+static int
+settings_varies(const char *code)
+{
+	static const char *const codes[] = {
+		"SAid", "MCsn", "MCdt", "MCov", "MCdv", "HEfv", "HEid", "HEsn",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* "CODE":value of one row as cJSON prints it (the braces of a one-member
+ * object stripped); NULL on allocation failure. */
+static char *
+settings_member_text(const struct settings_row *row, cJSON *v)
+{
+	cJSON *o;
+	char *s;
+	size_t n;
+
+	if (v == NULL || (o = cJSON_CreateObject()) == NULL) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	if (!cJSON_AddItemToObject(o, row->code, v)) {
+		cJSON_Delete(v);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	memmove(s, s + 1, n - 2);
+	s[n - 2] = '\0';
+	return s;
+}
+
+/* Each fixed row's member text, printed once; kept for the process's
+ * life.  NULL where the row varies or is not reported. */
+static char		**settings_fixed;
+static int		  settings_fixed_ok;
+static pthread_once_t	  settings_fixed_once = PTHREAD_ONCE_INIT;
+
+static void
+settings_fixed_init(void)
+{
+	size_t i;
+
+	if ((settings_fixed = calloc(settings_table_len,
+	    sizeof(*settings_fixed))) == NULL)
+		return;
+	for (i = 0; i < settings_table_len; i++) {
+		if (!settings_table[i].reported ||
+		    settings_varies(settings_table[i].code))
+			continue;
+		if ((settings_fixed[i] = settings_member_text(&settings_table[i],
+		    settings_default(&settings_table[i]))) == NULL)
+			return;
+	}
+	settings_fixed_ok = 1;
+}
+
+char *
+settings_report_text(const struct settings_overrides *ov)
+{
+	struct settings_overrides none;
+	const struct settings_row *row;
+	char *buf = NULL, *m;
+	size_t len = 0, i;
+	int64_t now;
+	FILE *fp;
+	int first = 1, bad = 0;
+
+	if (pthread_once(&settings_fixed_once, settings_fixed_init) != 0 ||
+	    !settings_fixed_ok)
+		return NULL;
+	if (ov == NULL) {
+		memset(&none, 0, sizeof(none));
+		ov = &none;
+	}
+	now = ov->now != 0 ? ov->now : (int64_t)time(NULL);
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	fputc('{', fp);
+	for (i = 0; i < settings_table_len && !bad; i++) {
+		row = &settings_table[i];
+		if (!row->reported)
+			continue;
+		if (!first)
+			fputc(',', fp);
+		first = 0;
+		if (settings_fixed[i] != NULL) {
+			fputs(settings_fixed[i], fp);
+			continue;
+		}
+		if ((m = settings_member_text(row, settings_value(row, ov,
+		    now))) == NULL) {
+			bad = 1;
+			continue;
+		}
+		fputs(m, fp);
+		free(m);
+	}
+	fputc('}', fp);
+	if (fclose(fp) != 0 || bad) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }

@@ -124,7 +124,7 @@ mkfifo "$W/simport"
     --password-file "$W/pw" --load "$W/profile.jsonl" --rate "$rate" \
     --duration "$duration" --grace 10 --ramp 60 --start-after-signins "$n" \
     --summary-json "$W/summary.json" "${sim_tls[@]}" "${sim_pulse[@]}" \
-    >"$W/simport" 2>"$W/sim.log" &
+    ${BENCH_FLEET_SIM_ARGS:-} >"$W/simport" 2>"$W/sim.log" &
 SIM_PID=$!
 read -r -t 10 port <"$W/simport" || { echo "bench-fleet: no sim" >&2; exit 2; }
 cat >"$W/gf.cfg" <<C
@@ -146,6 +146,8 @@ file: $W/daemon.log
 C
 [ -z "$web" ] || printf '[WEB]\nlisten: 127.0.0.1:0\n' >>"$W/gf.cfg"
 umask 022
+# BENCH_FLEET_SIM_ARGS: more arguments for the sim, e.g. "--transcript
+# FILE" to see each action's events with their times.
 # BENCH_FLEET_WRAP: a command the daemon runs under, e.g.
 # "valgrind --tool=massif" to see where its memory goes.
 rm -f "$W/daemon.log"	# a --work reused: the port is this run's

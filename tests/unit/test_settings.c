@@ -230,7 +230,7 @@ test_report_overrides(void **state)
 		    { "\"HEsn\":123456789" } },
 	};
 	cJSON *rep;
-	char *text;
+	char *text, *fast;
 	size_t i, j;
 
 	(void)state;
@@ -244,6 +244,14 @@ test_report_overrides(void **state)
 			if (strstr(text, cases[i].want[j]) == NULL)
 				fail_msg("%s: %s not in the report",
 				    cases[i].name, cases[i].want[j]);
+		/* The text a frame carries is the tree's, byte for byte,
+		 * though its fixed rows were printed once, long before. */
+		fast = settings_report_text(&cases[i].ov);
+		assert_non_null(fast);
+		if (strcmp(fast, text) != 0)
+			fail_msg("%s: settings_report_text() differs from the "
+			    "printed tree", cases[i].name);
+		free(fast);
 		free(text);
 		cJSON_Delete(rep);
 	}
