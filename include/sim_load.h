@@ -40,6 +40,9 @@ struct sim_load_params {
 	int		 progress;	/* a line per second on stderr */
 	double		 drop_at_s;	/* after the schedule starts, close
 					 * every socket at once; 0: never */
+	int		 lockstep;	/* every machine starts at the
+					 * profile's first step (else machine
+					 * i at step i mod steps) */
 };
 
 struct sim_load_ops {

@@ -244,8 +244,15 @@ sim_load_connected(struct sim_load *l, struct sim_machine *m, int64_t now_us)
 		return;
 	lm->connected = 1;
 	lm->have_id = 0;	/* frame ids rise per process, per socket */
-	if (lm->connects++ == 0)
+	/* Machines staggered through the profile keep its mix steady: in
+	 * lockstep, all of them run one type at a time, so the offered
+	 * load is R/s of that type (2,000 lid_image uploads a second),
+	 * not R/s of the mix. */
+	if (lm->connects++ == 0) {
 		l->ever++;
+		if (!l->p.lockstep)
+			lm->step = m->idx % l->nsteps;
+	}
 	else if (lm->connects == 2)
 		l->reconnected++;
 	l->connected++;
@@ -797,11 +804,12 @@ sim_load_write(struct sim_load *l, FILE *fp, int64_t now_us,
 		    (double)(l->all_up_us - l->t0_us) / 1e6);
 	else
 		fprintf(fp, "  \"all_up_s\": null,\n");
-	fprintf(fp, "  \"signins\": %d,\n  \"rate\": %g,\n  \"duration_s\": "
-	    "%g,\n  \"elapsed_s\": %.3f,\n  \"stopped_by_signal\": %s,\n"
+	fprintf(fp, "  \"signins\": %d,\n  \"rate\": %g,\n"
+	    "  \"lockstep\": %s,\n  \"duration_s\": %g,\n  \"elapsed_s\": %.3f,\n  \"stopped_by_signal\": %s,\n"
 	    "  \"actions_scheduled\": %llu,\n  \"actions_sent\": %zu,\n"
 	    "  \"not_sent\": %llu,\n  \"terminals\": {", l->ops.signins(
-	    l->ops.arg), l->p.rate, l->p.duration_s, (double)(now_us -
+	    l->ops.arg), l->p.rate, l->p.lockstep ? "true" : "false",
+	    l->p.duration_s, (double)(now_us -
 	    l->t0_us) / 1e6, l->stopped ? "true" : "false",
 	    (unsigned long long)l->total, l->nact, (unsigned long long)unsent);
 	for (i = 0; i < 3; i++)

@@ -46,7 +46,7 @@ sim_main_usage(FILE *fp)
 	    "--duration S\n"
 	    "           [--grace S] [--ramp S] [--start-after-signins K]\n"
 	    "           [--max-p99-ms MS] [--summary-json FILE] "
-	    "[--drop-all-at S]\n           [server options]\n");
+	    "[--drop-all-at S]\n           [--lockstep] [server options]\n");
 }
 
 static int
@@ -169,6 +169,7 @@ static const struct option sim_main_longopts[] = {
 	{ "max-p99-ms",		required_argument, NULL, '9' },
 	{ "summary-json",	required_argument, NULL, 'J' },
 	{ "drop-all-at",	required_argument, NULL, 'X' },
+	{ "lockstep",		no_argument,	NULL, 'Z' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -221,6 +222,9 @@ sim_main_load_opt(struct sim_main_opts *o, int ch)
 	case 'X':
 		return sim_main_real("--drop-all-at", optarg, 0.001, 86400,
 		    &lp->drop_at_s);
+	case 'Z':
+		lp->lockstep = 1;
+		return 0;
 	default:
 		return 1;
 	}

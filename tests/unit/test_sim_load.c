@@ -387,6 +387,92 @@ test_window_max(void **state)
 	}
 }
 
+/*
+ * Where each machine starts in the profile: staggered (machine i at step
+ * i mod steps), so the mix is steady at any moment, or all at the first
+ * step with --lockstep.
+ */
+struct first_fake {
+	char	 type[4][32];	/* each machine's first action_type */
+};
+
+static int
+first_send(void *arg, struct sim_machine *m, const char *text, size_t len)
+{
+	struct first_fake *f = arg;
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "action_type");
+
+	assert_true(cJSON_IsString(t) && m->idx < 4);
+	if (f->type[m->idx][0] == '\0')
+		snprintf(f->type[m->idx], sizeof(f->type[0]), "%s",
+		    t->valuestring);
+	cJSON_Delete(j);
+	return 0;
+}
+
+static void
+test_stagger(void **state)
+{
+	static const char profile[] = SETTINGS
+	    "{\"send\": {\"action_type\": \"update_check\"}}\n";
+	static const struct {
+		int		 lockstep;
+		const char	*want[3];
+	} tcs[] = {
+		{ 0, { "settings", "update_check", "settings" } },
+		{ 1, { "settings", "settings", "settings" } },
+	};
+	struct sim_load_params p;
+	struct sim_load_ops ops;
+	struct sim_scenario *sc;
+	struct sim_fleet *fl;
+	struct sim_load *l;
+	struct first_fake fk;
+	char err[256];
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+		sc = sim_scenario_parse(profile, strlen(profile), "p.jsonl",
+		    err, sizeof(err));
+		assert_non_null(sc);
+		fl = sim_fleet_range("100", 3, "pw", err, sizeof(err));
+		assert_non_null(fl);
+		memset(&p, 0, sizeof(p));
+		p.profile = sc;
+		p.rate = 1000;
+		p.duration_s = 0.003;
+		p.grace_s = 1;
+		p.lockstep = tcs[i].lockstep;
+		memset(&fk, 0, sizeof(fk));
+		memset(&ops, 0, sizeof(ops));
+		ops.arg = &fk;
+		ops.send = first_send;
+		ops.pulse_url = fake_url;
+		ops.upload_url = fake_upload;
+		ops.uploads = fake_uploads;
+		ops.signins = fake_signins;
+		l = sim_load_new(&p, fl, NULL, &ops, 0, err, sizeof(err));
+		assert_non_null(l);
+		for (k = 0; k < 3; k++)
+			sim_load_connected(l, sim_fleet_machine(fl, k), 0);
+		/* Due at 0, 1 and 2 ms from the schedule's start. */
+		for (k = 0; k < 3; k++)
+			assert_true(sim_load_tick(l, 5000 +
+			    1000 * (int64_t)k) >= 0);
+		for (k = 0; k < 3; k++)
+			if (strcmp(fk.type[k], tcs[i].want[k]) != 0)
+				fail_msg("lockstep %d: machine %zu began with "
+				    "%s, want %s", tcs[i].lockstep, k,
+				    fk.type[k], tcs[i].want[k]);
+		sim_load_stop(l, 5000);
+		sim_load_free(l);
+		sim_fleet_free(fl);
+		sim_scenario_free(sc);
+	}
+}
+
 int
 main(void)
 {
@@ -395,6 +481,7 @@ main(void)
 		cmocka_unit_test(test_bad_profile),
 		cmocka_unit_test(test_total_exact),
 		cmocka_unit_test(test_window_max),
+		cmocka_unit_test(test_stagger),
 	};
 
 	log_init(LOG_TO_CONSOLE, LOG_CRIT, NULL);
