@@ -4,7 +4,7 @@
 #
 #   bench-fleet.sh --bin BUILD_DIR [--machines N] [--rate R] [--duration S]
 #                  [--connect-rate C] [--work DIR] [--tls] [--web STREAMS]
-#                  [--loops L] [--mixed] [--profile FILE]
+#                  [--loops L] [--mixed] [--profile FILE] [--pin]
 #
 # --mixed: issue 10's load profile, settings, update_check, hunt, motion
 # (a small generated job) and lid_image in turn, instead of settings and
@@ -12,6 +12,10 @@
 # --profile FILE: a load profile of one's own (JSON lines, the scenario
 # format), instead of the built-in ones; with --mixed, it may name the
 # generated job.puls.gz and hunt.puls.gz.
+# --pin: the daemon on CPU 0, the sim (and this script) on CPU 1, as a
+# load generator on its own host would be; unpinned, the two share both
+# cores with whatever else runs, and the scheduler's moves show in the
+# tail.  Needs taskset and 2 CPUs.
 # --loops L: [FLEET] loops, L event loops with a thread each (default 1).
 #
 # --tls: https and wss; the sim's certificate from a test CA made here
@@ -31,7 +35,7 @@
 # with the sim's status (non-zero on a lost or duplicated action or a
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
-n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0 profile=
+n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0 profile= pin=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) bin=${2:-}; shift 2 ;;
@@ -45,15 +49,24 @@ while [ $# -gt 0 ]; do
 	--web) web=${2:-}; shift 2 ;;
 	--mixed) mixed=1; shift ;;
 	--profile) profile=${2:-}; shift 2 ;;
+	--pin) pin=1; shift ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
-	    "[--tls] [--web STREAMS] [--loops L] [--mixed] [--profile FILE]" >&2
+	    "[--tls] [--web STREAMS] [--loops L] [--mixed] [--profile FILE]" \
+	    "[--pin]" >&2
 	   exit 2 ;;
 	esac
 done
 [ -n "$bin" ] || { echo "bench-fleet: --bin is required" >&2; exit 2; }
 sim=$bin/gf-cloud-sim daemon=$bin/gf-machine-emulator
 [ -x "$sim" ] && [ -x "$daemon" ] || { echo "bench-fleet: not built" >&2; exit 2; }
+pin_d=()
+if [ "$pin" -eq 1 ]; then
+	command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] ||
+	    { echo "bench-fleet: --pin needs taskset and 2 CPUs" >&2; exit 2; }
+	taskset -p -c 1 $$ >/dev/null || exit 2
+	pin_d=(taskset -c 0)
+fi
 W=${work:-$(mktemp -d /tmp/bench-fleet.XXXXXX)}
 mkdir -p "$W"
 first=30000000
@@ -151,7 +164,7 @@ umask 022
 # BENCH_FLEET_WRAP: a command the daemon runs under, e.g.
 # "valgrind --tool=massif" to see where its memory goes.
 rm -f "$W/daemon.log"	# a --work reused: the port is this run's
-${BENCH_FLEET_WRAP:-} "$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
+"${pin_d[@]}" ${BENCH_FLEET_WRAP:-} "$daemon" -c "$W/gf.cfg" -f >"$W/daemon.out" 2>&1 &
 D_PID=$!
 if [ -n "$web" ]; then
 	wport=
