@@ -45,6 +45,17 @@ struct evloop	*evloop_new(void *user, long max_transfers);
  * each event: for a few sockets only.  0, or a bound over 4,096: the
  * full table.  lws refuses a socket past the bound. */
 struct evloop	*evloop_new_fds(void *user, long max_transfers, long lws_fds);
+
+struct evloop_params {
+	long		 max_transfers;	/* as evloop_new()'s */
+	long		 lws_fds;	/* as evloop_new_fds()'s */
+	/* Bytes lws reads from a socket per wake-up (one buffer per loop,
+	 * not per socket); 0: lws' 4 KiB, which takes 53 reads and wake-ups
+	 * for one 217 KB image upload. */
+	unsigned	 read_buf;
+};
+/* The same, with every setting; p NULL: all 0. */
+struct evloop	*evloop_new_params(void *user, const struct evloop_params *p);
 /* After evloop_run() returned; stops first if evloop_stop() was never
  * called. */
 void		 evloop_free(struct evloop *ev);

@@ -320,7 +320,7 @@ evloop_lws_log(int level, const char *line)
 }
 
 static int
-evloop_lws_new(struct evloop *ev, void *user, long slots)
+evloop_lws_new(struct evloop *ev, void *user, long slots, unsigned read_buf)
 {
 	struct lws_context_creation_info info;
 	void *loops[1] = { &ev->loop };
@@ -339,6 +339,7 @@ evloop_lws_new(struct evloop *ev, void *user, long slots)
 	info.foreign_loops = loops;
 	info.pcontext = &ev->lws_alive;
 	info.max_http_header_pool2 = EVLOOP_HEADER_POOL;
+	info.pt_serv_buf_size = read_buf;	/* 0: lws' default */
 	/* Size lws' tables by the raised limit, not its 4.1 default, or by
 	 * the caller's small bound (see EVLOOP_FDS_SEARCH_MAX). */
 	if (slots > 0)
@@ -361,8 +362,24 @@ evloop_new(void *user, long max_transfers)
 struct evloop *
 evloop_new_fds(void *user, long max_transfers, long lws_fds)
 {
+	struct evloop_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.max_transfers = max_transfers;
+	p.lws_fds = lws_fds;
+	return evloop_new_params(user, &p);
+}
+
+struct evloop *
+evloop_new_params(void *user, const struct evloop_params *p)
+{
+	static const struct evloop_params none;
 	struct evloop *ev;
-	long nofile, slots;
+	long nofile, slots, lws_fds;
+
+	if (p == NULL)
+		p = &none;
+	lws_fds = p->lws_fds;
 
 	if (EVLOOP_LWS_REKEYS && atomic_load(&evloop_lent) > 0) {
 		log_warnx("evloop: a new lws context now would leak the TLS "
@@ -382,8 +399,8 @@ evloop_new_fds(void *user, long max_transfers, long lws_fds)
 	nofile = evloop_raise_nofile();
 	slots = lws_fds > 0 && lws_fds <= EVLOOP_FDS_SEARCH_MAX &&
 	    (nofile <= 0 || lws_fds < nofile) ? lws_fds : nofile;
-	if (evloop_curl_new(ev, max_transfers) == -1 ||
-	    evloop_lws_new(ev, user, slots) == -1) {
+	if (evloop_curl_new(ev, p->max_transfers) == -1 ||
+	    evloop_lws_new(ev, user, slots, p->read_buf) == -1) {
 		evloop_free(ev);
 		return NULL;
 	}

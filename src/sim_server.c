@@ -979,11 +979,15 @@ sim_server_start(struct sim_server *s)
 {
 	const struct sim_server_params *p = s->p;
 	struct lws_context_creation_info info;
+	struct evloop_params ep;
 	const char *host;
 
 	/* The daemon's loop design: lws on libuv, descriptors up to the
 	 * hard limit, a header pool sized for thousands of handshakes. */
-	if ((s->ev = evloop_new(s, 0)) == NULL)
+	/* 64 KiB a read: an image upload in 4 reads, not 53. */
+	memset(&ep, 0, sizeof(ep));
+	ep.read_buf = 65536;
+	if ((s->ev = evloop_new_params(s, &ep)) == NULL)
 		return -1;
 	s->ctx = evloop_lws(s->ev);
 	lws_set_log_level(LLL_ERR | LLL_WARN | (p->verbose ? LLL_NOTICE : 0),
