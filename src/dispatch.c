@@ -554,8 +554,11 @@ dispatch_step_event(struct job *j, const struct seq_step *st)
 			ov.now = (int64_t)time(NULL);
 			/* Printed from text made once: a fleet's first
 			 * settings round sends one per machine. */
-			if ((text = settings_report_text(&ov)) != NULL &&
-			    (values = cJSON_CreateRaw(text)) != NULL)
+			if ((text = settings_report_text(&ov)) != NULL)
+				values = cJSON_CreateRaw(text);
+			else	/* out of memory: the slow way, or none */
+				values = settings_report(&ov);
+			if (values != NULL)
 				cJSON_AddItemToObject(settings, "values",
 				    values);
 			free(text);

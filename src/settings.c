@@ -279,9 +279,17 @@ settings_fixed_init(void)
 			continue;
 		if ((settings_fixed[i] = settings_member_text(&settings_table[i],
 		    settings_default(&settings_table[i]))) == NULL)
-			return;
+			goto fail;
 	}
 	settings_fixed_ok = 1;
+	return;
+fail:
+	/* Never tried again (pthread_once): callers fall back on the tree. */
+	log_warnx("settings: out of memory for the report's text");
+	for (i = 0; i < settings_table_len; i++)
+		free(settings_fixed[i]);
+	free(settings_fixed);
+	settings_fixed = NULL;
 }
 
 char *
@@ -326,6 +334,8 @@ settings_report_text(const struct settings_overrides *ov)
 		free(m);
 	}
 	fputc('}', fp);
+	/* A failed write can still close cleanly: never hand out a cut. */
+	bad |= ferror(fp);
 	if (fclose(fp) != 0 || bad) {
 		free(buf);
 		return NULL;

@@ -36,19 +36,20 @@
 # violation), 2 on set-up errors.  A benchmark, not a ctest test.
 set -u
 n=100 rate=50 duration=5 crate=1000 bin= work= tls=0 web= loops=1 mixed=0 profile= pin=0
+need() { echo "bench-fleet: $1 needs a value" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--bin) bin=${2:-}; shift 2 ;;
-	--machines) n=${2:-}; shift 2 ;;
-	--rate) rate=${2:-}; shift 2 ;;
-	--duration) duration=${2:-}; shift 2 ;;
-	--connect-rate) crate=${2:-}; shift 2 ;;
-	--loops) loops=${2:-}; shift 2 ;;
-	--work) work=${2:-}; shift 2 ;;
+	--bin) bin=${2:-}; shift 2 || need "$1" ;;
+	--machines) n=${2:-}; shift 2 || need "$1" ;;
+	--rate) rate=${2:-}; shift 2 || need "$1" ;;
+	--duration) duration=${2:-}; shift 2 || need "$1" ;;
+	--connect-rate) crate=${2:-}; shift 2 || need "$1" ;;
+	--loops) loops=${2:-}; shift 2 || need "$1" ;;
+	--work) work=${2:-}; shift 2 || need "$1" ;;
 	--tls) tls=1; shift ;;
-	--web) web=${2:-}; shift 2 ;;
+	--web) web=${2:-}; shift 2 || need "$1" ;;
 	--mixed) mixed=1; shift ;;
-	--profile) profile=${2:-}; shift 2 ;;
+	--profile) profile=${2:-}; shift 2 || need "$1" ;;
 	--pin) pin=1; shift ;;
 	*) echo "usage: bench-fleet.sh --bin BUILD_DIR [--machines N]" \
 	    "[--rate R] [--duration S] [--connect-rate C] [--work DIR]" \
@@ -62,8 +63,10 @@ sim=$bin/gf-cloud-sim daemon=$bin/gf-machine-emulator
 [ -x "$sim" ] && [ -x "$daemon" ] || { echo "bench-fleet: not built" >&2; exit 2; }
 pin_d=()
 if [ "$pin" -eq 1 ]; then
-	command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] ||
-	    { echo "bench-fleet: --pin needs taskset and 2 CPUs" >&2; exit 2; }
+	command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null &&
+	    taskset -c 1 true 2>/dev/null ||
+	    { echo "bench-fleet: --pin needs taskset and CPUs 0 and 1" >&2
+	      exit 2; }
 	taskset -p -c 1 $$ >/dev/null || exit 2
 	pin_d=(taskset -c 0)
 fi
