@@ -31,6 +31,9 @@ typedef void	(*evloop_http_done)(void *arg, CURL *easy, CURLcode rc);
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit; the new soft limit,
  * or -1. */
 long		 evloop_raise_nofile(void);
+/* Sets the soft limit to cap, raised or lowered (at most the hard limit);
+ * cap 0: as evloop_raise_nofile(). */
+long		 evloop_raise_nofile_to(long cap);
 
 /* user: lws_context_user() of the context.  max_transfers caps the
  * connections curl opens at once (0: no cap); more transfers queue.
@@ -53,6 +56,11 @@ struct evloop_params {
 	 * not per socket); 0: lws' 4 KiB, which takes 53 reads and wake-ups
 	 * for one 217 KB image upload. */
 	unsigned	 read_buf;
+	/* The soft RLIMIT_NOFILE to set (0: raised to the hard limit).
+	 * lws sizes its fd table by the limit, and lws 4.1.6 as Debian
+	 * builds it scans that whole table on every new socket: at a hard
+	 * limit of 524,288 (systemd's default) that is 4 MiB per accept. */
+	long		 nofile_max;
 };
 /* The same, with every setting; p NULL: all 0. */
 struct evloop	*evloop_new_params(void *user, const struct evloop_params *p);

@@ -101,17 +101,28 @@ static void	evloop_curl_check(struct evloop *);
 long
 evloop_raise_nofile(void)
 {
+	return evloop_raise_nofile_to(0);
+}
+
+long
+evloop_raise_nofile_to(long cap)
+{
 	struct rlimit rl;
+	rlim_t want;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit");
 		return -1;
 	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
+	want = cap > 0 && (rlim_t)cap < rl.rlim_max ? (rlim_t)cap :
+	    rl.rlim_max;
+	/* With a cap, lowered too: a container's soft limit of 1,048,576
+	 * would cost lws an 8 MiB table scan at every new socket. */
+	if (rl.rlim_cur < want || (cap > 0 && rl.rlim_cur > want)) {
+		rl.rlim_cur = want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
 			log_warn("setrlimit RLIMIT_NOFILE %llu",
-			    (unsigned long long)rl.rlim_max);
+			    (unsigned long long)want);
 			return -1;
 		}
 	}
@@ -396,7 +407,7 @@ evloop_new_params(void *user, const struct evloop_params *p)
 		free(ev);
 		return NULL;
 	}
-	nofile = evloop_raise_nofile();
+	nofile = evloop_raise_nofile_to(p->nofile_max);
 	slots = lws_fds > 0 && lws_fds <= EVLOOP_FDS_SEARCH_MAX &&
 	    (nofile <= 0 || lws_fds < nofile) ? lws_fds : nofile;
 	if (evloop_curl_new(ev, p->max_transfers) == -1 ||

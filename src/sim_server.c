@@ -984,9 +984,13 @@ sim_server_start(struct sim_server *s)
 
 	/* The daemon's loop design: lws on libuv, descriptors up to the
 	 * hard limit, a header pool sized for thousands of handshakes. */
-	/* 64 KiB a read: an image upload in 4 reads, not 53. */
+	/* 64 KiB a read: an image upload in 4 reads, not 53.  Descriptors
+	 * for what the fleet can hold (a socket, two transfers and an
+	 * upload's file each, and room for more), not the hard limit: lws
+	 * scans its table of that size at every accept. */
 	memset(&ep, 0, sizeof(ep));
 	ep.read_buf = 65536;
+	ep.nofile_max = 4 * (long)sim_fleet_count(s->fleet) + 4096;
 	if ((s->ev = evloop_new_params(s, &ep)) == NULL)
 		return -1;
 	s->ctx = evloop_lws(s->ev);

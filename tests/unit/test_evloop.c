@@ -261,6 +261,23 @@ test_raise_nofile(void **state)
 		rl.rlim_cur = 256;
 		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
+	/* A cap sets the soft limit, up or down, within the hard one. */
+	if (rl.rlim_max >= 300) {
+		static const struct {
+			long	 cap, want;
+		} tcs[] = {
+			{ 300, 300 },
+			{ 280, 280 },	/* below the soft limit: lowered */
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++) {
+			n = evloop_raise_nofile_to(tcs[i].cap);
+			assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+			assert_int_equal(n, tcs[i].want);
+			assert_int_equal((long)rl.rlim_cur, tcs[i].want);
+		}
+	}
 	n = evloop_raise_nofile();
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	assert_true(rl.rlim_cur == rl.rlim_max);
