@@ -4,7 +4,8 @@
  * thread: no lock.
  *
  * Received messages are split into lines, each handed to the line hook.
- * Frames popped from the tx queue are written one per WebSocket message; a
+ * Frames popped from the tx queue are written one per WebSocket message,
+ * as they are queued while the socket keeps up (ws_wake()); a
  * frame popped but not written when the link drops goes back to the queue.
  */
 #ifndef GFE_WS_H
@@ -51,7 +52,8 @@ void		 ws_start(struct ws *w, struct queue *tx);
 int		 ws_open(struct ws *w, const char *token);
 /* 1 while a connection is established. */
 int		 ws_is_up(struct ws *w);
-/* The tx queue's wake hook: asks lws for a writable callback. */
+/* The tx queue's wake hook: writes the queued frames now when the socket
+ * is up and lws holds nothing unsent, else asks for a writable callback. */
 void		 ws_wake(void *w);
 /* Flush tx (up to timeout_ms), close with 1001.  1: nothing was open
  * (done now); 0: the closed hook follows.  ws_open() fails from then on. */
