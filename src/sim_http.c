@@ -92,7 +92,9 @@ struct sim_http_sess {
 	uint8_t			 head[2];
 	uint8_t			 tail[2];
 
-	/* The answer, written when the socket is writeable. */
+	/* The answer: written at once once the request is read whole,
+	 * else when the socket is writeable (sim_http_answer()). */
+	int			 body_pending;	/* lws will read a body */
 	int			 status;
 	const char		*rtype;
 	unsigned char		*resp;		/* LWS_PRE + body */
@@ -299,7 +301,7 @@ sim_http_record(struct sim_http *h, struct sim_http_sess *s, int status,
 	cJSON_Delete(o);
 }
 
-/* Queues the answer for the writeable callback.  body is copied. */
+/* Keeps the answer for sim_http_answer().  body is copied. */
 static int
 sim_http_respond(struct sim_http *h, struct lws *wsi,
     struct sim_http_sess *s, int status, const char *type, const char *body)
@@ -319,7 +321,7 @@ sim_http_respond(struct sim_http *h, struct lws *wsi,
 	s->responding = 1;
 	sim_http_record(h, s, status, len);
 	log_debug("%s %s -> %d", s->method, s->path, status);
-	lws_callback_on_writable(wsi);
+	(void)wsi;
 	return 0;
 }
 
@@ -858,6 +860,7 @@ sim_http_begin(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
 		    s->early != 0 ? s->early_msg : "method not allowed");
 	if ((!have_cl || cl == 0) && !chunked)
 		return sim_http_finish(h, wsi, s);
+	s->body_pending = 1;
 	return sim_http_continue(wsi);
 }
 
@@ -1098,6 +1101,27 @@ sim_http_finish(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s)
 	}
 }
 
+/*
+ * An answer decided in a callback (r its result) goes out at once when
+ * the request is read whole: waiting for the writeable callback cost two
+ * changes of lws' POLLOUT interest, each an epoll_ctl() DEL and ADD under
+ * libuv, and a wake-up, per request.  One decided before a body lws has
+ * still to read waits for it: closing on unread bytes resets the
+ * connection, and the answer with it.
+ */
+static int
+sim_http_answer(struct sim_http *h, struct lws *wsi, struct sim_http_sess *s,
+    int r)
+{
+	if (r != 0 || !s->active || !s->responding ||
+	    s->stream != SIM_STREAM_NONE)
+		return r;
+	if (!s->body_pending)
+		return sim_http_write(h, wsi, s);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 int
 sim_http_callback(struct sim_http *h, struct lws *wsi,
     enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -1108,7 +1132,8 @@ sim_http_callback(struct sim_http *h, struct lws *wsi,
 	case LWS_CALLBACK_HTTP:
 		if (s == NULL)
 			return -1;
-		return sim_http_begin(h, wsi, s, in);
+		return sim_http_answer(h, wsi, s,
+		    sim_http_begin(h, wsi, s, in));
 	case LWS_CALLBACK_HTTP_BODY:
 		if (s == NULL || !s->active)
 			return -1;
@@ -1116,7 +1141,8 @@ sim_http_callback(struct sim_http *h, struct lws *wsi,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (s == NULL || !s->active)
 			return -1;
-		return sim_http_finish(h, wsi, s);
+		s->body_pending = 0;
+		return sim_http_answer(h, wsi, s, sim_http_finish(h, wsi, s));
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (s == NULL)
 			return 0;
