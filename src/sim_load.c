@@ -20,6 +20,7 @@
 #include "sim_fleet.h"
 #include "sim_hist.h"
 #include "sim_load.h"
+#include "sim_uvpoll.h"
 #include "sim_scenario.h"
 #include "sim_transcript.h"
 
@@ -841,9 +842,11 @@ sim_load_write(struct sim_load *l, FILE *fp, int64_t now_us,
 		fputc('}', fp);
 	}
 	fprintf(fp, "\n  ],\n  \"sim\": {\"cpu_user_s\": %.3f, \"cpu_sys_s\": "
-	    "%.3f, \"rss_kib\": %ld, \"hwm_kib\": %ld}\n}\n",
+	    "%.3f, \"rss_kib\": %ld, \"hwm_kib\": %ld, "
+	    "\"poll_calls_skipped\": %llu}\n}\n",
 	    (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, rss, hwm);
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, rss, hwm,
+	    (unsigned long long)sim_uvpoll_skipped());
 }
 
 int

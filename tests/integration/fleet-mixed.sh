@@ -18,6 +18,7 @@
 #  - the sim's transcript holds, for each of the five types, at least one
 #    "<type>:completed" (every action type got its terminal), and
 #    exactly as many terminal events as actions sent (one each);
+#  - the summary shows lws' calls reached sim_uvpoll.c (its skips > 0);
 #  - SIGTERM then ends the daemon with exit 0 and no sanitizer report.
 # Synchronisation: the sim prints its port through a fifo and exits once
 # every action is answered; the daemon's exit is waited for (a guard
@@ -72,6 +73,10 @@ jq -e --argjson k $((N * PER)) '.actions_sent == $k and
     .terminals.cancelled == 0 and .lost == 0 and .duplicated == 0 and
     .violations == 0 and .not_sent == 0' "$S" >/dev/null ||
     fail "actions lost, duplicated, failed or out of order"
+# lws' libuv plugin reached the sim's own uv_poll_start() (sim_uvpoll.c):
+# 0 would mean the executable no longer exports it.
+jq -e '.sim.poll_calls_skipped > 0' "$S" >/dev/null ||
+    fail "the sim's uv_poll_start() was never called by lws"
 # The machines' events as the sim received them: one terminal per action,
 # and a completed one of every type.
 T=$W/terminals
