@@ -49,7 +49,8 @@ struct sim_ws_sess {
 	char			*msg;	/* the message being reassembled */
 	size_t			 len;
 	int			 close_req;	/* close when next writeable */
-	int			 peer_closing;	/* the machine's close came */
+	int			 closing;	/* the machine's close came, or
+						 * a write failed: lws closes */
 	int			 open;		/* counted in nopen */
 	struct sim_machine	*m;
 };
@@ -94,6 +95,13 @@ struct sim_server {
 	/* The load's timers are libuv's (ms): an lws sul due between two
 	 * ms makes lws spin on its uv timer until it is ripe. */
 	uv_timer_t		 uv_load;
+	/* The timer fires on whole ms of the loop's clock, up to 2 ms after
+	 * an action is due (2,000/s: one every 0.5 ms), and that wait is
+	 * charged to the machine.  So each pass of a busy loop also sends
+	 * what is due (libuv's check phase, after the I/O callbacks): no
+	 * system call, only a clock read. */
+	uv_check_t		 uv_load_check;
+	int64_t			 load_next_us;	/* next due time; -1: none */
 	uv_timer_t		 uv_progress;
 	int			 stopping;
 	int			 done;
@@ -178,6 +186,7 @@ sim_server_begin_stop(struct sim_server *s)
 	lws_sul_cancel(&s->sul_global);
 	if (s->uv_open) {
 		uv_timer_stop(&s->uv_load);
+		uv_check_stop(&s->uv_load_check);
 		uv_timer_stop(&s->uv_progress);
 	}
 	for (i = 0; i < sim_fleet_count(s->fleet); i++)
@@ -754,12 +763,13 @@ sim_server_load_flush(struct sim_server *s, struct sim_conn *c)
 	if (c->ws == NULL)
 		return;
 	ws = lws_wsi_user(c->ws);
-	if (ws->close_req || ws->peer_closing) {
+	if (ws->close_req || ws->closing) {
 		lws_callback_on_writable(c->ws);
 		return;
 	}
 	while (c->txh != NULL && !lws_partial_buffered(c->ws))
 		if (sim_server_ws_write(s, c->ws, c) == -1) {
+			ws->closing = 1;
 			lws_set_timeout(c->ws, PENDING_TIMEOUT_CLOSE_SEND,
 			    LWS_TO_KILL_ASYNC);
 			return;
@@ -913,7 +923,7 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (ws->m == NULL || wsi != s->conns[ws->m->idx].ws)
 			break;
 		if (s->load != NULL) {
-			if (!ws->peer_closing)
+			if (!ws->closing)
 				sim_server_load_flush(s,
 				    &s->conns[ws->m->idx]);
 			break;
@@ -923,7 +933,7 @@ sim_server_ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		ws->peer_closing = 1;
+		ws->closing = 1;
 		r = len >= 2 ? ((const unsigned char *)in)[0] << 8 |
 		    ((const unsigned char *)in)[1] : 0;
 		sim_server_record_ws(s, "peer_close", r);
@@ -969,6 +979,7 @@ sim_server_close_handles(struct sim_server *s)
 {
 	uv_close((uv_handle_t *)&s->uv_stop, NULL);
 	uv_close((uv_handle_t *)&s->uv_load, NULL);
+	uv_close((uv_handle_t *)&s->uv_load_check, NULL);
 	uv_close((uv_handle_t *)&s->uv_progress, NULL);
 	uv_close((uv_handle_t *)&s->uv_sig[0], NULL);
 	uv_close((uv_handle_t *)&s->uv_sig[1], NULL);
@@ -1110,10 +1121,22 @@ sim_server_load_cb(uv_timer_t *t)
 		return;
 	now = sim_server_now_us(s);
 	next = sim_load_tick(s->load, now);
+	s->load_next_us = next;
 	if (next >= 0)	/* in whole ms, rounded up: never early */
 		uv_timer_start(&s->uv_load, sim_server_load_cb, next > now ?
 		    (uint64_t)(next - now + 999) / 1000 : 0, 0);
 	sim_server_after(s);
+}
+
+/* After each pass's I/O: what fell due meanwhile goes now (uv_load_check). */
+static void
+sim_server_load_check_cb(uv_check_t *c)
+{
+	struct sim_server *s = c->data;
+
+	if (!s->stopping && s->load_next_us >= 0 &&
+	    sim_server_now_us(s) >= s->load_next_us)
+		sim_server_load_cb(&s->uv_load);
 }
 
 static void
@@ -1237,8 +1260,13 @@ sim_server_handles(struct sim_server *s)
 	signal(SIGPIPE, SIG_IGN);
 	if (uv_timer_init(loop, &s->uv_stop) != 0 ||
 	    uv_timer_init(loop, &s->uv_load) != 0 ||
+	    uv_check_init(loop, &s->uv_load_check) != 0 ||
 	    uv_timer_init(loop, &s->uv_progress) != 0)
 		return -1;
+	/* The check must not keep the loop alive on its own. */
+	uv_unref((uv_handle_t *)&s->uv_load_check);
+	s->uv_load_check.data = s;
+	s->load_next_us = -1;
 	uv_signal_init(loop, &s->uv_sig[0]);
 	uv_signal_init(loop, &s->uv_sig[1]);
 	s->uv_open = 1;
@@ -1289,6 +1317,7 @@ sim_server_loop(struct sim_server *s)
 {
 	if (s->load != NULL) {
 		uv_timer_start(&s->uv_load, sim_server_load_cb, 0, 0);
+		uv_check_start(&s->uv_load_check, sim_server_load_check_cb);
 		if (s->p->load->progress)
 			uv_timer_start(&s->uv_progress,
 			    sim_server_progress_cb, 1000, 1000);

@@ -55,7 +55,8 @@ struct ws {
 	struct frame_buf	 rxmsg;
 	int			 rx_oversize;	/* dropping the rest */
 	int			 close_1009;	/* close when writeable */
-	int			 peer_closing;	/* the peer's close frame came */
+	int			 closing;	/* the peer's close came, or a
+						 * write failed: lws closes */
 	uint64_t		 rx_dropped;	/* bytes of it dropped */
 
 	/* Send buffer with LWS_PRE headroom. */
@@ -218,7 +219,7 @@ ws_established(struct ws *w, struct lws *wsi)
 	w->rxmsg.len = 0;
 	w->rx_oversize = 0;
 	w->close_1009 = 0;
-	w->peer_closing = 0;
+	w->closing = 0;
 	if (queue_len(w->tx) > 0 || w->stopping)
 		lws_callback_on_writable(wsi);
 	if (w->h.up != NULL)
@@ -285,6 +286,8 @@ ws_writeable(struct ws *w, struct lws *wsi)
 		ws_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "shutdown");
 		return -1;
 	}
+	if (w->closing)
+		return 0;	/* nothing after the close frame */
 	if (w->stopping) {
 		/* One frame per callback, so the deadline is checked. */
 		if (ws_write_one(w, wsi) == -1)
@@ -338,7 +341,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		/* lws answers it and closes: a frame written now would
 		 * follow the close frame and be lost (ws_wake()). */
-		w->peer_closing = 1;
+		w->closing = 1;
 		break;
 	default:
 		break;
@@ -553,13 +556,15 @@ ws_wake(void *arg)
 	/* Closing, ours or the peer's: from the writeable callback only,
 	 * which lws no longer calls once the socket is going (the frames
 	 * stay queued for the next connection). */
-	if (w->stopping || w->close_1009 || w->peer_closing) {
+	if (w->stopping || w->close_1009 || w->closing) {
 		lws_callback_on_writable(w->wsi);
 		return;
 	}
-	if (ws_flush(w, w->wsi) == -1)
+	if (ws_flush(w, w->wsi) == -1) {
+		w->closing = 1;
 		lws_set_timeout(w->wsi, PENDING_TIMEOUT_CLOSE_SEND,
 		    LWS_TO_KILL_ASYNC);
+	}
 }
 
 void
