@@ -30,7 +30,10 @@ strace -f -o /dev/null true 2>/dev/null || fleet_skip "strace cannot trace here"
 DAEMON=$W/traced
 cat >"$DAEMON" <<T
 #!/bin/sh
-# -D: the daemon keeps this pid, strace runs beside it.
+# -D: the daemon keeps this pid, strace runs beside it.  LeakSanitizer
+# cannot run under ptrace (fleet-loops checks leaks).
+ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
+export ASAN_OPTIONS
 exec strace -D -f -tt -o "$W/strace" -e trace=socket,socketpair,pipe2,\
 open,openat,eventfd2,accept4,epoll_create1,signalfd4,dup,dup2,dup3,close \
     "$REAL" "\$@"
