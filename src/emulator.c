@@ -61,6 +61,27 @@ enum emulator_next { EMULATOR_RUN, EMULATOR_EXIT, EMULATOR_RELOAD };
 enum { EMULOOP_STOP = 1, EMULOOP_QUIET = 2, EMULOOP_BUTTON = 4 };
 
 /*
+ * The loops' teardowns, one at a time and with every other loop held.
+ * lws 4.1.6 closes a context's event pipe twice: in lws_context_destroy()
+ * and again when the pipe's uv handle has closed, a loop iteration later
+ * (lws issues 2514, 3541; fixed upstream after 4.3).  In between, the
+ * number is free: another loop's new socket took it, and the second
+ * close closed that socket (fleet-loops under TSan, after a reload).  So
+ * loops k > 0, their machines stopped, wait here; loop 0 waits for them
+ * all, tears down, then lets them go one at a time.  Waiting threads
+ * make no descriptor.  Not held: the web gallery's worker and curl's
+ * resolver threads, whose rare opens could still meet such a window.
+ */
+struct emulator_fence {
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cv;
+	size_t			 want;		/* loops k > 0 asked to stop */
+	size_t			 quiet;		/* of those, now waiting */
+	int			 open;		/* loop 0 is down */
+	int			 busy;		/* one tears down */
+};
+
+/*
  * [FLEET] loops > 1 (issue 10): loop k > 0 runs on its own thread with
  * its own evloop (lws context, curl multi and share) and gate, and a
  * contiguous slice of the shard's machines.  Everything is made on the
@@ -77,6 +98,9 @@ struct emuloop {
 	pthread_t		 thread;
 	int			 started, ret;	/* ret: 1 if handles left */
 	int			 handles_open, stopping;
+	struct emulator_fence	*fence;
+	int			 fence_want;	/* counted in fence->want */
+	int			 fenced;	/* passed (holds busy) */
 	uv_async_t		 wake;
 	uv_timer_t		 tick;		/* copies the counts */
 	atomic_int		 asks;		/* EMULOOP_* */
@@ -112,6 +136,7 @@ struct emulator {
 	uv_timer_t		 summary;	/* a fleet's line every 10 s */
 	int			 handles_open;
 	enum emulator_next	 next;
+	struct emulator_fence	 fence;
 };
 
 /* A wedged loop stops the pings, and systemd restarts the daemon. */
@@ -120,6 +145,50 @@ emulator_dog(uv_timer_t *t)
 {
 	(void)t;
 	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Loop 0, before its teardown: until every loop asked to stop waits. */
+static void
+emulator_fence_wait(struct emulator *e)
+{
+	struct emulator_fence *f = &e->fence;
+
+	pthread_mutex_lock(&f->mtx);
+	while (f->quiet < f->want)
+		pthread_cond_wait(&f->cv, &f->mtx);
+	pthread_mutex_unlock(&f->mtx);
+}
+
+/* Loop k > 0, before its teardown: once loop 0 is down, alone. */
+static void
+emuloop_fence_wait(struct emuloop *l)
+{
+	struct emulator_fence *f = l->fence;
+
+	if (l->fenced)
+		return;
+	l->fenced = 1;
+	pthread_mutex_lock(&f->mtx);
+	f->quiet++;
+	pthread_cond_broadcast(&f->cv);
+	while (!f->open || f->busy)
+		pthread_cond_wait(&f->cv, &f->mtx);
+	f->busy = 1;
+	pthread_mutex_unlock(&f->mtx);
+}
+
+/* Loop k > 0, torn down: the next may go. */
+static void
+emuloop_fence_leave(struct emuloop *l)
+{
+	struct emulator_fence *f = l->fence;
+
+	if (!l->fenced)
+		return;
+	pthread_mutex_lock(&f->mtx);
+	f->busy = 0;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mtx);
 }
 
 /* Every machine has stopped: the loop may go. */
@@ -143,6 +212,7 @@ emulator_machine_stopped(void *arg)
 	}
 	machine_gate_close(e->gate);
 	web_detach(e->web);	/* before the context goes */
+	emulator_fence_wait(e);
 	evloop_stop(e->ev);
 }
 
@@ -161,6 +231,7 @@ emuloop_machine_stopped(void *arg)
 		uv_close((uv_handle_t *)&l->tick, NULL);
 	}
 	machine_gate_close(l->gate);
+	emuloop_fence_wait(l);
 	evloop_stop(l->ev);
 }
 
@@ -217,6 +288,7 @@ emuloop_main(void *arg)
 	/* "gfe-loop": how ps -L and the tests tell a loop's thread. */
 	pthread_setname_np(pthread_self(), "gfe-loop");
 	l->ret = evloop_run(l->ev) == -1;
+	emuloop_fence_leave(l);
 	return NULL;
 }
 
@@ -237,6 +309,13 @@ emuloop_ask(struct emuloop *l, int asks)
 		l->started = 1;
 	}
 	if (l->handles_open) {
+		/* It stops through emuloop_wake(), so waits at the fence. */
+		if ((asks & EMULOOP_STOP) && !l->fence_want) {
+			l->fence_want = 1;
+			pthread_mutex_lock(&l->fence->mtx);
+			l->fence->want++;
+			pthread_mutex_unlock(&l->fence->mtx);
+		}
 		atomic_fetch_or(&l->asks, asks);
 		uv_async_send(&l->wake);
 	}
@@ -557,8 +636,10 @@ emulator_loops_up(struct emulator *e)
 		if ((e->loops = calloc(e->nloops - 1, sizeof(*e->loops))) ==
 		    NULL)
 			return -1;
-		for (k = 0; k + 1 < e->nloops; k++)
+		for (k = 0; k + 1 < e->nloops; k++) {
 			pthread_mutex_init(&e->loops[k].mtx, NULL);
+			e->loops[k].fence = &e->fence;
+		}
 		for (k = 0; k + 1 < e->nloops; k++)
 			if (emuloop_new(&e->loops[k], rate,
 			    emulator_lws_fds(e->cf)) == -1)
@@ -587,6 +668,11 @@ emulator_loops_join(struct emulator *e)
 	size_t k;
 	int rc = 0;
 
+	/* Loop 0 is down (or never ran): the others may tear down. */
+	pthread_mutex_lock(&e->fence.mtx);
+	e->fence.open = 1;
+	pthread_cond_broadcast(&e->fence.cv);
+	pthread_mutex_unlock(&e->fence.mtx);
 	for (k = 0; e->loops != NULL && k + 1 < e->nloops; k++)
 		if (e->loops[k].started) {
 			pthread_join(e->loops[k].thread, NULL);
@@ -680,6 +766,9 @@ emulator_up(struct emulator *e)
 	const struct config *cf = e->cf;
 
 	e->next = EMULATOR_RUN;
+	/* No loop thread runs yet. */
+	e->fence.want = e->fence.quiet = 0;
+	e->fence.open = e->fence.busy = 0;
 	if ((e->ev = evloop_new_fds(e, 0, emulator_lws_fds(cf))) == NULL)
 		return -1;
 	if (emulator_handles(e) == -1)
@@ -801,6 +890,8 @@ emulator_run(struct config *cf, int foreground, int verbose)
 	e.foreground = foreground;
 	e.verbose = verbose;
 	e.stopfd = -1;
+	pthread_mutex_init(&e.fence.mtx, NULL);
+	pthread_cond_init(&e.fence.cv, NULL);
 	/* TERM and INT stay blocked here but go to the stopper, not the
 	 * signalfd. */
 	sigdelset(&set, SIGTERM);
@@ -825,11 +916,15 @@ emulator_run(struct config *cf, int foreground, int verbose)
 		config_free(&e.ncf);
 	close(e.sigfd);
 	close(e.stopfd);
+	pthread_cond_destroy(&e.fence.cv);
+	pthread_mutex_destroy(&e.fence.mtx);
 	return ret;
 done:
 	if (e.sigfd != -1)
 		close(e.sigfd);
 	if (e.stopfd != -1)
 		close(e.stopfd);
+	pthread_cond_destroy(&e.fence.cv);
+	pthread_mutex_destroy(&e.fence.mtx);
 	return 1;
 }

@@ -426,16 +426,22 @@ evloop_curl_stop(struct evloop *ev)
 {
 	struct evloop_xfer *x;
 
+	/*
+	 * curl closes its sockets below: stop watching them first (closing
+	 * a poll handle is an epoll_ctl() on its fd), and have it tell us
+	 * nothing more.  First of all, before any transfer is removed: for
+	 * a transfer removed mid-way curl 7.88 closes the socket itself and
+	 * says REMOVE only after (its cf-socket "not active" close, gone in
+	 * 8.5), when the number may already be another loop's socket.
+	 */
+	while (ev->socks != NULL) {
+		curl_multi_assign(ev->multi, ev->socks->fd, NULL);
+		evloop_sock_close(ev, ev->socks);
+	}
 	while ((x = ev->xfers) != NULL) {
 		evloop_xfer_unlink(ev, x);
 		x->done(x->arg, x->easy, CURLE_ABORTED_BY_CALLBACK);
 		free(x);
-	}
-	/* curl closes its sockets below: stop watching them first, and
-	 * have it tell us nothing more. */
-	while (ev->socks != NULL) {
-		curl_multi_assign(ev->multi, ev->socks->fd, NULL);
-		evloop_sock_close(ev, ev->socks);
 	}
 	if (ev->multi != NULL) {
 		curl_multi_setopt(ev->multi, CURLMOPT_SOCKETFUNCTION, NULL);
