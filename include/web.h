@@ -32,7 +32,8 @@ struct web_jobs_dir;
 struct web	*web_new(struct lws_context *ctx, const struct config *cf,
 		    const struct web_jobs_dir *dirs, size_t n);
 /* On the loop, before the context is destroyed: no thread (the jobs
- * worker, history) wakes it any more.  NULL: nothing. */
+ * worker, history) wakes it any more, and the jobs worker has ended.
+ * NULL: nothing. */
 void		 web_detach(struct web *w);
 void		 web_free(struct web *w);
 

@@ -46,7 +46,10 @@ struct web_jobs_dir {
  * notify (any thread) after each new snapshot.  NULL after logging. */
 struct web_jobs	*web_jobs_new(const struct web_jobs_dir *dirs, size_t n,
 		    void (*notify)(void *), void *arg);
-/* Stops the worker (a render in progress is abandoned) and frees. */
+/* Stops the worker and waits for it (a render in progress is abandoned);
+ * the last snapshot is still served.  Again: nothing. */
+void		 web_jobs_stop(struct web_jobs *wj);
+/* Stops the worker, then frees. */
 void		 web_jobs_free(struct web_jobs *wj);
 /* Look again soon (a job may have been kept). */
 void		 web_jobs_poke(struct web_jobs *wj);

@@ -69,8 +69,9 @@ enum { EMULOOP_STOP = 1, EMULOOP_QUIET = 2, EMULOOP_BUTTON = 4 };
  * close closed that socket (fleet-loops under TSan, after a reload).  So
  * loops k > 0, their machines stopped, wait here; loop 0 waits for them
  * all, tears down, then lets them go one at a time.  Waiting threads
- * make no descriptor.  Not held: the web gallery's worker and curl's
- * resolver threads, whose rare opens could still meet such a window.
+ * make no descriptor.  The web gallery's worker has ended by then
+ * (web_detach()); not held: curl's resolver threads (hostnames only),
+ * whose rare opens could still meet such a window.
  */
 struct emulator_fence {
 	pthread_mutex_t		 mtx;

@@ -838,6 +838,11 @@ web_new(struct lws_context *ctx, const struct config *cf,
  * PROTOCOL_DESTROY (which also clears ctx) reaches us: a wake from the
  * jobs worker in between wrote to a closed descriptor, or to whatever
  * took its number (TSan saw the close race the write, web-busy).
+ * The worker is also stopped here, not at web_free(): lws 4.1.6 closes
+ * that eventfd a second time a loop iteration later, and a folder the
+ * worker opened in between could take the number and be closed under it
+ * (the loops' teardown fence in emulator.c holds the other loops, not
+ * this thread).  The page keeps serving the last listing until then.
  */
 void
 web_detach(struct web *w)
@@ -847,6 +852,7 @@ web_detach(struct web *w)
 	pthread_mutex_lock(&w->ctx_mtx);
 	w->ctx = NULL;
 	pthread_mutex_unlock(&w->ctx_mtx);
+	web_jobs_stop(w->jobs);
 }
 
 void

@@ -854,10 +854,8 @@ web_jobs_new(const struct web_jobs_dir *dirs, size_t n,
 }
 
 void
-web_jobs_free(struct web_jobs *wj)
+web_jobs_stop(struct web_jobs *wj)
 {
-	size_t i;
-
 	if (wj == NULL)
 		return;
 	atomic_store(&wj->stop, 1);
@@ -866,10 +864,21 @@ web_jobs_free(struct web_jobs *wj)
 	pthread_mutex_unlock(&wj->mtx);
 	if (wj->started) {
 		pthread_join(wj->thread, NULL);
+		wj->started = 0;
 		/* No cairo object is left: its font caches go too (a leak
 		 * checker then sees only fontconfig's own, as gf-puls). */
 		cairo_debug_reset_static_data();
 	}
+}
+
+void
+web_jobs_free(struct web_jobs *wj)
+{
+	size_t i;
+
+	if (wj == NULL)
+		return;
+	web_jobs_stop(wj);
 	free(wj->snap.json);
 	free(wj->snap.names);
 	for (i = 0; i < wj->nfolders; i++) {
