@@ -110,6 +110,28 @@ fleet_sim_wait() {
 	SIM_PID=
 }
 
+# fleet_loops_run SECONDS: the [FLEET] loops tests' run.  N machines on
+# a daemon with loops = L (the script sets L), the sim sending settings
+# and lid_image at 20 actions/s for SECONDS once all N signed in; returns
+# once the sim has ended (SIM_RC), the daemon still up.
+fleet_loops_run() {
+	fleet_password
+	fleet_profile_settings_lid
+	fleet_sim_start --rate 20 --duration "$1" --grace 20 \
+	    --start-after-signins "$N"
+	fleet_config <<C
+connect_rate = 200
+loops = $L
+keep_jobs = False
+[EMULATOR]
+motion_dl_dir: $W/motion
+[LOGGING]
+file: $W/daemon.log
+C
+	fleet_daemon_start
+	fleet_sim_wait
+}
+
 # fleet_config: $W/gf.cfg, [SERVICE] at the sim and the [FLEET]'s count,
 # serials and password, then stdin (the rest of [FLEET], other sections).
 fleet_config() {

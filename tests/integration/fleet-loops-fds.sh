@@ -39,20 +39,7 @@ open,openat,eventfd2,accept4,epoll_create1,signalfd4,dup,dup2,dup3,close \
     "$REAL" "\$@"
 T
 chmod +x "$DAEMON"
-fleet_password
-fleet_profile_settings_lid
-fleet_sim_start --rate 20 --duration 2 --grace 20 --start-after-signins "$N"
-fleet_config <<C
-connect_rate = 200
-loops = $L
-keep_jobs = False
-[EMULATOR]
-motion_dl_dir: $W/motion
-[LOGGING]
-file: $W/daemon.log
-C
-fleet_daemon_start
-fleet_sim_wait
+fleet_loops_run 2
 [ "$SIM_RC" -eq 0 ] || fail "the sim exited $SIM_RC"
 pid=$D_PID
 kill -HUP "$D_PID"

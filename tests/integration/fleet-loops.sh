@@ -29,20 +29,7 @@ GUARD=${GFE_TERM_GUARD:-60}
 . "$(dirname "$0")/fleet-lib.sh"
 fleet_init fleet-loops
 fleet_need jq
-fleet_password
-fleet_profile_settings_lid
-fleet_sim_start --rate 20 --duration 5 --grace 20 --start-after-signins "$N"
-fleet_config <<C
-connect_rate = 200
-loops = $L
-keep_jobs = False
-[EMULATOR]
-motion_dl_dir: $W/motion
-[LOGGING]
-file: $W/daemon.log
-C
-fleet_daemon_start
-fleet_sim_wait
+fleet_loops_run 5
 src=$SIM_RC
 [ -s "$W/summary.json" ] || fail "no summary (sim exit $src)"
 [ "$src" -eq 0 ] || fail "the sim exited $src"

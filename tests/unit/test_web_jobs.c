@@ -178,6 +178,27 @@ watch_notify(void *arg)
 	pthread_mutex_unlock(&w->mtx);
 }
 
+/* A watch, and a new folder made from the template dir. */
+static void
+watch_init(struct watch *w, char *dir)
+{
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->n = 0;
+	assert_non_null(mkdtemp(dir));
+}
+
+static void
+watch_fini(struct watch *w, const char *dir)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mtx);
+}
+
 /* Awaits snapshots until one lists base; 0, or -1 past a generous
  * deadline (a hang guard, not a timing assertion). */
 static int
@@ -235,17 +256,14 @@ put_file(const char *dir, const char *name, const char *text)
 static void
 test_same_tick(void **state)
 {
-	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64];
+	char dir[] = "/tmp/test_web_jobs.XXXXXX";
 	struct web_jobs_dir d;
 	struct timespec ts[2];
 	struct web_jobs *wj;
 	struct watch w;
 
 	(void)state;
-	pthread_mutex_init(&w.mtx, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	w.n = 0;
-	assert_non_null(mkdtemp(dir));
+	watch_init(&w, dir);
 	/* A fixed mtime, ahead of the clock: "the tick of the listing",
 	 * however slowly this test runs. */
 	clock_gettime(CLOCK_REALTIME, &ts[0]);
@@ -263,10 +281,7 @@ test_same_tick(void **state)
 	if (watch_until_listed(&w, wj, A) != 0)
 		fail_msg("a job kept in the listing's tick is never listed");
 	web_jobs_free(wj);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.mtx);
+	watch_fini(&w, dir);
 }
 
 /* This process's threads (entries of /proc/self/task). */
@@ -294,7 +309,7 @@ thread_count(void)
 static void
 test_stop(void **state)
 {
-	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64];
+	char dir[] = "/tmp/test_web_jobs.XXXXXX";
 	struct web_jobs_dir d;
 	struct web_jobs *wj;
 	struct watch w;
@@ -303,10 +318,7 @@ test_stop(void **state)
 	int before;
 
 	(void)state;
-	pthread_mutex_init(&w.mtx, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	w.n = 0;
-	assert_non_null(mkdtemp(dir));
+	watch_init(&w, dir);
 	put_file(dir, A ".info", "{}\n");
 	put_file(dir, A ".puls", "not a pulse file\n");
 	d.path = dir;
@@ -322,10 +334,7 @@ test_stop(void **state)
 	free(json);
 	web_jobs_stop(wj);
 	web_jobs_free(wj);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.mtx);
+	watch_fini(&w, dir);
 }
 
 struct sweep_case {
@@ -349,7 +358,7 @@ test_sweep(void **state)
 		{ "." A ".png.Ab12C", 1, 0 },		/* not our form */
 		{ "." A ".png", 1, 0 },
 	};
-	char dir[] = "/tmp/test_web_jobs.XXXXXX", cmd[64], path[4096];
+	char dir[] = "/tmp/test_web_jobs.XXXXXX", path[4096];
 	struct timespec ts[2];
 	struct web_jobs_dir d;
 	struct web_jobs *wj;
@@ -357,10 +366,7 @@ test_sweep(void **state)
 	size_t i;
 
 	(void)state;
-	pthread_mutex_init(&w.mtx, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	w.n = 0;
-	assert_non_null(mkdtemp(dir));
+	watch_init(&w, dir);
 	clock_gettime(CLOCK_REALTIME, &ts[0]);
 	ts[0].tv_sec -= 3600;
 	ts[1] = ts[0];
@@ -381,10 +387,7 @@ test_sweep(void **state)
 			fail_msg("case %zu \"%s\": %s", i, tcs[i].name,
 			    tcs[i].gone ? "left" : "removed");
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.mtx);
+	watch_fini(&w, dir);
 }
 
 int
